@@ -1,0 +1,3 @@
+module grovebench
+
+go 1.19

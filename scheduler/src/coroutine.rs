@@ -1,0 +1,122 @@
+//! The one module that switches stacks: a thin layer over corosensei.
+//!
+//! A green thread's body runs on its own [`Stack`] inside a corosensei
+//! coroutine. It leaves its stack only by [`suspend`]ing with a [`Request`]
+//! ("park me", "I yield"); its worker acts on the request after the switch,
+//! back on the worker's own stack ("switch, then commit": nobody can resume a
+//! task that has not finished leaving its stack, see `task::State`).
+//!
+//! ```text
+//!   worker stack                         green thread stack
+//!   ────────────                         ──────────────────
+//!   Worker::run ── Coro::resume() ────►  body: run the closure
+//!                                          ... channel op / park
+//!               ◄── Request::Park ─────  suspend(header, Park)
+//!   commit the park (State::commit_park)
+//!   ... later, on the same worker ...
+//!   Worker::run ── Coro::resume() ────►  (suspend returns)
+//!               ◄── returns ───────────  closure done
+//!   stack back to the pool
+//! ```
+
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::time::Instant;
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::stack::Stack;
+use crate::task::{Header, RawTask};
+
+/// What a green thread asks of its worker when it suspends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// Park until unparked, or until the deadline passes.
+    Park { deadline: Option<Instant> },
+    /// Go to the back of the run queue.
+    Yield,
+}
+
+type Inner = Coroutine<(), Request, (), Stack>;
+
+/// How a resume ended.
+pub(crate) enum Resumed {
+    /// The green thread suspended itself with a request.
+    Suspended(Request),
+    /// The green thread's body returned; its stack can be reused.
+    Finished(Stack),
+}
+
+/// A started green thread: its coroutine and stack.
+pub(crate) struct Coro {
+    inner: Option<Inner>,
+    /// The guard page of this coroutine's stack, for the overflow handler.
+    guard: (usize, usize),
+}
+
+/// Where a running coroutine's `Yielder` lives. Written once when the body
+/// starts, read by [`suspend`] from the same green thread.
+#[derive(Default)]
+pub(crate) struct YielderSlot(AtomicPtr<()>);
+
+impl Coro {
+    /// Prepares `task`'s body to run on `stack`; nothing runs until
+    /// [`Coro::resume`].
+    pub(crate) fn new(stack: Stack, task: &dyn RawTask) -> Coro {
+        let guard = stack.guard();
+        let task: *const dyn RawTask = task;
+        let body = move |yielder: &Yielder<(), Request>, ()| {
+            // SAFETY: the task owns this coroutine (it sits in the task's
+            // header), so the task outlives every run of this body.
+            let task = unsafe { &*task };
+            let slot = &task.header().yielder;
+            slot.0
+                .store(yielder as *const _ as *mut (), Ordering::Relaxed);
+            task.run_body();
+        };
+        Coro {
+            inner: Some(Coroutine::with_stack(stack, body)),
+            guard,
+        }
+    }
+
+    pub(crate) fn guard(&self) -> (usize, usize) {
+        self.guard
+    }
+
+    /// Switches to the green thread until it suspends or returns.
+    pub(crate) fn resume(&mut self) -> Resumed {
+        let inner = self
+            .inner
+            .as_mut()
+            .expect("resumed a finished green thread");
+        match inner.resume(()) {
+            CoroutineResult::Yield(request) => Resumed::Suspended(request),
+            CoroutineResult::Return(()) => {
+                let inner = self.inner.take().expect("coroutine present");
+                Resumed::Finished(inner.into_stack())
+            }
+        }
+    }
+
+    /// Unwinds a suspended green thread so that its destructors run, then
+    /// hands its stack back. The body sees a panic out of its `suspend`.
+    pub(crate) fn force_unwind(&mut self) -> Option<Stack> {
+        let mut inner = self.inner.take()?;
+        inner.force_unwind();
+        Some(inner.into_stack())
+    }
+}
+
+/// Suspends the calling green thread with `request`.
+///
+/// Must be called from the body of the green thread whose header this is;
+/// [`crate::worker`] guarantees it by only handing out the header of the task
+/// it is running.
+pub(crate) fn suspend(header: &Header, request: Request) {
+    let yielder = header.yielder.0.load(Ordering::Relaxed) as *const Yielder<(), Request>;
+    assert!(!yielder.is_null(), "suspend outside a green thread");
+    // SAFETY: the pointer was stored by this task's body when it started and
+    // points at the Yielder on this task's own stack, which lives as long as
+    // the coroutine; we are running on that stack now.
+    unsafe { (*yielder).suspend(request) };
+}

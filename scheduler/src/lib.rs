@@ -1,0 +1,49 @@
+//! grove's engine: guarded growable stacks, stackful coroutines, the M:N
+//! work-stealing scheduler, the park seam and timers.
+//!
+//! # Vocabulary
+//!
+//! - **Task**, or green thread: a closure with a record (`task::Header`).
+//!   Unstarted, it is just that; once started it owns a coroutine and a
+//!   stack.
+//! - **Worker**: an OS thread that runs tasks. Each has a deque of unstarted
+//!   tasks (others may steal from it), a local queue of resumable tasks
+//!   (nobody steals from it), a run-next slot, an inbox, a timer heap, a
+//!   stack cache, and a `Parker` to sleep on.
+//! - **Run token**: whoever takes a task out of a run queue may run it; a
+//!   task is in at most one queue (see `task`).
+//! - **Park seam** ([`park`]): block the current task until unparked or a
+//!   deadline, from a green thread or an OS thread alike.
+//!
+//! # Invariants
+//!
+//! 1. A started task resumes only on its home worker (unless the runtime was
+//!    built with full migration, an unsafe opt-in).
+//! 2. A task never runs on two workers at once, and is never scheduled
+//!    while still on its stack ("switch, then commit", see `task::State`).
+//! 3. A green thread never switches away while its OS thread is panicking.
+//! 4. A runtime outlives every task of it that is not finished: its drop
+//!    unwinds parked tasks on their own workers first.
+//!
+//! Unsafe code lives in `stack` (memory maps), `coroutine` (stack switch),
+//! `signal` (overflow handler), `task` (the run-token cells), `worker` (the
+//! current-task pointer) and `scope` (lifetime of scoped closures).
+
+#![warn(missing_docs)]
+
+mod coroutine;
+mod idle;
+pub mod park;
+mod registry;
+pub mod scheduler;
+pub mod scope;
+mod signal;
+pub mod stack;
+mod task;
+pub mod thread;
+mod timer;
+mod worker;
+
+pub use park::{Unparker, WaitReason};
+pub use scheduler::{global, Config, Handle, Scheduler, SpawnOptions, Stats, TaskInfo, TaskState};
+pub use thread::{current, JoinHandle, Thread, ThreadId};

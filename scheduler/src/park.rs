@@ -1,0 +1,234 @@
+//! The park seam: the one way anything above the scheduler blocks.
+//!
+//! "Park the current task until unparked or until a deadline" and an
+//! [`Unparker`] handle to end the park. In a green thread, parking suspends
+//! the green thread and its worker runs others; on a plain OS thread, the
+//! same call blocks that thread (crossbeam's `Parker`). Channels and sync
+//! primitives are written once against this seam, which is what lets green
+//! threads and an application's own threads share them.
+//!
+//! Semantics are std's `thread::park`: an unpark that comes before the park
+//! is kept as a token and makes the next park return at once; tokens do not
+//! add up; a park may also return spuriously. Callers loop on their own
+//! condition.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::sync::{Parker, Unparker as OsUnparker};
+
+use crate::coroutine::{self, Request};
+use crate::task::{TaskRef, Unpark};
+use crate::worker;
+
+/// What a parked green thread waits for, shown by `Runtime::tasks()`.
+///
+/// ```
+/// use grove_scheduler::park::{self, WaitReason};
+/// static READY: WaitReason = WaitReason("ready flag");
+/// # let _ = &READY;
+/// ```
+#[derive(Debug)]
+pub struct WaitReason(pub &'static str);
+
+/// Waiting for another green thread to finish (`JoinHandle::join`).
+pub static JOIN: WaitReason = WaitReason("JoinHandle::join");
+/// `thread::park`.
+pub static PARK: WaitReason = WaitReason("park");
+/// `thread::sleep`.
+pub static SLEEP: WaitReason = WaitReason("sleep");
+
+/// Wakes one parked green thread or OS thread.
+#[derive(Clone)]
+pub struct Unparker(Inner);
+
+#[derive(Clone)]
+enum Inner {
+    Green(TaskRef),
+    Os(OsUnparker),
+}
+
+impl Unparker {
+    /// Ends the park of the thread this handle belongs to, or makes its next
+    /// park return at once.
+    pub fn unpark(&self) {
+        match &self.0 {
+            Inner::Green(task) => unpark_task(task),
+            Inner::Os(unparker) => unparker.unpark(),
+        }
+    }
+
+    pub(crate) fn green(task: TaskRef) -> Unparker {
+        Unparker(Inner::Green(task))
+    }
+}
+
+impl fmt::Debug for Unparker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Inner::Green(task) => write!(f, "Unparker(green thread {})", task.header().id),
+            Inner::Os(_) => write!(f, "Unparker(OS thread)"),
+        }
+    }
+}
+
+/// Unparks a green thread: schedules it if it was parked, or leaves a token.
+pub(crate) fn unpark_task(task: &TaskRef) {
+    match task.header().state.unpark() {
+        Unpark::Nothing => {}
+        Unpark::Schedule => worker::schedule_woken(task.clone()),
+        Unpark::WakeBlockedThread => worker::wake_blocked_thread(task),
+    }
+}
+
+thread_local! {
+    static OS_PARKER: RefCell<Option<Parker>> = const { RefCell::new(None) };
+}
+
+fn with_os_parker<R>(f: impl FnOnce(&Parker) -> R) -> R {
+    OS_PARKER.with(|p| {
+        let mut p = p.borrow_mut();
+        f(p.get_or_insert_with(Parker::new))
+    })
+}
+
+/// The unparker of the calling thread: its green thread, or the OS thread.
+pub fn current_unparker() -> Unparker {
+    match worker::current_task() {
+        Some(task) => Unparker::green(task),
+        None => Unparker(Inner::Os(with_os_parker(|p| p.unparker().clone()))),
+    }
+}
+
+/// Whether the caller runs in a green thread.
+pub fn in_green_thread() -> bool {
+    worker::with_current_header(|h| h.is_some())
+}
+
+/// Parks the calling thread until unparked (or spuriously).
+#[track_caller]
+pub fn park(reason: &'static WaitReason) {
+    park_inner(reason, None, Location::caller());
+}
+
+/// Parks until unparked or until `deadline` (or spuriously).
+#[track_caller]
+pub fn park_until(reason: &'static WaitReason, deadline: Instant) {
+    park_inner(reason, Some(deadline), Location::caller());
+}
+
+/// Parks until unparked or until `timeout` has passed (or spuriously).
+#[track_caller]
+pub fn park_timeout(reason: &'static WaitReason, timeout: Duration) {
+    // A timeout too large for an Instant is a park without deadline.
+    let deadline = Instant::now().checked_add(timeout);
+    park_inner(reason, deadline, Location::caller());
+}
+
+/// Parks until unparked or until `deadline`, recording `at` as the place
+/// of the blocking call (for wrappers that track their caller).
+pub fn park_with(
+    reason: &'static WaitReason,
+    deadline: Option<Instant>,
+    at: &'static Location<'static>,
+) {
+    park_inner(reason, deadline, at);
+}
+
+fn park_inner(
+    reason: &'static WaitReason,
+    deadline: Option<Instant>,
+    at: &'static Location<'static>,
+) {
+    let suspended = worker::with_current_header(|header| {
+        let Some(header) = header else {
+            return false;
+        };
+        if header.state.take_notified() {
+            return true;
+        }
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return true;
+        }
+        header.wait.set(reason, at);
+        if std::thread::panicking() || header.unwinding.load(Ordering::Relaxed) {
+            // Never switch while unwinding: std keeps its panic count in a
+            // thread-local, and a forced unwind must reach the root before
+            // its worker does anything else. Block this OS thread instead.
+            worker::block_os_thread(header, deadline);
+        } else {
+            coroutine::suspend(header, Request::Park { deadline });
+        }
+        header.wait.clear();
+        true
+    });
+    if !suspended {
+        with_os_parker(|p| match deadline {
+            Some(d) => p.park_deadline(d),
+            None => p.park(),
+        });
+    }
+}
+
+/// Gives other green threads a turn: the caller goes to the back of its
+/// worker's queue. On an OS thread, `std::thread::yield_now`.
+pub fn yield_now() {
+    let in_green = worker::with_current_header(|header| match header {
+        Some(header) if !std::thread::panicking() && !header.unwinding.load(Ordering::Relaxed) => {
+            coroutine::suspend(header, Request::Yield);
+            true
+        }
+        Some(_) => true,
+        None => false,
+    });
+    if !in_green {
+        std::thread::yield_now();
+    }
+}
+
+/// Counts one runtime operation against the running green thread's budget;
+/// when the budget is spent the green thread yields, so that a loop of
+/// always-ready operations still lets others run. A no-op on OS threads.
+pub fn coop_tick() {
+    if worker::spend_budget() {
+        yield_now();
+    }
+}
+
+/// Sleeps: parks the green thread (not its worker) until `d` has passed.
+#[track_caller]
+pub fn sleep(d: Duration) {
+    if !in_green_thread() {
+        std::thread::sleep(d);
+        return;
+    }
+    let at = Location::caller();
+    let Some(deadline) = Instant::now().checked_add(d) else {
+        loop {
+            park_inner(&SLEEP, None, at);
+        }
+    };
+    sleep_until_inner(deadline, at);
+}
+
+/// Sleeps until `deadline`.
+#[track_caller]
+pub fn sleep_until(deadline: Instant) {
+    if !in_green_thread() {
+        let now = Instant::now();
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+        return;
+    }
+    sleep_until_inner(deadline, Location::caller());
+}
+
+fn sleep_until_inner(deadline: Instant, at: &'static Location<'static>) {
+    while Instant::now() < deadline {
+        park_inner(&SLEEP, Some(deadline), at);
+    }
+}

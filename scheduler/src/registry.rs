@@ -1,0 +1,93 @@
+//! Every live task of a runtime, for `Runtime::tasks()` and for shutdown.
+//!
+//! Sharded by the spawning worker so that spawns on different workers take
+//! different locks. A task is inserted when spawned; removal is lazy: the
+//! worker that completes a task queues its key and removes keys in batches
+//! (see `Worker::complete`), so readers skip entries that are already DONE.
+
+use std::sync::Mutex;
+
+use crossbeam_utils::CachePadded;
+
+use crate::task::TaskRef;
+
+#[derive(Default)]
+struct Slab {
+    entries: Vec<Option<TaskRef>>,
+    free: Vec<u32>,
+}
+
+pub(crate) struct Registry {
+    shards: Box<[CachePadded<Mutex<Slab>>]>,
+}
+
+/// A registry key: shard in the high half, slot in the low half.
+fn key(shard: usize, slot: u32) -> u64 {
+    ((shard as u64) << 32) | u64::from(slot)
+}
+
+impl Registry {
+    pub(crate) fn new(shards: usize) -> Registry {
+        Registry {
+            shards: (0..shards.max(1))
+                .map(|_| CachePadded::new(Mutex::default()))
+                .collect(),
+        }
+    }
+
+    /// Registers `task` in `shard` (taken modulo the shard count).
+    pub(crate) fn insert(&self, shard: usize, task: TaskRef) -> u64 {
+        let shard = shard % self.shards.len();
+        let mut slab = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+        let slot = match slab.free.pop() {
+            Some(slot) => {
+                slab.entries[slot as usize] = Some(task);
+                slot
+            }
+            None => {
+                slab.entries.push(Some(task));
+                (slab.entries.len() - 1) as u32
+            }
+        };
+        key(shard, slot)
+    }
+
+    /// Removes the tasks with these keys; `keys` is left empty.
+    pub(crate) fn remove_batch(&self, keys: &mut Vec<u64>) {
+        keys.sort_unstable();
+        let mut removed = Vec::with_capacity(keys.len());
+        let mut i = 0;
+        while i < keys.len() {
+            let shard = (keys[i] >> 32) as usize;
+            let mut slab = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+            while i < keys.len() && (keys[i] >> 32) as usize == shard {
+                let slot = keys[i] as u32;
+                if let Some(task) = slab.entries[slot as usize].take() {
+                    removed.push(task);
+                    slab.free.push(slot);
+                }
+                i += 1;
+            }
+        }
+        keys.clear();
+        drop(removed); // task destructors run outside the locks
+    }
+
+    /// A snapshot of every registered task (some may be DONE already).
+    pub(crate) fn snapshot(&self) -> Vec<TaskRef> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let slab = shard.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend(slab.entries.iter().flatten().cloned());
+        }
+        out
+    }
+
+    /// Empties the registry (after shutdown).
+    pub(crate) fn clear(&self) {
+        for shard in self.shards.iter() {
+            let taken = std::mem::take(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()));
+            drop(taken);
+        }
+    }
+}

@@ -1,0 +1,582 @@
+//! A scheduler instance: its workers, shared queues, stack pool and task
+//! registry; spawning; and shutdown.
+//!
+//! # Shutdown (`Scheduler::drop`)
+//!
+//! 1. Mark the runtime shutting down. From here a worker cancels every
+//!    unstarted task it pops (its closure is dropped unrun) and unwinds every
+//!    started task it pops, on that task's own worker, so destructors run
+//!    where the task ran. A task that parks from now on is taken back at
+//!    once, so it gets unwound too.
+//! 2. Unpark every parked task (they go to their home worker's inbox, where
+//!    step 1 applies) and wake every worker.
+//! 3. Wait until no task is live, repeating step 2 (destructors may spawn or
+//!    park), then stop the workers and join their threads.
+//! 4. Unmap every pooled stack.
+
+use std::io;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_deque::{Injector, Stealer, Worker as Deque};
+use crossbeam_utils::sync::{Parker, Unparker as OsUnparker};
+use crossbeam_utils::CachePadded;
+
+use crate::idle::Idle;
+use crate::park::{self, Unparker, WaitReason};
+use crate::registry::Registry;
+use crate::stack::{self, StackPool, BUDGET, DEFAULT_STACK_SIZE};
+use crate::task::{Header, Output, Task, TaskRef};
+use crate::thread::{JoinHandle, ThreadId};
+use crate::worker::{self, Counters, Worker};
+
+/// How a scheduler is set up. `runtime::Builder` fills it in.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Worker OS threads.
+    pub workers: usize,
+    /// Default most a green thread's stack may grow to, in bytes.
+    pub stack_size: usize,
+    /// Worker threads are named `{thread_name}-{index}`.
+    pub thread_name: String,
+    /// Most stacks this runtime may map at once (below the process-wide
+    /// `vm.max_map_count` budget); `None` for the budget alone.
+    pub max_stacks: Option<usize>,
+    /// Whether a started green thread may resume on another worker.
+    pub migrate: bool,
+}
+
+/// Most worker threads a runtime may have.
+pub const MAX_WORKERS: usize = 4096;
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            workers: thread::available_parallelism().map_or(1, |n| n.get()),
+            stack_size: DEFAULT_STACK_SIZE,
+            thread_name: "grove-worker".to_string(),
+            max_stacks: None,
+            migrate: false,
+        }
+    }
+}
+
+impl Config {
+    /// Checks every field; `InvalidInput` with a message if one is off.
+    pub fn validate(&self) -> io::Result<()> {
+        if self.workers == 0 {
+            return Err(invalid("a runtime needs at least one worker (workers(0))"));
+        }
+        if self.workers > MAX_WORKERS {
+            return Err(invalid(&format!(
+                "{} workers requested; at most {MAX_WORKERS} are allowed",
+                self.workers
+            )));
+        }
+        stack::validate_stack_size(self.stack_size)?;
+        if self.max_stacks == Some(0) {
+            return Err(invalid("max_stacks(0) would let no green thread start"));
+        }
+        if self.thread_name.contains('\0') {
+            return Err(invalid("thread_name contains a NUL byte"));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg.to_string())
+}
+
+/// Options of one spawn.
+#[derive(Debug, Default)]
+pub struct SpawnOptions {
+    /// The green thread's name.
+    pub name: Option<String>,
+    /// Its stack limit (validated); the runtime's default if `None`.
+    pub stack_size: Option<usize>,
+}
+
+/// The half of a worker other threads see.
+pub(crate) struct WorkerShared {
+    pub(crate) stealer: Stealer<TaskRef>,
+    pub(crate) inbox: Injector<TaskRef>,
+    pub(crate) unparker: OsUnparker,
+    pub(crate) counters: CachePadded<Counters>,
+}
+
+const RUNNING: u8 = 0;
+const SHUTTING_DOWN: u8 = 1;
+const STOPPED: u8 = 2;
+
+static SHUTDOWN: WaitReason = WaitReason("Runtime::drop");
+
+/// State shared by a scheduler's workers and handles.
+pub(crate) struct Shared {
+    pub(crate) workers: Box<[WorkerShared]>,
+    pub(crate) injector: Injector<TaskRef>,
+    /// Unstarted tasks that found no stack; retried as stacks come back.
+    pub(crate) starved: Injector<TaskRef>,
+    pub(crate) idle: Idle,
+    pub(crate) stacks: StackPool,
+    pub(crate) registry: Registry,
+    pub(crate) migrate: bool,
+    state: AtomicU8,
+    external_spawned: AtomicU64,
+    shutdown_waiter: Mutex<Option<Unparker>>,
+}
+
+impl Shared {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.state.load(Ordering::SeqCst) != RUNNING
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == STOPPED
+    }
+
+    /// Idle protocol step 1: wake a parked worker for new stealable work.
+    pub(crate) fn notify_parked(&self) {
+        if let Some(worker) = self.idle.worker_to_notify() {
+            self.workers[worker].unparker.unpark();
+        }
+    }
+
+    /// Hands a woken task to its home worker.
+    pub(crate) fn push_to_inbox(&self, home: usize, task: TaskRef) {
+        let worker = &self.workers[home];
+        worker.inbox.push(task);
+        worker.unparker.unpark();
+    }
+
+    /// Whether any queue a thief can take from holds work.
+    pub(crate) fn has_stealable_work(&self) -> bool {
+        !self.injector.is_empty() || self.workers.iter().any(|w| !w.stealer.is_empty())
+    }
+
+    /// Green threads spawned and not finished.
+    pub(crate) fn live(&self) -> u64 {
+        let mut spawned = self.external_spawned.load(Ordering::Relaxed);
+        let mut completed = 0;
+        for w in self.workers.iter() {
+            spawned += w.counters.spawned.load(Ordering::Relaxed);
+            completed += w.counters.completed.load(Ordering::Relaxed);
+        }
+        spawned.saturating_sub(completed)
+    }
+
+    pub(crate) fn wake_shutdown_waiter(&self) {
+        if self.live() == 0 {
+            let waiter = self
+                .shutdown_waiter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Some(waiter) = waiter {
+                waiter.unpark();
+            }
+        }
+    }
+
+    /// Stacks sitting idle in this runtime's pools.
+    fn idle_stacks(&self) -> usize {
+        self.stacks.pooled()
+            + self
+                .workers
+                .iter()
+                .map(|w| w.counters.cached_stacks.load(Ordering::Relaxed) as usize)
+                .sum::<usize>()
+    }
+
+    /// Refuses a spawn when every stack this runtime may map is in use.
+    fn check_stacks(&self) -> io::Result<()> {
+        let under_cap = self
+            .stacks
+            .cap()
+            .is_none_or(|cap| self.stacks.mapped() < cap);
+        if under_cap && BUDGET.mapped() < BUDGET.limit() {
+            return Ok(());
+        }
+        self.stacks.check_spawn(self.idle_stacks())
+    }
+
+    /// Spawns a green thread on this runtime.
+    pub(crate) fn spawn<F, T>(
+        self: &Arc<Shared>,
+        opts: SpawnOptions,
+        location: &'static Location<'static>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let stack_size = match opts.stack_size {
+            Some(size) => stack::validate_stack_size(size)?,
+            None => self.stacks.size(),
+        };
+        self.check_stacks()?;
+        let header = Header::new(
+            ThreadId::next().get(),
+            opts.name,
+            stack_size,
+            location,
+            self,
+        );
+        let task = Task::new(header, f);
+        let raw = TaskRef(task.clone());
+        let output: Arc<dyn Output<T>> = task;
+        let handle = JoinHandle::new(output);
+        let leftover = worker::with_worker(|w| match w {
+            Some(w) if Arc::ptr_eq(&w.shared, self) => {
+                let key = self.registry.insert(w.index, raw.clone());
+                raw.header().registry_key.store(key, Ordering::Relaxed);
+                w.push_spawned(raw);
+                None
+            }
+            _ => Some(raw),
+        });
+        if let Some(raw) = leftover {
+            let key = self.registry.insert(self.workers.len(), raw.clone());
+            raw.header().registry_key.store(key, Ordering::Relaxed);
+            self.external_spawned.fetch_add(1, Ordering::Relaxed);
+            self.injector.push(raw);
+            self.notify_parked();
+        }
+        Ok(handle)
+    }
+}
+
+/// A running scheduler: worker threads plus their shared state. Dropping it
+/// shuts it down (see the module docs).
+pub struct Scheduler {
+    shared: Arc<Shared>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Scheduler {
+    /// Starts the worker threads.
+    pub fn new(config: Config) -> io::Result<Scheduler> {
+        config.validate()?;
+        let n = config.workers;
+        let mut deques = Vec::with_capacity(n);
+        let mut parkers = Vec::with_capacity(n);
+        let mut workers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let deque = Deque::new_lifo();
+            let parker = Parker::new();
+            workers.push(WorkerShared {
+                stealer: deque.stealer(),
+                inbox: Injector::new(),
+                unparker: parker.unparker().clone(),
+                counters: CachePadded::new(Counters::default()),
+            });
+            deques.push(deque);
+            parkers.push(parker);
+        }
+        let shared = Arc::new(Shared {
+            workers: workers.into_boxed_slice(),
+            injector: Injector::new(),
+            starved: Injector::new(),
+            idle: Idle::new(n),
+            stacks: StackPool::new(
+                stack::validate_stack_size(config.stack_size)?,
+                config.max_stacks,
+            ),
+            registry: Registry::new(n + 1),
+            migrate: config.migrate,
+            state: AtomicU8::new(RUNNING),
+            external_spawned: AtomicU64::new(0),
+            shutdown_waiter: Mutex::new(None),
+        });
+        let mut scheduler = Scheduler {
+            shared: shared.clone(),
+            threads: Vec::with_capacity(n),
+        };
+        for (index, (deque, parker)) in deques.into_iter().zip(parkers).enumerate() {
+            let worker = Worker::new(index, shared.clone(), deque, parker);
+            let spawned = thread::Builder::new()
+                .name(format!("{}-{index}", config.thread_name))
+                .spawn(move || worker.run_thread());
+            match spawned {
+                Ok(handle) => scheduler.threads.push(handle),
+                Err(err) => {
+                    // Workers that did start are stopped by the drop.
+                    return Err(io::Error::new(
+                        err.kind(),
+                        format!("could not start grove worker thread {index}: {err}"),
+                    ));
+                }
+            }
+        }
+        Ok(scheduler)
+    }
+
+    /// A handle for spawning onto this scheduler from anywhere.
+    pub fn handle(&self) -> Handle {
+        Handle(self.shared.clone())
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.handle().stats()
+    }
+
+    /// Every live green thread.
+    pub fn tasks(&self) -> Vec<TaskInfo> {
+        self.handle().tasks()
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        let own_thread = worker::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, shared)));
+        if own_thread {
+            // Waiting for ourselves would never end; the threads are left
+            // running, detached, and the runtime leaks.
+            eprintln!(
+                "grove: a Runtime was dropped from one of its own green threads; it is leaked"
+            );
+            return;
+        }
+        shared.state.store(SHUTTING_DOWN, Ordering::SeqCst);
+        *shared
+            .shutdown_waiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(park::current_unparker());
+        loop {
+            let tasks = shared.registry.snapshot();
+            let mut live = false;
+            for task in &tasks {
+                if !task.header().state.load().is_done() {
+                    live = true;
+                    park::unpark_task(task);
+                }
+            }
+            drop(tasks);
+            if !live {
+                break;
+            }
+            for w in shared.workers.iter() {
+                w.unparker.unpark();
+            }
+            park::park_timeout(&SHUTDOWN, Duration::from_millis(10));
+        }
+        shared.state.store(STOPPED, Ordering::SeqCst);
+        for w in shared.workers.iter() {
+            w.unparker.unpark();
+        }
+        for handle in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+        shared.registry.clear();
+        shared.stacks.clear();
+        *shared
+            .shutdown_waiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// A cloneable handle to a scheduler, for spawning and diagnostics.
+#[derive(Clone)]
+pub struct Handle(pub(crate) Arc<Shared>);
+
+impl Handle {
+    /// The runtime of the calling green thread, if the caller is one.
+    pub fn try_current() -> Option<Handle> {
+        worker::current_shared().map(Handle)
+    }
+
+    /// The runtime of the calling green thread; from any other thread, the
+    /// global runtime (started on first use, one worker per core).
+    pub fn current() -> Handle {
+        Handle::try_current().unwrap_or_else(|| global().handle())
+    }
+
+    /// Spawns a green thread.
+    #[track_caller]
+    pub fn spawn<F, T>(&self, opts: SpawnOptions, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.0.spawn(opts, Location::caller(), f)
+    }
+
+    /// Spawns a green thread at an explicit call site (for wrappers that
+    /// take `#[track_caller]` locations themselves).
+    pub fn spawn_at<F, T>(
+        &self,
+        opts: SpawnOptions,
+        location: &'static Location<'static>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.0.spawn(opts, location, f)
+    }
+
+    /// Whether two handles are the same runtime.
+    pub fn same(&self, other: &Handle) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The runtime's default stack limit.
+    pub fn stack_size(&self) -> usize {
+        self.0.stacks.size()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        let shared = &self.0;
+        let mut stats = Stats {
+            workers: shared.workers.len(),
+            spawned: shared.external_spawned.load(Ordering::Relaxed),
+            mapped_stacks: shared.stacks.mapped(),
+            pooled_stacks: shared.idle_stacks(),
+            ..Stats::default()
+        };
+        let mut taken = 0;
+        let mut returned = 0;
+        for w in shared.workers.iter() {
+            let c = &w.counters;
+            stats.spawned += c.spawned.load(Ordering::Relaxed);
+            stats.completed += c.completed.load(Ordering::Relaxed);
+            stats.steals += c.steals.load(Ordering::Relaxed);
+            stats.parks += c.parks.load(Ordering::Relaxed);
+            stats.yields += c.yields.load(Ordering::Relaxed);
+            stats.resumes += c.resumes.load(Ordering::Relaxed);
+            taken += c.stacks_taken.load(Ordering::Relaxed);
+            returned += c.stacks_returned.load(Ordering::Relaxed);
+        }
+        stats.live = stats.spawned.saturating_sub(stats.completed);
+        stats.live_stacks = taken.saturating_sub(returned) as usize;
+        stats
+    }
+
+    /// Every live green thread, in no particular order.
+    pub fn tasks(&self) -> Vec<TaskInfo> {
+        let mut out: Vec<TaskInfo> = self
+            .0
+            .registry
+            .snapshot()
+            .iter()
+            .filter_map(TaskInfo::of)
+            .collect();
+        out.sort_by_key(|t| t.id);
+        out
+    }
+}
+
+/// Scheduler counters, summed over workers at the time of the call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Worker OS threads.
+    pub workers: usize,
+    /// Green threads spawned since start.
+    pub spawned: u64,
+    /// Green threads finished (returned, panicked, or unwound).
+    pub completed: u64,
+    /// Spawned and not finished.
+    pub live: u64,
+    /// Stacks held by started, unfinished green threads.
+    pub live_stacks: usize,
+    /// Stacks idle in the runtime's pools, ready for reuse.
+    pub pooled_stacks: usize,
+    /// Stacks this runtime has mapped (live and pooled).
+    pub mapped_stacks: usize,
+    /// Unstarted green threads taken from another worker.
+    pub steals: u64,
+    /// Times a worker parked its OS thread for lack of work.
+    pub parks: u64,
+    /// `yield_now` calls (explicit or from a spent budget).
+    pub yields: u64,
+    /// Context switches into green threads.
+    pub resumes: u64,
+}
+
+/// Where a green thread is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Spawned, waiting for its first run (no stack yet).
+    Queued,
+    /// Started, waiting in a run queue.
+    Runnable,
+    /// Running on a worker now.
+    Running,
+    /// Parked: waiting for a channel, lock, timer, join, ...
+    Parked,
+}
+
+/// One live green thread, as `Runtime::tasks()` reports it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TaskInfo {
+    /// Its id (`Thread::id`).
+    pub id: ThreadId,
+    /// Its name, if it was given one.
+    pub name: Option<String>,
+    /// Where it is in its life.
+    pub state: TaskState,
+    /// Where it was spawned.
+    pub spawned_at: &'static Location<'static>,
+    /// What it is blocked on (`"chan recv"`, `"Mutex::lock"`, `"sleep"`...).
+    pub blocked_on: Option<&'static str>,
+    /// Where the blocking call was made.
+    pub blocked_at: Option<&'static Location<'static>>,
+    /// The worker it runs on, once started.
+    pub worker: Option<usize>,
+}
+
+impl TaskInfo {
+    fn of(task: &TaskRef) -> Option<TaskInfo> {
+        let h = task.header();
+        let s = h.state.load();
+        let state = if s.is_done() {
+            return None;
+        } else if s.is_running() {
+            TaskState::Running
+        } else if s.is_parked() {
+            TaskState::Parked
+        } else if s.is_started() {
+            TaskState::Runnable
+        } else {
+            TaskState::Queued
+        };
+        let wait = if state == TaskState::Parked {
+            h.wait.get()
+        } else {
+            None
+        };
+        let home = h.home.load(Ordering::Relaxed);
+        Some(TaskInfo {
+            id: ThreadId::from_raw(h.id),
+            name: h.name.as_deref().map(str::to_string),
+            state,
+            spawned_at: h.spawned_at,
+            blocked_on: wait.map(|w| w.0),
+            blocked_at: wait.map(|w| w.1),
+            worker: (home != usize::MAX).then_some(home),
+        })
+    }
+}
+
+static GLOBAL: OnceLock<Scheduler> = OnceLock::new();
+
+/// The global scheduler: started on first use with one worker per core;
+/// never shut down.
+pub fn global() -> &'static Scheduler {
+    GLOBAL.get_or_init(|| {
+        Scheduler::new(Config::default())
+            .unwrap_or_else(|err| panic!("grove: could not start the global runtime: {err}"))
+    })
+}

@@ -1,0 +1,640 @@
+//! A green thread's record: its header (state word, identity, coroutine) and
+//! its typed body and output.
+//!
+//! # The state word
+//!
+//! ```text
+//!  63            32 31        6    5         4        3        2     1 0
+//! ┌────────────────┬──────────┬──────────┬────────┬────────┬───────┬─────┐
+//! │ park sequence  │  unused  │OS_BLOCKED│JOIN_   │NOTIFIED│STARTED│life-│
+//! │ (bumped by     │          │          │WAITER  │        │       │cycle│
+//! │  each park)    │          │          │        │        │       │     │
+//! └────────────────┴──────────┴──────────┴────────┴────────┴───────┴─────┘
+//! lifecycle: SCHEDULED (in a run queue, or about to be) → RUNNING → PARKED
+//!            → SCHEDULED → ... → DONE
+//! ```
+//!
+//! Invariants:
+//!
+//! 1. **One run token.** A task is in at most one run queue, and only while
+//!    SCHEDULED. Whoever takes it out of a queue (a worker) owns it until it
+//!    parks, yields or finishes; only that worker touches the coroutine.
+//! 2. **Switch, then commit.** A running task asks to park by suspending;
+//!    its worker commits RUNNING → PARKED only after the switch, back on its
+//!    own stack. An unpark that arrives before the commit sets NOTIFIED
+//!    instead, and the commit then keeps the task running. So nobody can
+//!    schedule a task that is still on its stack, and no wake-up is lost.
+//! 3. **Timers carry the park sequence.** A timer fires only if the task is
+//!    still PARKED in the same park it was armed for; a stale timer of an
+//!    earlier park can never wake a later one.
+//! 4. **DONE is final** and published with Release after the output is
+//!    written; a joiner reads the output only after seeing DONE with Acquire.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::{fmt, ptr, thread};
+
+use crate::coroutine::{Coro, YielderSlot};
+use crate::park::{Unparker, WaitReason};
+use crate::scheduler::Shared;
+
+const LIFECYCLE: u64 = 0b11;
+const SCHEDULED: u64 = 0;
+const RUNNING: u64 = 1;
+const PARKED: u64 = 2;
+const DONE: u64 = 3;
+const STARTED: u64 = 1 << 2;
+const NOTIFIED: u64 = 1 << 3;
+const JOIN_WAITER: u64 = 1 << 4;
+const OS_BLOCKED: u64 = 1 << 5;
+const SEQ_SHIFT: u32 = 32;
+
+/// A copy of the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot(u64);
+
+impl Snapshot {
+    fn lifecycle(self) -> u64 {
+        self.0 & LIFECYCLE
+    }
+    pub(crate) fn is_scheduled(self) -> bool {
+        self.lifecycle() == SCHEDULED
+    }
+    pub(crate) fn is_running(self) -> bool {
+        self.lifecycle() == RUNNING
+    }
+    pub(crate) fn is_parked(self) -> bool {
+        self.lifecycle() == PARKED
+    }
+    pub(crate) fn is_done(self) -> bool {
+        self.lifecycle() == DONE
+    }
+    pub(crate) fn is_started(self) -> bool {
+        self.0 & STARTED != 0
+    }
+    pub(crate) fn has_join_waiter(self) -> bool {
+        self.0 & JOIN_WAITER != 0
+    }
+    pub(crate) fn seq(self) -> u32 {
+        (self.0 >> SEQ_SHIFT) as u32
+    }
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let life = ["SCHEDULED", "RUNNING", "PARKED", "DONE"][self.lifecycle() as usize];
+        write!(f, "{life}")?;
+        for (bit, name) in [
+            (STARTED, "STARTED"),
+            (NOTIFIED, "NOTIFIED"),
+            (JOIN_WAITER, "JOIN_WAITER"),
+            (OS_BLOCKED, "OS_BLOCKED"),
+        ] {
+            if self.0 & bit != 0 {
+                write!(f, "|{name}")?;
+            }
+        }
+        write!(f, " seq={}", self.seq())
+    }
+}
+
+/// What an unpark must do next.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Unpark {
+    /// Nothing: the task is queued, done, or already notified.
+    Nothing,
+    /// The caller moved the task PARKED → SCHEDULED and must queue it.
+    Schedule,
+    /// The task is blocking its worker's OS thread (it parked while
+    /// panicking); wake that thread.
+    WakeBlockedThread,
+}
+
+/// The packed state word; every transition is a named method that checks
+/// the state it starts from.
+pub(crate) struct State(AtomicU64);
+
+impl State {
+    fn new() -> State {
+        State(AtomicU64::new(SCHEDULED))
+    }
+
+    pub(crate) fn load(&self) -> Snapshot {
+        Snapshot(self.0.load(Ordering::Acquire))
+    }
+
+    fn update(&self, mut f: impl FnMut(Snapshot) -> Option<u64>) -> Result<Snapshot, Snapshot> {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| f(Snapshot(s)))
+            .map(Snapshot)
+            .map_err(Snapshot)
+    }
+
+    /// A worker took the task out of a run queue. Returns the old state.
+    pub(crate) fn transition_to_running(&self) -> Snapshot {
+        self.update(|s| {
+            assert!(s.is_scheduled(), "ran a task that was not scheduled: {s:?}");
+            Some(s.0 & !LIFECYCLE | RUNNING)
+        })
+        .expect("closure never refuses")
+    }
+
+    /// The task's coroutine now exists.
+    pub(crate) fn mark_started(&self) {
+        self.0.fetch_or(STARTED, Ordering::Relaxed);
+    }
+
+    /// A running task goes back to a run queue (it yielded, or could not
+    /// start yet). A pending NOTIFIED stays for its next park.
+    pub(crate) fn transition_to_scheduled(&self) {
+        self.update(|s| {
+            assert!(
+                s.is_running(),
+                "requeued a task that was not running: {s:?}"
+            );
+            Some(s.0 & !LIFECYCLE | SCHEDULED)
+        })
+        .expect("closure never refuses");
+    }
+
+    /// Commits a park after the task left its stack. `Ok(seq)`: now PARKED
+    /// in park number `seq`. `Err`: an unpark came first; still RUNNING.
+    pub(crate) fn commit_park(&self) -> Result<u32, ()> {
+        let prev = self
+            .update(|s| {
+                assert!(s.is_running(), "parked a task that was not running: {s:?}");
+                if s.0 & NOTIFIED != 0 {
+                    Some(s.0 & !NOTIFIED)
+                } else {
+                    let seq = s.seq().wrapping_add(1) as u64;
+                    Some((s.0 & 0xffff_ffff & !LIFECYCLE) | PARKED | (seq << SEQ_SHIFT))
+                }
+            })
+            .expect("closure never refuses");
+        if prev.0 & NOTIFIED != 0 {
+            Err(())
+        } else {
+            Ok(prev.seq().wrapping_add(1))
+        }
+    }
+
+    /// Consumes a pending unpark of the running task, if there is one.
+    pub(crate) fn take_notified(&self) -> bool {
+        let s = Snapshot(self.0.load(Ordering::Acquire));
+        s.0 & NOTIFIED != 0
+            && self
+                .update(|s| (s.0 & NOTIFIED != 0).then_some(s.0 & !NOTIFIED))
+                .is_ok()
+    }
+
+    /// Unparks: see [`Unpark`].
+    pub(crate) fn unpark(&self) -> Unpark {
+        let mut action = Unpark::Nothing;
+        let _ = self.update(|s| match s.lifecycle() {
+            PARKED => {
+                action = Unpark::Schedule;
+                Some(s.0 & !LIFECYCLE | SCHEDULED)
+            }
+            RUNNING if s.0 & NOTIFIED == 0 => {
+                action = if s.0 & OS_BLOCKED != 0 {
+                    Unpark::WakeBlockedThread
+                } else {
+                    Unpark::Nothing
+                };
+                Some(s.0 | NOTIFIED)
+            }
+            _ => {
+                action = Unpark::Nothing;
+                None
+            }
+        });
+        action
+    }
+
+    /// A timer armed for park number `seq` fired: schedule the task if it is
+    /// still in that park. True if the caller must queue it.
+    pub(crate) fn fire_timer(&self, seq: u32) -> bool {
+        self.update(|s| (s.is_parked() && s.seq() == seq).then_some(s.0 & !LIFECYCLE | SCHEDULED))
+            .is_ok()
+    }
+
+    /// Whether a timer armed for park `seq` can still fire.
+    pub(crate) fn timer_is_live(&self, seq: u32) -> bool {
+        let s = self.load();
+        s.is_parked() && s.seq() == seq
+    }
+
+    /// The running task blocks its OS thread instead of switching (it
+    /// parked while panicking). False if an unpark is already pending
+    /// (consumed here).
+    pub(crate) fn begin_os_block(&self) -> bool {
+        let prev = self
+            .update(|s| {
+                if s.0 & NOTIFIED != 0 {
+                    Some(s.0 & !NOTIFIED)
+                } else {
+                    Some(s.0 | OS_BLOCKED)
+                }
+            })
+            .expect("closure never refuses");
+        prev.0 & NOTIFIED == 0
+    }
+
+    /// Ends an OS block if an unpark arrived (consuming it); true if so.
+    pub(crate) fn end_os_block_if_notified(&self) -> bool {
+        self.update(|s| (s.0 & NOTIFIED != 0).then_some(s.0 & !(OS_BLOCKED | NOTIFIED)))
+            .is_ok()
+    }
+
+    /// Ends an OS block; true if it ended because of an unpark (consumed).
+    pub(crate) fn end_os_block(&self) -> bool {
+        let prev = self
+            .update(|s| Some(s.0 & !(OS_BLOCKED | NOTIFIED)))
+            .expect("closure never refuses");
+        prev.0 & NOTIFIED != 0
+    }
+
+    /// RUNNING → DONE, publishing the output. Returns the old state.
+    pub(crate) fn complete(&self) -> Snapshot {
+        self.update(|s| {
+            assert!(
+                s.is_running(),
+                "completed a task that was not running: {s:?}"
+            );
+            Some(s.0 & !LIFECYCLE | DONE)
+        })
+        .expect("closure never refuses")
+    }
+
+    /// A joiner announces itself. Returns the old state: if it was DONE the
+    /// joiner must not wait.
+    pub(crate) fn register_join_waiter(&self) -> Snapshot {
+        Snapshot(self.0.fetch_or(JOIN_WAITER, Ordering::AcqRel))
+    }
+}
+
+/// What a task is blocked on, and where (for `Runtime::tasks()`).
+#[derive(Default)]
+pub(crate) struct WaitSite {
+    reason: AtomicPtr<WaitReason>,
+    at: AtomicPtr<Location<'static>>,
+}
+
+impl WaitSite {
+    pub(crate) fn set(&self, reason: &'static WaitReason, at: &'static Location<'static>) {
+        self.reason
+            .store(reason as *const _ as *mut _, Ordering::Relaxed);
+        self.at.store(at as *const _ as *mut _, Ordering::Relaxed);
+    }
+
+    pub(crate) fn clear(&self) {
+        self.reason.store(ptr::null_mut(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> Option<(&'static str, &'static Location<'static>)> {
+        let reason = self.reason.load(Ordering::Relaxed);
+        let at = self.at.load(Ordering::Relaxed);
+        if reason.is_null() || at.is_null() {
+            return None;
+        }
+        // SAFETY: both pointers were made from `&'static` references in `set`.
+        unsafe { Some(((*reason).0, &*at)) }
+    }
+}
+
+/// The untyped part of every task.
+pub(crate) struct Header {
+    pub(crate) state: State,
+    pub(crate) id: u64,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) spawned_at: &'static Location<'static>,
+    pub(crate) stack_size: usize,
+    /// The worker the task runs on once started (`usize::MAX` before).
+    pub(crate) home: AtomicUsize,
+    /// The runtime. Valid while the task is not DONE: a runtime is dropped
+    /// only after every one of its tasks is DONE (see `Scheduler::drop`).
+    shared: *const Shared,
+    pub(crate) yielder: YielderSlot,
+    pub(crate) wait: WaitSite,
+    /// Set before a forced unwind, so the body re-throws what it catches.
+    pub(crate) unwinding: AtomicBool,
+    /// Where the task sits in the runtime's registry.
+    pub(crate) registry_key: AtomicU64,
+    join_waiter: Mutex<Option<Unparker>>,
+    /// Touched only by the worker that holds the run token (invariant 1).
+    coro: UnsafeCell<Option<Coro>>,
+}
+
+// SAFETY: every field is Sync except `coro` and `shared`. `coro` is touched
+// only by the one worker holding the run token (invariant 1), which gives
+// exclusive access; `shared` is a read-only pointer to a Sync value that
+// outlives every use (see its field comment).
+unsafe impl Sync for Header {}
+// SAFETY: as above; a coroutine in `coro` is resumed and dropped only on the
+// worker that runs it (the soundness rule), whichever thread holds the Arc.
+unsafe impl Send for Header {}
+
+impl Header {
+    pub(crate) fn new(
+        id: u64,
+        name: Option<String>,
+        stack_size: usize,
+        spawned_at: &'static Location<'static>,
+        shared: &Shared,
+    ) -> Header {
+        Header {
+            state: State::new(),
+            id,
+            name: name.map(String::into_boxed_str),
+            spawned_at,
+            stack_size,
+            home: AtomicUsize::new(usize::MAX),
+            shared,
+            yielder: YielderSlot::default(),
+            wait: WaitSite::default(),
+            unwinding: AtomicBool::new(false),
+            registry_key: AtomicU64::new(u64::MAX),
+            join_waiter: Mutex::new(None),
+            coro: UnsafeCell::new(None),
+        }
+    }
+
+    /// The task's runtime.
+    ///
+    /// Callers must hold the run token or have just moved the task out of
+    /// PARKED (an unpark or timer): either way the task is not DONE, so its
+    /// runtime is alive.
+    pub(crate) fn shared(&self) -> &Shared {
+        // SAFETY: see the doc comment and the `shared` field: a runtime
+        // outlives all of its tasks that are not DONE.
+        unsafe { &*self.shared }
+    }
+
+    pub(crate) fn runs_on(&self, shared: &Shared) -> bool {
+        ptr::eq(self.shared, shared)
+    }
+
+    /// The coroutine cell.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the run token (invariant 1) and keeps the borrow
+    /// only while it does.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn coro(&self) -> &mut Option<Coro> {
+        // SAFETY: exclusive by the caller's run token.
+        unsafe { &mut *self.coro.get() }
+    }
+
+    /// Stores the joiner to wake at completion.
+    pub(crate) fn set_join_waiter(&self, waiter: Unparker) {
+        *self.join_waiter.lock().unwrap_or_else(|e| e.into_inner()) = Some(waiter);
+    }
+
+    /// Wakes the joiner (called once, after DONE).
+    pub(crate) fn wake_joiner(&self) {
+        let waiter = self
+            .join_waiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(waiter) = waiter {
+            waiter.unpark();
+        }
+    }
+}
+
+impl Drop for Header {
+    fn drop(&mut self) {
+        if let Some(coro) = self.coro.get_mut().take() {
+            // A started task that was never finished nor unwound: its stack
+            // may hold references into other threads' state. Unwinding it here
+            // would run its destructors on a foreign thread, so leak it.
+            debug_assert!(false, "task {} dropped while suspended", self.id);
+            std::mem::forget(coro);
+        }
+    }
+}
+
+/// The type-erased operations a worker needs.
+pub(crate) trait RawTask: Send + Sync + 'static {
+    fn header(&self) -> &Header;
+    /// Runs the closure and stores its output; called once, on the task's
+    /// own stack, by the worker holding the run token.
+    fn run_body(&self);
+    /// Drops the closure without running it and stores `payload` as the
+    /// output (runtime shutdown, or no stack to be had). Run token held.
+    fn cancel(&self, payload: Box<dyn Any + Send>);
+    /// After a forced unwind: store `payload` as the output if none was.
+    fn mark_unwound(&self, payload: Box<dyn Any + Send>);
+}
+
+/// The typed read side, for `JoinHandle<T>`.
+pub(crate) trait Output<T>: Send + Sync {
+    fn header(&self) -> &Header;
+    /// The same task as a `TaskRef`.
+    fn task_ref(self: Arc<Self>) -> TaskRef;
+    /// Takes the output.
+    ///
+    /// # Safety
+    ///
+    /// The caller has seen DONE (Acquire) and is the only one who takes it.
+    unsafe fn take_output(&self) -> Option<thread::Result<T>>;
+}
+
+/// A task with its closure `F` and output `T` in one allocation.
+pub(crate) struct Task<F, T> {
+    header: Header,
+    body: UnsafeCell<Option<F>>,
+    output: UnsafeCell<Option<thread::Result<T>>>,
+}
+
+// SAFETY: `body` is taken once by the run-token holder; `output` is written
+// once by the run-token holder before DONE (Release) and read once after
+// DONE (Acquire) by the unique JoinHandle. No two threads touch either at
+// once, and F and T are Send so they may move between threads.
+unsafe impl<F: Send, T: Send> Sync for Task<F, T> {}
+
+impl<F, T> Task<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    pub(crate) fn new(header: Header, f: F) -> Arc<Task<F, T>> {
+        Arc::new(Task {
+            header,
+            body: UnsafeCell::new(Some(f)),
+            output: UnsafeCell::new(None),
+        })
+    }
+}
+
+impl<F, T> RawTask for Task<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn run_body(&self) {
+        // SAFETY: run token held (trait contract); the body is taken once.
+        let f = unsafe { (*self.body.get()).take() }.expect("a task's body runs once");
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        if let Err(payload) = result {
+            if self.header.unwinding.load(Ordering::Relaxed) {
+                // A forced unwind: let it reach the coroutine's root.
+                panic::resume_unwind(payload);
+            }
+            // SAFETY: written once, before DONE is published.
+            unsafe { *self.output.get() = Some(Err(payload)) };
+        } else {
+            // SAFETY: as above.
+            unsafe { *self.output.get() = Some(result) };
+        }
+    }
+
+    fn cancel(&self, payload: Box<dyn Any + Send>) {
+        // SAFETY: run token held; the task never started, so nobody else
+        // can reach the body.
+        let body = unsafe { (*self.body.get()).take() };
+        // A destructor of the closure's captures may panic; keep the worker.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(body)));
+        // SAFETY: written once, before DONE is published.
+        unsafe { *self.output.get() = Some(Err(payload)) };
+    }
+
+    fn mark_unwound(&self, payload: Box<dyn Any + Send>) {
+        // SAFETY: run token held, the coroutine is gone; DONE not yet set.
+        let output = unsafe { &mut *self.output.get() };
+        if output.is_none() {
+            *output = Some(Err(payload));
+        }
+    }
+}
+
+impl<F, T> Output<T> for Task<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn task_ref(self: Arc<Self>) -> TaskRef {
+        TaskRef(self)
+    }
+
+    unsafe fn take_output(&self) -> Option<thread::Result<T>> {
+        // SAFETY: DONE seen and unique taker, per the contract.
+        unsafe { (*self.output.get()).take() }
+    }
+}
+
+/// A counted reference to a task, as run queues, timers and wait queues
+/// hold it.
+#[derive(Clone)]
+pub(crate) struct TaskRef(pub(crate) Arc<dyn RawTask>);
+
+impl TaskRef {
+    pub(crate) fn header(&self) -> &Header {
+        self.0.header()
+    }
+
+    pub(crate) fn raw(&self) -> &dyn RawTask {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = self.header();
+        f.debug_struct("Task")
+            .field("id", &h.id)
+            .field("name", &h.name)
+            .field("state", &h.state.load())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_bits_do_not_overlap() {
+        let bits = [LIFECYCLE, STARTED, NOTIFIED, JOIN_WAITER, OS_BLOCKED];
+        for (i, a) in bits.iter().enumerate() {
+            for b in &bits[i + 1..] {
+                assert_eq!(a & b, 0);
+            }
+            assert!(a >> SEQ_SHIFT == 0);
+        }
+    }
+
+    #[test]
+    fn park_then_unpark_schedules_once() {
+        let s = State::new();
+        s.transition_to_running();
+        s.mark_started();
+        let seq = s.commit_park().unwrap();
+        assert!(s.load().is_parked());
+        assert_eq!(s.unpark(), Unpark::Schedule);
+        assert_eq!(s.unpark(), Unpark::Nothing, "already scheduled");
+        assert!(!s.fire_timer(seq), "a woken task's timer is stale");
+        assert!(s.load().is_scheduled() && s.load().is_started());
+    }
+
+    #[test]
+    fn unpark_before_commit_keeps_the_task_running() {
+        let s = State::new();
+        s.transition_to_running();
+        assert_eq!(s.unpark(), Unpark::Nothing);
+        assert!(s.commit_park().is_err());
+        assert!(s.load().is_running());
+        // The token was consumed: the next park commits.
+        assert!(s.commit_park().is_ok());
+    }
+
+    #[test]
+    fn timers_fire_only_for_their_own_park() {
+        let s = State::new();
+        s.transition_to_running();
+        let first = s.commit_park().unwrap();
+        assert_eq!(s.unpark(), Unpark::Schedule);
+        s.transition_to_running();
+        let second = s.commit_park().unwrap();
+        assert_ne!(first, second);
+        assert!(!s.fire_timer(first));
+        assert!(s.timer_is_live(second));
+        assert!(s.fire_timer(second));
+        assert!(s.load().is_scheduled());
+    }
+
+    #[test]
+    fn os_block_is_woken_by_unpark() {
+        let s = State::new();
+        s.transition_to_running();
+        assert!(s.begin_os_block());
+        assert_eq!(s.unpark(), Unpark::WakeBlockedThread);
+        assert!(s.end_os_block());
+        assert!(s.load().is_running());
+    }
+
+    #[test]
+    fn join_waiter_races_with_completion() {
+        let s = State::new();
+        s.transition_to_running();
+        assert!(!s.register_join_waiter().is_done());
+        assert!(s.complete().has_join_waiter());
+        let t = State::new();
+        t.transition_to_running();
+        t.complete();
+        assert!(t.register_join_waiter().is_done());
+    }
+}

@@ -1,0 +1,208 @@
+//! Thread handles shared by green threads and OS threads: [`ThreadId`],
+//! [`Thread`], [`JoinHandle`].
+
+use std::cell::OnceCell;
+use std::fmt;
+use std::num::NonZeroU64;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::park::{self, Unparker};
+use crate::task::{Output, TaskRef};
+use crate::worker;
+
+/// A unique identifier for a green thread or an OS thread, never reused.
+///
+/// Green threads and OS threads draw from one sequence, so ids compare
+/// across both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ThreadId(NonZeroU64);
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Ids a thread takes from `NEXT_ID` at once, so that spawns on different
+/// workers do not contend on one counter.
+const ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    static IDS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+impl ThreadId {
+    pub(crate) fn next() -> ThreadId {
+        let id = IDS.with(|ids| {
+            let (next, end) = ids.get();
+            if next < end {
+                ids.set((next + 1, end));
+                next
+            } else {
+                let start = NEXT_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+                ids.set((start + 1, start + ID_BLOCK));
+                start
+            }
+        });
+        ThreadId::from_raw(id)
+    }
+
+    pub(crate) fn from_raw(id: u64) -> ThreadId {
+        ThreadId(NonZeroU64::new(id).expect("thread ids start at 1"))
+    }
+
+    /// The id as a number.
+    pub fn as_u64(&self) -> NonZeroU64 {
+        self.0
+    }
+
+    pub(crate) fn get(self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// A handle to a thread: a green thread, or an OS thread that uses grove's
+/// parking (`grove::thread::park`).
+#[derive(Clone)]
+pub struct Thread(Inner);
+
+#[derive(Clone)]
+enum Inner {
+    Green(TaskRef),
+    Os(Arc<OsThread>),
+}
+
+struct OsThread {
+    id: ThreadId,
+    name: Option<String>,
+    unparker: Unparker,
+}
+
+thread_local! {
+    static OS_THREAD: OnceCell<Thread> = const { OnceCell::new() };
+}
+
+impl Thread {
+    pub(crate) fn green(task: TaskRef) -> Thread {
+        Thread(Inner::Green(task))
+    }
+
+    /// The thread's unique id.
+    pub fn id(&self) -> ThreadId {
+        match &self.0 {
+            Inner::Green(task) => ThreadId::from_raw(task.header().id),
+            Inner::Os(os) => os.id,
+        }
+    }
+
+    /// The thread's name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        match &self.0 {
+            Inner::Green(task) => task.header().name.as_deref(),
+            Inner::Os(os) => os.name.as_deref(),
+        }
+    }
+
+    /// Wakes the thread from `park`, or makes its next `park` return at once
+    /// (as `std::thread::Thread::unpark`).
+    pub fn unpark(&self) {
+        match &self.0 {
+            Inner::Green(task) => park::unpark_task(task),
+            Inner::Os(os) => os.unparker.unpark(),
+        }
+    }
+
+    /// Whether this is a green thread.
+    pub fn is_green(&self) -> bool {
+        matches!(self.0, Inner::Green(_))
+    }
+
+    /// An unparker for this thread (for wait queues).
+    pub fn unparker(&self) -> Unparker {
+        match &self.0 {
+            Inner::Green(task) => Unparker::green(task.clone()),
+            Inner::Os(os) => os.unparker.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Thread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Thread")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("green", &self.is_green())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The calling thread: its green thread, or else the OS thread.
+pub fn current() -> Thread {
+    if let Some(task) = worker::current_task() {
+        return Thread::green(task);
+    }
+    OS_THREAD.with(|t| {
+        t.get_or_init(|| {
+            Thread(Inner::Os(Arc::new(OsThread {
+                id: ThreadId::next(),
+                name: std::thread::current().name().map(str::to_string),
+                unparker: park::current_unparker(),
+            })))
+        })
+        .clone()
+    })
+}
+
+/// An owned permission to join a green thread (wait for it to finish and
+/// take its result). Dropping it detaches the green thread, as in std.
+pub struct JoinHandle<T> {
+    output: Arc<dyn Output<T>>,
+    /// Made on first use of `thread()`: most handles are only joined.
+    thread: OnceCell<Thread>,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(output: Arc<dyn Output<T>>) -> JoinHandle<T> {
+        JoinHandle {
+            output,
+            thread: OnceCell::new(),
+        }
+    }
+
+    /// Waits for the green thread to finish; parks a green caller, blocks an
+    /// OS caller. `Err` carries the panic payload if it panicked (or a
+    /// message if its runtime was dropped before it could finish).
+    #[track_caller]
+    pub fn join(self) -> std::thread::Result<T> {
+        let header = self.output.header();
+        if !header.state.load().is_done() {
+            header.set_join_waiter(park::current_unparker());
+            if !header.state.register_join_waiter().is_done() {
+                let at = Location::caller();
+                while !header.state.load().is_done() {
+                    park::park_with(&park::JOIN, None, at);
+                }
+            }
+        }
+        // SAFETY: DONE was observed with Acquire above, and this handle is
+        // the only reader of the output (join takes it by value).
+        unsafe { self.output.take_output() }.expect("a finished green thread has an output")
+    }
+
+    /// Whether the green thread has finished (its `join` will not wait).
+    pub fn is_finished(&self) -> bool {
+        self.output.header().state.load().is_done()
+    }
+
+    /// The green thread's handle.
+    pub fn thread(&self) -> &Thread {
+        self.thread
+            .get_or_init(|| Thread::green(self.output.clone().task_ref()))
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("thread", self.thread())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

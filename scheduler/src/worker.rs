@@ -1,0 +1,715 @@
+//! One worker: an OS thread that runs green threads.
+//!
+//! # Where a worker looks for work
+//!
+//! ```text
+//!  every 61st tick: inbox, then the global injector first (fairness)
+//!  1. run-next slot      the task this worker just woke (≤ 3 in a row)
+//!  2. local queue        resumable tasks homed here (never stolen)
+//!  3. inbox              tasks homed here that other threads woke
+//!  4. own deque          unstarted tasks, newest first (depth-first)
+//!  5. injector           unstarted tasks spawned from outside, a batch
+//!  6. yielded            tasks that called yield_now, oldest first
+//!  7. due timers, then steal a batch of unstarted tasks from a random victim
+//!  8. spin a little on the inbox, then park until the next timer
+//! ```
+//!
+//! Resumable tasks go before new ones, and new ones depth-first: that bounds
+//! how many stacks are alive at once (a million-leaf skynet tree runs in a
+//! few dozen stacks per worker).
+//!
+//! # The soundness rule
+//!
+//! A green thread is stolen only before it first runs (only the deques of
+//! unstarted tasks are stealable). Once started it always resumes on this
+//! worker, so its thread-locals and `!Send` values stay on one OS thread.
+//! With full migration switched on (an unsafe opt-in of the runtime
+//! builder) a woken task runs on its waker's worker instead, like Go.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Steal, Worker as Deque};
+use crossbeam_utils::sync::Parker;
+use crossbeam_utils::Backoff;
+
+use crate::coroutine::{Coro, Request, Resumed};
+use crate::scheduler::Shared;
+use crate::signal;
+use crate::stack::{NoStack, Stack, WORKER_CACHE};
+use crate::task::{Header, TaskRef};
+use crate::timer::Timers;
+
+/// Go's and tokio's fairness interval: every 61st pick looks at the shared
+/// queues first, so local ping-pong cannot starve them.
+const FAIRNESS_TICK: u32 = 61;
+/// Most run-next picks in a row before the local queue gets a turn
+/// (tokio's MAX_LIFO_POLLS_PER_TICK).
+const MAX_RUN_NEXT_STREAK: u32 = 3;
+/// Runtime operations a green thread may do per turn before it must yield
+/// (tokio's coop budget).
+const BUDGET: u32 = 128;
+/// How long an idle worker polls before it parks its OS thread. Waking a
+/// parked thread costs 5–20 µs on the small VMs we measure on; this is a
+/// guess at the balance between burnt CPU and wake-up latency.
+const SPIN: Duration = Duration::from_micros(50);
+/// Completed tasks whose registry entries are removed in one batch.
+const REMOVAL_BATCH: usize = 64;
+
+/// Per-worker counters. Only the owning worker writes them (plain load and
+/// store, no read-modify-write); anyone may read.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) spawned: AtomicU64,
+    pub(crate) completed: AtomicU64,
+    pub(crate) stacks_taken: AtomicU64,
+    pub(crate) stacks_returned: AtomicU64,
+    pub(crate) steals: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) yields: AtomicU64,
+    pub(crate) resumes: AtomicU64,
+    pub(crate) cached_stacks: AtomicU64,
+}
+
+pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+    counter.store(counter.load(Ordering::Relaxed) + by, Ordering::Relaxed);
+}
+
+/// The worker-thread half of a worker (the shared half is `WorkerShared`).
+pub(crate) struct Worker {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    deque: Deque<TaskRef>,
+    run_next: Cell<Option<TaskRef>>,
+    local: RefCell<VecDeque<TaskRef>>,
+    yielded: RefCell<VecDeque<TaskRef>>,
+    timers: RefCell<Timers>,
+    stacks: RefCell<Vec<Stack>>,
+    parker: Parker,
+    tick: Cell<u32>,
+    streak: Cell<u32>,
+    searching: Cell<bool>,
+    rng: Cell<u64>,
+    removals: RefCell<Vec<u64>>,
+    budget: Cell<u32>,
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Rc<Worker>>> = const { RefCell::new(None) };
+    /// The green thread running on this OS thread: a pointer to the TaskRef
+    /// that `Worker::resume` holds on its frame for the whole resume.
+    static CURRENT: Cell<*const TaskRef> = const { Cell::new(ptr::null()) };
+}
+
+/// Runs `f` with this thread's worker, if it is one.
+pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
+    WORKER.with(|w| f(w.borrow().as_deref()))
+}
+
+/// Runs `f` with the header of the green thread running here, if any. `f`
+/// may suspend the green thread: no borrow of thread-local state is held.
+pub(crate) fn with_current_header<R>(f: impl FnOnce(Option<&Header>) -> R) -> R {
+    let task = CURRENT.with(Cell::get);
+    // SAFETY: CURRENT is non-null only while this OS thread's worker resumes
+    // that task, with the TaskRef alive on `Worker::resume`'s frame; the
+    // caller is that task. The header is then borrowed for `f`, which may
+    // outlast the resume if `f` suspends: the task's allocation stays alive
+    // meanwhile because the registry holds a reference to every task that
+    // is not finished, and the task cannot finish while `f` is on its stack.
+    f(unsafe { task.as_ref() }.map(TaskRef::header))
+}
+
+/// The green thread running here.
+pub(crate) fn current_task() -> Option<TaskRef> {
+    let task = CURRENT.with(Cell::get);
+    // SAFETY: as in `with_current_header`; the clone ends the borrow here.
+    unsafe { task.as_ref() }.cloned()
+}
+
+/// The runtime of the green thread running here.
+pub(crate) fn current_shared() -> Option<Arc<Shared>> {
+    with_worker(|w| w.map(|w| w.shared.clone()))
+}
+
+/// Queues a task that an unpark just moved PARKED → SCHEDULED.
+pub(crate) fn schedule_woken(task: TaskRef) {
+    let home = task.header().home.load(Ordering::Relaxed);
+    let leftover = with_worker(|w| match w {
+        Some(w) if task.header().runs_on(&w.shared) && (w.index == home || w.shared.migrate) => {
+            w.push_run_next(task);
+            None
+        }
+        _ => Some(task),
+    });
+    if let Some(task) = leftover {
+        task.header().shared().push_to_inbox(home, task.clone());
+    }
+}
+
+/// Wakes the OS thread a green thread blocks because it parked while
+/// panicking (see `block_os_thread`).
+pub(crate) fn wake_blocked_thread(task: &TaskRef) {
+    let header = task.header();
+    let home = header.home.load(Ordering::Relaxed);
+    header.shared().workers[home].unparker.unpark();
+}
+
+/// Parks the running green thread by blocking its OS thread: the path taken
+/// while the thread is panicking, where switching away is never allowed.
+pub(crate) fn block_os_thread(header: &Header, deadline: Option<Instant>) {
+    if !header.state.begin_os_block() {
+        return; // an unpark was pending
+    }
+    let woken = with_worker(|w| {
+        let w = w.expect("a green thread runs on a worker");
+        loop {
+            if header.state.end_os_block_if_notified() {
+                return true;
+            }
+            match deadline {
+                Some(d) if Instant::now() >= d => return false,
+                Some(d) => w.parker.park_deadline(d),
+                None => w.parker.park(),
+            }
+        }
+    });
+    if !woken {
+        header.state.end_os_block();
+    }
+}
+
+/// Spends one unit of the running green thread's budget; true when the
+/// budget ran out and the caller should yield.
+pub(crate) fn spend_budget() -> bool {
+    with_worker(|w| match w {
+        Some(w) if !CURRENT.with(Cell::get).is_null() => {
+            let left = w.budget.get().saturating_sub(1);
+            w.budget.set(left);
+            left == 0
+        }
+        _ => false,
+    })
+}
+
+/// The payload a green thread's `join` sees when the runtime shut down
+/// before the green thread could finish.
+pub(crate) const UNWOUND: &str = "green thread unwound: its runtime was dropped";
+
+impl Worker {
+    pub(crate) fn new(
+        index: usize,
+        shared: Arc<Shared>,
+        deque: Deque<TaskRef>,
+        parker: Parker,
+    ) -> Worker {
+        Worker {
+            index,
+            shared,
+            deque,
+            run_next: Cell::new(None),
+            local: RefCell::new(VecDeque::new()),
+            yielded: RefCell::new(VecDeque::new()),
+            timers: RefCell::new(Timers::new()),
+            stacks: RefCell::new(Vec::new()),
+            parker,
+            tick: Cell::new(0),
+            streak: Cell::new(0),
+            searching: Cell::new(false),
+            rng: Cell::new(
+                0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0xff51_afd7_ed55_8ccd),
+            ),
+            removals: RefCell::new(Vec::new()),
+            budget: Cell::new(BUDGET),
+        }
+    }
+
+    /// The worker thread's main function.
+    pub(crate) fn run_thread(self) {
+        signal::install_for_this_thread();
+        let worker = Rc::new(self);
+        WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| worker.main_loop()));
+        if outcome.is_err() {
+            // A broken scheduler invariant: carrying on could resume a task
+            // twice or lose one. The panic message is already printed.
+            eprintln!(
+                "grove: worker {} hit an internal error; aborting",
+                worker.index
+            );
+            std::process::abort();
+        }
+        worker.release_everything();
+        WORKER.with(|w| *w.borrow_mut() = None);
+    }
+
+    fn main_loop(&self) {
+        loop {
+            if let Some(task) = self.next_task() {
+                self.run(task);
+            } else if let Some(task) = self.find_work_or_park() {
+                self.run(task);
+            } else if self.shared.is_stopped() {
+                return;
+            }
+        }
+    }
+
+    fn next_task(&self) -> Option<TaskRef> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % FAIRNESS_TICK == 0 {
+            if let Some(task) = self.pop_inbox().or_else(|| self.pop_injector()) {
+                return Some(task);
+            }
+        }
+        if tick % 16 == 0 && !self.timers.borrow().is_empty() {
+            self.fire_timers();
+        }
+        if let Some(task) = self.pop_run_next() {
+            return Some(task);
+        }
+        self.streak.set(0);
+        if let Some(task) = self.local.borrow_mut().pop_front() {
+            return Some(task);
+        }
+        self.pop_inbox()
+            .or_else(|| self.deque.pop())
+            .or_else(|| self.pop_injector())
+            .or_else(|| self.yielded.borrow_mut().pop_front())
+    }
+
+    fn pop_run_next(&self) -> Option<TaskRef> {
+        let task = self.run_next.take()?;
+        let streak = self.streak.get();
+        if streak < MAX_RUN_NEXT_STREAK {
+            self.streak.set(streak + 1);
+            Some(task)
+        } else {
+            self.local.borrow_mut().push_back(task);
+            None
+        }
+    }
+
+    /// Moves everything in the inbox to the local queue; returns the first.
+    fn pop_inbox(&self) -> Option<TaskRef> {
+        let inbox = &self.shared.workers[self.index].inbox;
+        if inbox.is_empty() {
+            return None;
+        }
+        let mut first = None;
+        let mut local = self.local.borrow_mut();
+        loop {
+            match inbox.steal() {
+                Steal::Success(task) if first.is_none() => first = Some(task),
+                Steal::Success(task) => local.push_back(task),
+                Steal::Empty => break,
+                Steal::Retry => {}
+            }
+        }
+        first
+    }
+
+    fn pop_injector(&self) -> Option<TaskRef> {
+        let injector = &self.shared.injector;
+        if injector.is_empty() {
+            return None;
+        }
+        let limit = injector.len() / self.shared.workers.len() + 1;
+        let backoff = Backoff::new();
+        loop {
+            match injector.steal_batch_with_limit_and_pop(&self.deque, limit) {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => backoff.spin(),
+            }
+        }
+    }
+
+    /// Steals a batch of unstarted tasks from a random victim (step 7).
+    fn steal(&self) -> Option<TaskRef> {
+        let workers = &self.shared.workers;
+        let n = workers.len();
+        if n > 1 {
+            let backoff = Backoff::new();
+            loop {
+                let start = self.random() as usize % n;
+                let mut retry = false;
+                for i in 0..n {
+                    let victim = (start + i) % n;
+                    if victim == self.index {
+                        continue;
+                    }
+                    match workers[victim].stealer.steal_batch_and_pop(&self.deque) {
+                        Steal::Success(task) => {
+                            let stolen = 1 + self.deque.len() as u64;
+                            bump(&self.counters().steals, stolen);
+                            return Some(task);
+                        }
+                        Steal::Retry => retry = true,
+                        Steal::Empty => {}
+                    }
+                }
+                if !retry {
+                    break;
+                }
+                backoff.spin();
+            }
+        }
+        self.pop_injector()
+    }
+
+    fn random(&self) -> u64 {
+        // xorshift64*: enough to spread victims.
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.shared.workers[self.index].counters
+    }
+
+    /// Fires due timers; woken tasks join the local queue.
+    fn fire_timers(&self) -> usize {
+        let mut timers = self.timers.borrow_mut();
+        if timers.is_empty() {
+            return 0;
+        }
+        let mut local = self.local.borrow_mut();
+        timers.fire(Instant::now(), |task| local.push_back(task))
+    }
+
+    /// Steps 7 and 8: timers, stealing, spinning, parking. Returns a task,
+    /// or `None` after a park (the caller loops).
+    fn find_work_or_park(&self) -> Option<TaskRef> {
+        self.flush_removals();
+        if self.shared.is_shutting_down() {
+            self.cancel_starved();
+        } else {
+            self.retry_starved();
+        }
+        let spin_until = Instant::now() + SPIN;
+        let backoff = Backoff::new();
+        loop {
+            if self.fire_timers() > 0 {
+                self.stop_searching();
+                return self.next_task();
+            }
+            if let Some(task) = self.pop_inbox() {
+                self.stop_searching();
+                return Some(task);
+            }
+            if self.searching.get() || self.shared.idle.transition_worker_to_searching() {
+                self.searching.set(true);
+                if let Some(task) = self.steal() {
+                    self.stop_searching();
+                    return Some(task);
+                }
+            }
+            if self.shared.is_stopped() || Instant::now() >= spin_until {
+                break;
+            }
+            if backoff.is_completed() {
+                std::thread::yield_now();
+            } else {
+                backoff.snooze();
+            }
+        }
+        self.park();
+        None
+    }
+
+    /// Leaves the searching state; the last searcher to find work wakes
+    /// another worker (idle protocol step 3).
+    fn stop_searching(&self) {
+        if self.searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
+            self.shared.notify_parked();
+        }
+    }
+
+    fn park(&self) {
+        let idle = &self.shared.idle;
+        let was_searching = self.searching.replace(false);
+        if idle.transition_worker_to_parked(self.index, was_searching)
+            && self.shared.has_stealable_work()
+        {
+            // Step 4: we were the last searcher and work arrived meanwhile.
+            if !idle.unpark_worker_by_id(self.index) {
+                self.searching.set(true);
+            }
+            return;
+        }
+        if self.shared.is_stopped() || !self.shared.workers[self.index].inbox.is_empty() {
+            if !idle.unpark_worker_by_id(self.index) {
+                self.searching.set(true);
+            }
+            return;
+        }
+        bump(&self.counters().parks, 1);
+        let deadline = self.timers.borrow().next_deadline();
+        match deadline {
+            Some(d) => self.parker.park_deadline(d),
+            None => self.parker.park(),
+        }
+        if !idle.unpark_worker_by_id(self.index) {
+            // A notifier woke us and counted us as a searcher.
+            self.searching.set(true);
+        }
+    }
+
+    /// Puts a task this worker woke into the run-next slot; the task that
+    /// was there goes to the back of the local queue (or, with migration,
+    /// to the stealable deque).
+    fn push_run_next(&self, task: TaskRef) {
+        if let Some(prev) = self.run_next.replace(Some(task)) {
+            if self.shared.migrate {
+                self.deque.push(prev);
+                self.shared.notify_parked();
+            } else {
+                self.local.borrow_mut().push_back(prev);
+            }
+        }
+    }
+
+    /// Queues a new, unstarted task spawned by a green thread of this worker.
+    pub(crate) fn push_spawned(&self, task: TaskRef) {
+        bump(&self.counters().spawned, 1);
+        self.deque.push(task);
+        self.shared.notify_parked();
+    }
+
+    /// Runs `task` until it parks, yields or finishes.
+    fn run(&self, task: TaskRef) {
+        let header = task.header();
+        let before = header.state.transition_to_running();
+        if !before.is_started() {
+            if self.shared.is_shutting_down() {
+                task.raw().cancel(Box::new(UNWOUND));
+                self.complete(task);
+                return;
+            }
+            if !self.start(&task) {
+                return;
+            }
+        } else if self.shared.is_shutting_down() {
+            self.unwind(task);
+            return;
+        }
+        if self.shared.migrate {
+            header.home.store(self.index, Ordering::Relaxed);
+        }
+        // SAFETY: we hold the run token: the task came out of a queue and is
+        // RUNNING; the borrow ends before the token is given up below.
+        let coro = unsafe { header.coro() }
+            .as_mut()
+            .expect("a started task has a coroutine");
+        let mut renotified = 0;
+        loop {
+            let resumed = self.resume(&task, coro);
+            match resumed {
+                Resumed::Finished(stack) => {
+                    // SAFETY: still our run token; the coroutine is finished.
+                    unsafe { *header.coro() = None };
+                    self.put_stack(stack);
+                    self.complete(task);
+                    return;
+                }
+                Resumed::Suspended(Request::Yield) => {
+                    bump(&self.counters().yields, 1);
+                    header.state.transition_to_scheduled();
+                    self.yielded.borrow_mut().push_back(task);
+                    return;
+                }
+                Resumed::Suspended(Request::Park { deadline }) => {
+                    match header.state.commit_park() {
+                        Ok(seq) => {
+                            if self.shared.is_shutting_down() {
+                                // Parked while the runtime shuts down: take it
+                                // back at once (as its timer would) so it is
+                                // unwound instead of left parked.
+                                if header.state.fire_timer(seq) {
+                                    self.local.borrow_mut().push_back(task);
+                                }
+                            } else if let Some(deadline) = deadline {
+                                self.timers.borrow_mut().insert(deadline, seq, task);
+                            }
+                            return;
+                        }
+                        Err(()) if renotified < MAX_RUN_NEXT_STREAK => renotified += 1,
+                        Err(()) => {
+                            header.state.transition_to_scheduled();
+                            self.local.borrow_mut().push_back(task);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn resume(&self, task: &TaskRef, coro: &mut Coro) -> Resumed {
+        let header = task.header();
+        CURRENT.with(|c| c.set(task));
+        signal::enter(coro.guard(), header.name.as_deref(), header.stack_size);
+        self.budget.set(BUDGET);
+        bump(&self.counters().resumes, 1);
+        let resumed = coro.resume();
+        signal::leave();
+        CURRENT.with(|c| c.set(ptr::null()));
+        resumed
+    }
+
+    /// Gives an unstarted task its stack and coroutine. False if it could
+    /// not start (it was requeued, or failed).
+    fn start(&self, task: &TaskRef) -> bool {
+        let header = task.header();
+        match self.take_stack(header.stack_size) {
+            Ok(stack) => {
+                bump(&self.counters().stacks_taken, 1);
+                header.home.store(self.index, Ordering::Relaxed);
+                header.state.mark_started();
+                let coro = Coro::new(stack, task.raw());
+                // SAFETY: run token held (the task is RUNNING, taken from a
+                // queue by us).
+                unsafe { *header.coro() = Some(coro) };
+                true
+            }
+            Err(NoStack::Exhausted) => {
+                // Wait for a stack to be freed (see `put_stack`).
+                header.state.transition_to_scheduled();
+                self.shared.starved.push(task.clone());
+                false
+            }
+            Err(NoStack::Failed(err)) => {
+                task.raw()
+                    .cancel(Box::new(format!("green thread could not start: {err}")));
+                self.complete(task.clone());
+                false
+            }
+        }
+    }
+
+    /// Unwinds a started task at shutdown, on this (its own) worker.
+    fn unwind(&self, task: TaskRef) {
+        let header = task.header();
+        header.unwinding.store(true, Ordering::Relaxed);
+        // SAFETY: run token held: the task was taken from a queue.
+        let coro = unsafe { header.coro() }.take();
+        if let Some(mut coro) = coro {
+            CURRENT.with(|c| c.set(&task));
+            signal::enter(coro.guard(), header.name.as_deref(), header.stack_size);
+            let unwound = panic::catch_unwind(AssertUnwindSafe(|| coro.force_unwind()));
+            signal::leave();
+            CURRENT.with(|c| c.set(ptr::null()));
+            match unwound {
+                Ok(Some(stack)) => self.put_stack(stack),
+                Ok(None) => {}
+                Err(payload) => task.raw().mark_unwound(payload),
+            }
+        }
+        task.raw().mark_unwound(Box::new(UNWOUND));
+        self.complete(task);
+    }
+
+    fn complete(&self, task: TaskRef) {
+        let header = task.header();
+        let before = header.state.complete();
+        if before.has_join_waiter() {
+            header.wake_joiner();
+        }
+        bump(&self.counters().completed, 1);
+        let key = header.registry_key.load(Ordering::Relaxed);
+        drop(task);
+        let mut removals = self.removals.borrow_mut();
+        removals.push(key);
+        if removals.len() >= REMOVAL_BATCH {
+            self.shared.registry.remove_batch(&mut removals);
+        }
+        drop(removals);
+        if self.shared.is_shutting_down() {
+            self.shared.wake_shutdown_waiter();
+        }
+    }
+
+    fn flush_removals(&self) {
+        let mut removals = self.removals.borrow_mut();
+        if !removals.is_empty() {
+            self.shared.registry.remove_batch(&mut removals);
+        }
+    }
+
+    fn take_stack(&self, size: usize) -> Result<Stack, NoStack> {
+        let pool = &self.shared.stacks;
+        if size == pool.size() {
+            let mut cache = self.stacks.borrow_mut();
+            if let Some(stack) = cache.pop() {
+                self.counters()
+                    .cached_stacks
+                    .store(cache.len() as u64, Ordering::Relaxed);
+                return Ok(stack);
+            }
+        }
+        pool.get(size)
+    }
+
+    fn put_stack(&self, stack: Stack) {
+        bump(&self.counters().stacks_returned, 1);
+        let pool = &self.shared.stacks;
+        if stack.size() != pool.size() {
+            pool.unmap(stack);
+        } else {
+            let mut cache = self.stacks.borrow_mut();
+            cache.push(stack);
+            if cache.len() > WORKER_CACHE {
+                // The oldest half is the coldest: it goes to the global pool.
+                let cold: Vec<Stack> = cache.drain(..WORKER_CACHE / 2).collect();
+                pool.put_many(cold);
+            }
+            self.counters()
+                .cached_stacks
+                .store(cache.len() as u64, Ordering::Relaxed);
+        }
+        if !self.shared.starved.is_empty() {
+            if let Steal::Success(task) = self.shared.starved.steal() {
+                self.deque.push(task);
+            }
+        }
+    }
+
+    /// A task that found no stack gets another try when this worker idles.
+    fn retry_starved(&self) {
+        if let Steal::Success(task) = self.shared.starved.steal() {
+            self.deque.push(task);
+        }
+    }
+
+    fn cancel_starved(&self) {
+        while let Steal::Success(task) = self.shared.starved.steal() {
+            task.header().state.transition_to_running();
+            task.raw().cancel(Box::new(UNWOUND));
+            self.complete(task);
+        }
+    }
+
+    /// At thread exit: stacks back to the pool, timers dropped.
+    fn release_everything(&self) {
+        self.flush_removals();
+        self.timers.borrow_mut().clear();
+        let stacks: Vec<Stack> = self.stacks.borrow_mut().drain(..).collect();
+        self.counters().cached_stacks.store(0, Ordering::Relaxed);
+        self.shared.stacks.put_many(stacks);
+        while self.deque.pop().is_some() {}
+        self.local.borrow_mut().clear();
+        self.yielded.borrow_mut().clear();
+        self.run_next.take();
+    }
+}
