@@ -1,0 +1,429 @@
+//! The public channel ends and constructors.
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use grove_scheduler::park::{self, WaitReason};
+
+use crate::chan::Chan;
+use crate::err::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+use crate::timers::{After, Tick};
+
+static NEVER: WaitReason = WaitReason("chan recv (never)");
+static TIMER: WaitReason = WaitReason("chan recv (timer)");
+
+/// Go's `make(chan T, cap)`: a channel with a buffer of `cap` values.
+/// `bounded(0)` is unbuffered: every send waits for a receive (and the
+/// other way round).
+///
+/// ```
+/// let (tx, rx) = grove_channels::bounded(1);
+/// tx.send("hello").unwrap();
+/// assert_eq!(rx.recv(), Ok("hello"));
+/// ```
+pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    new(Some(cap))
+}
+
+/// A channel whose buffer grows as needed: a send never waits.
+pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+    new(None)
+}
+
+fn new<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
+    let chan = Arc::new(Chan::new(cap));
+    (
+        Sender { chan: chan.clone() },
+        Receiver {
+            flavor: Flavor::Chan(chan),
+        },
+    )
+}
+
+/// Go's `time.After(d)`: receives one `Instant` once `d` has passed (never
+/// earlier), then nothing. No thread or task waits behind it: a receive
+/// parks on the runtime's timers.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// let fired = grove_channels::after(Duration::from_millis(5)).recv().unwrap();
+/// assert!(fired >= start + Duration::from_millis(5));
+/// ```
+pub fn after(d: Duration) -> Receiver<Instant> {
+    let deadline = Instant::now()
+        .checked_add(d)
+        .map(|at| Flavor::After(Arc::new(After::new(at)), identity));
+    Receiver {
+        flavor: deadline.unwrap_or(Flavor::Never),
+    }
+}
+
+/// Go's `time.Tick(d)`: receives an `Instant` every `d`. Ticks a slow
+/// receiver misses are dropped; the rest stay on the original schedule.
+pub fn tick(d: Duration) -> Receiver<Instant> {
+    Receiver {
+        flavor: Flavor::Tick(Arc::new(Tick::new(d)), identity),
+    }
+}
+
+/// Go's nil channel: never ready. In a select, an arm on it never fires.
+pub fn never<T>() -> Receiver<T> {
+    Receiver {
+        flavor: Flavor::Never,
+    }
+}
+
+fn identity(i: Instant) -> Instant {
+    i
+}
+
+/// The sending end of a channel (Go's `chan<- T`). Clone it for more
+/// producers; the channel closes when [`Sender::close`] is called or the
+/// last `Sender` is dropped.
+pub struct Sender<T> {
+    pub(crate) chan: Arc<Chan<T>>,
+}
+
+/// The receiving end of a channel (Go's `<-chan T`). Clone it for more
+/// consumers. `for v in &rx` receives until the channel is closed and
+/// drained (Go's `for v := range ch`).
+pub struct Receiver<T> {
+    pub(crate) flavor: Flavor<T>,
+}
+
+pub(crate) enum Flavor<T> {
+    Chan(Arc<Chan<T>>),
+    After(Arc<After>, fn(Instant) -> T),
+    Tick(Arc<Tick>, fn(Instant) -> T),
+    Never,
+}
+
+fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+impl<T> Sender<T> {
+    /// Sends `msg`, waiting (parking a green thread, blocking an OS thread)
+    /// while the buffer is full or, unbuffered, until a receiver takes it.
+    /// On a closed channel, or one with no receivers left, the value comes
+    /// back in `Err`.
+    #[track_caller]
+    pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
+        self.chan
+            .send(msg, None, Location::caller())
+            .map_err(|e| SendError(e.into_inner()))
+    }
+
+    /// Sends only if that needs no waiting.
+    pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        self.chan.try_send(msg)
+    }
+
+    /// Like [`send`](Self::send), for at most `timeout`.
+    #[track_caller]
+    pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.chan
+            .send(msg, deadline_after(timeout), Location::caller())
+    }
+
+    /// Like [`send`](Self::send), until `deadline`.
+    #[track_caller]
+    pub fn send_deadline(&self, msg: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.chan.send(msg, Some(deadline), Location::caller())
+    }
+
+    /// Closes the channel (Go's `close(ch)`): blocked senders get their
+    /// value back, receivers drain the buffer and then get `Err`. Returns
+    /// true if this call closed it, false if it was closed already.
+    pub fn close(&self) -> bool {
+        self.chan.close()
+    }
+
+    /// Whether sends fail now: the channel is closed or has no receivers.
+    pub fn is_closed(&self) -> bool {
+        self.chan.lock().is_disconnected_for_send()
+    }
+
+    /// Values waiting in the buffer.
+    pub fn len(&self) -> usize {
+        self.chan.len()
+    }
+
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer's capacity; `None` for unbounded.
+    pub fn capacity(&self) -> Option<usize> {
+        self.chan.capacity()
+    }
+
+    /// Whether both ends belong to one channel.
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.chan.senders.fetch_add(1, Ordering::Relaxed);
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if self.chan.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.chan.close();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receives a value, waiting while there is none. After the channel is
+    /// closed and drained, returns `Err(RecvError)`.
+    #[track_caller]
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.recv_until(None, Location::caller())
+            .map_err(|_| RecvError)
+    }
+
+    /// Receives only if that needs no waiting.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        match &self.flavor {
+            Flavor::Chan(chan) => chan.try_recv(),
+            Flavor::After(after, make) => after
+                .try_take(Instant::now())
+                .map(make)
+                .ok_or(TryRecvError::Empty),
+            Flavor::Tick(tick, make) => tick
+                .try_take(Instant::now())
+                .map(make)
+                .ok_or(TryRecvError::Empty),
+            Flavor::Never => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Like [`recv`](Self::recv), for at most `timeout`.
+    #[track_caller]
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(deadline_after(timeout), Location::caller())
+    }
+
+    /// Like [`recv`](Self::recv), until `deadline`.
+    #[track_caller]
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Some(deadline), Location::caller())
+    }
+
+    fn recv_until(
+        &self,
+        deadline: Option<Instant>,
+        at: &'static Location<'static>,
+    ) -> Result<T, RecvTimeoutError> {
+        match &self.flavor {
+            Flavor::Chan(chan) => chan.recv(deadline, at),
+            Flavor::After(after, make) => loop {
+                park::coop_tick();
+                let now = Instant::now();
+                if let Some(fired) = after.try_take(now) {
+                    return Ok(make(fired));
+                }
+                wait_timer(after.next(), deadline, now, at)?;
+            },
+            Flavor::Tick(tick, make) => loop {
+                park::coop_tick();
+                let now = Instant::now();
+                if let Some(fired) = tick.try_take(now) {
+                    return Ok(make(fired));
+                }
+                wait_timer(tick.next(), deadline, now, at)?;
+            },
+            Flavor::Never => loop {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(RecvTimeoutError::Timeout);
+                }
+                park::park_with(&NEVER, deadline, at);
+            },
+        }
+    }
+
+    /// An iterator that receives until the channel is closed and drained
+    /// (Go's `for v := range ch`).
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// An iterator over the values that can be received without waiting.
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+
+    /// Whether the channel is closed (even if values are still buffered).
+    pub fn is_closed(&self) -> bool {
+        match &self.flavor {
+            Flavor::Chan(chan) => chan.lock().is_closed(),
+            _ => false,
+        }
+    }
+
+    /// Values waiting to be received.
+    pub fn len(&self) -> usize {
+        match &self.flavor {
+            Flavor::Chan(chan) => chan.len(),
+            Flavor::After(after, _) => after.len(Instant::now()),
+            Flavor::Tick(tick, _) => tick.len(Instant::now()),
+            Flavor::Never => 0,
+        }
+    }
+
+    /// Whether nothing waits to be received.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer's capacity; `None` for unbounded.
+    pub fn capacity(&self) -> Option<usize> {
+        match &self.flavor {
+            Flavor::Chan(chan) => chan.capacity(),
+            Flavor::After(..) | Flavor::Tick(..) => Some(1),
+            Flavor::Never => Some(0),
+        }
+    }
+
+    /// Whether both ends belong to one channel.
+    pub fn same_channel(&self, other: &Receiver<T>) -> bool {
+        match (&self.flavor, &other.flavor) {
+            (Flavor::Chan(a), Flavor::Chan(b)) => Arc::ptr_eq(a, b),
+            (Flavor::After(a, _), Flavor::After(b, _)) => Arc::ptr_eq(a, b),
+            (Flavor::Tick(a, _), Flavor::Tick(b, _)) => Arc::ptr_eq(a, b),
+            (Flavor::Never, Flavor::Never) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Parks until a timer channel's next value is due or the caller's
+/// deadline passes.
+fn wait_timer(
+    next: Option<Instant>,
+    deadline: Option<Instant>,
+    now: Instant,
+    at: &'static Location<'static>,
+) -> Result<(), RecvTimeoutError> {
+    if deadline.is_some_and(|d| now >= d) {
+        return Err(RecvTimeoutError::Timeout);
+    }
+    let wake = match (next, deadline) {
+        (Some(n), Some(d)) => Some(n.min(d)),
+        (n, d) => n.or(d),
+    };
+    park::park_with(&TIMER, wake, at);
+    Ok(())
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        let flavor = match &self.flavor {
+            Flavor::Chan(chan) => {
+                chan.receivers.fetch_add(1, Ordering::Relaxed);
+                Flavor::Chan(chan.clone())
+            }
+            Flavor::After(a, make) => Flavor::After(a.clone(), *make),
+            Flavor::Tick(t, make) => Flavor::Tick(t.clone(), *make),
+            Flavor::Never => Flavor::Never,
+        };
+        Receiver { flavor }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if let Flavor::Chan(chan) = &self.flavor {
+            if chan.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+                chan.disconnect_receivers();
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Receives until the channel is closed and drained.
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    #[track_caller]
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+/// Receives what is there without waiting.
+#[derive(Debug)]
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// Receives until the channel is closed and drained, owning the receiver.
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}

@@ -1,0 +1,434 @@
+//! The channel itself: Go's `hchan` — one lock, a buffer, and two queues of
+//! waiters.
+//!
+//! Invariants (after Go's `runtime/chan.go`), with the lock held:
+//!
+//! - At most one of `sendq` / `recvq` has claimable waiters, except for a
+//!   select that waits on both ends of one channel (it never pairs with
+//!   itself).
+//! - `recvq` has waiters only while no unclaimed item is buffered;
+//!   `sendq` only while the buffer is full (always, when unbuffered).
+//! - `claimed` buffered items are promised to selected receive arms;
+//!   `reserved` free slots to selected send arms. Neither is taken by
+//!   anyone else.
+//! - After close, no value enters the buffer; values already there are
+//!   still received, then receives fail.
+
+use std::collections::VecDeque;
+use std::panic::Location;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use grove_scheduler::park::{self, Unparker, WaitReason};
+
+use crate::err::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::waiter::{self, Claimed, Kind, Rendezvous, SelectCx, WaitQueue, Woken};
+
+pub(crate) static SEND: WaitReason = WaitReason("chan send");
+pub(crate) static RECV: WaitReason = WaitReason("chan recv");
+
+pub(crate) struct State<T> {
+    buf: VecDeque<T>,
+    /// Buffer capacity; `usize::MAX` for unbounded.
+    cap: usize,
+    reserved: usize,
+    claimed: usize,
+    closed: bool,
+    receivers_gone: bool,
+    pub(crate) recvq: WaitQueue<T>,
+    pub(crate) sendq: WaitQueue<T>,
+}
+
+pub(crate) struct Chan<T> {
+    state: Mutex<State<T>>,
+    cap: Option<usize>,
+    pub(crate) senders: AtomicUsize,
+    pub(crate) receivers: AtomicUsize,
+}
+
+/// What a receive found, before the lock is released.
+pub(crate) enum Got<T> {
+    Value(T, Option<Unparker>),
+    /// A select sender was claimed; wait for its value after unlocking.
+    Rendezvous(Rendezvous<T>, Unparker),
+}
+
+impl<T> Got<T> {
+    /// Wakes whoever must be woken and produces the value; `None` if a
+    /// rendezvous was abandoned (try again).
+    #[track_caller]
+    pub(crate) fn finish(self) -> Option<T> {
+        match self {
+            Got::Value(value, waker) => {
+                if let Some(waker) = waker {
+                    waker.unpark();
+                }
+                Some(value)
+            }
+            Got::Rendezvous(rendezvous, waker) => {
+                waker.unpark();
+                rendezvous.wait(&RECV)
+            }
+        }
+    }
+}
+
+impl<T> State<T> {
+    pub(crate) fn is_disconnected_for_send(&self) -> bool {
+        self.closed || self.receivers_gone
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    fn has_room(&self) -> bool {
+        self.buf.len() + self.reserved < self.cap
+    }
+
+    fn has_item(&self) -> bool {
+        self.buf.len() > self.claimed
+    }
+
+    /// A send that can complete now: to a waiting receiver, else into the
+    /// buffer. Returns the receiver to wake.
+    pub(crate) fn try_send(&mut self, value: T) -> Result<Option<Unparker>, TrySendError<T>> {
+        if self.is_disconnected_for_send() {
+            return Err(TrySendError::Disconnected(value));
+        }
+        if let Some(receiver) = self.recvq.claim_first(None) {
+            return Ok(Some(receiver.deliver(value)));
+        }
+        if self.has_room() {
+            self.buf.push_back(value);
+            return Ok(None);
+        }
+        Err(TrySendError::Full(value))
+    }
+
+    /// A receive that can complete now.
+    pub(crate) fn try_recv(&mut self, not_of: Option<&SelectCx>) -> Result<Got<T>, TryRecvError> {
+        if self.has_item() {
+            let value = self.buf.pop_front().expect("has_item");
+            let waker = self.refill();
+            return Ok(Got::Value(value, waker));
+        }
+        if let Some(sender) = self.sendq.claim_first(not_of) {
+            return Ok(match sender.kind() {
+                Kind::LazySender => {
+                    let (rendezvous, waker) = sender.rendezvous();
+                    Got::Rendezvous(rendezvous, waker)
+                }
+                _ => {
+                    let (value, waker) = sender.take();
+                    Got::Value(value, Some(waker))
+                }
+            });
+        }
+        if self.closed {
+            Err(TryRecvError::Disconnected)
+        } else {
+            Err(TryRecvError::Empty)
+        }
+    }
+
+    /// A slot just freed up: move a waiting sender's value into the buffer
+    /// (keeping FIFO order, as Go does) or reserve the slot for a waiting
+    /// select send arm.
+    fn refill(&mut self) -> Option<Unparker> {
+        if !self.has_room() {
+            return None;
+        }
+        let sender = self.sendq.claim_first(None)?;
+        Some(match sender.kind() {
+            Kind::LazySender => {
+                self.reserved += 1;
+                sender.grant_slot()
+            }
+            _ => {
+                let (value, waker) = sender.take();
+                self.buf.push_back(value);
+                waker
+            }
+        })
+    }
+
+    /// Select: whether a send arm could complete now.
+    pub(crate) fn send_ready(&self, not_of: Option<&SelectCx>) -> bool {
+        self.is_disconnected_for_send() || self.recvq.has_claimable(not_of) || self.has_room()
+    }
+
+    /// Select: whether a receive arm could complete now.
+    pub(crate) fn recv_ready(&self, not_of: Option<&SelectCx>) -> bool {
+        self.has_item() || self.sendq.has_claimable(not_of) || self.closed
+    }
+
+    /// Select, try phase, send arm: reserve what the send will need.
+    pub(crate) fn select_send(&mut self) -> Option<SendClaim<T>> {
+        if self.is_disconnected_for_send() {
+            return Some(SendClaim::Closed);
+        }
+        if let Some(receiver) = self.recvq.claim_first(None) {
+            return Some(SendClaim::Receiver(receiver));
+        }
+        if self.has_room() {
+            self.reserved += 1;
+            return Some(SendClaim::Slot);
+        }
+        None
+    }
+
+    /// Completes a send into a reserved slot.
+    pub(crate) fn fill_reserved(&mut self, value: T) -> Result<Option<Unparker>, T> {
+        self.reserved -= 1;
+        if self.is_disconnected_for_send() {
+            return Err(value);
+        }
+        if let Some(receiver) = self.recvq.claim_first(None) {
+            return Ok(Some(receiver.deliver(value)));
+        }
+        self.buf.push_back(value);
+        Ok(None)
+    }
+
+    /// Releases a reserved slot unused (the send arm was abandoned).
+    pub(crate) fn release_reserved(&mut self) -> Option<Unparker> {
+        self.reserved -= 1;
+        self.refill()
+    }
+
+    /// Select, try phase, receive arm: reserve what the receive will take.
+    pub(crate) fn select_recv(&mut self) -> Option<RecvClaim<T>> {
+        if self.has_item() {
+            self.claimed += 1;
+            return Some(RecvClaim::Slot);
+        }
+        if let Some(sender) = self.sendq.claim_first(None) {
+            return Some(match sender.kind() {
+                Kind::LazySender => {
+                    let (rendezvous, waker) = sender.rendezvous();
+                    RecvClaim::LazySender(rendezvous, waker)
+                }
+                _ => RecvClaim::Sender(sender),
+            });
+        }
+        self.closed.then_some(RecvClaim::Closed)
+    }
+
+    /// Takes a claimed buffered item.
+    pub(crate) fn take_claimed(&mut self) -> (T, Option<Unparker>) {
+        self.claimed -= 1;
+        let value = self.buf.pop_front().expect("a claimed item is buffered");
+        (value, self.refill())
+    }
+
+    /// Releases a claimed item unused.
+    pub(crate) fn release_claimed(&mut self) -> Option<Unparker> {
+        self.claimed -= 1;
+        // A receiver may have queued while the item was promised away.
+        if self.has_item() {
+            if let Some(receiver) = self.recvq.claim_first(None) {
+                let value = self.buf.pop_front().expect("has_item");
+                let waker = receiver.deliver(value);
+                self.refill();
+                return Some(waker);
+            }
+        }
+        None
+    }
+}
+
+/// What a selected receive arm holds until it is finished.
+pub(crate) enum RecvClaim<T> {
+    Closed,
+    Slot,
+    Sender(Claimed<T>),
+    /// Wake the sender (after unlocking), then wait for its value.
+    LazySender(Rendezvous<T>, Unparker),
+}
+
+/// What a selected send arm holds until its value is supplied.
+pub(crate) enum SendClaim<T> {
+    Closed,
+    Slot,
+    Receiver(Claimed<T>),
+}
+
+impl<T> Chan<T> {
+    pub(crate) fn new(cap: Option<usize>) -> Chan<T> {
+        Chan {
+            state: Mutex::new(State {
+                buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
+                cap: cap.unwrap_or(usize::MAX),
+                reserved: 0,
+                claimed: 0,
+                closed: false,
+                receivers_gone: false,
+                recvq: WaitQueue::new(),
+                sendq: WaitQueue::new(),
+            }),
+            cap,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn capacity(&self) -> Option<usize> {
+        self.cap
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        let state = self.lock();
+        state.buf.len() - state.claimed
+    }
+
+    pub(crate) fn send(
+        &self,
+        mut value: T,
+        deadline: Option<Instant>,
+        at: &'static Location<'static>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        park::coop_tick();
+        loop {
+            let mut state = self.lock();
+            match state.try_send(value) {
+                Ok(waker) => {
+                    drop(state);
+                    if let Some(waker) = waker {
+                        waker.unpark();
+                    }
+                    return Ok(());
+                }
+                Err(TrySendError::Disconnected(v)) => {
+                    return Err(SendTimeoutError::Disconnected(v))
+                }
+                Err(TrySendError::Full(v)) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(SendTimeoutError::Timeout(v));
+                    }
+                    let woken = waiter::block(
+                        state,
+                        || self.lock(),
+                        |s: &mut State<T>| &mut s.sendq,
+                        Some(v),
+                        deadline,
+                        &SEND,
+                        at,
+                    );
+                    match woken {
+                        Woken::Done(_) => return Ok(()),
+                        Woken::Closed(v) => {
+                            return Err(SendTimeoutError::Disconnected(v.expect("value back")))
+                        }
+                        Woken::Timeout(v) => {
+                            return Err(SendTimeoutError::Timeout(v.expect("value back")))
+                        }
+                        Woken::Retry(v) => value = v.expect("value back"),
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        park::coop_tick();
+        let mut state = self.lock();
+        let waker = state.try_send(value)?;
+        drop(state);
+        if let Some(waker) = waker {
+            waker.unpark();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn recv(
+        &self,
+        deadline: Option<Instant>,
+        at: &'static Location<'static>,
+    ) -> Result<T, RecvTimeoutError> {
+        park::coop_tick();
+        loop {
+            let mut state = self.lock();
+            match state.try_recv(None) {
+                Ok(got) => {
+                    drop(state);
+                    match got.finish() {
+                        Some(value) => return Ok(value),
+                        None => continue,
+                    }
+                }
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(RecvTimeoutError::Timeout);
+                    }
+                    let woken = waiter::block(
+                        state,
+                        || self.lock(),
+                        |s: &mut State<T>| &mut s.recvq,
+                        None,
+                        deadline,
+                        &RECV,
+                        at,
+                    );
+                    match woken {
+                        Woken::Done(Some(value)) => return Ok(value),
+                        Woken::Timeout(_) => return Err(RecvTimeoutError::Timeout),
+                        // Closed: drain what is left, then fail (loop).
+                        Woken::Done(None) | Woken::Closed(_) | Woken::Retry(_) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        park::coop_tick();
+        loop {
+            let mut state = self.lock();
+            let got = state.try_recv(None)?;
+            drop(state);
+            if let Some(value) = got.finish() {
+                return Ok(value);
+            }
+        }
+    }
+
+    /// Closes the channel: wakes every waiter. True if this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        let mut state = self.lock();
+        if state.closed {
+            return false;
+        }
+        state.closed = true;
+        let mut claims = state.recvq.claim_all();
+        claims.extend(state.sendq.claim_all());
+        drop(state);
+        wake_closed(claims);
+        true
+    }
+
+    /// The last receiver is gone: senders fail from now on.
+    pub(crate) fn disconnect_receivers(&self) {
+        let mut state = self.lock();
+        state.receivers_gone = true;
+        let claims = state.sendq.claim_all();
+        let buffered = std::mem::take(&mut state.buf);
+        state.claimed = 0;
+        drop(state);
+        wake_closed(claims);
+        drop(buffered); // values nobody can receive any more
+    }
+}
+
+fn wake_closed<T>(claims: Vec<Claimed<T>>) {
+    let wakers: Vec<Unparker> = claims.into_iter().map(Claimed::close).collect();
+    for waker in wakers {
+        waker.unpark();
+    }
+}

@@ -1,0 +1,78 @@
+//! Timer channels: `after` (Go's `time.After`), `tick` (`time.Tick`) and
+//! `never` (a nil channel). They need no sender and no background thread:
+//! a receive waits on the runtime's timers until the channel's deadline.
+//!
+//! Go 1.23 semantics: nothing is buffered ahead of the receiver, so there is
+//! never a stale value; `tick` drops the ticks a slow receiver missed and
+//! stays on its original grid.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// `after(d)`: one value at `deadline`, then nothing.
+pub(crate) struct After {
+    pub(crate) deadline: Instant,
+    fired: AtomicBool,
+}
+
+impl After {
+    pub(crate) fn new(deadline: Instant) -> After {
+        After {
+            deadline,
+            fired: AtomicBool::new(false),
+        }
+    }
+
+    /// The value, if due and not yet taken.
+    pub(crate) fn try_take(&self, now: Instant) -> Option<Instant> {
+        (now >= self.deadline && !self.fired.swap(true, Ordering::AcqRel)).then_some(now)
+    }
+
+    /// When a receive could next succeed.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        (!self.fired.load(Ordering::Acquire)).then_some(self.deadline)
+    }
+
+    pub(crate) fn len(&self, now: Instant) -> usize {
+        usize::from(now >= self.deadline && !self.fired.load(Ordering::Acquire))
+    }
+}
+
+/// `tick(d)`: a value every period, on the grid `start + k * period`.
+pub(crate) struct Tick {
+    period: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Tick {
+    pub(crate) fn new(period: Duration) -> Tick {
+        // A zero period would tick without end; Go's NewTicker panics on
+        // it, Tick returns nil. Tick as fast as a nanosecond instead.
+        let period = period.max(Duration::from_nanos(1));
+        Tick {
+            period,
+            next: Mutex::new(Instant::now() + period),
+        }
+    }
+
+    /// The latest due tick, if any; ticks missed before it are dropped.
+    pub(crate) fn try_take(&self, now: Instant) -> Option<Instant> {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        if now < *next {
+            return None;
+        }
+        let missed = (now - *next).as_nanos() / self.period.as_nanos();
+        let latest = *next + self.period * (missed.min(u32::MAX as u128) as u32);
+        *next = latest + self.period;
+        Some(latest)
+    }
+
+    pub(crate) fn next(&self) -> Option<Instant> {
+        Some(*self.next.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn len(&self, now: Instant) -> usize {
+        usize::from(self.next().is_some_and(|n| now >= n))
+    }
+}

@@ -1,0 +1,583 @@
+//! Wait nodes: how a blocked sender or receiver waits in a channel's queue.
+//! The one module of this crate that holds raw pointers; everything above
+//! it is safe code.
+//!
+//! A blocked operation puts an [`Entry`] in the channel's queue, under the
+//! channel's lock, and parks. The entry points at a [`Packet`]: for a plain
+//! `send`/`recv` the packet lives on the blocked thread's own stack (sound
+//! because green-thread stacks never move); for a `select` arm it is shared
+//! (`Arc`), since it may be used after the select returns.
+//!
+//! ```text
+//!   channel (locked)                 blocked thread's stack
+//!   ┌───────────────┐               ┌───────────────────────────┐
+//!   │ recvq: Entry ─┼── *packet ───►│ Packet { state, value }   │
+//!   │        Entry  │               │ (select: SelectCx {       │
+//!   │ sendq: ...    │── *select ───►│    selected: arm or 0 })  │
+//!   └───────────────┘               └───────────────────────────┘
+//! ```
+//!
+//! # Protocol
+//!
+//! 1. A peer pops an entry under the channel lock and claims it
+//!    ([`Entry::claim`]): a plain entry is claimed by popping it; a select
+//!    entry by winning the CAS on its select's `selected` word, so exactly
+//!    one arm of a select completes. A popped select entry whose CAS fails
+//!    is dropped: its select was already decided.
+//! 2. The claimer completes the packet ([`Claimed`] methods): writes or
+//!    takes the value and sets the packet's state with Release. It moves
+//!    the waiter's `Unparker` out of the entry first and unparks only after
+//!    the channel lock is released; after setting the state it never
+//!    touches the packet again.
+//! 3. A waiter returns only once its entry is out of every queue and its
+//!    packet's state is no longer WAITING; a waiter that times out removes
+//!    its own entry under the lock, and if the entry is gone (claimed),
+//!    waits for the claimer to finish. So a packet outlives every pointer to
+//!    it.
+//! 4. A claim dropped without completion sets RETRY: the waiter starts its
+//!    operation again. Nobody is ever left parked by a claim that vanished.
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::panic::Location;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use grove_scheduler::park::{self, Unparker, WaitReason};
+
+/// Packet states.
+const WAITING: u8 = 0;
+/// A receiver's packet holds the value now; a sender's value was taken.
+const READY: u8 = 1;
+/// The channel closed (or lost its receivers); a sender keeps its value.
+const CLOSED: u8 = 2;
+/// A claim was dropped unfinished: start the operation again.
+const RETRY: u8 = 3;
+/// A select send arm was claimed: a buffer slot is reserved for it.
+const SLOT: u8 = 4;
+/// A select send arm was claimed by a receiver that now waits for the value.
+const RENDEZVOUS: u8 = 5;
+/// Rendezvous: the select sender wrote its value.
+const FILLED: u8 = 6;
+/// Rendezvous: the select sender gave up without sending.
+const ABANDONED: u8 = 7;
+
+/// Where a blocked operation's value goes or comes from.
+pub(crate) struct Packet<T> {
+    state: AtomicU8,
+    value: UnsafeCell<Option<T>>,
+    /// Rendezvous only: the receiver waiting for a select sender's value.
+    partner: UnsafeCell<Option<Unparker>>,
+}
+
+// SAFETY: `value` and `partner` are written by one side and read by the
+// other only across a Release store / Acquire load of `state` (or under the
+// channel lock); T: Send lets the value cross threads.
+unsafe impl<T: Send> Sync for Packet<T> {}
+
+impl<T> Packet<T> {
+    pub(crate) fn new(value: Option<T>) -> Packet<T> {
+        Packet {
+            state: AtomicU8::new(WAITING),
+            value: UnsafeCell::new(value),
+            partner: UnsafeCell::new(None),
+        }
+    }
+
+    fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Takes the value once the packet is no longer WAITING.
+    fn take_value(&self) -> Option<T> {
+        debug_assert_ne!(self.state(), WAITING);
+        // SAFETY: not WAITING (Acquire above): the claimer is done with the
+        // value, and only the packet's owner reads it from here on.
+        unsafe { (*self.value.get()).take() }
+    }
+}
+
+/// The select a waiting arm belongs to.
+pub(crate) struct SelectCx {
+    /// 0 while waiting, `arm + 1` once an arm is chosen, ABORTED after a
+    /// timeout or an arm that became ready during registration.
+    selected: AtomicUsize,
+}
+
+const ABORTED: usize = usize::MAX;
+
+impl SelectCx {
+    pub(crate) fn new() -> SelectCx {
+        SelectCx {
+            selected: AtomicUsize::new(0),
+        }
+    }
+
+    /// The chosen arm, if any.
+    pub(crate) fn selected(&self) -> Option<usize> {
+        match self.selected.load(Ordering::Acquire) {
+            0 | ABORTED => None,
+            arm => Some(arm - 1),
+        }
+    }
+
+    /// Gives up waiting; false if an arm was chosen first.
+    pub(crate) fn abort(&self) -> bool {
+        self.selected
+            .compare_exchange(0, ABORTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+enum PacketRef<T> {
+    /// On a plain waiter's stack; alive by protocol step 3.
+    Stack(NonNull<Packet<T>>),
+    /// A select arm's packet.
+    Shared(Arc<Packet<T>>),
+}
+
+/// A waiter in a channel queue.
+pub(crate) struct Entry<T> {
+    packet: PacketRef<T>,
+    unparker: Unparker,
+    /// The waiting select and the arm's index in it.
+    select: Option<(NonNull<SelectCx>, usize)>,
+    /// A select send arm: its value does not exist yet.
+    lazy_send: bool,
+}
+
+// SAFETY: the pointers follow the protocol above (their targets outlive the
+// entry); the value they lead to is T: Send.
+unsafe impl<T: Send> Send for Entry<T> {}
+
+impl<T> Entry<T> {
+    fn packet(&self) -> &Packet<T> {
+        match &self.packet {
+            // SAFETY: protocol step 3: the owner does not drop a packet
+            // while an entry pointing at it exists or it is WAITING.
+            PacketRef::Stack(p) => unsafe { p.as_ref() },
+            PacketRef::Shared(p) => p,
+        }
+    }
+
+    fn select(&self) -> Option<(&SelectCx, usize)> {
+        // SAFETY: a select's context lives until the select has removed its
+        // entries from every queue (under each queue's lock, which we hold).
+        self.select.map(|(cx, arm)| (unsafe { cx.as_ref() }, arm))
+    }
+
+    /// Whether this entry belongs to the select `cx`.
+    pub(crate) fn is_of(&self, cx: &SelectCx) -> bool {
+        self.select
+            .is_some_and(|(p, _)| std::ptr::eq(p.as_ptr(), cx))
+    }
+
+    /// Protocol step 1: claim this waiter. `None` if its select is decided.
+    pub(crate) fn claim(self) -> Option<Claimed<T>> {
+        if let Some((cx, arm)) = self.select() {
+            cx.selected
+                .compare_exchange(0, arm + 1, Ordering::AcqRel, Ordering::Acquire)
+                .ok()?;
+        }
+        Some(Claimed { entry: Some(self) })
+    }
+
+    /// Whether a claim could succeed now (for readiness checks).
+    pub(crate) fn is_claimable(&self) -> bool {
+        self.select()
+            .is_none_or(|(cx, _)| cx.selected.load(Ordering::Acquire) == 0)
+    }
+}
+
+/// A claimed waiter: complete it with one of the methods, each of which
+/// returns the `Unparker` to call once the channel lock is released.
+/// Dropping it unfinished sets RETRY and wakes the waiter (step 4).
+pub(crate) struct Claimed<T> {
+    entry: Option<Entry<T>>,
+}
+
+/// What a claimed waiter is.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A receiver: give it a value.
+    Receiver,
+    /// A plain sender: take its value.
+    Sender,
+    /// A select send arm: its value comes later.
+    LazySender,
+}
+
+impl<T> Claimed<T> {
+    fn finish(mut self, state: u8, value: Option<T>) -> Unparker {
+        let entry = self.entry.take().expect("a claim completes once");
+        let packet = entry.packet();
+        if let Some(value) = value {
+            // SAFETY: the claim is exclusive (step 1) and the state is still
+            // WAITING, so the owner does not touch the value.
+            unsafe { *packet.value.get() = Some(value) };
+        }
+        let Entry {
+            unparker, packet, ..
+        } = entry;
+        match packet {
+            PacketRef::Stack(p) => {
+                // SAFETY: still alive (step 3); this store is the last access.
+                unsafe { p.as_ref() }.state.store(state, Ordering::Release);
+            }
+            PacketRef::Shared(p) => p.state.store(state, Ordering::Release),
+        }
+        unparker
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        let entry = self.entry.as_ref().expect("not finished");
+        if entry.lazy_send {
+            Kind::LazySender
+        } else if self.has_value() {
+            Kind::Sender
+        } else {
+            Kind::Receiver
+        }
+    }
+
+    fn has_value(&self) -> bool {
+        let entry = self.entry.as_ref().expect("not finished");
+        // SAFETY: exclusive claim, state WAITING: the owner waits.
+        unsafe { (*entry.packet().value.get()).is_some() }
+    }
+
+    /// Gives `value` to a claimed receiver.
+    pub(crate) fn deliver(self, value: T) -> Unparker {
+        debug_assert_eq!(self.kind(), Kind::Receiver);
+        self.finish(READY, Some(value))
+    }
+
+    /// Takes the value of a claimed plain sender.
+    pub(crate) fn take(mut self) -> (T, Unparker) {
+        let entry = self.entry.as_ref().expect("not finished");
+        // SAFETY: exclusive claim, state WAITING: the owner does not touch
+        // the value until we set the state below.
+        let value = unsafe { (*entry.packet().value.get()).take() }
+            .expect("a plain sender's packet holds its value");
+        let entry = self.entry.take().expect("present");
+        let waker = Claimed { entry: Some(entry) }.finish(READY, None);
+        (value, waker)
+    }
+
+    /// Tells the waiter its channel closed.
+    pub(crate) fn close(self) -> Unparker {
+        self.finish(CLOSED, None)
+    }
+
+    /// Tells a select send arm that a buffer slot is reserved for it.
+    pub(crate) fn grant_slot(self) -> Unparker {
+        debug_assert_eq!(self.kind(), Kind::LazySender);
+        self.finish(SLOT, None)
+    }
+
+    /// Tells a select send arm that the caller waits for its value; the
+    /// caller then waits on the returned rendezvous (after unlocking).
+    pub(crate) fn rendezvous(mut self) -> (Rendezvous<T>, Unparker) {
+        debug_assert_eq!(self.kind(), Kind::LazySender);
+        let entry = self.entry.take().expect("not finished");
+        let PacketRef::Shared(packet) = &entry.packet else {
+            unreachable!("a select arm's packet is shared")
+        };
+        let packet = packet.clone();
+        // SAFETY: written before the Release store of RENDEZVOUS in
+        // `finish`; the sender reads it only after seeing that state.
+        unsafe { *packet.partner.get() = Some(park::current_unparker()) };
+        let waker = Claimed { entry: Some(entry) }.finish(RENDEZVOUS, None);
+        (Rendezvous { packet }, waker)
+    }
+}
+
+impl<T> Drop for Claimed<T> {
+    fn drop(&mut self) {
+        if self.entry.is_some() {
+            let waker = Claimed {
+                entry: self.entry.take(),
+            }
+            .finish(RETRY, None);
+            waker.unpark();
+        }
+    }
+}
+
+/// A receiver waiting for a select sender to produce its value.
+pub(crate) struct Rendezvous<T> {
+    packet: Arc<Packet<T>>,
+}
+
+impl<T> Rendezvous<T> {
+    /// Waits for the value; `None` if the sender gave up (retry).
+    #[track_caller]
+    pub(crate) fn wait(self, reason: &'static WaitReason) -> Option<T> {
+        let at = Location::caller();
+        loop {
+            match self.packet.state() {
+                FILLED => return self.packet.take_value(),
+                ABANDONED => return None,
+                _ => park::park_with(reason, None, at),
+            }
+        }
+    }
+}
+
+/// A queue of waiters of one direction of one channel. Only touched under
+/// the channel's lock.
+pub(crate) struct WaitQueue<T> {
+    entries: VecDeque<Entry<T>>,
+}
+
+impl<T> WaitQueue<T> {
+    pub(crate) fn new() -> WaitQueue<T> {
+        WaitQueue {
+            entries: VecDeque::new(),
+        }
+    }
+
+    /// Pops and claims the first waiter that can be claimed, skipping (and
+    /// dropping) select entries whose select is decided, and entries of
+    /// `not_of` (a select does not pair with itself).
+    pub(crate) fn claim_first(&mut self, not_of: Option<&SelectCx>) -> Option<Claimed<T>> {
+        let mut i = 0;
+        while i < self.entries.len() {
+            if not_of.is_some_and(|cx| self.entries[i].is_of(cx)) {
+                i += 1;
+                continue;
+            }
+            let entry = self.entries.remove(i).expect("index in range");
+            if let Some(claimed) = entry.claim() {
+                return Some(claimed);
+            }
+        }
+        None
+    }
+
+    /// Whether some waiter (not of `not_of`) could be claimed now.
+    pub(crate) fn has_claimable(&self, not_of: Option<&SelectCx>) -> bool {
+        self.entries
+            .iter()
+            .any(|e| !not_of.is_some_and(|cx| e.is_of(cx)) && e.is_claimable())
+    }
+
+    /// Claims every waiter (for close).
+    pub(crate) fn claim_all(&mut self) -> Vec<Claimed<T>> {
+        self.entries.drain(..).filter_map(Entry::claim).collect()
+    }
+
+    fn remove_packet(&mut self, packet: *const Packet<T>) -> bool {
+        let found = self
+            .entries
+            .iter()
+            .position(|e| std::ptr::eq(e.packet(), packet));
+        found.map(|i| self.entries.remove(i)).is_some()
+    }
+
+    /// Removes the entries of select `cx` (unregistering).
+    pub(crate) fn remove_select(&mut self, cx: &SelectCx) {
+        self.entries.retain(|e| !e.is_of(cx));
+    }
+
+    /// Registers select arm `arm` of `cx` with `packet`.
+    pub(crate) fn push_select(
+        &mut self,
+        cx: &SelectCx,
+        arm: usize,
+        packet: Arc<Packet<T>>,
+        lazy_send: bool,
+    ) {
+        self.entries.push_back(Entry {
+            packet: PacketRef::Shared(packet),
+            unparker: park::current_unparker(),
+            select: Some((NonNull::from(cx), arm)),
+            lazy_send,
+        });
+    }
+}
+
+/// How a plain blocked operation ended.
+pub(crate) enum Woken<T> {
+    /// Completed: a receiver's value, or `None` for a sender.
+    Done(Option<T>),
+    /// The channel closed; a sender gets its value back.
+    Closed(Option<T>),
+    /// The deadline passed first; a sender gets its value back.
+    Timeout(Option<T>),
+    /// A claim was dropped unfinished: try again (a sender's value back).
+    Retry(Option<T>),
+}
+
+/// Puts the caller in a queue and parks it until a peer completes it, the
+/// channel closes, or `deadline` passes (protocol step 3).
+///
+/// `guard` holds the channel's lock; `relock` takes it again; `queue` picks
+/// the queue out of the locked state. `value` is a sender's value.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn block<T, S, G>(
+    mut guard: G,
+    relock: impl Fn() -> G,
+    queue: impl Fn(&mut S) -> &mut WaitQueue<T>,
+    value: Option<T>,
+    deadline: Option<Instant>,
+    reason: &'static WaitReason,
+    at: &'static Location<'static>,
+) -> Woken<T>
+where
+    G: std::ops::DerefMut<Target = S>,
+{
+    let packet = Packet::new(value);
+    queue(&mut guard).entries.push_back(Entry {
+        packet: PacketRef::Stack(NonNull::from(&packet)),
+        unparker: park::current_unparker(),
+        select: None,
+        lazy_send: false,
+    });
+    drop(guard);
+    // If the park unwinds (the runtime is unwinding this green thread), the
+    // entry must still leave the queue before the packet dies.
+    let waiting = Waiting {
+        packet: &packet,
+        relock: &relock,
+        queue: &queue,
+    };
+    loop {
+        match packet.state() {
+            WAITING => {}
+            READY => {
+                std::mem::forget(waiting);
+                return Woken::Done(packet.take_value());
+            }
+            CLOSED => {
+                std::mem::forget(waiting);
+                return Woken::Closed(packet.take_value());
+            }
+            _ => {
+                std::mem::forget(waiting);
+                return Woken::Retry(packet.take_value());
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let mut guard = relock();
+            if queue(&mut guard).remove_packet(&packet) {
+                drop(guard);
+                std::mem::forget(waiting);
+                // SAFETY: our entry is gone and nobody claimed it: the value
+                // is ours alone again.
+                return Woken::Timeout(unsafe { (*packet.value.get()).take() });
+            }
+            // Claimed meanwhile: the claimer finishes shortly (step 3).
+            drop(guard);
+            park::park_with(reason, None, at);
+            continue;
+        }
+        park::park_with(reason, deadline, at);
+    }
+}
+
+/// Unwind guard of `block`.
+struct Waiting<'a, T, S, G, R, Q>
+where
+    G: std::ops::DerefMut<Target = S>,
+    R: Fn() -> G,
+    Q: Fn(&mut S) -> &mut WaitQueue<T>,
+{
+    packet: &'a Packet<T>,
+    relock: &'a R,
+    queue: &'a Q,
+}
+
+impl<T, S, G, R, Q> Drop for Waiting<'_, T, S, G, R, Q>
+where
+    G: std::ops::DerefMut<Target = S>,
+    R: Fn() -> G,
+    Q: Fn(&mut S) -> &mut WaitQueue<T>,
+{
+    fn drop(&mut self) {
+        let mut guard = (self.relock)();
+        let removed = (self.queue)(&mut guard).remove_packet(self.packet);
+        drop(guard);
+        if !removed {
+            // Claimed: wait for the claimer before the packet goes away. We
+            // are unwinding, so this blocks the OS thread (never switches).
+            while self.packet.state() == WAITING {
+                park::park(&UNWINDING);
+            }
+        }
+    }
+}
+
+static UNWINDING: WaitReason = WaitReason("chan (unwinding)");
+
+/// A select arm's packet, shared with the queues it is registered in.
+pub(crate) type ArmPacket<T> = Arc<Packet<T>>;
+
+/// What a select arm's packet says once its select chose it.
+pub(crate) enum ArmOutcome<T> {
+    /// Not yet completed by the claimer: wait.
+    Pending,
+    /// A receive arm got its value.
+    Received(T),
+    /// The channel closed.
+    Closed,
+    /// A claim was dropped: select again.
+    Retry,
+    /// A send arm has a buffer slot reserved.
+    Slot,
+    /// A send arm must hand its value to a waiting receiver.
+    Rendezvous(SendRendezvous<T>),
+}
+
+/// A select send arm that a receiver waits on.
+pub(crate) struct SendRendezvous<T> {
+    packet: Arc<Packet<T>>,
+}
+
+impl<T> SendRendezvous<T> {
+    /// Hands the value over and wakes the receiver.
+    pub(crate) fn fill(self, value: T) {
+        // SAFETY: the receiver reads the value only after FILLED (Release
+        // below); the partner was written before RENDEZVOUS (Acquire in
+        // `arm_outcome`) and is read only by us.
+        let partner = unsafe {
+            *self.packet.value.get() = Some(value);
+            (*self.packet.partner.get()).take()
+        };
+        self.packet.state.store(FILLED, Ordering::Release);
+        if let Some(partner) = partner {
+            partner.unpark();
+        }
+        std::mem::forget(self);
+    }
+}
+
+impl<T> Drop for SendRendezvous<T> {
+    fn drop(&mut self) {
+        // SAFETY: as in `fill`.
+        let partner = unsafe { (*self.packet.partner.get()).take() };
+        self.packet.state.store(ABANDONED, Ordering::Release);
+        if let Some(partner) = partner {
+            partner.unpark();
+        }
+    }
+}
+
+/// Reads a select arm's packet after its select chose it.
+pub(crate) fn arm_outcome<T>(packet: &ArmPacket<T>) -> ArmOutcome<T> {
+    match packet.state() {
+        WAITING => ArmOutcome::Pending,
+        READY => match packet.take_value() {
+            Some(value) => ArmOutcome::Received(value),
+            None => ArmOutcome::Retry,
+        },
+        CLOSED => ArmOutcome::Closed,
+        SLOT => ArmOutcome::Slot,
+        RENDEZVOUS => ArmOutcome::Rendezvous(SendRendezvous {
+            packet: packet.clone(),
+        }),
+        _ => ArmOutcome::Retry,
+    }
+}

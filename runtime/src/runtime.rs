@@ -1,0 +1,190 @@
+//! [`Runtime`]: a set of worker threads running green threads, and its
+//! [`Builder`].
+
+use std::fmt;
+use std::io;
+use std::panic::{self, Location};
+
+use grove_scheduler::{Config, Handle, Scheduler, SpawnOptions};
+
+pub use grove_scheduler::{Stats, TaskInfo, TaskState};
+
+use crate::thread::JoinHandle;
+
+/// A grove runtime: worker OS threads that run green threads M:N, with
+/// work stealing.
+///
+/// Dropping it stops the workers. Green threads still parked then are
+/// unwound on their own worker (their destructors run) before `drop`
+/// returns, and their `join` returns `Err`; unstarted ones are dropped
+/// unrun.
+///
+/// ```
+/// let rt = grove_runtime::Runtime::builder().workers(2).build()?;
+/// let answer = rt.block_on(|| {
+///     let h = grove_runtime::go(|| 6 * 7);
+///     h.join().unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    scheduler: Scheduler,
+}
+
+impl Runtime {
+    /// A runtime with one worker per core and the default 256 KiB stack
+    /// limit.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A builder to configure a runtime.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `f` as a green thread on this runtime and blocks the calling OS
+    /// thread until it returns (a calling green thread is parked instead).
+    /// A panic in `f` is resumed on the caller.
+    #[track_caller]
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.spawn(f).join() {
+            Ok(value) => value,
+            Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+
+    /// Spawns a green thread on this runtime. Panics if no stack can be had
+    /// (see [`crate::thread::Builder::spawn_on`] for an `io::Error`).
+    #[track_caller]
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.scheduler
+            .handle()
+            .spawn_at(SpawnOptions::default(), Location::caller(), f)
+            .unwrap_or_else(|err| panic!("grove: failed to spawn a green thread: {err}"))
+    }
+
+    /// Counters: green threads spawned, completed and live, stacks, steals,
+    /// parks...
+    pub fn stats(&self) -> Stats {
+        self.scheduler.stats()
+    }
+
+    /// Every live green thread: id, name, state, where it was spawned, and
+    /// what it is blocked on and where.
+    pub fn tasks(&self) -> Vec<TaskInfo> {
+        self.scheduler.tasks()
+    }
+
+    pub(crate) fn handle(&self) -> Handle {
+        self.scheduler.handle()
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Runtime`]. Methods take and return `self`, like
+/// `std::thread::Builder`; [`Builder::build`] checks everything and returns
+/// `io::ErrorKind::InvalidInput` for a bad value.
+///
+/// ```
+/// let rt = grove_runtime::Runtime::builder()
+///     .workers(4)
+///     .stack_size(128 * 1024)
+///     .thread_name("app-worker")
+///     .build()?;
+/// assert_eq!(rt.stats().workers, 4);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// One worker per core, 256 KiB stacks, workers named `grove-worker-N`.
+    pub fn new() -> Builder {
+        Builder {
+            config: Config::default(),
+        }
+    }
+
+    /// Number of worker OS threads (at least 1).
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.config.workers = n;
+        self
+    }
+
+    /// The most a green thread's stack may grow to, in bytes (at least one
+    /// page). Pages are committed as the stack grows, so a large limit costs
+    /// address space, not memory.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.config.stack_size = bytes;
+        self
+    }
+
+    /// Worker threads are named `{prefix}-{index}`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
+        self.config.thread_name = prefix.into();
+        self
+    }
+
+    /// Caps the stacks this runtime may map at once, below the process-wide
+    /// budget that `vm.max_map_count` sets. Spawning beyond it fails like
+    /// running out of that budget: with an error naming `vm.max_map_count`.
+    pub fn max_stacks(mut self, n: usize) -> Builder {
+        self.config.max_stacks = Some(n);
+        self
+    }
+
+    /// Lets a started green thread resume on whichever worker woke it, as Go
+    /// does, instead of always on the worker it last ran on.
+    ///
+    /// # Safety
+    ///
+    /// With migration on, a green thread can move to another OS thread at
+    /// any blocking call (a channel operation, a lock, `sleep`, `join`,
+    /// `yield_now`). The caller promises that no green thread of this
+    /// runtime holds, across such a call:
+    ///
+    /// - a reference to a `thread_local!` value, or data derived from one
+    ///   (for instance a `RefCell` borrow of it), and
+    /// - a value that is not `Send` (an `Rc`, a `std::sync::MutexGuard`, a
+    ///   raw handle tied to its OS thread).
+    ///
+    /// Breaking this is undefined behaviour: the value is then used from a
+    /// thread it does not belong to.
+    pub unsafe fn full_migration(mut self, enabled: bool) -> Builder {
+        self.config.migrate = enabled;
+        self
+    }
+
+    /// Starts the runtime.
+    pub fn build(self) -> io::Result<Runtime> {
+        self.config.validate()?;
+        Ok(Runtime {
+            scheduler: Scheduler::new(self.config)?,
+        })
+    }
+}

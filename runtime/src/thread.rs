@@ -1,0 +1,151 @@
+//! Green threads, mirroring `std::thread`: swap `use std::thread;` for
+//! `use grove_runtime::thread;` (or `grove::thread`) and a thread program
+//! becomes a green-thread program.
+//!
+//! ```
+//! use grove_runtime::thread;
+//! use std::time::Duration;
+//!
+//! let handle = thread::spawn(|| {
+//!     thread::sleep(Duration::from_millis(1)); // parks the green thread only
+//!     thread::current().id()
+//! });
+//! let id = handle.thread().id();
+//! assert_eq!(handle.join().unwrap(), id);
+//! ```
+
+use std::io;
+use std::panic::Location;
+use std::time::Duration;
+
+use grove_scheduler::{park as seam, Handle, SpawnOptions};
+
+pub use grove_scheduler::scope::{scope, Scope, ScopedJoinHandle};
+pub use grove_scheduler::thread::{current, JoinHandle, Thread, ThreadId};
+pub use std::thread::{available_parallelism, panicking, AccessError, LocalKey, Result};
+
+use crate::runtime::Runtime;
+
+/// Spawns a green thread, as `std::thread::spawn` spawns an OS thread: on
+/// the calling green thread's runtime, or on the global runtime from any
+/// other thread. Same as `grove::go`.
+///
+/// Panics if no stack can be had for it; [`Builder::spawn`] returns that
+/// as an `io::Error`.
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Handle::current()
+        .spawn_at(SpawnOptions::default(), Location::caller(), f)
+        .unwrap_or_else(|err| panic!("grove: failed to spawn a green thread: {err}"))
+}
+
+/// Lets other green threads run: the caller goes to the back of its
+/// worker's queue. On an OS thread, `std::thread::yield_now`.
+pub fn yield_now() {
+    seam::yield_now();
+}
+
+/// Sleeps for at least `d`. In a green thread this parks the green thread,
+/// not its worker; on an OS thread it is `std::thread::sleep`.
+#[track_caller]
+pub fn sleep(d: Duration) {
+    seam::sleep(d);
+}
+
+/// Blocks until the current thread's token is made available by
+/// [`Thread::unpark`] (or spuriously), as `std::thread::park`.
+#[track_caller]
+pub fn park() {
+    seam::park_with(&seam::PARK, None, Location::caller());
+}
+
+/// Like [`park`], for at most `d`.
+#[track_caller]
+pub fn park_timeout(d: Duration) {
+    let deadline = std::time::Instant::now().checked_add(d);
+    seam::park_with(&seam::PARK, deadline, Location::caller());
+}
+
+/// Configures a green thread before spawning it, as `std::thread::Builder`.
+///
+/// ```
+/// let handle = grove_runtime::thread::Builder::new()
+///     .name("worker-7".to_string())
+///     .stack_size(64 * 1024)
+///     .spawn(|| grove_runtime::thread::current().name().map(str::to_string))?;
+/// assert_eq!(handle.join().unwrap().as_deref(), Some("worker-7"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "a Builder does nothing until spawn is called"]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the runtime's default stack limit.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the green thread (shown by `Thread::name`, `Runtime::tasks`
+    /// and in stack-overflow reports).
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// The most this green thread's stack may grow to, in bytes.
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    fn options(self) -> SpawnOptions {
+        SpawnOptions {
+            name: self.name,
+            stack_size: self.stack_size,
+        }
+    }
+
+    /// Spawns the green thread on the current runtime (the global one from
+    /// an OS thread). Errors: `InvalidInput` for a bad stack size,
+    /// `OutOfMemory` naming `vm.max_map_count` when no stack can be had.
+    #[track_caller]
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        Handle::current().spawn_at(self.options(), Location::caller(), f)
+    }
+
+    /// Spawns the green thread on `rt`.
+    #[track_caller]
+    pub fn spawn_on<F, T>(self, rt: &Runtime, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        rt.handle().spawn_at(self.options(), Location::caller(), f)
+    }
+
+    /// Spawns a scoped green thread (see [`scope`]).
+    #[track_caller]
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        scope.spawn_with(self.options(), Location::caller(), f)
+    }
+}
