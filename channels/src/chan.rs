@@ -62,12 +62,12 @@ impl<T> Got<T> {
         match self {
             Got::Value(value, waker) => {
                 if let Some(waker) = waker {
-                    waker.unpark();
+                    waker.wake();
                 }
                 Some(value)
             }
             Got::Rendezvous(rendezvous, waker) => {
-                waker.unpark();
+                waker.wake();
                 rendezvous.wait(&RECV)
             }
         }
@@ -300,7 +300,7 @@ impl<T> Chan<T> {
                 Ok(waker) => {
                     drop(state);
                     if let Some(waker) = waker {
-                        waker.unpark();
+                        waker.wake();
                     }
                     return Ok(());
                 }
@@ -341,7 +341,7 @@ impl<T> Chan<T> {
         let waker = state.try_send(value)?;
         drop(state);
         if let Some(waker) = waker {
-            waker.unpark();
+            waker.wake();
         }
         Ok(())
     }
@@ -429,6 +429,6 @@ impl<T> Chan<T> {
 fn wake_closed<T>(claims: Vec<Claimed<T>>) {
     let wakers: Vec<Unparker> = claims.into_iter().map(Claimed::close).collect();
     for waker in wakers {
-        waker.unpark();
+        waker.wake();
     }
 }

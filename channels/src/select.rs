@@ -500,7 +500,7 @@ fn finish_send<T>(tx: &Sender<T>, token: Token, msg: T) -> Result<(), SendError<
             drop(state);
             match result {
                 Ok(Some(waker)) => {
-                    waker.unpark();
+                    waker.wake();
                     Ok(())
                 }
                 Ok(None) => Ok(()),
@@ -511,7 +511,7 @@ fn finish_send<T>(tx: &Sender<T>, token: Token, msg: T) -> Result<(), SendError<
             // SAFETY: a send token of `Sender<T>` holds a `Claimed<T>`
             // (made in `try_select` below for this same sender).
             let claim = unsafe { claim.into_inner::<Claimed<T>>() };
-            claim.deliver(msg).unpark();
+            claim.deliver(msg).wake();
             Ok(())
         }
         Token::ToWaitingReceiver(rendezvous) => {
@@ -539,7 +539,7 @@ fn finish_recv<T>(rx: &Receiver<T>, token: Token) -> Result<T, RecvError> {
             let (value, waker) = state.take_claimed();
             drop(state);
             if let Some(waker) = waker {
-                waker.unpark();
+                waker.wake();
             }
             Ok(value)
         }
@@ -547,7 +547,7 @@ fn finish_recv<T>(rx: &Receiver<T>, token: Token) -> Result<T, RecvError> {
             // SAFETY: made as a `Claimed<T>` in `try_select` for this receiver.
             let claim = unsafe { claim.into_inner::<Claimed<T>>() };
             let (value, waker) = claim.take();
-            waker.unpark();
+            waker.wake();
             Ok(value)
         }
         Token::FromLazySender(rendezvous) => {
@@ -610,7 +610,7 @@ impl<T> SelectHandle for Sender<T> {
             Token::Slot => {
                 let waker = self.chan.lock().release_reserved();
                 if let Some(waker) = waker {
-                    waker.unpark();
+                    waker.wake();
                 }
             }
             // Dropping a claim sets RETRY; dropping a rendezvous abandons it.
@@ -638,7 +638,7 @@ impl<T> SelectHandle for Receiver<T> {
                     RecvClaim::Sender(claim) => Token::FromSender(Erased::new(claim)),
                     RecvClaim::LazySender(rendezvous, waker) => {
                         drop(state);
-                        waker.unpark();
+                        waker.wake();
                         Token::FromLazySender(Erased::new(rendezvous))
                     }
                 })
@@ -697,7 +697,7 @@ impl<T> SelectHandle for Receiver<T> {
             Token::Slot => {
                 let waker = chan.lock().release_claimed();
                 if let Some(waker) = waker {
-                    waker.unpark();
+                    waker.wake();
                 }
             }
             Token::FromSender(claim) => {

@@ -301,7 +301,7 @@ impl<T> Drop for Claimed<T> {
                 entry: self.entry.take(),
             }
             .finish(RETRY, None);
-            waker.unpark();
+            waker.wake();
         }
     }
 }
@@ -548,7 +548,7 @@ impl<T> SendRendezvous<T> {
         };
         self.packet.state.store(FILLED, Ordering::Release);
         if let Some(partner) = partner {
-            partner.unpark();
+            partner.wake();
         }
         std::mem::forget(self);
     }
@@ -560,7 +560,7 @@ impl<T> Drop for SendRendezvous<T> {
         let partner = unsafe { (*self.packet.partner.get()).take() };
         self.packet.state.store(ABANDONED, Ordering::Release);
         if let Some(partner) = partner {
-            partner.unpark();
+            partner.wake();
         }
     }
 }

@@ -61,6 +61,15 @@ impl Unparker {
         }
     }
 
+    /// Like [`Unparker::unpark`], consuming the handle (saves a reference
+    /// count round trip when the handle is not needed afterwards).
+    pub fn wake(self) {
+        match self.0 {
+            Inner::Green(task) => wake_task(task),
+            Inner::Os(unparker) => unparker.unpark(),
+        }
+    }
+
     pub(crate) fn green(task: TaskRef) -> Unparker {
         Unparker(Inner::Green(task))
     }
@@ -81,6 +90,15 @@ pub(crate) fn unpark_task(task: &TaskRef) {
         Unpark::Nothing => {}
         Unpark::Schedule => worker::schedule_woken(task.clone()),
         Unpark::WakeBlockedThread => worker::wake_blocked_thread(task),
+    }
+}
+
+/// `unpark_task`, consuming the reference.
+fn wake_task(task: TaskRef) {
+    match task.header().state.unpark() {
+        Unpark::Nothing => {}
+        Unpark::Schedule => worker::schedule_woken(task),
+        Unpark::WakeBlockedThread => worker::wake_blocked_thread(&task),
     }
 }
 

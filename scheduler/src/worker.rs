@@ -97,7 +97,6 @@ pub(crate) struct Worker {
     searching: Cell<bool>,
     rng: Cell<u64>,
     removals: RefCell<Vec<u64>>,
-    budget: Cell<u32>,
 }
 
 thread_local! {
@@ -105,6 +104,8 @@ thread_local! {
     /// The green thread running on this OS thread: a pointer to the TaskRef
     /// that `Worker::resume` holds on its frame for the whole resume.
     static CURRENT: Cell<*const TaskRef> = const { Cell::new(ptr::null()) };
+    /// Operations the running green thread may still do this turn.
+    static BUDGET_LEFT: Cell<u32> = const { Cell::new(u32::MAX) };
 }
 
 /// Runs `f` with this thread's worker, if it is one.
@@ -185,15 +186,17 @@ pub(crate) fn block_os_thread(header: &Header, deadline: Option<Instant>) {
 }
 
 /// Spends one unit of the running green thread's budget; true when the
-/// budget ran out and the caller should yield.
+/// budget ran out and the caller should yield. Outside a green thread the
+/// budget is never reset, so it never runs out there.
 pub(crate) fn spend_budget() -> bool {
-    with_worker(|w| match w {
-        Some(w) if !CURRENT.with(Cell::get).is_null() => {
-            let left = w.budget.get().saturating_sub(1);
-            w.budget.set(left);
-            left == 0
+    BUDGET_LEFT.with(|b| {
+        let left = b.get();
+        if left == 1 {
+            b.set(u32::MAX);
+            return !CURRENT.with(Cell::get).is_null();
         }
-        _ => false,
+        b.set(left - 1);
+        false
     })
 }
 
@@ -225,7 +228,6 @@ impl Worker {
                 0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0xff51_afd7_ed55_8ccd),
             ),
             removals: RefCell::new(Vec::new()),
-            budget: Cell::new(BUDGET),
         }
     }
 
@@ -560,7 +562,7 @@ impl Worker {
         let header = task.header();
         CURRENT.with(|c| c.set(task));
         signal::enter(coro.guard(), header.name.as_deref(), header.stack_size);
-        self.budget.set(BUDGET);
+        BUDGET_LEFT.with(|b| b.set(BUDGET));
         bump(&self.counters().resumes, 1);
         let resumed = coro.resume();
         signal::leave();

@@ -1,0 +1,30 @@
+//! Rate limiting with `tick`: handle at most one request per tick, however
+//! fast they arrive (Go's `time.Tick` limiter).
+
+use grove::chan;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let period = Duration::from_millis(10);
+    let (requests_tx, requests_rx) = chan::bounded::<u32>(5);
+    for id in 1..=5 {
+        requests_tx.send(id).unwrap();
+    }
+    requests_tx.close();
+
+    let handled = grove::run(move || {
+        let limiter = chan::tick(period);
+        let start = Instant::now();
+        let mut handled = Vec::new();
+        for request in &requests_rx {
+            limiter.recv().unwrap(); // wait for the next tick
+            println!("request {request} at {:?}", start.elapsed());
+            handled.push((request, start.elapsed()));
+        }
+        handled
+    });
+    assert_eq!(handled.len(), 5);
+    // Five requests, one per tick: the last is handled at least four
+    // periods after the first.
+    assert!(handled[4].1 - handled[0].1 >= period * 4);
+}
