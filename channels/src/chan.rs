@@ -23,7 +23,7 @@ use std::time::Instant;
 use grove_scheduler::park::{self, Unparker, WaitReason};
 
 use crate::err::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
-use crate::waiter::{self, Claimed, Kind, Rendezvous, SelectCx, WaitQueue, Woken};
+use grove_scheduler::wait::{self, Claimed, Kind, Rendezvous, SelectCx, WaitQueue, Woken};
 
 pub(crate) static SEND: WaitReason = WaitReason("chan send");
 pub(crate) static RECV: WaitReason = WaitReason("chan recv");
@@ -311,7 +311,7 @@ impl<T> Chan<T> {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Err(SendTimeoutError::Timeout(v));
                     }
-                    let woken = waiter::block(
+                    let woken = wait::block(
                         state,
                         || self.lock(),
                         |s: &mut State<T>| &mut s.sendq,
@@ -367,7 +367,7 @@ impl<T> Chan<T> {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Err(RecvTimeoutError::Timeout);
                     }
-                    let woken = waiter::block(
+                    let woken = wait::block(
                         state,
                         || self.lock(),
                         |s: &mut State<T>| &mut s.recvq,

@@ -32,8 +32,8 @@
 //! # Layout
 //!
 //! - `chan`: the channel (Go's `hchan`): a lock, a buffer, two wait queues.
-//! - `waiter`: wait nodes on a blocked thread's stack; the only unsafe code
-//!   besides the type-erased select tokens in `select`.
+//! - wait nodes on a blocked thread's stack live in `grove_scheduler::wait`;
+//!   the only unsafe code here is the type-erased select token in `select`.
 //! - `select`: [`Select`], [`SelectedOperation`], and the select protocol.
 //! - `timers`: [`after`], [`tick`], [`never`].
 
@@ -44,7 +44,6 @@ mod chan;
 mod err;
 mod select;
 mod timers;
-mod waiter;
 
 pub use api::{after, bounded, never, tick, unbounded, IntoIter, Iter, Receiver, Sender, TryIter};
 pub use err::{

@@ -32,7 +32,7 @@ use grove_scheduler::park::{self, WaitReason};
 use crate::api::{Flavor, Receiver, Sender};
 use crate::chan::{RecvClaim, SendClaim, RECV};
 use crate::err::{RecvError, SelectTimeoutError, SendError, TrySelectError};
-use crate::waiter::{
+use grove_scheduler::wait::{
     self, ArmOutcome, ArmPacket, Claimed, Packet, Rendezvous, SelectCx, SendRendezvous,
 };
 
@@ -592,7 +592,7 @@ impl<T> SelectHandle for Sender<T> {
     fn accept(&self, packet: &Erased) -> Accept {
         // SAFETY: a send arm's packet is an `ArmPacket<T>` (see `register`).
         let packet = unsafe { packet.get::<ArmPacket<T>>() };
-        match waiter::arm_outcome(packet) {
+        match wait::arm_outcome(packet) {
             ArmOutcome::Pending => Accept::Pending,
             ArmOutcome::Closed => Accept::Done(Token::Closed),
             ArmOutcome::Slot => Accept::Done(Token::Slot),
@@ -673,7 +673,7 @@ impl<T> SelectHandle for Receiver<T> {
     fn accept(&self, packet: &Erased) -> Accept {
         // SAFETY: a receive arm's packet is an `ArmPacket<T>`.
         let packet = unsafe { packet.get::<ArmPacket<T>>() };
-        match waiter::arm_outcome(packet) {
+        match wait::arm_outcome(packet) {
             ArmOutcome::Pending => Accept::Pending,
             ArmOutcome::Received(value) => Accept::Done(Token::Received(Erased::new(value))),
             ArmOutcome::Closed => Accept::Done(Token::Closed),

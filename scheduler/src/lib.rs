@@ -27,7 +27,8 @@
 //!
 //! Unsafe code lives in `stack` (memory maps), `coroutine` (stack switch),
 //! `signal` (overflow handler), `task` (the run-token cells), `worker` (the
-//! current-task pointer) and `scope` (lifetime of scoped closures).
+//! current-task pointer), `scope` (lifetime of scoped closures) and `wait`
+//! (wait nodes on a parked thread's stack).
 
 #![warn(missing_docs)]
 
@@ -42,6 +43,7 @@ pub mod stack;
 mod task;
 pub mod thread;
 mod timer;
+pub mod wait;
 mod worker;
 
 pub use park::{Unparker, WaitReason};

@@ -1,9 +1,9 @@
-//! Wait nodes: how a blocked sender or receiver waits in a channel's queue.
-//! The one module of this crate that holds raw pointers; everything above
-//! it is safe code.
+//! Wait queues: the one wait-queue core under channels and sync primitives.
+//! The only module that holds pointers to a parked thread's stack;
+//! everything built on it is safe code.
 //!
-//! A blocked operation puts an [`Entry`] in the channel's queue, under the
-//! channel's lock, and parks. The entry points at a [`Packet`]: for a plain
+//! A blocked operation puts an `Entry` in a queue, under the lock that
+//! guards the queue (the channel's or the primitive's), and parks. The entry points at a [`Packet`]: for a plain
 //! `send`/`recv` the packet lives on the blocked thread's own stack (sound
 //! because green-thread stacks never move); for a `select` arm it is shared
 //! (`Arc`), since it may be used after the select returns.
@@ -45,7 +45,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use grove_scheduler::park::{self, Unparker, WaitReason};
+use crate::park::{self, Unparker, WaitReason};
 
 /// Packet states.
 const WAITING: u8 = 0;
@@ -65,7 +65,7 @@ const FILLED: u8 = 6;
 const ABANDONED: u8 = 7;
 
 /// Where a blocked operation's value goes or comes from.
-pub(crate) struct Packet<T> {
+pub struct Packet<T> {
     state: AtomicU8,
     value: UnsafeCell<Option<T>>,
     /// Rendezvous only: the receiver waiting for a select sender's value.
@@ -78,7 +78,8 @@ pub(crate) struct Packet<T> {
 unsafe impl<T: Send> Sync for Packet<T> {}
 
 impl<T> Packet<T> {
-    pub(crate) fn new(value: Option<T>) -> Packet<T> {
+    /// A packet holding a sender's value, or empty for a receiver.
+    pub fn new(value: Option<T>) -> Packet<T> {
         Packet {
             state: AtomicU8::new(WAITING),
             value: UnsafeCell::new(value),
@@ -100,7 +101,7 @@ impl<T> Packet<T> {
 }
 
 /// The select a waiting arm belongs to.
-pub(crate) struct SelectCx {
+pub struct SelectCx {
     /// 0 while waiting, `arm + 1` once an arm is chosen, ABORTED after a
     /// timeout or an arm that became ready during registration.
     selected: AtomicUsize,
@@ -109,14 +110,15 @@ pub(crate) struct SelectCx {
 const ABORTED: usize = usize::MAX;
 
 impl SelectCx {
-    pub(crate) fn new() -> SelectCx {
+    /// A select that has chosen nothing yet.
+    pub fn new() -> SelectCx {
         SelectCx {
             selected: AtomicUsize::new(0),
         }
     }
 
     /// The chosen arm, if any.
-    pub(crate) fn selected(&self) -> Option<usize> {
+    pub fn selected(&self) -> Option<usize> {
         match self.selected.load(Ordering::Acquire) {
             0 | ABORTED => None,
             arm => Some(arm - 1),
@@ -124,7 +126,7 @@ impl SelectCx {
     }
 
     /// Gives up waiting; false if an arm was chosen first.
-    pub(crate) fn abort(&self) -> bool {
+    pub fn abort(&self) -> bool {
         self.selected
             .compare_exchange(0, ABORTED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
@@ -139,7 +141,7 @@ enum PacketRef<T> {
 }
 
 /// A waiter in a channel queue.
-pub(crate) struct Entry<T> {
+pub struct Entry<T> {
     packet: PacketRef<T>,
     unparker: Unparker,
     /// The waiting select and the arm's index in it.
@@ -169,13 +171,13 @@ impl<T> Entry<T> {
     }
 
     /// Whether this entry belongs to the select `cx`.
-    pub(crate) fn is_of(&self, cx: &SelectCx) -> bool {
+    pub fn is_of(&self, cx: &SelectCx) -> bool {
         self.select
             .is_some_and(|(p, _)| std::ptr::eq(p.as_ptr(), cx))
     }
 
     /// Protocol step 1: claim this waiter. `None` if its select is decided.
-    pub(crate) fn claim(self) -> Option<Claimed<T>> {
+    pub fn claim(self) -> Option<Claimed<T>> {
         if let Some((cx, arm)) = self.select() {
             cx.selected
                 .compare_exchange(0, arm + 1, Ordering::AcqRel, Ordering::Acquire)
@@ -185,7 +187,7 @@ impl<T> Entry<T> {
     }
 
     /// Whether a claim could succeed now (for readiness checks).
-    pub(crate) fn is_claimable(&self) -> bool {
+    pub fn is_claimable(&self) -> bool {
         self.select()
             .is_none_or(|(cx, _)| cx.selected.load(Ordering::Acquire) == 0)
     }
@@ -194,13 +196,13 @@ impl<T> Entry<T> {
 /// A claimed waiter: complete it with one of the methods, each of which
 /// returns the `Unparker` to call once the channel lock is released.
 /// Dropping it unfinished sets RETRY and wakes the waiter (step 4).
-pub(crate) struct Claimed<T> {
+pub struct Claimed<T> {
     entry: Option<Entry<T>>,
 }
 
 /// What a claimed waiter is.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// A receiver: give it a value.
     Receiver,
     /// A plain sender: take its value.
@@ -231,7 +233,8 @@ impl<T> Claimed<T> {
         unparker
     }
 
-    pub(crate) fn kind(&self) -> Kind {
+    /// What the claimed waiter is.
+    pub fn kind(&self) -> Kind {
         let entry = self.entry.as_ref().expect("not finished");
         if entry.lazy_send {
             Kind::LazySender
@@ -248,14 +251,23 @@ impl<T> Claimed<T> {
         unsafe { (*entry.packet().value.get()).is_some() }
     }
 
+    /// The value a claimed plain sender is waiting to hand over (a sync
+    /// primitive's waiter keeps its wait-start time here).
+    pub fn peek(&self) -> Option<&T> {
+        let entry = self.entry.as_ref().expect("not finished");
+        // SAFETY: exclusive claim, state WAITING: the owner does not touch
+        // the value while we look; the borrow ends before we finish.
+        unsafe { (*entry.packet().value.get()).as_ref() }
+    }
+
     /// Gives `value` to a claimed receiver.
-    pub(crate) fn deliver(self, value: T) -> Unparker {
+    pub fn deliver(self, value: T) -> Unparker {
         debug_assert_eq!(self.kind(), Kind::Receiver);
         self.finish(READY, Some(value))
     }
 
     /// Takes the value of a claimed plain sender.
-    pub(crate) fn take(mut self) -> (T, Unparker) {
+    pub fn take(mut self) -> (T, Unparker) {
         let entry = self.entry.as_ref().expect("not finished");
         // SAFETY: exclusive claim, state WAITING: the owner does not touch
         // the value until we set the state below.
@@ -267,19 +279,19 @@ impl<T> Claimed<T> {
     }
 
     /// Tells the waiter its channel closed.
-    pub(crate) fn close(self) -> Unparker {
+    pub fn close(self) -> Unparker {
         self.finish(CLOSED, None)
     }
 
     /// Tells a select send arm that a buffer slot is reserved for it.
-    pub(crate) fn grant_slot(self) -> Unparker {
+    pub fn grant_slot(self) -> Unparker {
         debug_assert_eq!(self.kind(), Kind::LazySender);
         self.finish(SLOT, None)
     }
 
     /// Tells a select send arm that the caller waits for its value; the
     /// caller then waits on the returned rendezvous (after unlocking).
-    pub(crate) fn rendezvous(mut self) -> (Rendezvous<T>, Unparker) {
+    pub fn rendezvous(mut self) -> (Rendezvous<T>, Unparker) {
         debug_assert_eq!(self.kind(), Kind::LazySender);
         let entry = self.entry.take().expect("not finished");
         let PacketRef::Shared(packet) = &entry.packet else {
@@ -307,14 +319,14 @@ impl<T> Drop for Claimed<T> {
 }
 
 /// A receiver waiting for a select sender to produce its value.
-pub(crate) struct Rendezvous<T> {
+pub struct Rendezvous<T> {
     packet: Arc<Packet<T>>,
 }
 
 impl<T> Rendezvous<T> {
     /// Waits for the value; `None` if the sender gave up (retry).
     #[track_caller]
-    pub(crate) fn wait(self, reason: &'static WaitReason) -> Option<T> {
+    pub fn wait(self, reason: &'static WaitReason) -> Option<T> {
         let at = Location::caller();
         loop {
             match self.packet.state() {
@@ -328,12 +340,19 @@ impl<T> Rendezvous<T> {
 
 /// A queue of waiters of one direction of one channel. Only touched under
 /// the channel's lock.
-pub(crate) struct WaitQueue<T> {
+pub struct WaitQueue<T> {
     entries: VecDeque<Entry<T>>,
 }
 
+impl<T> Default for WaitQueue<T> {
+    fn default() -> Self {
+        WaitQueue::new()
+    }
+}
+
 impl<T> WaitQueue<T> {
-    pub(crate) fn new() -> WaitQueue<T> {
+    /// An empty queue.
+    pub fn new() -> WaitQueue<T> {
         WaitQueue {
             entries: VecDeque::new(),
         }
@@ -342,7 +361,7 @@ impl<T> WaitQueue<T> {
     /// Pops and claims the first waiter that can be claimed, skipping (and
     /// dropping) select entries whose select is decided, and entries of
     /// `not_of` (a select does not pair with itself).
-    pub(crate) fn claim_first(&mut self, not_of: Option<&SelectCx>) -> Option<Claimed<T>> {
+    pub fn claim_first(&mut self, not_of: Option<&SelectCx>) -> Option<Claimed<T>> {
         let mut i = 0;
         while i < self.entries.len() {
             if not_of.is_some_and(|cx| self.entries[i].is_of(cx)) {
@@ -358,14 +377,14 @@ impl<T> WaitQueue<T> {
     }
 
     /// Whether some waiter (not of `not_of`) could be claimed now.
-    pub(crate) fn has_claimable(&self, not_of: Option<&SelectCx>) -> bool {
+    pub fn has_claimable(&self, not_of: Option<&SelectCx>) -> bool {
         self.entries
             .iter()
             .any(|e| !not_of.is_some_and(|cx| e.is_of(cx)) && e.is_claimable())
     }
 
     /// Claims every waiter (for close).
-    pub(crate) fn claim_all(&mut self) -> Vec<Claimed<T>> {
+    pub fn claim_all(&mut self) -> Vec<Claimed<T>> {
         self.entries.drain(..).filter_map(Entry::claim).collect()
     }
 
@@ -377,13 +396,23 @@ impl<T> WaitQueue<T> {
         found.map(|i| self.entries.remove(i)).is_some()
     }
 
+    /// Whether no waiter is queued.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Waiters queued (claimable or not).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Removes the entries of select `cx` (unregistering).
-    pub(crate) fn remove_select(&mut self, cx: &SelectCx) {
+    pub fn remove_select(&mut self, cx: &SelectCx) {
         self.entries.retain(|e| !e.is_of(cx));
     }
 
     /// Registers select arm `arm` of `cx` with `packet`.
-    pub(crate) fn push_select(
+    pub fn push_select(
         &mut self,
         cx: &SelectCx,
         arm: usize,
@@ -400,7 +429,7 @@ impl<T> WaitQueue<T> {
 }
 
 /// How a plain blocked operation ended.
-pub(crate) enum Woken<T> {
+pub enum Woken<T> {
     /// Completed: a receiver's value, or `None` for a sender.
     Done(Option<T>),
     /// The channel closed; a sender gets its value back.
@@ -417,7 +446,7 @@ pub(crate) enum Woken<T> {
 /// `guard` holds the channel's lock; `relock` takes it again; `queue` picks
 /// the queue out of the locked state. `value` is a sender's value.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn block<T, S, G>(
+pub fn block<T, S, G>(
     mut guard: G,
     relock: impl Fn() -> G,
     queue: impl Fn(&mut S) -> &mut WaitQueue<T>,
@@ -513,10 +542,10 @@ where
 static UNWINDING: WaitReason = WaitReason("chan (unwinding)");
 
 /// A select arm's packet, shared with the queues it is registered in.
-pub(crate) type ArmPacket<T> = Arc<Packet<T>>;
+pub type ArmPacket<T> = Arc<Packet<T>>;
 
 /// What a select arm's packet says once its select chose it.
-pub(crate) enum ArmOutcome<T> {
+pub enum ArmOutcome<T> {
     /// Not yet completed by the claimer: wait.
     Pending,
     /// A receive arm got its value.
@@ -532,13 +561,13 @@ pub(crate) enum ArmOutcome<T> {
 }
 
 /// A select send arm that a receiver waits on.
-pub(crate) struct SendRendezvous<T> {
+pub struct SendRendezvous<T> {
     packet: Arc<Packet<T>>,
 }
 
 impl<T> SendRendezvous<T> {
     /// Hands the value over and wakes the receiver.
-    pub(crate) fn fill(self, value: T) {
+    pub fn fill(self, value: T) {
         // SAFETY: the receiver reads the value only after FILLED (Release
         // below); the partner was written before RENDEZVOUS (Acquire in
         // `arm_outcome`) and is read only by us.
@@ -566,7 +595,7 @@ impl<T> Drop for SendRendezvous<T> {
 }
 
 /// Reads a select arm's packet after its select chose it.
-pub(crate) fn arm_outcome<T>(packet: &ArmPacket<T>) -> ArmOutcome<T> {
+pub fn arm_outcome<T>(packet: &ArmPacket<T>) -> ArmOutcome<T> {
     match packet.state() {
         WAITING => ArmOutcome::Pending,
         READY => match packet.take_value() {
