@@ -40,7 +40,7 @@ fn new<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
     (
         Sender { chan: chan.clone() },
         Receiver {
-            flavor: Flavor::Chan(chan),
+            flavor: Flavor::Chan(chan, None),
         },
     )
 }
@@ -98,10 +98,15 @@ pub struct Receiver<T> {
 }
 
 pub(crate) enum Flavor<T> {
-    Chan(Arc<Chan<T>>),
+    /// A channel, behaving as closed from the instant, if any.
+    Chan(Arc<Chan<T>>, Option<Instant>),
     After(Arc<After>, fn(Instant) -> T),
     Tick(Arc<Tick>, fn(Instant) -> T),
     Never,
+}
+
+fn is_past(at: Option<Instant>) -> bool {
+    at.is_some_and(|at| Instant::now() >= at)
 }
 
 fn deadline_after(timeout: Duration) -> Option<Instant> {
@@ -208,7 +213,10 @@ impl<T> Receiver<T> {
     /// Receives only if that needs no waiting.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         match &self.flavor {
-            Flavor::Chan(chan) => chan.try_recv(),
+            Flavor::Chan(chan, closes) => match chan.try_recv() {
+                Err(TryRecvError::Empty) if is_past(*closes) => Err(TryRecvError::Disconnected),
+                other => other,
+            },
             Flavor::After(after, make) => after
                 .try_take(Instant::now())
                 .map(make)
@@ -239,7 +247,16 @@ impl<T> Receiver<T> {
         at: &'static Location<'static>,
     ) -> Result<T, RecvTimeoutError> {
         match &self.flavor {
-            Flavor::Chan(chan) => chan.recv(deadline, at),
+            Flavor::Chan(chan, None) => chan.recv(deadline, at),
+            Flavor::Chan(chan, Some(closes)) => {
+                let until = deadline.map_or(*closes, |d| d.min(*closes));
+                match chan.recv(Some(until), at) {
+                    Err(RecvTimeoutError::Timeout) if is_past(Some(*closes)) => {
+                        Err(RecvTimeoutError::Disconnected)
+                    }
+                    other => other,
+                }
+            }
             Flavor::After(after, make) => loop {
                 park::coop_tick();
                 let now = Instant::now();
@@ -265,6 +282,25 @@ impl<T> Receiver<T> {
         }
     }
 
+    /// This receiver, behaving as closed from `at` on: once nothing is
+    /// buffered, receives fail with `RecvError` and a select arm on it is
+    /// ready. Other receivers of the channel are unaffected. A context's
+    /// `done()` with a deadline is made this way; no timer thread is needed.
+    ///
+    /// Timer channels (`after`, `tick`, `never`) are returned unchanged.
+    pub fn closing_at(self, at: Instant) -> Receiver<T> {
+        match &self.flavor {
+            Flavor::Chan(chan, closes) => {
+                let at = closes.map_or(at, |c| c.min(at));
+                chan.receivers.fetch_add(1, Ordering::Relaxed);
+                Receiver {
+                    flavor: Flavor::Chan(chan.clone(), Some(at)),
+                }
+            }
+            _ => self,
+        }
+    }
+
     /// An iterator that receives until the channel is closed and drained
     /// (Go's `for v := range ch`).
     pub fn iter(&self) -> Iter<'_, T> {
@@ -279,7 +315,7 @@ impl<T> Receiver<T> {
     /// Whether the channel is closed (even if values are still buffered).
     pub fn is_closed(&self) -> bool {
         match &self.flavor {
-            Flavor::Chan(chan) => chan.lock().is_closed(),
+            Flavor::Chan(chan, closes) => chan.lock().is_closed() || is_past(*closes),
             _ => false,
         }
     }
@@ -287,7 +323,7 @@ impl<T> Receiver<T> {
     /// Values waiting to be received.
     pub fn len(&self) -> usize {
         match &self.flavor {
-            Flavor::Chan(chan) => chan.len(),
+            Flavor::Chan(chan, _) => chan.len(),
             Flavor::After(after, _) => after.len(Instant::now()),
             Flavor::Tick(tick, _) => tick.len(Instant::now()),
             Flavor::Never => 0,
@@ -302,7 +338,7 @@ impl<T> Receiver<T> {
     /// The buffer's capacity; `None` for unbounded.
     pub fn capacity(&self) -> Option<usize> {
         match &self.flavor {
-            Flavor::Chan(chan) => chan.capacity(),
+            Flavor::Chan(chan, _) => chan.capacity(),
             Flavor::After(..) | Flavor::Tick(..) => Some(1),
             Flavor::Never => Some(0),
         }
@@ -311,7 +347,7 @@ impl<T> Receiver<T> {
     /// Whether both ends belong to one channel.
     pub fn same_channel(&self, other: &Receiver<T>) -> bool {
         match (&self.flavor, &other.flavor) {
-            (Flavor::Chan(a), Flavor::Chan(b)) => Arc::ptr_eq(a, b),
+            (Flavor::Chan(a, _), Flavor::Chan(b, _)) => Arc::ptr_eq(a, b),
             (Flavor::After(a, _), Flavor::After(b, _)) => Arc::ptr_eq(a, b),
             (Flavor::Tick(a, _), Flavor::Tick(b, _)) => Arc::ptr_eq(a, b),
             (Flavor::Never, Flavor::Never) => true,
@@ -342,9 +378,9 @@ fn wait_timer(
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
         let flavor = match &self.flavor {
-            Flavor::Chan(chan) => {
+            Flavor::Chan(chan, closes) => {
                 chan.receivers.fetch_add(1, Ordering::Relaxed);
-                Flavor::Chan(chan.clone())
+                Flavor::Chan(chan.clone(), *closes)
             }
             Flavor::After(a, make) => Flavor::After(a.clone(), *make),
             Flavor::Tick(t, make) => Flavor::Tick(t.clone(), *make),
@@ -356,7 +392,7 @@ impl<T> Clone for Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if let Flavor::Chan(chan) = &self.flavor {
+        if let Flavor::Chan(chan, _) = &self.flavor {
             if chan.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
                 chan.disconnect_receivers();
             }

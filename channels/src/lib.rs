@@ -208,18 +208,22 @@ macro_rules! __select_run {
         let _grove_oper = $sel.select();
         $crate::__select_dispatch!(_grove_oper 0usize $arms)
     }};
-    ($sel:ident $arms:tt (now $body:block)) => {
-        match $sel.try_select() {
+    ($sel:ident $arms:tt (now $body:block)) => {{
+        // A local, not a match scrutinee: it must drop before the channel
+        // references it borrows (a tail temporary would outlive them).
+        let _grove_res = $sel.try_select();
+        match _grove_res {
             ::core::result::Result::Ok(_grove_oper) => $crate::__select_dispatch!(_grove_oper 0usize $arms),
-            ::core::result::Result::Err(_) => { drop($sel); $body }
+            ::core::result::Result::Err(_) => $body,
         }
-    };
-    ($sel:ident $arms:tt (timeout ($t:expr) $body:block)) => {
-        match $sel.select_timeout($t) {
+    }};
+    ($sel:ident $arms:tt (timeout ($t:expr) $body:block)) => {{
+        let _grove_res = $sel.select_timeout($t);
+        match _grove_res {
             ::core::result::Result::Ok(_grove_oper) => $crate::__select_dispatch!(_grove_oper 0usize $arms),
-            ::core::result::Result::Err(_) => { drop($sel); $body }
+            ::core::result::Result::Err(_) => $body,
         }
-    };
+    }};
 }
 
 /// Runs the chosen arm's body: `if index == 0 {..} else if index == 1 {..}`.

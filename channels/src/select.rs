@@ -532,7 +532,7 @@ fn finish_recv<T>(rx: &Receiver<T>, token: Token) -> Result<T, RecvError> {
             _ => unreachable!("a timer token of a channel"),
         },
         Token::Slot => {
-            let Flavor::Chan(chan) = &rx.flavor else {
+            let Flavor::Chan(chan, _) = &rx.flavor else {
                 unreachable!("a slot token of a timer")
             };
             let mut state = chan.lock();
@@ -630,9 +630,13 @@ impl<T> SelectHandle for Sender<T> {
 impl<T> SelectHandle for Receiver<T> {
     fn try_select(&self) -> Option<Token> {
         match &self.flavor {
-            Flavor::Chan(chan) => {
+            Flavor::Chan(chan, closes) => {
                 let mut state = chan.lock();
-                Some(match state.select_recv()? {
+                let Some(claim) = state.select_recv() else {
+                    let expired = closes.is_some_and(|at| Instant::now() >= at);
+                    return expired.then_some(Token::Closed);
+                };
+                Some(match claim {
                     RecvClaim::Closed => Token::Closed,
                     RecvClaim::Slot => Token::Slot,
                     RecvClaim::Sender(claim) => Token::FromSender(Erased::new(claim)),
@@ -651,11 +655,12 @@ impl<T> SelectHandle for Receiver<T> {
 
     fn register(&self, cx: &SelectCx, arm: usize) -> (Option<Erased>, bool) {
         match &self.flavor {
-            Flavor::Chan(chan) => {
+            Flavor::Chan(chan, closes) => {
                 let packet: ArmPacket<T> = std::sync::Arc::new(Packet::new(None));
                 let mut state = chan.lock();
                 state.recvq.push_select(cx, arm, packet.clone(), false);
-                let ready = state.recv_ready(Some(cx));
+                let ready =
+                    state.recv_ready(Some(cx)) || closes.is_some_and(|at| Instant::now() >= at);
                 (Some(Erased::new(packet)), ready)
             }
             Flavor::After(after, _) => (None, after.len(Instant::now()) > 0),
@@ -665,7 +670,7 @@ impl<T> SelectHandle for Receiver<T> {
     }
 
     fn unregister(&self, cx: &SelectCx) {
-        if let Flavor::Chan(chan) = &self.flavor {
+        if let Flavor::Chan(chan, _) = &self.flavor {
             chan.lock().recvq.remove_select(cx);
         }
     }
@@ -685,12 +690,13 @@ impl<T> SelectHandle for Receiver<T> {
         match &self.flavor {
             Flavor::After(after, _) => after.next(),
             Flavor::Tick(tick, _) => tick.next(),
-            _ => None,
+            Flavor::Chan(_, closes) => *closes,
+            Flavor::Never => None,
         }
     }
 
     fn release(&self, token: Token) {
-        let Flavor::Chan(chan) = &self.flavor else {
+        let Flavor::Chan(chan, _) = &self.flavor else {
             return;
         };
         match token {

@@ -5,7 +5,9 @@
 
 #![warn(missing_docs)]
 
+pub mod context;
 pub mod runtime;
+pub mod sync;
 pub mod thread;
 
 pub use runtime::{Builder, Runtime, Stats, TaskInfo, TaskState};

@@ -109,6 +109,12 @@ pub struct SelectCx {
 
 const ABORTED: usize = usize::MAX;
 
+impl Default for SelectCx {
+    fn default() -> Self {
+        SelectCx::new()
+    }
+}
+
 impl SelectCx {
     /// A select that has chosen nothing yet.
     pub fn new() -> SelectCx {
@@ -352,7 +358,7 @@ impl<T> Default for WaitQueue<T> {
 
 impl<T> WaitQueue<T> {
     /// An empty queue.
-    pub fn new() -> WaitQueue<T> {
+    pub const fn new() -> WaitQueue<T> {
         WaitQueue {
             entries: VecDeque::new(),
         }

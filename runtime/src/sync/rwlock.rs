@@ -1,0 +1,322 @@
+//! `RwLock`: std's API and poisoning; many readers or one writer; writers
+//! go first once one waits (so a stream of readers cannot starve them).
+//!
+//! The lock word: bit 0 WRITER (a writer holds it), bit 1 WRITERS_WAITING,
+//! the rest counts readers. Readers take it with one CAS while neither
+//! writer bit is set; everyone else waits in the monitor.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+
+use grove_scheduler::park::WaitReason;
+
+use super::monitor::Monitor;
+
+const WRITER: usize = 1;
+const WRITERS_WAITING: usize = 2;
+const READER: usize = 4;
+
+static READ: WaitReason = WaitReason("RwLock::read");
+static WRITE: WaitReason = WaitReason("RwLock::write");
+
+/// A reader-writer lock, like `std::sync::RwLock`, that parks green threads.
+///
+/// ```
+/// use grove_runtime::sync::RwLock;
+///
+/// let lock = RwLock::new(5);
+/// {
+///     let (r1, r2) = (lock.read().unwrap(), lock.read().unwrap());
+///     assert_eq!(*r1 + *r2, 10);
+/// }
+/// *lock.write().unwrap() += 1;
+/// assert_eq!(*lock.read().unwrap(), 6);
+/// ```
+pub struct RwLock<T: ?Sized> {
+    state: AtomicUsize,
+    poison: AtomicBool,
+    /// Writers waiting (the monitor's state).
+    monitor: Monitor<usize>,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: as std's RwLock: readers share &T across threads (T: Sync), a
+// writer gets &mut T (T: Send).
+unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
+
+/// Shared access to a read-locked [`RwLock`].
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
+    lock: &'a RwLock<T>,
+}
+
+/// Exclusive access to a write-locked [`RwLock`].
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
+    lock: &'a RwLock<T>,
+    panicking: bool,
+}
+
+// SAFETY: read guards hand out &T only.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
+// SAFETY: sharing a write guard shares &T.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
+
+impl<T> RwLock<T> {
+    /// An unlocked lock holding `value`.
+    pub const fn new(value: T) -> RwLock<T> {
+        RwLock {
+            state: AtomicUsize::new(0),
+            poison: AtomicBool::new(false),
+            monitor: Monitor::new(0),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// The data; `Err` (with the data) if poisoned.
+    pub fn into_inner(self) -> LockResult<T> {
+        let poisoned = self.poison.load(Ordering::Relaxed);
+        let data = self.data.into_inner();
+        if poisoned {
+            Err(PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    fn try_read_word(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        while s & (WRITER | WRITERS_WAITING) == 0 {
+            match self.state.compare_exchange_weak(
+                s,
+                s + READER,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+        false
+    }
+
+    /// Takes the write lock if nobody holds the lock. `waiting` writers
+    /// besides the caller keep WRITERS_WAITING set.
+    fn try_write_word(&self, waiting: usize) -> bool {
+        let s = self.state.load(Ordering::SeqCst);
+        if s & WRITER != 0 || s >= READER {
+            return false;
+        }
+        let new = WRITER | if waiting > 0 { WRITERS_WAITING } else { 0 };
+        self.state
+            .compare_exchange(s, new, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Locks for reading, parking while a writer holds or waits for it.
+    #[track_caller]
+    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        if !self.try_read_word() {
+            let at = Location::caller();
+            grove_scheduler::park::coop_tick();
+            let _ = self
+                .monitor
+                .wait_until(&READ, None, at, |_| self.try_read_word().then_some(()));
+        }
+        let guard = RwLockReadGuard { lock: self };
+        if self.poison.load(Ordering::Relaxed) {
+            Err(PoisonError::new(guard))
+        } else {
+            Ok(guard)
+        }
+    }
+
+    /// Locks for reading if that needs no waiting.
+    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        if !self.try_read_word() {
+            return Err(TryLockError::WouldBlock);
+        }
+        let guard = RwLockReadGuard { lock: self };
+        if self.poison.load(Ordering::Relaxed) {
+            Err(TryLockError::Poisoned(PoisonError::new(guard)))
+        } else {
+            Ok(guard)
+        }
+    }
+
+    /// Locks for writing, parking until no reader or writer holds it.
+    #[track_caller]
+    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        if self
+            .state
+            .compare_exchange(0, WRITER, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            self.write_slow(Location::caller());
+        }
+        self.write_guard()
+    }
+
+    #[cold]
+    fn write_slow(&self, at: &'static Location<'static>) {
+        grove_scheduler::park::coop_tick();
+        let mut counted = false;
+        let _ = self.monitor.wait_until(&WRITE, None, at, |waiting| {
+            if !counted {
+                counted = true;
+                *waiting += 1;
+                self.state.fetch_or(WRITERS_WAITING, Ordering::SeqCst);
+            }
+            if self.try_write_word(*waiting - 1) {
+                *waiting -= 1;
+                Some(())
+            } else {
+                None
+            }
+        });
+    }
+
+    /// Locks for writing if that needs no waiting.
+    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        let s = self.state.load(Ordering::SeqCst);
+        if s & WRITER != 0
+            || s >= READER
+            || self
+                .state
+                .compare_exchange(s, s | WRITER, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+        {
+            return Err(TryLockError::WouldBlock);
+        }
+        self.write_guard().map_err(TryLockError::Poisoned)
+    }
+
+    fn write_guard(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        let guard = RwLockWriteGuard {
+            lock: self,
+            panicking: std::thread::panicking(),
+        };
+        if self.poison.load(Ordering::Relaxed) {
+            Err(PoisonError::new(guard))
+        } else {
+            Ok(guard)
+        }
+    }
+
+    fn read_unlock(&self) {
+        let prev = self.state.fetch_sub(READER, Ordering::SeqCst);
+        if prev < 2 * READER && prev & WRITERS_WAITING != 0 {
+            self.monitor.notify(usize::MAX);
+        }
+    }
+
+    fn write_unlock(&self) {
+        self.state.fetch_and(!WRITER, Ordering::SeqCst);
+        self.monitor.notify(usize::MAX);
+    }
+
+    /// Whether a writer panicked while holding the lock.
+    pub fn is_poisoned(&self) -> bool {
+        self.poison.load(Ordering::Relaxed)
+    }
+
+    /// Clears the poison flag.
+    pub fn clear_poison(&self) {
+        self.poison.store(false, Ordering::Relaxed);
+    }
+
+    /// The data, through a unique borrow.
+    pub fn get_mut(&mut self) -> LockResult<&mut T> {
+        let poisoned = self.poison.load(Ordering::Relaxed);
+        let data = self.data.get_mut();
+        if poisoned {
+            Err(PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+}
+
+impl<T: Default> Default for RwLock<T> {
+    fn default() -> RwLock<T> {
+        RwLock::new(T::default())
+    }
+}
+
+impl<T> From<T> for RwLock<T> {
+    fn from(value: T) -> RwLock<T> {
+        RwLock::new(value)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RwLock");
+        match self.try_read() {
+            Ok(guard) => d.field("data", &&*guard),
+            Err(TryLockError::Poisoned(err)) => d.field("data", &&**err.get_ref()),
+            Err(TryLockError::WouldBlock) => d.field("data", &format_args!("<locked>")),
+        };
+        d.field("poisoned", &self.is_poisoned())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: a read guard exists only while the lock is read-held: no
+        // writer has access.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.read_unlock();
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: a write guard exists only while its holder owns the lock.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as above, and `&mut self` makes this the only access.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        if !self.panicking && std::thread::panicking() {
+            self.lock.poison.store(true, Ordering::Relaxed);
+        }
+        self.lock.write_unlock();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
