@@ -12,6 +12,7 @@ fn main() {
         .unwrap();
         let h = s.handle();
         let h2 = h.clone();
+        let s2 = h.clone();
         let r = h.spawn(SpawnOptions::default(), move || {
             let spawn = |f: Box<dyn FnOnce() + Send>| h2.spawn(SpawnOptions::default(), f).unwrap();
             let mut out = vec![];
@@ -27,6 +28,7 @@ fn main() {
             assert_eq!(c, n);
             out.push(("pingpong0", t.elapsed().as_nanos() as f64 / n as f64));
             for cap in [0usize, 128] {
+                let before = s2.stats();
                 let m = 500_000u64;
                 let (tx, rx) = bounded::<u64>(cap);
                 let t = Instant::now();
@@ -35,6 +37,8 @@ fn main() {
                 p.join().unwrap();
                 assert_eq!(sum, m * (m - 1) / 2);
                 out.push((if cap == 0 { "prodcons0" } else { "prodcons128" }, t.elapsed().as_nanos() as f64 / m as f64));
+                let a = s2.stats();
+                eprintln!("cap {cap}: parks {} resumes {} steals {}", a.parks - before.parks, a.resumes - before.resumes, a.steals - before.steals);
             }
             // 4p4c
             let m = 400_000u64;

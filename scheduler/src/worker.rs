@@ -59,6 +59,13 @@ const BUDGET: u32 = 128;
 /// parked thread costs 5–20 µs on the small VMs we measure on; this is a
 /// guess at the balance between burnt CPU and wake-up latency.
 const SPIN: Duration = Duration::from_micros(50);
+/// How long a victim's only queued task is left to its owner (see
+/// `Worker::worth_stealing`); Go waits 3 µs before stealing `runnext`.
+const STEAL_GRACE: Duration = Duration::from_micros(5);
+/// Longest idle spin a worker grows to (see `Worker::park`).
+const MAX_SPIN: Duration = Duration::from_millis(1);
+/// PAUSE instructions between two looks at the queues while idle.
+const IDLE_PAUSES: u32 = 4;
 /// Completed tasks whose registry entries are removed in one batch.
 const REMOVAL_BATCH: usize = 64;
 
@@ -97,6 +104,13 @@ pub(crate) struct Worker {
     searching: Cell<bool>,
     rng: Cell<u64>,
     removals: RefCell<Vec<u64>>,
+    /// Per victim: since when we saw exactly one task in its deque.
+    lone_since: RefCell<Vec<Option<Instant>>>,
+    /// How long this worker spins before parking; grows while parks end
+    /// quickly (fine-grained traffic with another worker), resets after a
+    /// long idle. Two workers that each park before the other's wake-up
+    /// lands would otherwise pay a futex wake per message.
+    spin: Cell<Duration>,
 }
 
 thread_local! {
@@ -211,6 +225,7 @@ impl Worker {
         deque: Deque<TaskRef>,
         parker: Parker,
     ) -> Worker {
+        let n = shared.workers.len();
         Worker {
             index,
             shared,
@@ -228,6 +243,8 @@ impl Worker {
                 0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0xff51_afd7_ed55_8ccd),
             ),
             removals: RefCell::new(Vec::new()),
+            lone_since: RefCell::new(vec![None; n]),
+            spin: Cell::new(SPIN),
         }
     }
 
@@ -253,6 +270,10 @@ impl Worker {
     fn main_loop(&self) {
         loop {
             if let Some(task) = self.next_task() {
+                // A worker woken as a searcher may find work in its own
+                // queues: it must stop counting as a searcher before it
+                // runs, or spawns would rely on a searcher that is busy.
+                self.stop_searching();
                 self.run(task);
             } else if let Some(task) = self.find_work_or_park() {
                 self.run(task);
@@ -344,11 +365,12 @@ impl Worker {
                 let mut retry = false;
                 for i in 0..n {
                     let victim = (start + i) % n;
-                    if victim == self.index {
+                    if victim == self.index || !self.worth_stealing(victim) {
                         continue;
                     }
                     match workers[victim].stealer.steal_batch_and_pop(&self.deque) {
                         Steal::Success(task) => {
+                            self.lone_since.borrow_mut()[victim] = None;
                             let stolen = 1 + self.deque.len() as u64;
                             bump(&self.counters().steals, stolen);
                             return Some(task);
@@ -364,6 +386,35 @@ impl Worker {
             }
         }
         self.pop_injector()
+    }
+
+    /// Steal hysteresis: a victim's only queued task is left to its owner
+    /// for [`STEAL_GRACE`]; the owner usually runs it as soon as the task
+    /// that spawned it blocks, and then a spawn-then-wait pair (a
+    /// producer and its consumer, ping and pong) shares one worker instead
+    /// of paying a cross-core wake-up per message for its whole life. Two or
+    /// more queued tasks are stolen at once (fork-join spreads as before).
+    /// Go does the same for its `runnext` slot (`runqgrab`'s usleep(3)).
+    fn worth_stealing(&self, victim: usize) -> bool {
+        let queued = self.shared.workers[victim].stealer.len();
+        let mut lone_since = self.lone_since.borrow_mut();
+        match queued {
+            0 => {
+                lone_since[victim] = None;
+                false
+            }
+            1 => {
+                let now = Instant::now();
+                match lone_since[victim] {
+                    Some(since) => now.duration_since(since) >= STEAL_GRACE,
+                    None => {
+                        lone_since[victim] = Some(now);
+                        false
+                    }
+                }
+            }
+            _ => true,
+        }
     }
 
     fn random(&self) -> u64 {
@@ -399,8 +450,7 @@ impl Worker {
         } else {
             self.retry_starved();
         }
-        let spin_until = Instant::now() + SPIN;
-        let backoff = Backoff::new();
+        let spin_until = Instant::now() + self.spin.get();
         loop {
             if self.fire_timers() > 0 {
                 self.stop_searching();
@@ -420,10 +470,12 @@ impl Worker {
             if self.shared.is_stopped() || Instant::now() >= spin_until {
                 break;
             }
-            if backoff.is_completed() {
-                std::thread::yield_now();
-            } else {
-                backoff.snooze();
+            // PAUSE, never sched_yield: on a busy machine a yield hands the
+            // CPU to another process for a whole timeslice, and the wake-up
+            // we are waiting for then takes milliseconds (Go's spinning Ms
+            // use procyield the same way).
+            for _ in 0..IDLE_PAUSES {
+                std::hint::spin_loop();
             }
         }
         self.park();
@@ -458,10 +510,17 @@ impl Worker {
         }
         bump(&self.counters().parks, 1);
         let deadline = self.timers.borrow().next_deadline();
+        let parked_at = Instant::now();
         match deadline {
             Some(d) => self.parker.park_deadline(d),
             None => self.parker.park(),
         }
+        let slept = parked_at.elapsed();
+        self.spin.set(if slept < MAX_SPIN {
+            (self.spin.get() * 2).min(MAX_SPIN)
+        } else {
+            SPIN
+        });
         if !idle.unpark_worker_by_id(self.index) {
             // A notifier woke us and counted us as a searcher.
             self.searching.set(true);
