@@ -22,6 +22,8 @@ pub use grove_runtime::{context, go, run, sync, thread, Runtime};
 
 /// Runtime configuration and diagnostics types.
 pub mod runtime {
-    pub use grove_runtime::runtime::{Builder, Runtime, Stats, TaskInfo, TaskState};
+    pub use grove_runtime::runtime::{
+        Builder, Runtime, ShutdownReport, Stats, TaskInfo, TaskState, DEFAULT_DEADLOCK_GRACE,
+    };
     pub use grove_scheduler::stack::{mapped_stacks, max_map_count, stack_budget};
 }

@@ -10,7 +10,7 @@ pub mod runtime;
 pub mod sync;
 pub mod thread;
 
-pub use runtime::{Builder, Runtime, Stats, TaskInfo, TaskState};
+pub use runtime::{Builder, Runtime, ShutdownReport, Stats, TaskInfo, TaskState};
 
 /// Runs `f` as the main green thread of the global runtime (started on
 /// first use, one worker per core) and returns its value. A panic in `f` is
@@ -18,6 +18,10 @@ pub use runtime::{Builder, Runtime, Stats, TaskInfo, TaskState};
 ///
 /// Called from inside a green thread, `f` runs as a new green thread of the
 /// caller's runtime, and the caller waits for it.
+///
+/// If every green thread stays parked with nothing armed to wake any of
+/// them for a second, `run` panics with Go's "all green threads are asleep -
+/// deadlock!" and the list of green threads (see `Runtime::block_on`).
 ///
 /// ```
 /// let sum = grove_runtime::run(|| {
@@ -33,7 +37,8 @@ where
     T: Send + 'static,
 {
     let handle = thread::spawn(f);
-    match handle.join() {
+    let runtime = grove_scheduler::Handle::current();
+    match handle.join_or_report_deadlock(&runtime, runtime::DEFAULT_DEADLOCK_GRACE) {
         Ok(value) => value,
         Err(payload) => std::panic::resume_unwind(payload),
     }

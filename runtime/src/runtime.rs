@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 use std::panic::{self, Location};
+use std::time::Duration;
 
 use grove_scheduler::{Config, Handle, Scheduler, SpawnOptions};
 
@@ -30,7 +31,13 @@ use crate::thread::JoinHandle;
 /// ```
 pub struct Runtime {
     scheduler: Scheduler,
+    deadlock_grace: Option<Duration>,
+    report_leaks: bool,
 }
+
+/// How long every green thread must stay asleep, with nothing armed to wake
+/// any of them, before `block_on` and `grove::run` report a deadlock.
+pub const DEFAULT_DEADLOCK_GRACE: Duration = Duration::from_secs(1);
 
 impl Runtime {
     /// A runtime with one worker per core and the default 256 KiB stack
@@ -47,15 +54,48 @@ impl Runtime {
     /// Runs `f` as a green thread on this runtime and blocks the calling OS
     /// thread until it returns (a calling green thread is parked instead).
     /// A panic in `f` is resumed on the caller.
+    ///
+    /// # Deadlocks
+    ///
+    /// If every green thread of the runtime stays parked, with no timer
+    /// armed and nothing happening, for the deadlock grace period (1 s by
+    /// default, [`Builder::deadlock_grace`]), `block_on` panics with Go's
+    /// "all green threads are asleep - deadlock!" and the list of green
+    /// threads instead of hanging.
     #[track_caller]
     pub fn block_on<F, T>(&self, f: F) -> T
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        match self.spawn(f).join() {
+        let handle = self.spawn(f);
+        let result = match self.deadlock_grace {
+            Some(grace) => handle.join_or_report_deadlock(&self.scheduler.handle(), grace),
+            None => handle.join(),
+        };
+        match result {
             Ok(value) => value,
             Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+
+    /// Shuts the runtime down now (what dropping it does) and reports the
+    /// green threads that were still live: they were unwound, their
+    /// destructors ran. Tests can assert the report is clean to catch
+    /// leaked green threads (Go's goroutine leaks).
+    ///
+    /// ```
+    /// let rt = grove_runtime::Runtime::builder().workers(1).build()?;
+    /// let (tx, rx) = grove_channels::bounded::<u32>(0);
+    /// rt.spawn(move || rx.recv()); // waits forever: a leak
+    /// let report = rt.shutdown();
+    /// assert_eq!(report.leaked().len(), 1);
+    /// # drop(tx);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown(mut self) -> ShutdownReport {
+        ShutdownReport {
+            leaked: self.scheduler.shutdown(),
         }
     }
 
@@ -90,6 +130,72 @@ impl Runtime {
     }
 }
 
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let report = ShutdownReport {
+            leaked: self.scheduler.shutdown(),
+        };
+        if self.report_leaks && !report.is_clean() {
+            eprintln!("{report}");
+        }
+    }
+}
+
+/// The green threads a runtime still had when it shut down, grouped by
+/// where they were spawned.
+#[derive(Clone, Debug)]
+pub struct ShutdownReport {
+    leaked: Vec<TaskInfo>,
+}
+
+impl ShutdownReport {
+    /// True if no green thread was left.
+    pub fn is_clean(&self) -> bool {
+        self.leaked.is_empty()
+    }
+
+    /// Every green thread that was still live.
+    pub fn leaked(&self) -> &[TaskInfo] {
+        &self.leaked
+    }
+
+    /// Leaked green threads per spawn site, most first.
+    pub fn by_spawn_site(&self) -> Vec<(&'static Location<'static>, usize)> {
+        let mut groups: Vec<(&'static Location<'static>, usize)> = Vec::new();
+        for task in &self.leaked {
+            match groups.iter_mut().find(|(at, _)| *at == task.spawned_at) {
+                Some((_, n)) => *n += 1,
+                None => groups.push((task.spawned_at, 1)),
+            }
+        }
+        groups.sort_by(|a, b| b.1.cmp(&a.1));
+        groups
+    }
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_clean() {
+            return f.write_str("grove: no green thread was left at shutdown");
+        }
+        writeln!(
+            f,
+            "grove: {} green thread(s) still live at shutdown (unwound):",
+            self.leaked.len()
+        )?;
+        for (at, n) in self.by_spawn_site() {
+            let reasons: Vec<&str> = self
+                .leaked
+                .iter()
+                .filter(|t| t.spawned_at == at)
+                .filter_map(|t| t.blocked_on)
+                .collect();
+            writeln!(f, "  {n} spawned at {at}, blocked on {reasons:?}")?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
@@ -114,6 +220,8 @@ impl fmt::Debug for Runtime {
 #[derive(Clone, Debug)]
 pub struct Builder {
     config: Config,
+    deadlock_grace: Option<Duration>,
+    report_leaks: bool,
 }
 
 impl Default for Builder {
@@ -127,6 +235,8 @@ impl Builder {
     pub fn new() -> Builder {
         Builder {
             config: Config::default(),
+            deadlock_grace: Some(DEFAULT_DEADLOCK_GRACE),
+            report_leaks: false,
         }
     }
 
@@ -180,11 +290,27 @@ impl Builder {
         self
     }
 
+    /// How long every green thread must stay asleep before `block_on`
+    /// reports a deadlock (see [`Runtime::block_on`]); `None` waits forever.
+    pub fn deadlock_grace(mut self, grace: Option<Duration>) -> Builder {
+        self.deadlock_grace = grace;
+        self
+    }
+
+    /// Print a [`ShutdownReport`] to stderr when the runtime is dropped with
+    /// green threads still live (for example parked forever on a channel).
+    pub fn report_leaks(mut self, on: bool) -> Builder {
+        self.report_leaks = on;
+        self
+    }
+
     /// Starts the runtime.
     pub fn build(self) -> io::Result<Runtime> {
         self.config.validate()?;
         Ok(Runtime {
             scheduler: Scheduler::new(self.config)?,
+            deadlock_grace: self.deadlock_grace,
+            report_leaks: self.report_leaks,
         })
     }
 }

@@ -223,3 +223,47 @@ fn context_tree() {
     assert!(t0.elapsed() >= Duration::from_millis(20));
     assert_eq!(ctx.err(), Some(ContextError::DeadlineExceeded));
 }
+
+#[test]
+fn deadlock_is_reported_and_live_programs_are_not() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .deadlock_grace(Some(Duration::from_millis(200)))
+        .build()
+        .unwrap();
+    // Two green threads each waiting for the other's channel.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(|| {
+            let (tx1, rx1) = grove_channels::bounded::<u32>(0);
+            let (tx2, rx2) = grove_channels::bounded::<u32>(0);
+            let a = grove_runtime::go(move || {
+                let v = rx1.recv().unwrap();
+                tx2.send(v).unwrap();
+            });
+            let b = grove_runtime::go(move || {
+                let v = rx2.recv().unwrap();
+                tx1.send(v).unwrap();
+            });
+            a.join().unwrap();
+            b.join().unwrap();
+        })
+    }));
+    let msg = *caught.unwrap_err().downcast::<String>().unwrap();
+    assert!(
+        msg.starts_with("all green threads are asleep - deadlock!"),
+        "{msg}"
+    );
+    assert!(msg.contains("chan recv"), "{msg}");
+    // Live: a timer pending, and an OS thread that sends later.
+    rt.block_on(|| grove_runtime::thread::sleep(Duration::from_millis(400)));
+    let (tx, rx) = grove_channels::bounded::<u32>(0);
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        tx.send(5).unwrap();
+    });
+    assert_eq!(rt.block_on(move || rx.recv().unwrap()), 5);
+    sender.join().unwrap();
+    // The deadlocked pair is still parked: shutdown reports and unwinds it.
+    let report = rt.shutdown();
+    assert_eq!(report.leaked().len(), 3, "{report}");
+}

@@ -47,5 +47,7 @@ pub mod wait;
 mod worker;
 
 pub use park::{Unparker, WaitReason};
-pub use scheduler::{global, Config, Handle, Scheduler, SpawnOptions, Stats, TaskInfo, TaskState};
+pub use scheduler::{
+    global, Config, DeadlockProbe, Handle, Scheduler, SpawnOptions, Stats, TaskInfo, TaskState,
+};
 pub use thread::{current, JoinHandle, Thread, ThreadId};

@@ -331,8 +331,14 @@ impl Scheduler {
     }
 }
 
-impl Drop for Scheduler {
-    fn drop(&mut self) {
+impl Scheduler {
+    /// Shuts the scheduler down (see the module docs) and returns the green
+    /// threads that were still live when it started: they were unwound.
+    /// Dropping the scheduler does the same and discards the list.
+    pub fn shutdown(&mut self) -> Vec<TaskInfo> {
+        if self.threads.is_empty() {
+            return Vec::new(); // already shut down
+        }
         let shared = &self.shared;
         let own_thread = worker::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, shared)));
         if own_thread {
@@ -341,8 +347,10 @@ impl Drop for Scheduler {
             eprintln!(
                 "grove: a Runtime was dropped from one of its own green threads; it is leaked"
             );
-            return;
+            self.threads.clear();
+            return Vec::new();
         }
+        let live = self.handle().tasks();
         shared.state.store(SHUTTING_DOWN, Ordering::SeqCst);
         *shared
             .shutdown_waiter
@@ -379,6 +387,13 @@ impl Drop for Scheduler {
             .shutdown_waiter
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = None;
+        live
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 
@@ -461,6 +476,32 @@ impl Handle {
         stats
     }
 
+    /// Whether the runtime looks deadlocked now: every live green thread
+    /// parked with no timer armed (see [`DeadlockProbe`]). Callers confirm
+    /// over time (an OS thread the runtime cannot see may still wake one).
+    pub fn deadlock_probe(&self) -> DeadlockProbe {
+        let stats = self.stats();
+        let activity = (stats.spawned, stats.resumes, stats.completed);
+        let mut live = 0;
+        let mut all_asleep = true;
+        for task in self.0.registry.snapshot() {
+            let h = task.header();
+            let s = h.state.load();
+            if s.is_done() {
+                continue;
+            }
+            live += 1;
+            if !s.is_parked() || h.timed.load(Ordering::Relaxed) {
+                all_asleep = false;
+                break;
+            }
+        }
+        DeadlockProbe {
+            all_asleep: all_asleep && live > 0,
+            activity,
+        }
+    }
+
     /// Every live green thread, in no particular order.
     pub fn tasks(&self) -> Vec<TaskInfo> {
         let mut out: Vec<TaskInfo> = self
@@ -473,6 +514,16 @@ impl Handle {
         out.sort_by_key(|t| t.id);
         out
     }
+}
+
+/// What [`Handle::deadlock_probe`] saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadlockProbe {
+    /// Every live green thread is parked, none with a timer armed, and at
+    /// least one is live: nothing inside the runtime can wake anything.
+    pub all_asleep: bool,
+    /// Changes whenever the runtime does anything (spawns, resumes, ends).
+    pub activity: (u64, u64, u64),
 }
 
 /// Scheduler counters, summed over workers at the time of the call.

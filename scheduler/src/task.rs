@@ -323,6 +323,9 @@ pub(crate) struct Header {
     pub(crate) unwinding: AtomicBool,
     /// Where the task sits in the runtime's registry.
     pub(crate) registry_key: AtomicU64,
+    /// Parked with a timer armed (a sleep, a timeout): it will wake by
+    /// itself, so its runtime is not deadlocked.
+    pub(crate) timed: AtomicBool,
     join_waiter: Mutex<Option<Unparker>>,
     /// Touched only by the worker that holds the run token (invariant 1).
     coro: UnsafeCell<Option<Coro>>,
@@ -357,6 +360,7 @@ impl Header {
             wait: WaitSite::default(),
             unwinding: AtomicBool::new(false),
             registry_key: AtomicU64::new(u64::MAX),
+            timed: AtomicBool::new(false),
             join_waiter: Mutex::new(None),
             coro: UnsafeCell::new(None),
         }

@@ -7,8 +7,10 @@ use std::num::NonZeroU64;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::park::{self, Unparker};
+use crate::scheduler::Handle;
 use crate::task::{Output, TaskRef};
 use crate::worker;
 
@@ -186,6 +188,51 @@ impl<T> JoinHandle<T> {
         unsafe { self.output.take_output() }.expect("a finished green thread has an output")
     }
 
+    /// Like [`join`](Self::join), for an OS thread that waits on a
+    /// runtime's main green thread (`block_on`, `grove::run`): if every
+    /// green thread of `rt` stays parked with no timer armed and nothing
+    /// happening for `grace`, it panics with Go's report, "all green threads
+    /// are asleep - deadlock!", and the list of green threads, instead of
+    /// waiting forever. From a green thread it is a plain `join`.
+    ///
+    /// The grace period covers what the runtime cannot see: an OS thread
+    /// that holds a sender and will use it later.
+    #[track_caller]
+    pub fn join_or_report_deadlock(self, rt: &Handle, grace: Duration) -> std::thread::Result<T> {
+        if park::in_green_thread() {
+            return self.join();
+        }
+        let header = self.output.header();
+        if !header.state.load().is_done() {
+            header.set_join_waiter(park::current_unparker());
+            if !header.state.register_join_waiter().is_done() {
+                let at = Location::caller();
+                let tick = (grace / 10).clamp(Duration::from_millis(1), Duration::from_millis(100));
+                let mut asleep_since: Option<((u64, u64, u64), Instant)> = None;
+                while !header.state.load().is_done() {
+                    park::park_with(&park::JOIN, Instant::now().checked_add(tick), at);
+                    if header.state.load().is_done() {
+                        break;
+                    }
+                    let probe = rt.deadlock_probe();
+                    asleep_since = match asleep_since {
+                        _ if !probe.all_asleep => None,
+                        Some((activity, since)) if activity == probe.activity => {
+                            if since.elapsed() >= grace {
+                                panic!("{}", deadlock_report(rt));
+                            }
+                            Some((activity, since))
+                        }
+                        _ => Some((probe.activity, Instant::now())),
+                    };
+                }
+            }
+        }
+        // SAFETY: DONE was observed with Acquire above, and this handle is
+        // the only reader of the output (it is taken by value).
+        unsafe { self.output.take_output() }.expect("a finished green thread has an output")
+    }
+
     /// Whether the green thread has finished (its `join` will not wait).
     pub fn is_finished(&self) -> bool {
         self.output.header().state.load().is_done()
@@ -196,6 +243,27 @@ impl<T> JoinHandle<T> {
         self.thread
             .get_or_init(|| Thread::green(self.output.clone().task_ref()))
     }
+}
+
+/// Go's deadlock report: the message and every green thread.
+fn deadlock_report(rt: &Handle) -> String {
+    let mut out = String::from("all green threads are asleep - deadlock!\n");
+    for task in rt.tasks() {
+        out.push_str(&format!(
+            "\ngreen thread {}{} [{}]",
+            task.id.as_u64(),
+            task.name
+                .as_deref()
+                .map(|n| format!(" '{n}'"))
+                .unwrap_or_default(),
+            task.blocked_on.unwrap_or("parked"),
+        ));
+        if let Some(at) = task.blocked_at {
+            out.push_str(&format!(", blocked at {at}"));
+        }
+        out.push_str(&format!(", spawned at {}", task.spawned_at));
+    }
+    out
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {

@@ -601,6 +601,7 @@ impl Worker {
                                     self.local.borrow_mut().push_back(task);
                                 }
                             } else if let Some(deadline) = deadline {
+                                header.timed.store(true, Ordering::Relaxed);
                                 self.timers.borrow_mut().insert(deadline, seq, task);
                             }
                             return;
@@ -619,6 +620,7 @@ impl Worker {
 
     fn resume(&self, task: &TaskRef, coro: &mut Coro) -> Resumed {
         let header = task.header();
+        header.timed.store(false, Ordering::Relaxed);
         CURRENT.with(|c| c.set(task));
         signal::enter(coro.guard(), header.name.as_deref(), header.stack_size);
         BUDGET_LEFT.with(|b| b.set(BUDGET));
