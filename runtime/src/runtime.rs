@@ -168,7 +168,7 @@ impl ShutdownReport {
                 None => groups.push((task.spawned_at, 1)),
             }
         }
-        groups.sort_by(|a, b| b.1.cmp(&a.1));
+        groups.sort_by_key(|g| std::cmp::Reverse(g.1));
         groups
     }
 }
