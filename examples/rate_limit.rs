@@ -24,7 +24,8 @@ fn main() {
         handled
     });
     assert_eq!(handled.len(), 5);
-    // Five requests, one per tick: the last is handled at least four
-    // periods after the first.
-    assert!(handled[4].1 - handled[0].1 >= period * 4);
+    // One request per tick: five requests span at least three whole
+    // periods even if the first tick was received late (a late receiver
+    // gets the latest tick at once, then waits for the next grid point).
+    assert!(handled[4].1 - handled[0].1 >= period * 3);
 }

@@ -33,5 +33,5 @@ fn main() {
         peak.load(Ordering::SeqCst)
     });
     println!("at most {peak} of 20 green threads were inside at once (limit {PERMITS})");
-    assert!(peak >= 1 && peak <= PERMITS);
+    assert!((1..=PERMITS).contains(&peak));
 }

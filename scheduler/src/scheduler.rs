@@ -120,6 +120,9 @@ pub(crate) struct Shared {
     pub(crate) injector: Injector<TaskRef>,
     /// Unstarted tasks that found no stack; retried as stacks come back.
     pub(crate) starved: Injector<TaskRef>,
+    /// A task starved while workers may hold idle stacks in their caches:
+    /// every worker hands its cache to the global pool when it sees this.
+    pub(crate) stacks_wanted: std::sync::atomic::AtomicBool,
     pub(crate) idle: Idle,
     pub(crate) stacks: StackPool,
     pub(crate) registry: Registry,
@@ -281,6 +284,7 @@ impl Scheduler {
             workers: workers.into_boxed_slice(),
             injector: Injector::new(),
             starved: Injector::new(),
+            stacks_wanted: std::sync::atomic::AtomicBool::new(false),
             idle: Idle::new(n),
             stacks: StackPool::new(
                 stack::validate_stack_size(config.stack_size)?,

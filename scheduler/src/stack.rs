@@ -336,6 +336,20 @@ impl StackPool {
         self.mapped.load(Ordering::Relaxed)
     }
 
+    /// More than half of what may be mapped is mapped (this runtime's cap,
+    /// or the process budget): returned stacks then go to the global pool,
+    /// where every worker can reuse them, instead of a worker's cache.
+    pub(crate) fn under_pressure(&self) -> bool {
+        self.cap.is_some_and(|cap| self.mapped() * 2 >= cap)
+            || BUDGET.mapped() * 2 >= BUDGET.limit()
+    }
+
+    /// Whether `get` could succeed now without waiting for a stack.
+    pub(crate) fn could_provide(&self) -> bool {
+        self.pooled() > 0
+            || (self.cap.is_none_or(|cap| self.mapped() < cap) && BUDGET.mapped() < BUDGET.limit())
+    }
+
     /// Stacks waiting in the global pool.
     pub(crate) fn pooled(&self) -> usize {
         self.global_len.load(Ordering::Relaxed)

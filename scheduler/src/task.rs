@@ -190,7 +190,8 @@ impl State {
                 .is_ok()
     }
 
-    /// Unparks: see [`Unpark`].
+    /// Unparks: see [`Unpark`]. A task that is not parked keeps the unpark
+    /// as a token (NOTIFIED) that makes its next park return at once.
     pub(crate) fn unpark(&self) -> Unpark {
         let mut action = Unpark::Nothing;
         let _ = self.update(|s| match s.lifecycle() {
@@ -204,6 +205,12 @@ impl State {
                 } else {
                     Unpark::Nothing
                 };
+                Some(s.0 | NOTIFIED)
+            }
+            // Queued (unstarted, yielded, or just woken): keep the token for
+            // its next park, as std does for a thread that is not parked.
+            SCHEDULED if s.0 & NOTIFIED == 0 => {
+                action = Unpark::Nothing;
                 Some(s.0 | NOTIFIED)
             }
             _ => {
@@ -589,7 +596,7 @@ mod tests {
         let seq = s.commit_park().unwrap();
         assert!(s.load().is_parked());
         assert_eq!(s.unpark(), Unpark::Schedule);
-        assert_eq!(s.unpark(), Unpark::Nothing, "already scheduled");
+        assert_eq!(s.unpark(), Unpark::Nothing, "already scheduled: a token");
         assert!(!s.fire_timer(seq), "a woken task's timer is stale");
         assert!(s.load().is_scheduled() && s.load().is_started());
     }

@@ -647,9 +647,15 @@ impl Worker {
                 true
             }
             Err(NoStack::Exhausted) => {
-                // Wait for a stack to be freed (see `put_stack`).
+                // Wait for a stack to be freed (see `put_stack`), and ask
+                // the other workers for the stacks idle in their caches.
                 header.state.transition_to_scheduled();
                 self.shared.starved.push(task.clone());
+                if !self.shared.stacks_wanted.swap(true, Ordering::SeqCst) {
+                    for w in self.shared.workers.iter() {
+                        w.unparker.unpark();
+                    }
+                }
                 false
             }
             Err(NoStack::Failed(err)) => {
@@ -729,6 +735,10 @@ impl Worker {
         let pool = &self.shared.stacks;
         if stack.size() != pool.size() {
             pool.unmap(stack);
+        } else if pool.under_pressure() || self.shared.stacks_wanted.load(Ordering::Relaxed) {
+            // Short of stacks: keep none to ourselves.
+            pool.put_many([stack]);
+            self.flush_stack_cache();
         } else {
             let mut cache = self.stacks.borrow_mut();
             cache.push(stack);
@@ -748,10 +758,29 @@ impl Worker {
         }
     }
 
-    /// A task that found no stack gets another try when this worker idles.
+    /// A task that found no stack gets another try when this worker idles,
+    /// if a stack could be had now (otherwise it waits for `put_stack`).
     fn retry_starved(&self) {
-        if let Steal::Success(task) = self.shared.starved.steal() {
-            self.deque.push(task);
+        if self.shared.stacks_wanted.load(Ordering::Relaxed) {
+            self.flush_stack_cache();
+        }
+        if self.shared.starved.is_empty() {
+            self.shared.stacks_wanted.store(false, Ordering::Relaxed);
+            return;
+        }
+        if self.shared.stacks.could_provide() {
+            if let Steal::Success(task) = self.shared.starved.steal() {
+                self.deque.push(task);
+            }
+        }
+    }
+
+    /// Hands every stack in this worker's cache to the global pool.
+    fn flush_stack_cache(&self) {
+        let stacks: Vec<Stack> = self.stacks.borrow_mut().drain(..).collect();
+        self.counters().cached_stacks.store(0, Ordering::Relaxed);
+        if !stacks.is_empty() {
+            self.shared.stacks.put_many(stacks);
         }
     }
 

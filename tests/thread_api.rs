@@ -1,0 +1,603 @@
+//! `grove::thread` against its contract: it mirrors `std::thread` (spawn and
+//! join, `Builder`, `current`, park tokens, `scope`) and every blocking call
+//! parks the green thread, never its worker (`yield_now`, `sleep`).
+
+mod common;
+
+use std::collections::HashSet;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{for_each_workers, runtime, wait_until, watchdog, watchdog_for, Latch};
+use grove::runtime::TaskState;
+use grove::thread;
+use grove::Runtime;
+
+/// Watchdog of the tests that show a known hang: they fail fast.
+const BUG_LIMIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn spawn_and_join_return_values() {
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            let sum = rt.block_on(|| {
+                let handles: Vec<_> = (0..1000u64).map(|i| thread::spawn(move || i * i)).collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+            });
+            assert_eq!(sum, (0..1000u64).map(|i| i * i).sum::<u64>());
+
+            let handles: Vec<_> = (0..100)
+                .map(|i| rt.spawn(move || format!("task {i}")))
+                .collect();
+            for (i, h) in handles.into_iter().enumerate() {
+                assert_eq!(h.join().unwrap(), format!("task {i}"));
+            }
+        });
+    });
+}
+
+/// A spawn tree: every node spawns its children and sums their results, so
+/// green threads spawn and join from inside green threads at every depth.
+fn fib(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let a = thread::spawn(move || fib(n - 1));
+    let b = thread::spawn(move || fib(n - 2));
+    a.join().unwrap() + b.join().unwrap()
+}
+
+#[test]
+fn nested_spawn_tree_sums_correctly() {
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            // fib(15) spawns 1972 green threads.
+            assert_eq!(rt.block_on(|| fib(15)), 610);
+        });
+    });
+}
+
+#[test]
+fn run_and_go_use_the_global_runtime() {
+    watchdog(|| {
+        let total = grove::run(|| {
+            let handles: Vec<_> = (1..=100u64).map(|i| grove::go(move || i)).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+        });
+        assert_eq!(total, 5050);
+        assert_eq!(grove::go(|| 6 * 7).join().unwrap(), 42);
+        assert_eq!(
+            thread::spawn(|| "from an OS thread").join().unwrap(),
+            "from an OS thread"
+        );
+    });
+}
+
+#[test]
+fn spawning_inside_a_green_thread_uses_its_runtime() {
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = Runtime::builder()
+                .workers(n)
+                .thread_name("tapi-own-rt")
+                .build()
+                .unwrap();
+            let names = rt.block_on(|| {
+                let worker_name = || std::thread::current().name().map(str::to_string);
+                let by_go = grove::go(worker_name).join().unwrap();
+                let by_spawn = thread::spawn(worker_name).join().unwrap();
+                let by_builder = thread::Builder::new().spawn(worker_name).unwrap();
+                [by_go, by_spawn, by_builder.join().unwrap()]
+            });
+            for name in names {
+                let name = name.expect("worker threads are named");
+                assert!(name.starts_with("tapi-own-rt-"), "ran on {name}");
+            }
+        });
+    });
+}
+
+#[test]
+fn is_finished_turns_true_without_join() {
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            let release = Arc::new(AtomicBool::new(false));
+            let h = {
+                let release = release.clone();
+                rt.spawn(move || {
+                    while !release.load(Ordering::Acquire) {
+                        thread::park();
+                    }
+                    7
+                })
+            };
+            assert!(!h.is_finished(), "finished before it was released");
+            release.store(true, Ordering::Release);
+            h.thread().unpark();
+            wait_until("is_finished", || h.is_finished());
+            assert!(h.is_finished(), "is_finished went back to false");
+            assert_eq!(h.join().unwrap(), 7);
+        });
+    });
+}
+
+#[test]
+fn ids_and_names_match_inside_and_out() {
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            let named = thread::Builder::new()
+                .name("worker-7".to_string())
+                .spawn_on(&rt, || {
+                    let me = thread::current();
+                    (me.id(), me.name().map(str::to_string))
+                })
+                .unwrap();
+            assert_eq!(named.thread().name(), Some("worker-7"));
+            let outer_id = named.thread().id();
+            let (id, name) = named.join().unwrap();
+            assert_eq!(id, outer_id);
+            assert_eq!(name.as_deref(), Some("worker-7"));
+
+            let unnamed = rt.spawn(|| thread::current().name().map(str::to_string));
+            assert_eq!(unnamed.thread().name(), None);
+            assert_eq!(unnamed.join().unwrap(), None);
+
+            // The id is stable across blocking calls.
+            let stable = rt.spawn(|| {
+                let before = thread::current().id();
+                thread::yield_now();
+                thread::sleep(Duration::from_millis(1));
+                thread::park_timeout(Duration::from_micros(10));
+                before == thread::current().id()
+            });
+            assert!(stable.join().unwrap());
+        });
+    });
+}
+
+#[test]
+fn ids_are_unique_across_green_and_os_threads() {
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            let handles: Vec<_> = (0..2000)
+                .map(|_| rt.spawn(|| thread::current().id()))
+                .collect();
+            let mut ids = HashSet::new();
+            for h in handles {
+                let outer = h.thread().id();
+                let inner = h.join().unwrap();
+                assert_eq!(outer, inner);
+                assert!(ids.insert(inner), "id {inner:?} given twice");
+            }
+            let os = thread::current();
+            assert_eq!(os.id(), thread::current().id(), "an OS thread keeps its id");
+            assert!(
+                !ids.contains(&os.id()),
+                "an OS thread got a green thread's id"
+            );
+            assert_eq!(os.name(), std::thread::current().name());
+        });
+    });
+}
+
+#[test]
+fn unpark_before_park_makes_park_return() {
+    watchdog(|| {
+        // An OS thread, through grove's park.
+        thread::current().unpark();
+        thread::park();
+
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            // A green thread unparking itself.
+            rt.block_on(|| {
+                thread::current().unpark();
+                thread::park();
+            });
+            // A running green thread unparked by an OS thread: the token
+            // waits for its park. It spins (holding its worker) until the
+            // unpark is done, so the park comes strictly after it.
+            let started = Arc::new(AtomicBool::new(false));
+            let unparked = Arc::new(AtomicBool::new(false));
+            let h = {
+                let (started, unparked) = (started.clone(), unparked.clone());
+                rt.spawn(move || {
+                    started.store(true, Ordering::Release);
+                    while !unparked.load(Ordering::Acquire) {
+                        std::hint::spin_loop();
+                    }
+                    thread::park();
+                })
+            };
+            wait_until("the green thread to start", || {
+                started.load(Ordering::Acquire)
+            });
+            h.thread().unpark();
+            unparked.store(true, Ordering::Release);
+            h.join().unwrap();
+        });
+    });
+}
+
+#[test]
+fn unpark_before_the_green_thread_starts_is_kept() {
+    watchdog_for(BUG_LIMIT, || {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            // On one worker the child cannot start before the parent parks
+            // in join, so the unpark lands while it is still queued. std
+            // keeps that token: the child's park returns at once.
+            rt.block_on(|| {
+                let child = thread::spawn(thread::park);
+                child.thread().unpark();
+                child.join().unwrap();
+            });
+        });
+    });
+}
+
+#[test]
+fn unpark_while_the_target_yields_is_kept() {
+    watchdog_for(BUG_LIMIT, || {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            rt.block_on(|| {
+                let yielding = Arc::new(AtomicBool::new(false));
+                let child = {
+                    let yielding = yielding.clone();
+                    thread::spawn(move || {
+                        yielding.store(true, Ordering::Release);
+                        thread::yield_now();
+                        thread::park();
+                    })
+                };
+                while !yielding.load(Ordering::Acquire) {
+                    thread::yield_now();
+                }
+                // On one worker the child now sits in the yield queue.
+                child.thread().unpark();
+                child.join().unwrap();
+            });
+        });
+    });
+}
+
+#[test]
+fn park_unpark_ping_pong_loses_no_wakeup() {
+    const ROUNDS: usize = 2000;
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            rt.block_on(|| {
+                // `turn` counts moves; the pinger moves on even, the ponger
+                // on odd values.
+                let turn = Arc::new(AtomicUsize::new(0));
+                let main = thread::current();
+                let ponger = {
+                    let turn = turn.clone();
+                    thread::spawn(move || {
+                        for round in 0..ROUNDS {
+                            while turn.load(Ordering::Acquire) != 2 * round + 1 {
+                                thread::park();
+                            }
+                            turn.store(2 * round + 2, Ordering::Release);
+                            main.unpark();
+                        }
+                    })
+                };
+                let pong = ponger.thread().clone();
+                for round in 0..ROUNDS {
+                    turn.store(2 * round + 1, Ordering::Release);
+                    pong.unpark();
+                    while turn.load(Ordering::Acquire) != 2 * round + 2 {
+                        thread::park();
+                    }
+                }
+                ponger.join().unwrap();
+                assert_eq!(turn.load(Ordering::Acquire), 2 * ROUNDS);
+            });
+        });
+    });
+}
+
+#[test]
+fn park_timeout_returns_after_the_timeout() {
+    watchdog(|| {
+        let d = Duration::from_millis(30);
+        let start = Instant::now();
+        thread::park_timeout(d);
+        assert!(
+            start.elapsed() >= d,
+            "OS thread woke after {:?}",
+            start.elapsed()
+        );
+
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            let elapsed = rt.block_on(move || {
+                let start = Instant::now();
+                thread::park_timeout(d);
+                start.elapsed()
+            });
+            assert!(elapsed >= d, "green thread woke after {elapsed:?}");
+        });
+    });
+}
+
+#[test]
+fn park_timeout_is_ended_by_unpark() {
+    // Far longer than the watchdog allows: only the unpark can end it.
+    const LONG: Duration = Duration::from_secs(3600);
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            let go = Arc::new(AtomicBool::new(false));
+            let h = {
+                let go = go.clone();
+                rt.spawn(move || {
+                    while !go.load(Ordering::Acquire) {
+                        thread::park_timeout(LONG);
+                    }
+                })
+            };
+            go.store(true, Ordering::Release);
+            h.thread().unpark();
+            h.join().unwrap();
+        });
+    });
+}
+
+#[test]
+fn scope_borrows_locals_and_joins_everything() {
+    watchdog(|| {
+        // From an OS thread (scoped green threads on the global runtime).
+        let mut values = vec![0usize; 64];
+        let total = AtomicUsize::new(0);
+        thread::scope(|s| {
+            for (i, v) in values.iter_mut().enumerate() {
+                let total = &total;
+                s.spawn(move || {
+                    thread::yield_now();
+                    *v = i * 3;
+                    total.fetch_add(i, Ordering::Relaxed);
+                });
+            }
+        });
+        assert_eq!(values, (0..64).map(|i| i * 3).collect::<Vec<_>>());
+        assert_eq!(total.load(Ordering::Relaxed), (0..64).sum::<usize>());
+
+        // From inside a green thread.
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            let values = rt.block_on(|| {
+                let mut values = vec![0u64; 100];
+                let label = String::from("scoped");
+                let sum = thread::scope(|s| {
+                    let handles: Vec<_> = values
+                        .chunks_mut(10)
+                        .enumerate()
+                        .map(|(c, chunk)| {
+                            let label = &label;
+                            s.spawn(move || {
+                                for (i, v) in chunk.iter_mut().enumerate() {
+                                    *v = (c * 10 + i) as u64;
+                                    thread::yield_now();
+                                }
+                                assert_eq!(label, "scoped");
+                                chunk.iter().sum::<u64>()
+                            })
+                        })
+                        .collect();
+                    handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+                });
+                assert_eq!(sum, (0..100).sum::<u64>());
+                values
+            });
+            assert_eq!(values, (0..100).collect::<Vec<u64>>());
+        });
+    });
+}
+
+#[test]
+fn scoped_builder_names_and_values() {
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            rt.block_on(|| {
+                let mut hits = 0;
+                let name = thread::scope(|s| {
+                    let h = thread::Builder::new()
+                        .name("scoped-7".to_string())
+                        .spawn_scoped(s, || {
+                            hits += 1;
+                            thread::current().name().map(str::to_string)
+                        })
+                        .unwrap();
+                    assert_eq!(h.thread().name(), Some("scoped-7"));
+                    h.join().unwrap()
+                });
+                assert_eq!(name.as_deref(), Some("scoped-7"));
+                assert_eq!(hits, 1);
+            });
+        });
+    });
+}
+
+#[test]
+fn scope_panics_if_an_unjoined_scoped_thread_panicked() {
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            rt.block_on(|| {
+                let finished = AtomicUsize::new(0);
+                let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                    thread::scope(|s| {
+                        s.spawn(|| panic!("scoped boom"));
+                        for _ in 0..10 {
+                            s.spawn(|| {
+                                thread::yield_now();
+                                finished.fetch_add(1, Ordering::Relaxed);
+                            });
+                        }
+                    })
+                }));
+                assert!(outcome.is_err(), "scope returned normally");
+                // Every other scoped thread was still joined first.
+                assert_eq!(finished.load(Ordering::Relaxed), 10);
+
+                // A panic that was joined is the joiner's business.
+                let value = thread::scope(|s| {
+                    let bad = s.spawn(|| panic!("joined boom"));
+                    assert!(bad.join().is_err());
+                    5
+                });
+                assert_eq!(value, 5);
+            });
+        });
+    });
+}
+
+#[test]
+fn yield_now_lets_every_green_thread_progress() {
+    const N: usize = 50;
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            let arrived = Arc::new(AtomicUsize::new(0));
+            let handles: Vec<_> = (0..N)
+                .map(|i| {
+                    let arrived = arrived.clone();
+                    rt.spawn(move || {
+                        arrived.fetch_add(1, Ordering::AcqRel);
+                        let mut spins = 0u64;
+                        while arrived.load(Ordering::Acquire) < N {
+                            thread::yield_now();
+                            spins += 1;
+                        }
+                        (i, spins)
+                    })
+                })
+                .collect();
+            for (i, h) in handles.into_iter().enumerate() {
+                assert_eq!(h.join().unwrap().0, i);
+            }
+            assert_eq!(arrived.load(Ordering::Relaxed), N);
+        });
+    });
+}
+
+#[test]
+fn sleep_parks_only_the_green_thread() {
+    const SLEEP: Duration = Duration::from_millis(200);
+    const OTHERS: usize = 4;
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            let (sleeper_order, slept, others_order) = rt.block_on(|| {
+                let order = Arc::new(AtomicUsize::new(0));
+                let sleeping = Arc::new(AtomicBool::new(false));
+                let others: Vec<_> = (0..OTHERS)
+                    .map(|_| {
+                        let (order, sleeping) = (order.clone(), sleeping.clone());
+                        thread::spawn(move || {
+                            // Start counting only once the sleeper is asleep (or
+                            // about to be: it set the flag right before sleep).
+                            while !sleeping.load(Ordering::Acquire) {
+                                thread::yield_now();
+                            }
+                            for _ in 0..1000 {
+                                thread::yield_now();
+                            }
+                            order.fetch_add(1, Ordering::AcqRel)
+                        })
+                    })
+                    .collect();
+                let sleeper = {
+                    let (order, sleeping) = (order.clone(), sleeping.clone());
+                    thread::spawn(move || {
+                        let start = Instant::now();
+                        sleeping.store(true, Ordering::Release);
+                        thread::sleep(SLEEP);
+                        let slept = start.elapsed();
+                        (order.fetch_add(1, Ordering::AcqRel), slept)
+                    })
+                };
+                let (sleeper_order, slept) = sleeper.join().unwrap();
+                let others_order: Vec<usize> =
+                    others.into_iter().map(|h| h.join().unwrap()).collect();
+                (sleeper_order, slept, others_order)
+            });
+            assert!(slept >= SLEEP, "slept only {slept:?}");
+            assert_eq!(
+                sleeper_order, OTHERS,
+                "the sleeper finished before the others: sleep blocked the worker"
+            );
+            let mut others_order = others_order;
+            others_order.sort_unstable();
+            assert_eq!(others_order, (0..OTHERS).collect::<Vec<_>>());
+        });
+    });
+}
+
+#[test]
+fn sleep_on_an_os_thread_sleeps() {
+    let d = Duration::from_millis(20);
+    let start = Instant::now();
+    thread::sleep(d);
+    assert!(start.elapsed() >= d);
+}
+
+#[test]
+fn tasks_reports_parked_green_threads() {
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            let parked = Latch::new(3);
+            let release = Arc::new(AtomicBool::new(false));
+            let handles: Vec<_> = (0..3)
+                .map(|i| {
+                    let (parked, release) = (parked.clone(), release.clone());
+                    thread::Builder::new()
+                        .name(format!("parker-{i}"))
+                        .spawn_on(&rt, move || {
+                            parked.count_down();
+                            while !release.load(Ordering::Acquire) {
+                                thread::park();
+                            }
+                        })
+                        .unwrap()
+                })
+                .collect();
+            parked.wait();
+            wait_until("three parked green threads", || {
+                rt.tasks()
+                    .iter()
+                    .filter(|t| t.state == TaskState::Parked)
+                    .count()
+                    == 3
+            });
+            let tasks = rt.tasks();
+            assert_eq!(tasks.len(), 3, "{tasks:?}");
+            for (i, (t, h)) in tasks.iter().zip(&handles).enumerate() {
+                assert_eq!(t.id, h.thread().id());
+                assert_eq!(t.name.as_deref(), Some(format!("parker-{i}").as_str()));
+                assert_eq!(t.blocked_on, Some("park"));
+                assert!(t.spawned_at.file().ends_with("thread_api.rs"), "{t:?}");
+                assert!(t.worker.is_some_and(|w| w < n), "{t:?}");
+            }
+            release.store(true, Ordering::Release);
+            for h in handles {
+                h.thread().unpark();
+                h.join().unwrap();
+            }
+            assert!(rt.tasks().is_empty(), "{:?}", rt.tasks());
+        });
+    });
+}
