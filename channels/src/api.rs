@@ -67,9 +67,11 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 /// Go's `time.Tick(d)`: receives an `Instant` every `d`. Ticks a slow
 /// receiver misses are dropped; the rest stay on the original schedule.
 pub fn tick(d: Duration) -> Receiver<Instant> {
-    Receiver {
-        flavor: Flavor::Tick(Arc::new(Tick::new(d)), identity),
-    }
+    let flavor = match Tick::new(d) {
+        Some(tick) => Flavor::Tick(Arc::new(tick), identity),
+        None => Flavor::Never, // the first tick would be past the end of time
+    };
+    Receiver { flavor }
 }
 
 /// Go's nil channel: never ready. In a select, an arm on it never fires.

@@ -216,6 +216,19 @@ impl<T> State<T> {
         self.closed.then_some(RecvClaim::Closed)
     }
 
+    /// A value a selected receive arm gave up: to a waiting receiver, or to
+    /// the front of the buffer (past the capacity if need be; the next
+    /// receive takes it), so that nothing is lost.
+    pub(crate) fn give_back(&mut self, value: T) -> Option<Unparker> {
+        if let Some(receiver) = self.recvq.claim_first(None) {
+            return Some(receiver.deliver(value));
+        }
+        if !self.receivers_gone {
+            self.buf.push_front(value);
+        }
+        None
+    }
+
     /// Takes a claimed buffered item.
     pub(crate) fn take_claimed(&mut self) -> (T, Option<Unparker>) {
         self.claimed -= 1;

@@ -27,10 +27,11 @@ use std::panic::Location;
 use std::time::{Duration, Instant};
 use std::{fmt, mem};
 
-use grove_scheduler::park::{self, WaitReason};
+use grove_scheduler::park::{self, Unparker, WaitReason};
+use std::sync::MutexGuard;
 
 use crate::api::{Flavor, Receiver, Sender};
-use crate::chan::{RecvClaim, SendClaim, RECV};
+use crate::chan::{RecvClaim, SendClaim, State, RECV};
 use crate::err::{RecvError, SelectTimeoutError, SendError, TrySelectError};
 use grove_scheduler::wait::{
     self, ArmOutcome, ArmPacket, Claimed, Packet, Rendezvous, SelectCx, SendRendezvous,
@@ -75,6 +76,16 @@ impl Erased {
     unsafe fn get<S>(&self) -> &S {
         // SAFETY: per the contract.
         unsafe { &*self.ptr.cast::<S>() }
+    }
+}
+
+impl Erased {
+    /// # Safety
+    ///
+    /// `S` is the type this was made from.
+    unsafe fn get_mut<S>(&mut self) -> &mut S {
+        // SAFETY: per the contract.
+        unsafe { &mut *self.ptr.cast::<S>() }
     }
 }
 
@@ -127,6 +138,22 @@ pub(crate) trait SelectHandle {
     fn deadline(&self) -> Option<Instant>;
     /// Gives back what an unfinished token reserved.
     fn release(&self, token: Token);
+    /// Finishes what phase 1 could not do under the lock: a receive arm
+    /// that claimed a select sender waits for its value here, inside the
+    /// select (so both sides complete together, as in Go). `None` if that
+    /// sender gave up: the arm is not ready after all.
+    fn resolve(&self, token: Token) -> Option<Token> {
+        Some(token)
+    }
+    /// The address of this arm's channel, for locking several channels in
+    /// order; `None` for timer channels (nothing to lock).
+    fn chan_addr(&self) -> Option<usize>;
+    /// Locks this arm's channel; the guard comes back type-erased and must
+    /// be dropped while the handle is borrowed.
+    fn lock(&self) -> Erased;
+    /// Phase 1 with the channel already locked: `guard` came from `lock` of
+    /// an arm on the same channel. Also returns whom to wake once unlocked.
+    fn try_select_locked(&self, guard: &mut Erased) -> Option<(Token, Option<Unparker>)>;
 }
 
 #[derive(Clone, Copy)]
@@ -154,6 +181,15 @@ impl SelectHandle for NoHandle {
         None
     }
     fn release(&self, _: Token) {}
+    fn chan_addr(&self) -> Option<usize> {
+        None
+    }
+    fn lock(&self) -> Erased {
+        Erased::new(())
+    }
+    fn try_select_locked(&self, _: &mut Erased) -> Option<(Token, Option<Unparker>)> {
+        None
+    }
 }
 
 static NO_HANDLE: NoHandle = NoHandle;
@@ -429,12 +465,13 @@ fn run<'a>(
     loop {
         // Phase 1.
         for arm in arms.iter() {
-            if let Some(token) = arm.handle.try_select() {
+            let token = arm.handle.try_select().and_then(|t| arm.handle.resolve(t));
+            if let Some(token) = token {
                 return Some(selected(arm, token));
             }
         }
         let deadline = match timeout {
-            Timeout::Now => return None,
+            Timeout::Now => return try_all_locked(arms),
             Timeout::Never => None,
             Timeout::At(d) => Some(d),
         };
@@ -459,6 +496,14 @@ fn run<'a>(
             .chain(deadline)
             .min();
         let aborted = ready && cx.abort();
+        // From here every registered arm is unregistered when this frame is
+        // left, also if a park below unwinds (the runtime is unwinding this
+        // green thread): no queue may keep a pointer to `cx`.
+        let registered = Registered {
+            arms,
+            count: packets.len(),
+            cx: &cx,
+        };
         // Phase 3.
         let outcome = loop {
             if let Some(i) = cx.selected() {
@@ -481,12 +526,78 @@ fn run<'a>(
             }
             park::park_with(&SELECT, wake_at, at);
         };
-        for arm in arms.iter().take(packets.len()) {
-            arm.handle.unregister(&cx);
-        }
+        drop(registered);
         if let Some((i, token)) = outcome {
             return Some(selected(&arms[i], token));
         }
+    }
+}
+
+/// Unregisters a select's arms when dropped (see `run`, phase 3).
+struct Registered<'s, 'a> {
+    arms: &'s [Arm<'a>],
+    count: usize,
+    cx: &'s SelectCx,
+}
+
+impl Drop for Registered<'_, '_> {
+    fn drop(&mut self) {
+        for arm in self.arms.iter().take(self.count) {
+            arm.handle.unregister(self.cx);
+        }
+    }
+}
+
+/// A non-blocking select that found nothing ready polling one arm at a
+/// time looks again with every channel locked at once (in address order,
+/// each once, as Go's `selectgo`): only a snapshot can tell that no arm was
+/// ready at one instant, so `default` is taken only when that is true.
+fn try_all_locked<'a>(arms: &[Arm<'a>]) -> Option<SelectedOperation<'a>> {
+    let mut order: Vec<(usize, usize)> = arms
+        .iter()
+        .enumerate()
+        .filter_map(|(i, arm)| arm.handle.chan_addr().map(|addr| (addr, i)))
+        .collect();
+    order.sort_unstable();
+    let mut guards: Vec<(usize, Erased)> = Vec::with_capacity(order.len());
+    for (addr, i) in order {
+        if guards.last().map(|g| g.0) != Some(addr) {
+            guards.push((addr, arms[i].handle.lock()));
+        }
+    }
+    let mut chosen = None;
+    for arm in arms {
+        let attempt = match arm.handle.chan_addr() {
+            Some(addr) => {
+                let guard = &mut guards
+                    .iter_mut()
+                    .find(|g| g.0 == addr)
+                    .expect("every channel was locked")
+                    .1;
+                arm.handle.try_select_locked(guard)
+            }
+            None => arm.handle.try_select().map(|token| (token, None)),
+        };
+        if let Some((token, waker)) = attempt {
+            chosen = Some((selected(arm, token), waker));
+            break;
+        }
+    }
+    while let Some((_, guard)) = guards.pop() {
+        drop(guard); // unlock in reverse order
+    }
+    let (mut oper, waker) = chosen?;
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+    let token = oper.token.take().expect("just chosen");
+    match oper.handle.resolve(token) {
+        Some(token) => {
+            oper.token = Some(token);
+            Some(oper)
+        }
+        // The select sender it paired with gave up: look again.
+        None => try_all_locked(arms),
     }
 }
 
@@ -517,8 +628,12 @@ fn finish_send<T>(tx: &Sender<T>, token: Token, msg: T) -> Result<(), SendError<
         Token::ToWaitingReceiver(rendezvous) => {
             // SAFETY: made as a `SendRendezvous<T>` in `accept` below.
             let rendezvous = unsafe { rendezvous.into_inner::<SendRendezvous<T>>() };
-            rendezvous.fill(msg);
-            Ok(())
+            match rendezvous.fill(msg) {
+                Ok(()) => Ok(()),
+                // The receiver was unwound while it waited for us: the value
+                // goes wherever it can go now, else it comes back.
+                Err(msg) => tx.try_send(msg).map_err(|e| SendError(e.into_inner())),
+            }
         }
         _ => unreachable!("a receive token passed to send"),
     }
@@ -550,15 +665,7 @@ fn finish_recv<T>(rx: &Receiver<T>, token: Token) -> Result<T, RecvError> {
             waker.wake();
             Ok(value)
         }
-        Token::FromLazySender(rendezvous) => {
-            // SAFETY: made as a `Rendezvous<T>` in `try_select`.
-            let rendezvous = unsafe { rendezvous.into_inner::<Rendezvous<T>>() };
-            match rendezvous.wait(&RECV) {
-                Some(value) => Ok(value),
-                // The sender abandoned its arm: receive afresh.
-                None => rx.recv(),
-            }
-        }
+        Token::FromLazySender(_) => unreachable!("resolved inside the select"),
         Token::Received(value) => {
             // SAFETY: made as a `T` in `accept` for this receiver.
             Ok(unsafe { value.into_inner::<T>() })
@@ -567,14 +674,50 @@ fn finish_recv<T>(rx: &Receiver<T>, token: Token) -> Result<T, RecvError> {
     }
 }
 
+fn send_token<T>(state: &mut State<T>) -> Option<Token> {
+    Some(match state.select_send()? {
+        SendClaim::Closed => Token::Closed,
+        SendClaim::Slot => Token::Slot,
+        SendClaim::Receiver(claim) => Token::ToReceiver(Erased::new(claim)),
+    })
+}
+
+fn recv_token<T>(
+    state: &mut State<T>,
+    closes: Option<Instant>,
+) -> Option<(Token, Option<Unparker>)> {
+    let Some(claim) = state.select_recv() else {
+        let expired = closes.is_some_and(|at| Instant::now() >= at);
+        return expired.then_some((Token::Closed, None));
+    };
+    Some(match claim {
+        RecvClaim::Closed => (Token::Closed, None),
+        RecvClaim::Slot => (Token::Slot, None),
+        RecvClaim::Sender(claim) => (Token::FromSender(Erased::new(claim)), None),
+        RecvClaim::LazySender(rendezvous, waker) => {
+            (Token::FromLazySender(Erased::new(rendezvous)), Some(waker))
+        }
+    })
+}
+
 impl<T> SelectHandle for Sender<T> {
     fn try_select(&self) -> Option<Token> {
-        let mut state = self.chan.lock();
-        Some(match state.select_send()? {
-            SendClaim::Closed => Token::Closed,
-            SendClaim::Slot => Token::Slot,
-            SendClaim::Receiver(claim) => Token::ToReceiver(Erased::new(claim)),
-        })
+        send_token(&mut self.chan.lock())
+    }
+
+    fn chan_addr(&self) -> Option<usize> {
+        Some(std::sync::Arc::as_ptr(&self.chan) as usize)
+    }
+
+    fn lock(&self) -> Erased {
+        Erased::new(self.chan.lock())
+    }
+
+    fn try_select_locked(&self, guard: &mut Erased) -> Option<(Token, Option<Unparker>)> {
+        // SAFETY: `guard` locks the channel at our address (see the trait);
+        // one address is one channel, so one `T`.
+        let state = unsafe { guard.get_mut::<MutexGuard<'_, State<T>>>() };
+        send_token(state).map(|token| (token, None))
     }
 
     fn register(&self, cx: &SelectCx, arm: usize) -> (Option<Erased>, bool) {
@@ -632,20 +775,12 @@ impl<T> SelectHandle for Receiver<T> {
         match &self.flavor {
             Flavor::Chan(chan, closes) => {
                 let mut state = chan.lock();
-                let Some(claim) = state.select_recv() else {
-                    let expired = closes.is_some_and(|at| Instant::now() >= at);
-                    return expired.then_some(Token::Closed);
-                };
-                Some(match claim {
-                    RecvClaim::Closed => Token::Closed,
-                    RecvClaim::Slot => Token::Slot,
-                    RecvClaim::Sender(claim) => Token::FromSender(Erased::new(claim)),
-                    RecvClaim::LazySender(rendezvous, waker) => {
-                        drop(state);
-                        waker.wake();
-                        Token::FromLazySender(Erased::new(rendezvous))
-                    }
-                })
+                let (token, waker) = recv_token(&mut state, *closes)?;
+                drop(state);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+                Some(token)
             }
             Flavor::After(after, _) => after.try_take(Instant::now()).map(Token::At),
             Flavor::Tick(tick, _) => tick.try_take(Instant::now()).map(Token::At),
@@ -695,6 +830,43 @@ impl<T> SelectHandle for Receiver<T> {
         }
     }
 
+    fn resolve(&self, token: Token) -> Option<Token> {
+        match token {
+            Token::FromLazySender(rendezvous) => {
+                // SAFETY: made as a `Rendezvous<T>` by this receiver's
+                // `try_select` / `try_select_locked`.
+                let rendezvous = unsafe { rendezvous.into_inner::<Rendezvous<T>>() };
+                let value = rendezvous.wait(&RECV)?;
+                Some(Token::Received(Erased::new(value)))
+            }
+            token => Some(token),
+        }
+    }
+
+    fn chan_addr(&self) -> Option<usize> {
+        match &self.flavor {
+            Flavor::Chan(chan, _) => Some(std::sync::Arc::as_ptr(chan) as usize),
+            _ => None,
+        }
+    }
+
+    fn lock(&self) -> Erased {
+        match &self.flavor {
+            Flavor::Chan(chan, _) => Erased::new(chan.lock()),
+            _ => Erased::new(()),
+        }
+    }
+
+    fn try_select_locked(&self, guard: &mut Erased) -> Option<(Token, Option<Unparker>)> {
+        let Flavor::Chan(_, closes) = &self.flavor else {
+            return self.try_select().map(|token| (token, None));
+        };
+        // SAFETY: `guard` locks the channel at our address (see the trait);
+        // one address is one channel, so one `T`.
+        let state = unsafe { guard.get_mut::<MutexGuard<'_, State<T>>>() };
+        recv_token(state, *closes)
+    }
+
     fn release(&self, token: Token) {
         let Flavor::Chan(chan, _) = &self.flavor else {
             return;
@@ -715,8 +887,14 @@ impl<T> SelectHandle for Receiver<T> {
                 drop(unsafe { r.into_inner::<Rendezvous<T>>() });
             }
             Token::Received(value) => {
-                // SAFETY: made as a `T` by this receiver's `accept`.
-                drop(unsafe { value.into_inner::<T>() });
+                // SAFETY: made as a `T` by this receiver's `accept`/`resolve`.
+                let value = unsafe { value.into_inner::<T>() };
+                // Not received after all: back to the channel, first in
+                // line, so nothing is lost.
+                let waker = chan.lock().give_back(value);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
             }
             _ => {}
         }

@@ -42,34 +42,41 @@ impl After {
 /// `tick(d)`: a value every period, on the grid `start + k * period`.
 pub(crate) struct Tick {
     period: Duration,
-    next: Mutex<Instant>,
+    /// The next tick; `None` once the next would be past the end of time.
+    next: Mutex<Option<Instant>>,
 }
 
 impl Tick {
-    pub(crate) fn new(period: Duration) -> Tick {
+    /// `None` if the first tick lies beyond what an `Instant` can hold
+    /// (such a ticker never ticks).
+    pub(crate) fn new(period: Duration) -> Option<Tick> {
         // A zero period would tick without end; Go's NewTicker panics on
         // it, Tick returns nil. Tick as fast as a nanosecond instead.
         let period = period.max(Duration::from_nanos(1));
-        Tick {
+        Some(Tick {
             period,
-            next: Mutex::new(Instant::now() + period),
-        }
+            next: Mutex::new(Some(Instant::now().checked_add(period)?)),
+        })
     }
 
     /// The latest due tick, if any; ticks missed before it are dropped.
     pub(crate) fn try_take(&self, now: Instant) -> Option<Instant> {
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-        if now < *next {
+        let due = (*next)?;
+        if now < due {
             return None;
         }
-        let missed = (now - *next).as_nanos() / self.period.as_nanos();
-        let latest = *next + self.period * (missed.min(u32::MAX as u128) as u32);
-        *next = latest + self.period;
+        let missed = (now - due).as_nanos() / self.period.as_nanos();
+        let skipped = u32::try_from(missed)
+            .ok()
+            .and_then(|m| self.period.checked_mul(m));
+        let latest = skipped.and_then(|d| due.checked_add(d)).unwrap_or(now);
+        *next = latest.checked_add(self.period);
         Some(latest)
     }
 
     pub(crate) fn next(&self) -> Option<Instant> {
-        Some(*self.next.lock().unwrap_or_else(|e| e.into_inner()))
+        *self.next.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn len(&self, now: Instant) -> usize {

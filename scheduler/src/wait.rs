@@ -63,6 +63,11 @@ const RENDEZVOUS: u8 = 5;
 const FILLED: u8 = 6;
 /// Rendezvous: the select sender gave up without sending.
 const ABANDONED: u8 = 7;
+/// Rendezvous: the select sender is writing its value.
+const FILLING: u8 = 8;
+/// Rendezvous: the receiver gave up before the value came; the sender
+/// keeps its value and sends it some other way.
+const RECEIVER_GONE: u8 = 9;
 
 /// Where a blocked operation's value goes or comes from.
 pub struct Packet<T> {
@@ -344,6 +349,20 @@ impl<T> Rendezvous<T> {
     }
 }
 
+impl<T> Drop for Rendezvous<T> {
+    fn drop(&mut self) {
+        // Unwaited (the receive was dropped, or unwound while waiting): if
+        // the sender has not started writing, it keeps its value. A value
+        // already written is dropped with the packet.
+        let _ = self.packet.state.compare_exchange(
+            RENDEZVOUS,
+            RECEIVER_GONE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+}
+
 /// A queue of waiters of one direction of one channel. Only touched under
 /// the channel's lock.
 pub struct WaitQueue<T> {
@@ -572,11 +591,23 @@ pub struct SendRendezvous<T> {
 }
 
 impl<T> SendRendezvous<T> {
-    /// Hands the value over and wakes the receiver.
-    pub fn fill(self, value: T) {
-        // SAFETY: the receiver reads the value only after FILLED (Release
-        // below); the partner was written before RENDEZVOUS (Acquire in
-        // `arm_outcome`) and is read only by us.
+    /// Hands the value over and wakes the receiver. `Err` gives the value
+    /// back if the receiver already gave up.
+    pub fn fill(self, value: T) -> Result<(), T> {
+        let claimed = self.packet.state.compare_exchange(
+            RENDEZVOUS,
+            FILLING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        if claimed.is_err() {
+            std::mem::forget(self);
+            return Err(value);
+        }
+        // SAFETY: FILLING is ours (won above): the receiver reads the value
+        // only after FILLED (Release below) and no longer drops to
+        // RECEIVER_GONE; the partner was written before RENDEZVOUS (Acquire
+        // in `arm_outcome`) and is read only by us.
         let partner = unsafe {
             *self.packet.value.get() = Some(value);
             (*self.packet.partner.get()).take()
@@ -586,16 +617,25 @@ impl<T> SendRendezvous<T> {
             partner.wake();
         }
         std::mem::forget(self);
+        Ok(())
     }
 }
 
 impl<T> Drop for SendRendezvous<T> {
     fn drop(&mut self) {
-        // SAFETY: as in `fill`.
-        let partner = unsafe { (*self.packet.partner.get()).take() };
-        self.packet.state.store(ABANDONED, Ordering::Release);
-        if let Some(partner) = partner {
-            partner.wake();
+        let abandoned = self.packet.state.compare_exchange(
+            RENDEZVOUS,
+            ABANDONED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        if abandoned.is_ok() {
+            // SAFETY: as in `fill`: the partner is ours to take once we
+            // moved the state on from RENDEZVOUS.
+            let partner = unsafe { (*self.packet.partner.get()).take() };
+            if let Some(partner) = partner {
+                partner.wake();
+            }
         }
     }
 }
