@@ -31,6 +31,24 @@ struct RaisedMapCount {
     /// The value found, if we wrote ours over it.
     old: Option<String>,
     needed: usize,
+    /// Held while the limit is raised: the benchmarks take the same lock,
+    /// so two raisers never save each other's raised value as the "old" one.
+    _lock: Option<fs::File>,
+}
+
+/// The lock file the benchmarks (`grove-benches` util) use too.
+const LOCK_FILE: &str = "/tmp/grove-bench-max-map-count.lock";
+
+fn lock_map_count() -> Option<fs::File> {
+    use std::os::unix::io::AsRawFd;
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(LOCK_FILE)
+        .ok()?;
+    // SAFETY: flock(2) on a descriptor this function owns.
+    (unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0).then_some(file)
 }
 
 fn read_max_map_count() -> Result<usize, String> {
@@ -45,8 +63,13 @@ impl RaisedMapCount {
     /// Ok when the limit is high enough (raised or already so); Err with the
     /// reason otherwise.
     fn to_at_least(needed: usize) -> Result<RaisedMapCount, String> {
+        let lock = lock_map_count();
         let current = read_max_map_count()?;
-        let mut raised = RaisedMapCount { old: None, needed };
+        let mut raised = RaisedMapCount {
+            old: None,
+            needed,
+            _lock: lock,
+        };
         if current < needed {
             raised.write(needed).map_err(|e| {
                 format!(

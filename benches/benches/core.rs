@@ -1,0 +1,272 @@
+//! Criterion benchmarks of grove's core (spawn, yield, park, fork/join)
+//! against std threads, tokio, may and rayon. Named `<workload>/<impl>`.
+//! The workloads live in the `grove_benches` library, which verifies every
+//! result; here they are only timed, with `iter_custom` so that building
+//! runtimes is never timed.
+//!
+//! Where an implementation runs a smaller size than the others (OS
+//! threads, may under `vm.max_map_count`), the throughput line (elements =
+//! tasks, yields) is what compares. `parked_memory` is timed here (the
+//! park + wake cycle) and prints its real figure, KiB per parked task, to
+//! stderr.
+//!
+//! `cargo bench -p grove-benches --bench core -- --test` runs every
+//! benchmark once, as a smoke test.
+
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
+};
+
+use grove_benches::util::{self, may_fit, may_init, workers};
+use grove_benches::{fib_fork, parked_memory, skynet, spawn_join, yield_now};
+
+/// Runs `f` once per iteration and sums what it measured.
+fn timed(iters: u64, mut f: impl FnMut() -> Duration) -> Duration {
+    (0..iters).map(|_| f()).sum()
+}
+
+/// A group of benchmarks with few samples of equal iteration counts (flat
+/// sampling): most iterations here take milliseconds to seconds.
+fn long_group<'a>(c: &'a mut Criterion, name: &str, secs: u64) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(secs));
+    g
+}
+
+fn spawn_join(c: &mut Criterion) {
+    let w = workers();
+    let mut g = long_group(c, "spawn_join", 3);
+
+    let n = spawn_join::N;
+    g.throughput(Throughput::Elements(n as u64));
+    {
+        let rt = util::grove_runtime(w);
+        g.bench_function("grove", |b| {
+            b.iter_custom(|i| timed(i, || spawn_join::grove(&rt, n)))
+        });
+    }
+    {
+        let rt = util::tokio_multi_thread(w);
+        g.bench_function("tokio", |b| {
+            b.iter_custom(|i| timed(i, || spawn_join::tokio(&rt, n)))
+        });
+    }
+    may_init(w);
+    let n_may = may_fit("spawn_join", n);
+    g.throughput(Throughput::Elements(n_may as u64));
+    g.bench_function("may", |b| {
+        b.iter_custom(|i| timed(i, || spawn_join::may(n_may)))
+    });
+
+    let n_std = spawn_join::N_STD_THREAD;
+    g.throughput(Throughput::Elements(n_std as u64));
+    g.bench_function("std_thread", |b| {
+        b.iter_custom(|i| timed(i, || spawn_join::std_thread(n_std)))
+    });
+    g.finish();
+}
+
+fn yield_now(c: &mut Criterion) {
+    let w = workers();
+    let mut g = long_group(c, "yield_now", 2);
+    // 100,000 yields an iteration; criterion repeats iterations as needed.
+    let n = yield_now::N / 10;
+    g.throughput(Throughput::Elements(n as u64));
+    {
+        let rt = util::grove_runtime(w);
+        g.bench_function("grove", |b| {
+            b.iter_custom(|i| timed(i, || yield_now::grove(&rt, n)))
+        });
+    }
+    {
+        let rt = util::tokio_current_thread();
+        g.bench_function("tokio_current_thread", |b| {
+            b.iter_custom(|i| timed(i, || yield_now::tokio(&rt, n)))
+        });
+    }
+    {
+        let rt = util::tokio_multi_thread(w);
+        g.bench_function("tokio_multi_thread", |b| {
+            b.iter_custom(|i| timed(i, || yield_now::tokio(&rt, n)))
+        });
+    }
+    may_init(w);
+    g.bench_function("may", |b| b.iter_custom(|i| timed(i, || yield_now::may(n))));
+    g.bench_function("std_thread", |b| {
+        b.iter_custom(|i| timed(i, || yield_now::std_thread(n)))
+    });
+    g.finish();
+}
+
+/// Prints the median KiB per parked task of the runs a benchmark made.
+fn report_kib(name: &str, runs: &mut [parked_memory::Parked]) {
+    if runs.is_empty() {
+        return;
+    }
+    runs.sort_by(|a, b| a.kib_per_task().total_cmp(&b.kib_per_task()));
+    let mid = &runs[runs.len() / 2];
+    eprintln!(
+        "parked_memory/{name}: {:.2} KiB per parked task (median of {} runs of {} tasks; min {:.2}, max {:.2})",
+        mid.kib_per_task(),
+        runs.len(),
+        mid.tasks,
+        runs[0].kib_per_task(),
+        runs[runs.len() - 1].kib_per_task(),
+    );
+}
+
+fn parked_memory(c: &mut Criterion) {
+    let w = workers();
+    let mut g = long_group(c, "parked_memory", 5);
+    let n = parked_memory::N;
+
+    // grove needs vm.max_map_count raised for 100,000 guarded stacks (each
+    // run raises it and restores it): skip with the reason if it cannot be.
+    match parked_memory::grove_can_run(n) {
+        Err(reason) => eprintln!("{reason}"),
+        Ok(()) => {
+            let mut runs = Vec::new();
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_function("grove", |b| {
+                b.iter_custom(|i| {
+                    timed(i, || {
+                        let run =
+                            parked_memory::grove(w, n).unwrap_or_else(|reason| panic!("{reason}"));
+                        runs.push(run);
+                        run.elapsed()
+                    })
+                })
+            });
+            report_kib("grove", &mut runs);
+        }
+    }
+
+    let mut runs = Vec::new();
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("tokio", |b| {
+        b.iter_custom(|i| {
+            timed(i, || {
+                let run = parked_memory::tokio(w, n);
+                runs.push(run);
+                run.elapsed()
+            })
+        })
+    });
+    report_kib("tokio", &mut runs);
+
+    may_init(w);
+    let n_may = may_fit("parked_memory", n);
+    let mut runs = Vec::new();
+    g.throughput(Throughput::Elements(n_may as u64));
+    g.bench_function("may", |b| {
+        b.iter_custom(|i| {
+            timed(i, || {
+                let run = parked_memory::may(n_may);
+                runs.push(run);
+                run.elapsed()
+            })
+        })
+    });
+    report_kib("may", &mut runs);
+
+    let n_std = parked_memory::N_STD_THREAD;
+    let mut runs = Vec::new();
+    g.throughput(Throughput::Elements(n_std as u64));
+    g.bench_function("std_thread", |b| {
+        b.iter_custom(|i| {
+            timed(i, || {
+                let run = parked_memory::std_thread(n_std, parked_memory::STD_THREAD_STACK);
+                runs.push(run);
+                run.elapsed()
+            })
+        })
+    });
+    report_kib("std_thread", &mut runs);
+    g.finish();
+}
+
+fn skynet(c: &mut Criterion) {
+    let w = workers();
+    let mut g = long_group(c, "skynet", 10);
+    let leaves = skynet::LEAVES;
+    g.throughput(Throughput::Elements(skynet::tasks(leaves)));
+    {
+        let rt = util::grove_runtime(w);
+        g.bench_function("grove", |b| {
+            b.iter_custom(|i| timed(i, || skynet::grove(&rt, leaves)))
+        });
+    }
+    {
+        let rt = util::tokio_multi_thread(w);
+        g.bench_function("tokio", |b| {
+            b.iter_custom(|i| timed(i, || skynet::tokio(&rt, leaves)))
+        });
+    }
+    may_init(w);
+    // may holds a stack for every node at once: the tree must fit.
+    let leaves_may = skynet::may_leaves(leaves);
+    g.throughput(Throughput::Elements(skynet::tasks(leaves_may)));
+    g.bench_function("may", |b| {
+        b.iter_custom(|i| timed(i, || skynet::may(leaves_may)))
+    });
+
+    // One OS thread per node: 1,000,000 leaves is impossible; 1,000 shows
+    // the cost per node.
+    let leaves_std = skynet::LEAVES_STD_THREAD;
+    g.throughput(Throughput::Elements(skynet::tasks(leaves_std)));
+    g.bench_function("std_thread", |b| {
+        b.iter_custom(|i| timed(i, || skynet::std_thread(leaves_std)))
+    });
+    g.finish();
+}
+
+fn fib_fork(c: &mut Criterion) {
+    let w = workers();
+    let mut g = long_group(c, "fib_fork", 5);
+    let n = fib_fork::N;
+    g.throughput(Throughput::Elements(fib_fork::tasks(n)));
+    {
+        let rt = util::grove_runtime(w);
+        g.bench_function("grove", |b| {
+            b.iter_custom(|i| timed(i, || fib_fork::grove(&rt, n)))
+        });
+    }
+    {
+        let rt = util::tokio_multi_thread(w);
+        g.bench_function("tokio", |b| {
+            b.iter_custom(|i| timed(i, || fib_fork::tokio(&rt, n)))
+        });
+    }
+    {
+        let pool = util::rayon_pool(w);
+        g.bench_function("rayon", |b| {
+            b.iter_custom(|i| timed(i, || fib_fork::rayon(&pool, n)))
+        });
+    }
+    g.bench_function("sequential", |b| {
+        b.iter_custom(|i| timed(i, || fib_fork::sequential(n)))
+    });
+    may_init(w);
+    let n_may = fib_fork::may_n(n);
+    g.throughput(Throughput::Elements(fib_fork::tasks(n_may)));
+    g.bench_function("may", |b| {
+        b.iter_custom(|i| timed(i, || fib_fork::may(n_may)))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    spawn_join,
+    yield_now,
+    parked_memory,
+    skynet,
+    fib_fork
+);
+criterion_main!(benches);

@@ -1,0 +1,114 @@
+//! `spawn_join`: spawn N tasks that each increment a shared atomic counter,
+//! then wait for all of them through their join handles. The value is the
+//! time from the first spawn to the last join; divide by N for ns per task.
+//!
+//! Every function panics if the counter does not end at N.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::util::{check, may_go};
+
+/// Tasks per run for green threads, tokio (and may where they fit).
+pub const N: usize = 100_000;
+
+/// Tasks per run for OS threads: at about 50 µs per thread spawn and join
+/// here, 100,000 would take seconds. Compare per task.
+pub const N_STD_THREAD: usize = 1_000;
+
+/// grove: a green thread on `rt` spawns `n` green threads and joins them.
+pub fn grove(rt: &grove::Runtime, n: usize) -> Duration {
+    rt.block_on(move || {
+        let counter = Arc::new(AtomicUsize::new(0));
+        let mut handles = Vec::with_capacity(n);
+        let start = Instant::now();
+        for _ in 0..n {
+            let counter = Arc::clone(&counter);
+            handles.push(grove::go(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }));
+        }
+        for h in handles {
+            h.join().expect("spawn_join/grove: a green thread panicked");
+        }
+        let elapsed = start.elapsed();
+        check("spawn_join/grove", counter.load(Ordering::SeqCst), n);
+        elapsed
+    })
+}
+
+/// std::thread: the calling OS thread spawns `n` OS threads and joins them
+/// (use [`N_STD_THREAD`]).
+pub fn std_thread(n: usize) -> Duration {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let counter = Arc::clone(&counter);
+        handles.push(std::thread::spawn(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }));
+    }
+    for h in handles {
+        h.join().expect("spawn_join/std_thread: a thread panicked");
+    }
+    let elapsed = start.elapsed();
+    check("spawn_join/std_thread", counter.load(Ordering::SeqCst), n);
+    elapsed
+}
+
+/// tokio: a task on `rt` spawns `n` tasks and awaits their join handles.
+/// The spawner is itself a spawned task (like grove's `block_on`, which
+/// runs its closure as a green thread on a worker), so spawns go to a
+/// worker's local queue rather than the injection queue.
+pub fn tokio(rt: &tokio::runtime::Runtime, n: usize) -> Duration {
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let counter = Arc::new(AtomicUsize::new(0));
+            let mut handles = Vec::with_capacity(n);
+            let start = Instant::now();
+            for _ in 0..n {
+                let counter = Arc::clone(&counter);
+                handles.push(tokio::spawn(async move {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }));
+            }
+            for h in handles {
+                h.await.expect("spawn_join/tokio: a task panicked");
+            }
+            let elapsed = start.elapsed();
+            check("spawn_join/tokio", counter.load(Ordering::SeqCst), n);
+            elapsed
+        })
+        .await
+        .expect("spawn_join/tokio: the driver task panicked")
+    })
+}
+
+/// may: a coroutine spawns `n` coroutines and joins them. Call
+/// [`crate::util::may_init`] first and size `n` with
+/// [`crate::util::may_fit`]: may allocates a stack at spawn, and fails
+/// beyond about 32,000 live coroutines at the default `vm.max_map_count`.
+pub fn may(n: usize) -> Duration {
+    let driver = may_go(move || {
+        let counter = Arc::new(AtomicUsize::new(0));
+        let mut handles = Vec::with_capacity(n);
+        let start = Instant::now();
+        for _ in 0..n {
+            let counter = Arc::clone(&counter);
+            handles.push(may_go(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }));
+        }
+        for h in handles {
+            h.join().expect("spawn_join/may: a coroutine panicked");
+        }
+        let elapsed = start.elapsed();
+        check("spawn_join/may", counter.load(Ordering::SeqCst), n);
+        elapsed
+    });
+    driver
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
