@@ -25,7 +25,7 @@ use std::time::Instant;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::stack::Stack;
-use crate::task::{Header, RawTask};
+use crate::task::{self, Header, TaskRef};
 
 /// What a green thread asks of its worker when it suspends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +53,10 @@ pub(crate) struct Coro {
     guard: (usize, usize),
 }
 
+/// A task's header pointer, moved into its own coroutine body.
+#[derive(Clone, Copy)]
+struct SendPtr(std::ptr::NonNull<Header>);
+
 /// Where a running coroutine's `Yielder` lives. Written once when the body
 /// starts, read by [`suspend`] from the same green thread.
 #[derive(Default)]
@@ -61,17 +65,23 @@ pub(crate) struct YielderSlot(AtomicPtr<()>);
 impl Coro {
     /// Prepares `task`'s body to run on `stack`; nothing runs until
     /// [`Coro::resume`].
-    pub(crate) fn new(stack: Stack, task: &dyn RawTask) -> Coro {
+    pub(crate) fn new(stack: Stack, task: &TaskRef) -> Coro {
         let guard = stack.guard();
-        let task: *const dyn RawTask = task;
+        let header = SendPtr(task.as_ptr());
         let body = move |yielder: &Yielder<(), Request>, ()| {
+            let header = header;
             // SAFETY: the task owns this coroutine (it sits in the task's
-            // header), so the task outlives every run of this body.
-            let task = unsafe { &*task };
-            let slot = &task.header().yielder;
-            slot.0
-                .store(yielder as *const _ as *mut (), Ordering::Relaxed);
-            task.run_body();
+            // header), so the task outlives every run of this body, and the
+            // worker resuming it holds the run token.
+            unsafe {
+                header
+                    .0
+                    .as_ref()
+                    .yielder
+                    .0
+                    .store(yielder as *const _ as *mut (), Ordering::Relaxed);
+                task::run_body(header.0);
+            }
         };
         Coro {
             inner: Some(Coroutine::with_stack(stack, body)),

@@ -39,6 +39,7 @@ mod registry;
 pub mod scheduler;
 pub mod scope;
 mod signal;
+mod slab;
 pub mod stack;
 mod task;
 pub mod thread;

@@ -29,7 +29,7 @@ use crate::idle::Idle;
 use crate::park::{self, Unparker, WaitReason};
 use crate::registry::Registry;
 use crate::stack::{self, StackPool, BUDGET, DEFAULT_STACK_SIZE};
-use crate::task::{Header, Output, Task, TaskRef};
+use crate::task::{Header, Task, TaskRef};
 use crate::thread::{JoinHandle, ThreadId};
 use crate::worker::{self, Counters, Worker};
 
@@ -229,10 +229,8 @@ impl Shared {
             location,
             self,
         );
-        let task = Task::new(header, f);
-        let raw = TaskRef(task.clone());
-        let output: Arc<dyn Output<T>> = task;
-        let handle = JoinHandle::new(output);
+        let raw = Task::spawn(header, f);
+        let handle = JoinHandle::new(raw.clone());
         let leftover = worker::with_worker(|w| match w {
             Some(w) if Arc::ptr_eq(&w.shared, self) => {
                 let key = self.registry.insert(w.index, raw.clone());

@@ -30,16 +30,19 @@
 //! 4. **DONE is final** and published with Release after the output is
 //!    written; a joiner reads the output only after seeing DONE with Acquire.
 
+use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::{fmt, ptr, thread};
 
 use crate::coroutine::{Coro, YielderSlot};
 use crate::park::{Unparker, WaitReason};
 use crate::scheduler::Shared;
+use crate::slab;
 
 const LIFECYCLE: u64 = 0b11;
 const SCHEDULED: u64 = 0;
@@ -312,8 +315,21 @@ impl WaitSite {
     }
 }
 
+/// Until `Task::spawn` puts the real one in.
+static NO_VTABLE: Vtable = Vtable {
+    run_body: |_| unreachable!("a task without a body"),
+    cancel: |_, _| unreachable!("a task without a body"),
+    mark_unwound: |_, _| unreachable!("a task without a body"),
+    take_output: |_, _| unreachable!("a task without a body"),
+    dealloc: |_| unreachable!("a task without a body"),
+};
+
 /// The untyped part of every task.
 pub(crate) struct Header {
+    /// References to the task (`TaskRef`s).
+    refs: AtomicUsize,
+    /// The task's typed operations.
+    vtable: &'static Vtable,
     pub(crate) state: State,
     pub(crate) id: u64,
     pub(crate) name: Option<Box<str>>,
@@ -356,6 +372,8 @@ impl Header {
         shared: &Shared,
     ) -> Header {
         Header {
+            refs: AtomicUsize::new(1),
+            vtable: &NO_VTABLE,
             state: State::new(),
             id,
             name: name.map(String::into_boxed_str),
@@ -430,135 +448,218 @@ impl Drop for Header {
     }
 }
 
-/// The type-erased operations a worker needs.
-pub(crate) trait RawTask: Send + Sync + 'static {
-    fn header(&self) -> &Header;
-    /// Runs the closure and stores its output; called once, on the task's
-    /// own stack, by the worker holding the run token.
-    fn run_body(&self);
-    /// Drops the closure without running it and stores `payload` as the
-    /// output (runtime shutdown, or no stack to be had). Run token held.
-    fn cancel(&self, payload: Box<dyn Any + Send>);
-    /// After a forced unwind: store `payload` as the output if none was.
-    fn mark_unwound(&self, payload: Box<dyn Any + Send>);
+/// The typed operations of a task, reached from its header.
+pub(crate) struct Vtable {
+    run_body: unsafe fn(NonNull<Header>),
+    cancel: unsafe fn(NonNull<Header>, Box<dyn Any + Send>),
+    mark_unwound: unsafe fn(NonNull<Header>, Box<dyn Any + Send>),
+    /// Moves the output into `*out`, an `Option<thread::Result<T>>`.
+    take_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Drops the task and frees its memory (last reference gone).
+    dealloc: unsafe fn(NonNull<Header>),
 }
 
-/// The typed read side, for `JoinHandle<T>`.
-pub(crate) trait Output<T>: Send + Sync {
-    fn header(&self) -> &Header;
-    /// The same task as a `TaskRef`.
-    fn task_ref(self: Arc<Self>) -> TaskRef;
-    /// Takes the output.
-    ///
-    /// # Safety
-    ///
-    /// The caller has seen DONE (Acquire) and is the only one who takes it.
-    unsafe fn take_output(&self) -> Option<thread::Result<T>>;
-}
-
-/// A task with its closure `F` and output `T` in one allocation.
+/// A task: header first (so a pointer to the task is a pointer to its
+/// header), then its closure `F` and output `T`, in one allocation from the
+/// task slab (see `slab`), reference-counted by `Header::refs`.
+///
+/// ```text
+///  TaskRef ──► ┌────────────────────────────┐
+///              │ Header { refs, vtable,     │  vtable: the F/T-typed code
+///              │   state, id, coroutine...} │
+///              │ body:   Option<F>          │  taken when the task starts
+///              │ output: Option<Result<T>>  │  written once, before DONE
+///              └────────────────────────────┘
+/// ```
+#[repr(C)]
 pub(crate) struct Task<F, T> {
     header: Header,
     body: UnsafeCell<Option<F>>,
     output: UnsafeCell<Option<thread::Result<T>>>,
 }
 
-// SAFETY: `body` is taken once by the run-token holder; `output` is written
-// once by the run-token holder before DONE (Release) and read once after
-// DONE (Acquire) by the unique JoinHandle. No two threads touch either at
-// once, and F and T are Send so they may move between threads.
-unsafe impl<F: Send, T: Send> Sync for Task<F, T> {}
-
 impl<F, T> Task<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    pub(crate) fn new(header: Header, f: F) -> Arc<Task<F, T>> {
-        Arc::new(Task {
-            header,
-            body: UnsafeCell::new(Some(f)),
-            output: UnsafeCell::new(None),
-        })
-    }
-}
+    const VTABLE: Vtable = Vtable {
+        run_body: Self::run_body,
+        cancel: Self::cancel,
+        mark_unwound: Self::mark_unwound,
+        take_output: Self::take_output,
+        dealloc: Self::dealloc,
+    };
 
-impl<F, T> RawTask for Task<F, T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    fn header(&self) -> &Header {
-        &self.header
+    /// Makes the task; the returned reference is its first.
+    pub(crate) fn spawn(mut header: Header, f: F) -> TaskRef {
+        header.vtable = &Self::VTABLE;
+        let layout = Layout::new::<Task<F, T>>();
+        let memory = slab::alloc(layout).cast::<Task<F, T>>();
+        // SAFETY: `memory` is fresh, sized and aligned for a Task<F, T>.
+        unsafe {
+            memory.as_ptr().write(Task {
+                header,
+                body: UnsafeCell::new(Some(f)),
+                output: UnsafeCell::new(None),
+            });
+        }
+        TaskRef(memory.cast())
     }
 
-    fn run_body(&self) {
-        // SAFETY: run token held (trait contract); the body is taken once.
-        let f = unsafe { (*self.body.get()).take() }.expect("a task's body runs once");
+    /// # Safety
+    ///
+    /// `header` heads a live `Task<F, T>` (the vtable says so).
+    unsafe fn task<'a>(header: NonNull<Header>) -> &'a Task<F, T> {
+        // SAFETY: per the contract; `Task` is repr(C) with the header first.
+        unsafe { header.cast::<Task<F, T>>().as_ref() }
+    }
+
+    /// Runs the closure and stores its output; called once, on the task's
+    /// own stack, by the worker holding the run token.
+    unsafe fn run_body(header: NonNull<Header>) {
+        // SAFETY: vtable contract.
+        let task = unsafe { Self::task(header) };
+        // SAFETY: run token held; the body is taken once.
+        let f = unsafe { (*task.body.get()).take() }.expect("a task's body runs once");
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         if let Err(payload) = result {
-            if self.header.unwinding.load(Ordering::Relaxed) {
+            if task.header.unwinding.load(Ordering::Relaxed) {
                 // A forced unwind: let it reach the coroutine's root.
                 panic::resume_unwind(payload);
             }
             // SAFETY: written once, before DONE is published.
-            unsafe { *self.output.get() = Some(Err(payload)) };
+            unsafe { *task.output.get() = Some(Err(payload)) };
         } else {
             // SAFETY: as above.
-            unsafe { *self.output.get() = Some(result) };
+            unsafe { *task.output.get() = Some(result) };
         }
     }
 
-    fn cancel(&self, payload: Box<dyn Any + Send>) {
+    /// Drops the closure unrun and stores `payload` as the output.
+    unsafe fn cancel(header: NonNull<Header>, payload: Box<dyn Any + Send>) {
+        // SAFETY: vtable contract.
+        let task = unsafe { Self::task(header) };
         // SAFETY: run token held; the task never started, so nobody else
         // can reach the body.
-        let body = unsafe { (*self.body.get()).take() };
+        let body = unsafe { (*task.body.get()).take() };
         // A destructor of the closure's captures may panic; keep the worker.
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(body)));
         // SAFETY: written once, before DONE is published.
-        unsafe { *self.output.get() = Some(Err(payload)) };
+        unsafe { *task.output.get() = Some(Err(payload)) };
     }
 
-    fn mark_unwound(&self, payload: Box<dyn Any + Send>) {
+    /// After a forced unwind: stores `payload` as the output if none was.
+    unsafe fn mark_unwound(header: NonNull<Header>, payload: Box<dyn Any + Send>) {
+        // SAFETY: vtable contract.
+        let task = unsafe { Self::task(header) };
         // SAFETY: run token held, the coroutine is gone; DONE not yet set.
-        let output = unsafe { &mut *self.output.get() };
+        let output = unsafe { &mut *task.output.get() };
         if output.is_none() {
             *output = Some(Err(payload));
         }
     }
+
+    unsafe fn take_output(header: NonNull<Header>, out: *mut ()) {
+        // SAFETY: vtable contract; `out` is an Option<thread::Result<T>>
+        // (`TaskRef::take_output::<T>` made it for this very task, whose T
+        // it knows from its JoinHandle<T>).
+        unsafe {
+            let task = Self::task(header);
+            *out.cast::<Option<thread::Result<T>>>() = (*task.output.get()).take();
+        }
+    }
+
+    unsafe fn dealloc(header: NonNull<Header>) {
+        let task = header.cast::<Task<F, T>>();
+        // SAFETY: the last reference is gone (TaskRef::drop): nobody else
+        // can reach the task; it was made by `spawn` with this layout.
+        unsafe {
+            ptr::drop_in_place(task.as_ptr());
+            slab::dealloc(task.cast(), Layout::new::<Task<F, T>>());
+        }
+    }
 }
 
-impl<F, T> Output<T> for Task<F, T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    fn header(&self) -> &Header {
-        &self.header
-    }
+/// A counted reference to a task, as run queues, timers, wait queues and
+/// join handles hold it.
+pub(crate) struct TaskRef(NonNull<Header>);
 
-    fn task_ref(self: Arc<Self>) -> TaskRef {
-        TaskRef(self)
-    }
-
-    unsafe fn take_output(&self) -> Option<thread::Result<T>> {
-        // SAFETY: DONE seen and unique taker, per the contract.
-        unsafe { (*self.output.get()).take() }
-    }
-}
-
-/// A counted reference to a task, as run queues, timers and wait queues
-/// hold it.
-#[derive(Clone)]
-pub(crate) struct TaskRef(pub(crate) Arc<dyn RawTask>);
+// SAFETY: a task is Send + Sync (Header is; F and T are Send and touched by
+// one thread at a time, per the run-token and output protocols).
+unsafe impl Send for TaskRef {}
+// SAFETY: as above.
+unsafe impl Sync for TaskRef {}
 
 impl TaskRef {
     pub(crate) fn header(&self) -> &Header {
-        self.0.header()
+        // SAFETY: we hold a reference: the task is alive.
+        unsafe { self.0.as_ref() }
     }
 
-    pub(crate) fn raw(&self) -> &dyn RawTask {
-        &*self.0
+    /// The header pointer, for the coroutine body (see `Coro::new`).
+    pub(crate) fn as_ptr(&self) -> NonNull<Header> {
+        self.0
+    }
+
+    /// Drops the closure unrun and stores `payload` as the output. The
+    /// caller holds the run token and the task never started.
+    pub(crate) fn cancel(&self, payload: Box<dyn Any + Send>) {
+        // SAFETY: the vtable matches the task; run token held by the caller.
+        unsafe { (self.header().vtable.cancel)(self.0, payload) }
+    }
+
+    /// After a forced unwind (run token held): stores `payload` as the
+    /// output if the body stored none.
+    pub(crate) fn mark_unwound(&self, payload: Box<dyn Any + Send>) {
+        // SAFETY: as in `cancel`.
+        unsafe { (self.header().vtable.mark_unwound)(self.0, payload) }
+    }
+
+    /// Takes the output.
+    ///
+    /// # Safety
+    ///
+    /// `T` is the task's output type, the caller has seen DONE (Acquire),
+    /// and is the only one who takes it.
+    pub(crate) unsafe fn take_output<T>(&self) -> Option<thread::Result<T>> {
+        let mut out: Option<thread::Result<T>> = None;
+        // SAFETY: per the contract, `out` has the task's output type.
+        unsafe { (self.header().vtable.take_output)(self.0, (&mut out as *mut Option<_>).cast()) };
+        out
+    }
+}
+
+/// Runs the body of the task headed by `header` (from the coroutine).
+///
+/// # Safety
+///
+/// `header` heads a live task whose run token the caller's worker holds,
+/// and the body has not run yet.
+pub(crate) unsafe fn run_body(header: NonNull<Header>) {
+    // SAFETY: per the contract.
+    unsafe { (header.as_ref().vtable.run_body)(header) }
+}
+
+impl Clone for TaskRef {
+    fn clone(&self) -> TaskRef {
+        let old = self.header().refs.fetch_add(1, Ordering::Relaxed);
+        if old > isize::MAX as usize {
+            std::process::abort(); // as Arc does on a reference-count overflow
+        }
+        TaskRef(self.0)
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        // Every other reference's use happens before the free (as in Arc).
+        fence(Ordering::Acquire);
+        // SAFETY: that was the last reference.
+        unsafe { (self.header().vtable.dealloc)(self.0) }
     }
 }
 

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::park::{self, Unparker};
 use crate::scheduler::Handle;
-use crate::task::{Output, TaskRef};
+use crate::task::TaskRef;
 use crate::worker;
+use std::marker::PhantomData;
 
 /// A unique identifier for a green thread or an OS thread, never reused.
 ///
@@ -155,16 +156,22 @@ pub fn current() -> Thread {
 /// An owned permission to join a green thread (wait for it to finish and
 /// take its result). Dropping it detaches the green thread, as in std.
 pub struct JoinHandle<T> {
-    output: Arc<dyn Output<T>>,
+    task: TaskRef,
     /// Made on first use of `thread()`: most handles are only joined.
-    thread: OnceCell<Thread>,
+    thread: std::sync::OnceLock<Thread>,
+    /// The output type. A handle may move between threads (joining moves
+    /// the T, which `spawn` requires to be Send) and be shared (only
+    /// `is_finished` and `thread` take `&self`), as std's.
+    _output: PhantomData<fn() -> T>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(output: Arc<dyn Output<T>>) -> JoinHandle<T> {
+    /// A handle for a task whose output type is `T`.
+    pub(crate) fn new(task: TaskRef) -> JoinHandle<T> {
         JoinHandle {
-            output,
-            thread: OnceCell::new(),
+            task,
+            thread: std::sync::OnceLock::new(),
+            _output: PhantomData,
         }
     }
 
@@ -173,7 +180,7 @@ impl<T> JoinHandle<T> {
     /// message if its runtime was dropped before it could finish).
     #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
-        let header = self.output.header();
+        let header = self.task.header();
         if !header.state.load().is_done() {
             header.set_join_waiter(park::current_unparker());
             if !header.state.register_join_waiter().is_done() {
@@ -185,7 +192,7 @@ impl<T> JoinHandle<T> {
         }
         // SAFETY: DONE was observed with Acquire above, and this handle is
         // the only reader of the output (join takes it by value).
-        unsafe { self.output.take_output() }.expect("a finished green thread has an output")
+        unsafe { self.task.take_output::<T>() }.expect("a finished green thread has an output")
     }
 
     /// Like [`join`](Self::join), for an OS thread that waits on a
@@ -202,7 +209,7 @@ impl<T> JoinHandle<T> {
         if park::in_green_thread() {
             return self.join();
         }
-        let header = self.output.header();
+        let header = self.task.header();
         if !header.state.load().is_done() {
             header.set_join_waiter(park::current_unparker());
             if !header.state.register_join_waiter().is_done() {
@@ -230,18 +237,17 @@ impl<T> JoinHandle<T> {
         }
         // SAFETY: DONE was observed with Acquire above, and this handle is
         // the only reader of the output (it is taken by value).
-        unsafe { self.output.take_output() }.expect("a finished green thread has an output")
+        unsafe { self.task.take_output::<T>() }.expect("a finished green thread has an output")
     }
 
     /// Whether the green thread has finished (its `join` will not wait).
     pub fn is_finished(&self) -> bool {
-        self.output.header().state.load().is_done()
+        self.task.header().state.load().is_done()
     }
 
     /// The green thread's handle.
     pub fn thread(&self) -> &Thread {
-        self.thread
-            .get_or_init(|| Thread::green(self.output.clone().task_ref()))
+        self.thread.get_or_init(|| Thread::green(self.task.clone()))
     }
 }
 

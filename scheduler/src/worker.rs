@@ -554,7 +554,7 @@ impl Worker {
         let before = header.state.transition_to_running();
         if !before.is_started() {
             if self.shared.is_shutting_down() {
-                task.raw().cancel(Box::new(UNWOUND));
+                task.cancel(Box::new(UNWOUND));
                 self.complete(task);
                 return;
             }
@@ -640,7 +640,7 @@ impl Worker {
                 bump(&self.counters().stacks_taken, 1);
                 header.home.store(self.index, Ordering::Relaxed);
                 header.state.mark_started();
-                let coro = Coro::new(stack, task.raw());
+                let coro = Coro::new(stack, task);
                 // SAFETY: run token held (the task is RUNNING, taken from a
                 // queue by us).
                 unsafe { *header.coro() = Some(coro) };
@@ -659,8 +659,7 @@ impl Worker {
                 false
             }
             Err(NoStack::Failed(err)) => {
-                task.raw()
-                    .cancel(Box::new(format!("green thread could not start: {err}")));
+                task.cancel(Box::new(format!("green thread could not start: {err}")));
                 self.complete(task.clone());
                 false
             }
@@ -682,10 +681,10 @@ impl Worker {
             match unwound {
                 Ok(Some(stack)) => self.put_stack(stack),
                 Ok(None) => {}
-                Err(payload) => task.raw().mark_unwound(payload),
+                Err(payload) => task.mark_unwound(payload),
             }
         }
-        task.raw().mark_unwound(Box::new(UNWOUND));
+        task.mark_unwound(Box::new(UNWOUND));
         self.complete(task);
     }
 
@@ -787,7 +786,7 @@ impl Worker {
     fn cancel_starved(&self) {
         while let Steal::Success(task) = self.shared.starved.steal() {
             task.header().state.transition_to_running();
-            task.raw().cancel(Box::new(UNWOUND));
+            task.cancel(Box::new(UNWOUND));
             self.complete(task);
         }
     }
