@@ -510,7 +510,7 @@ where
     /// # Safety
     ///
     /// `header` heads a live `Task<F, T>` (the vtable says so).
-    unsafe fn task<'a>(header: NonNull<Header>) -> &'a Task<F, T> {
+    unsafe fn from_header<'a>(header: NonNull<Header>) -> &'a Task<F, T> {
         // SAFETY: per the contract; `Task` is repr(C) with the header first.
         unsafe { header.cast::<Task<F, T>>().as_ref() }
     }
@@ -519,7 +519,7 @@ where
     /// own stack, by the worker holding the run token.
     unsafe fn run_body(header: NonNull<Header>) {
         // SAFETY: vtable contract.
-        let task = unsafe { Self::task(header) };
+        let task = unsafe { Self::from_header(header) };
         // SAFETY: run token held; the body is taken once.
         let f = unsafe { (*task.body.get()).take() }.expect("a task's body runs once");
         let result = panic::catch_unwind(AssertUnwindSafe(f));
@@ -539,7 +539,7 @@ where
     /// Drops the closure unrun and stores `payload` as the output.
     unsafe fn cancel(header: NonNull<Header>, payload: Box<dyn Any + Send>) {
         // SAFETY: vtable contract.
-        let task = unsafe { Self::task(header) };
+        let task = unsafe { Self::from_header(header) };
         // SAFETY: run token held; the task never started, so nobody else
         // can reach the body.
         let body = unsafe { (*task.body.get()).take() };
@@ -552,7 +552,7 @@ where
     /// After a forced unwind: stores `payload` as the output if none was.
     unsafe fn mark_unwound(header: NonNull<Header>, payload: Box<dyn Any + Send>) {
         // SAFETY: vtable contract.
-        let task = unsafe { Self::task(header) };
+        let task = unsafe { Self::from_header(header) };
         // SAFETY: run token held, the coroutine is gone; DONE not yet set.
         let output = unsafe { &mut *task.output.get() };
         if output.is_none() {
@@ -565,7 +565,7 @@ where
         // (`TaskRef::take_output::<T>` made it for this very task, whose T
         // it knows from its JoinHandle<T>).
         unsafe {
-            let task = Self::task(header);
+            let task = Self::from_header(header);
             *out.cast::<Option<thread::Result<T>>>() = (*task.output.get()).take();
         }
     }
