@@ -210,10 +210,17 @@ pub fn yield_now() {
 /// Counts one runtime operation against the running green thread's budget;
 /// when the budget is spent the green thread yields, so that a loop of
 /// always-ready operations still lets others run. A no-op on OS threads.
+#[inline]
 pub fn coop_tick() {
     if worker::spend_budget() {
-        yield_now();
+        budget_spent();
     }
+}
+
+#[cold]
+#[inline(never)]
+fn budget_spent() {
+    yield_now();
 }
 
 /// Sleeps: parks the green thread (not its worker) until `d` has passed.

@@ -387,6 +387,14 @@ impl<T> WaitQueue<T> {
     /// dropping) select entries whose select is decided, and entries of
     /// `not_of` (a select does not pair with itself).
     pub fn claim_first(&mut self, not_of: Option<&SelectCx>) -> Option<Claimed<T>> {
+        if not_of.is_none() {
+            while let Some(entry) = self.entries.pop_front() {
+                if let Some(claimed) = entry.claim() {
+                    return Some(claimed);
+                }
+            }
+            return None;
+        }
         let mut i = 0;
         while i < self.entries.len() {
             if not_of.is_some_and(|cx| self.entries[i].is_of(cx)) {

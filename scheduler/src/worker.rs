@@ -202,16 +202,20 @@ pub(crate) fn block_os_thread(header: &Header, deadline: Option<Instant>) {
 /// Spends one unit of the running green thread's budget; true when the
 /// budget ran out and the caller should yield. Outside a green thread the
 /// budget is never reset, so it never runs out there.
+#[inline]
 pub(crate) fn spend_budget() -> bool {
     BUDGET_LEFT.with(|b| {
-        let left = b.get();
-        if left == 1 {
-            b.set(u32::MAX);
-            return !CURRENT.with(Cell::get).is_null();
-        }
-        b.set(left - 1);
-        false
+        let left = b.get() - 1;
+        b.set(left);
+        left == 0 && budget_ran_out()
     })
+}
+
+/// The budget hit zero: refill it, and say whether a green thread spent it.
+#[cold]
+fn budget_ran_out() -> bool {
+    BUDGET_LEFT.with(|b| b.set(u32::MAX));
+    !CURRENT.with(Cell::get).is_null()
 }
 
 /// The payload a green thread's `join` sees when the runtime shut down
