@@ -236,8 +236,9 @@ pub fn check_received(received: &[Vec<Msg>], producers: usize, per_producer: u64
 
 /// Runs the named test of this test binary in a child process (so that a
 /// crash, e.g. a use-after-free turning into SIGSEGV, fails that one test
-/// instead of killing the whole binary) and returns whether the child
-/// passed, with its output. Inside the child, `in_child()` is true.
+/// instead of killing the whole binary) and returns whether the child ran
+/// that one test and passed, with its output. Inside the child,
+/// `in_child()` is true.
 pub fn run_in_child(test_name: &str) -> (bool, String) {
     let exe = std::env::current_exe().expect("current_exe");
     let out = std::process::Command::new(exe)
@@ -257,7 +258,9 @@ pub fn run_in_child(test_name: &str) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    (out.status.success(), text)
+    // A child that ran no test (a renamed test, a wrong name) must not pass.
+    let ran = String::from_utf8_lossy(&out.stdout).contains("1 passed");
+    (out.status.success() && ran, text)
 }
 
 const CHILD_ENV: &str = "GROVE_CHAN_TEST_CHILD";
