@@ -304,6 +304,16 @@ impl Builder {
         self
     }
 
+    /// Report a green thread that keeps its worker busy this long without
+    /// parking or yielding (a blocking OS call inside a green thread, or a
+    /// long computation): once per episode on stderr, and in
+    /// [`TaskInfo::stalling_worker_for`]. 250 ms by default; `None` turns
+    /// the monitor thread off.
+    pub fn stall_warning(mut self, threshold: Option<Duration>) -> Builder {
+        self.config.stall_warning = threshold;
+        self
+    }
+
     /// Starts the runtime.
     pub fn build(self) -> io::Result<Runtime> {
         self.config.validate()?;

@@ -267,3 +267,40 @@ fn deadlock_is_reported_and_live_programs_are_not() {
     let report = rt.shutdown();
     assert_eq!(report.leaked().len(), 3, "{report}");
 }
+
+#[test]
+fn a_green_thread_blocking_its_worker_is_reported() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .stall_warning(Some(Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    let (started_tx, started_rx) = grove_channels::bounded::<()>(0);
+    let (seen_tx, seen_rx) = grove_channels::bounded::<()>(1);
+    let blocker = rt.spawn(move || {
+        started_tx.send(()).unwrap();
+        // A blocking OS call: holds the worker until the monitor saw it.
+        while seen_rx.try_recv().is_err() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    started_rx.recv().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stalled = loop {
+        let tasks = rt.tasks();
+        if let Some(t) = tasks.iter().find(|t| t.stalling_worker_for.is_some()) {
+            break t.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the monitor never reported the stall"
+        );
+        std::thread::yield_now();
+    };
+    assert_eq!(stalled.id, blocker.thread().id());
+    assert!(stalled.stalling_worker_for.unwrap() >= Duration::from_millis(50));
+    // Meanwhile the other worker carries on.
+    assert_eq!(rt.spawn(|| 6 * 7).join().unwrap(), 42);
+    seen_tx.send(()).unwrap();
+    blocker.join().unwrap();
+}

@@ -34,6 +34,7 @@
 
 mod coroutine;
 mod idle;
+mod monitor;
 pub mod park;
 mod registry;
 pub mod scheduler;
@@ -50,5 +51,6 @@ mod worker;
 pub use park::{Unparker, WaitReason};
 pub use scheduler::{
     global, Config, DeadlockProbe, Handle, Scheduler, SpawnOptions, Stats, TaskInfo, TaskState,
+    DEFAULT_STALL_WARNING,
 };
 pub use thread::{current, JoinHandle, Thread, ThreadId};

@@ -26,6 +26,7 @@ use crossbeam_utils::sync::{Parker, Unparker as OsUnparker};
 use crossbeam_utils::CachePadded;
 
 use crate::idle::Idle;
+use crate::monitor;
 use crate::park::{self, Unparker, WaitReason};
 use crate::registry::Registry;
 use crate::stack::{self, StackPool, BUDGET, DEFAULT_STACK_SIZE};
@@ -47,7 +48,13 @@ pub struct Config {
     pub max_stacks: Option<usize>,
     /// Whether a started green thread may resume on another worker.
     pub migrate: bool,
+    /// Report a green thread that holds its worker this long without
+    /// parking or yielding (see `monitor`); `None`: no monitor thread.
+    pub stall_warning: Option<Duration>,
 }
+
+/// A green thread holding its worker this long is reported by default.
+pub const DEFAULT_STALL_WARNING: Duration = Duration::from_millis(250);
 
 /// Most worker threads a runtime may have.
 pub const MAX_WORKERS: usize = 4096;
@@ -60,6 +67,7 @@ impl Default for Config {
             thread_name: "grove-worker".to_string(),
             max_stacks: None,
             migrate: false,
+            stall_warning: Some(DEFAULT_STALL_WARNING),
         }
     }
 }
@@ -106,6 +114,7 @@ pub(crate) struct WorkerShared {
     pub(crate) inbox: Injector<TaskRef>,
     pub(crate) unparker: OsUnparker,
     pub(crate) counters: CachePadded<Counters>,
+    pub(crate) watch: CachePadded<monitor::Watch>,
 }
 
 const RUNNING: u8 = 0;
@@ -256,6 +265,8 @@ impl Shared {
 pub struct Scheduler {
     shared: Arc<Shared>,
     threads: Vec<thread::JoinHandle<()>>,
+    /// The stall monitor, if configured, and how to wake it at shutdown.
+    monitor: Option<(thread::JoinHandle<()>, OsUnparker)>,
 }
 
 impl Scheduler {
@@ -274,6 +285,7 @@ impl Scheduler {
                 inbox: Injector::new(),
                 unparker: parker.unparker().clone(),
                 counters: CachePadded::new(Counters::default()),
+                watch: CachePadded::new(monitor::Watch::default()),
             });
             deques.push(deque);
             parkers.push(parker);
@@ -297,6 +309,7 @@ impl Scheduler {
         let mut scheduler = Scheduler {
             shared: shared.clone(),
             threads: Vec::with_capacity(n),
+            monitor: None,
         };
         for (index, (deque, parker)) in deques.into_iter().zip(parkers).enumerate() {
             let worker = Worker::new(index, shared.clone(), deque, parker);
@@ -313,6 +326,15 @@ impl Scheduler {
                     ));
                 }
             }
+        }
+        if let Some(threshold) = config.stall_warning {
+            let parker = Parker::new();
+            let unparker = parker.unparker().clone();
+            let shared = shared.clone();
+            let monitor = thread::Builder::new()
+                .name(format!("{}-monitor", config.thread_name))
+                .spawn(move || monitor::run(shared, threshold, parker))?;
+            scheduler.monitor = Some((monitor, unparker));
         }
         Ok(scheduler)
     }
@@ -382,6 +404,10 @@ impl Scheduler {
         }
         for handle in self.threads.drain(..) {
             let _ = handle.join();
+        }
+        if let Some((monitor, unparker)) = self.monitor.take() {
+            unparker.unpark();
+            let _ = monitor.join();
         }
         shared.registry.clear();
         shared.stacks.clear();
@@ -511,7 +537,7 @@ impl Handle {
             .registry
             .snapshot()
             .iter()
-            .filter_map(TaskInfo::of)
+            .filter_map(|t| TaskInfo::of(t, &self.0))
             .collect();
         out.sort_by_key(|t| t.id);
         out
@@ -588,10 +614,14 @@ pub struct TaskInfo {
     pub blocked_at: Option<&'static Location<'static>>,
     /// The worker it runs on, once started.
     pub worker: Option<usize>,
+    /// How long it has held its worker without parking or yielding, once
+    /// that is longer than the stall-warning threshold (see `monitor`): a
+    /// sign of a blocking OS call inside a green thread.
+    pub stalling_worker_for: Option<Duration>,
 }
 
 impl TaskInfo {
-    fn of(task: &TaskRef) -> Option<TaskInfo> {
+    fn of(task: &TaskRef, shared: &Shared) -> Option<TaskInfo> {
         let h = task.header();
         let s = h.state.load();
         let state = if s.is_done() {
@@ -611,6 +641,12 @@ impl TaskInfo {
             None
         };
         let home = h.home.load(Ordering::Relaxed);
+        let stalling_worker_for = (state == TaskState::Running && home != usize::MAX)
+            .then(|| &shared.workers[home].watch)
+            .filter(|w| w.running.load(Ordering::Relaxed) == h.id)
+            .map(|w| w.stalled_ms.load(Ordering::Relaxed))
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis);
         Some(TaskInfo {
             id: ThreadId::from_raw(h.id),
             name: h.name.as_deref().map(str::to_string),
@@ -619,6 +655,7 @@ impl TaskInfo {
             blocked_on: wait.map(|w| w.0),
             blocked_at: wait.map(|w| w.1),
             worker: (home != usize::MAX).then_some(home),
+            stalling_worker_for,
         })
     }
 }

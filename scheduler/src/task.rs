@@ -304,6 +304,13 @@ impl WaitSite {
         self.reason.store(ptr::null_mut(), Ordering::Relaxed);
     }
 
+    /// Where the task last parked, if it ever did (kept after it woke).
+    pub(crate) fn last_site(&self) -> Option<&'static Location<'static>> {
+        let at = self.at.load(Ordering::Relaxed);
+        // SAFETY: made from a `&'static Location` in `set`.
+        (!at.is_null()).then(|| unsafe { &*at })
+    }
+
     pub(crate) fn get(&self) -> Option<(&'static str, &'static Location<'static>)> {
         let reason = self.reason.load(Ordering::Relaxed);
         let at = self.at.load(Ordering::Relaxed);

@@ -625,11 +625,14 @@ impl Worker {
     fn resume(&self, task: &TaskRef, coro: &mut Coro) -> Resumed {
         let header = task.header();
         header.timed.store(false, Ordering::Relaxed);
+        let watch = &self.shared.workers[self.index].watch;
+        watch.running.store(header.id, Ordering::Relaxed);
         CURRENT.with(|c| c.set(task));
         signal::enter(coro.guard(), header.name.as_deref(), header.stack_size);
         BUDGET_LEFT.with(|b| b.set(BUDGET));
         bump(&self.counters().resumes, 1);
         let resumed = coro.resume();
+        watch.running.store(0, Ordering::Relaxed);
         signal::leave();
         CURRENT.with(|c| c.set(ptr::null()));
         resumed

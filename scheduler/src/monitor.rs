@@ -1,0 +1,99 @@
+//! The stall monitor: notices a green thread that keeps its worker busy
+//! without parking or yielding, usually because it made a blocking OS call
+//! (`std::thread::sleep`, blocking I/O, a std lock) that stalls every green
+//! thread waiting on that worker.
+//!
+//! Each worker publishes the id of the green thread it is resuming (two
+//! relaxed stores per resume, no clock reads); a monitor thread per runtime
+//! samples every worker every [`TICK`]. A worker whose running green thread
+//! and resume count have not changed for longer than the runtime's stall
+//! threshold is reported once per episode on stderr, and `Runtime::tasks()`
+//! shows how long that green thread has held its worker. There is no
+//! preemption: the monitor only tells; the stuck worker's unstarted tasks
+//! are stolen by the other workers as usual.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::sync::Parker;
+
+use crate::scheduler::Shared;
+
+/// How often the monitor samples the workers (a guess: fine enough to see
+/// stalls of a few tens of milliseconds, cheap at 40 samples a second).
+pub(crate) const TICK: Duration = Duration::from_millis(25);
+
+/// What the monitor knows about one worker.
+#[derive(Default)]
+pub(crate) struct Watch {
+    /// The green thread the worker is resuming now (0: none).
+    pub(crate) running: AtomicU64,
+    /// Milliseconds the current green thread has held the worker, as the
+    /// monitor last measured it (0: not stalled).
+    pub(crate) stalled_ms: AtomicU64,
+}
+
+/// Samples every worker until the runtime stops.
+pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
+    let n = shared.workers.len();
+    let mut last: Vec<(u64, u64, Instant, bool)> = vec![(0, 0, Instant::now(), false); n];
+    while !shared.is_stopped() {
+        parker.park_timeout(TICK);
+        let now = Instant::now();
+        for (i, w) in shared.workers.iter().enumerate() {
+            let running = w.watch.running.load(Ordering::Relaxed);
+            let resumes = w.counters.resumes.load(Ordering::Relaxed);
+            let (prev_running, prev_resumes, since, reported) = &mut last[i];
+            if running == 0 || running != *prev_running || resumes != *prev_resumes {
+                *prev_running = running;
+                *prev_resumes = resumes;
+                *since = now;
+                *reported = false;
+                w.watch.stalled_ms.store(0, Ordering::Relaxed);
+                continue;
+            }
+            let held = now.duration_since(*since);
+            if held < threshold {
+                continue;
+            }
+            w.watch
+                .stalled_ms
+                .store(held.as_millis() as u64, Ordering::Relaxed);
+            if !*reported {
+                *reported = true;
+                report(&shared, i, running, held);
+            }
+        }
+    }
+}
+
+fn report(shared: &Shared, worker: usize, task: u64, held: Duration) {
+    let info = shared
+        .registry
+        .snapshot()
+        .iter()
+        .find(|t| t.header().id == task)
+        .map(|t| {
+            let h = t.header();
+            let name = h
+                .name
+                .as_deref()
+                .map(|n| format!(" '{n}'"))
+                .unwrap_or_default();
+            let last_park = h
+                .wait
+                .last_site()
+                .map(|at| format!(", last parked at {at}"))
+                .unwrap_or_default();
+            format!("{name} (spawned at {}{last_park})", h.spawned_at)
+        })
+        .unwrap_or_default();
+    eprintln!(
+        "grove: green thread {task}{info} has held worker {worker} for {} ms without parking or \
+         yielding; a blocking call in a green thread (std::thread::sleep, blocking I/O, a std \
+         lock) stalls the green threads waiting on that worker: use grove::thread::sleep, grove's \
+         channels and sync, or move the blocking work to a std::thread",
+        held.as_millis()
+    );
+}
