@@ -19,8 +19,7 @@
 //! Work homed on one worker (a woken green thread) does not use this: it goes
 //! to that worker's inbox and unparks that worker directly.
 
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use crate::loom::{fence, AtomicUsize, Mutex, Ordering};
 
 /// Low 16 bits: searching workers; the rest: unparked workers.
 const SEARCH_MASK: usize = 0xffff;
@@ -95,6 +94,14 @@ impl Idle {
         let dec = (1 << UNPARK_SHIFT) | usize::from(is_searching);
         let prev = self.state.fetch_sub(dec, Ordering::SeqCst);
         sleepers.push(worker);
+        drop(sleepers);
+        // The StoreLoad barrier of step 4 (Go: "decrement nmspinning, then
+        // StoreLoad barrier, then re-scan"): the caller's re-check of the
+        // queues reads them with plain Acquire loads, which could otherwise
+        // be ordered before our decrement and miss work a spawner published
+        // while it still saw us searching. Pairs with the fence in
+        // `should_wake`. (Found by the loom model below.)
+        fence(Ordering::SeqCst);
         is_searching && searching(prev) == 1
     }
 
@@ -150,5 +157,61 @@ mod tests {
         );
         assert!(idle.unpark_worker_by_id(1));
         assert_eq!(idle.unparked(), 2);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicBool;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Step 4 against step 1: worker 0, the last searcher, finds nothing
+    /// and parks while a spawner publishes work and looks for a worker to
+    /// wake. Either the worker's re-check (after it counted itself parked)
+    /// sees the work, or the spawner is told to wake it: work is never left
+    /// with everyone asleep.
+    #[test]
+    fn last_searcher_parking_races_new_work() {
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(2));
+            // Worker 1 is parked already; worker 0 searches.
+            assert!(!idle.transition_worker_to_parked(1, false));
+            assert!(idle.transition_worker_to_searching());
+            let work = Arc::new(AtomicBool::new(false));
+            let (idle2, work2) = (idle.clone(), work.clone());
+            // The orderings of the real code: crossbeam publishes work with a
+            // Release store and the re-check reads it with Acquire loads.
+            let spawner = thread::spawn(move || {
+                work2.store(true, Ordering::Release);
+                idle2.worker_to_notify()
+            });
+            let last = idle.transition_worker_to_parked(0, true);
+            let rechecked = last && work.load(Ordering::Acquire);
+            let woken = spawner.join().unwrap();
+            assert!(
+                rechecked || woken.is_some(),
+                "work published, nobody will run it"
+            );
+        });
+    }
+
+    /// Two spawns at once with one parked worker and nobody searching wake
+    /// it once: the second sees the first's searcher.
+    #[test]
+    fn concurrent_notifies_wake_one() {
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(2));
+            assert!(!idle.transition_worker_to_parked(1, false));
+            let a = idle.clone();
+            let t = thread::spawn(move || a.worker_to_notify());
+            let mine = idle.worker_to_notify();
+            let theirs = t.join().unwrap();
+            assert_eq!(
+                usize::from(mine.is_some()) + usize::from(theirs.is_some()),
+                1
+            );
+        });
     }
 }

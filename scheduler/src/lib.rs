@@ -34,6 +34,7 @@
 
 mod coroutine;
 mod idle;
+mod loom;
 mod monitor;
 pub mod park;
 mod registry;

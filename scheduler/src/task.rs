@@ -117,12 +117,13 @@ pub(crate) enum Unpark {
 }
 
 /// The packed state word; every transition is a named method that checks
-/// the state it starts from.
-pub(crate) struct State(AtomicU64);
+/// the state it starts from. Its atomic goes through `crate::loom` so the
+/// transitions can be model-checked (see `loom_tests`).
+pub(crate) struct State(crate::loom::AtomicU64);
 
 impl State {
     fn new() -> State {
-        State(AtomicU64::new(SCHEDULED))
+        State(crate::loom::AtomicU64::new(SCHEDULED))
     }
 
     pub(crate) fn load(&self) -> Snapshot {
@@ -755,5 +756,78 @@ mod tests {
         t.transition_to_running();
         t.complete();
         assert!(t.register_join_waiter().is_done());
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn running() -> Arc<State> {
+        let s = State::new();
+        s.transition_to_running();
+        s.mark_started();
+        Arc::new(s)
+    }
+
+    /// Switch, then commit: a worker commits a park while another thread
+    /// unparks. Exactly one of them takes responsibility: the park sees the
+    /// token, or the unpark schedules the parked task. Never both, never
+    /// neither (a lost wake-up).
+    #[test]
+    fn park_commit_races_unpark() {
+        loom::model(|| {
+            let s = running();
+            let s2 = s.clone();
+            let unparker = thread::spawn(move || s2.unpark());
+            let parked = s.commit_park().is_ok();
+            let action = unparker.join().unwrap();
+            assert_eq!(parked, action == Unpark::Schedule, "{:?}", s.load());
+        });
+    }
+
+    /// A timer of park `seq` and an unpark race: exactly one schedules it.
+    #[test]
+    fn timer_races_unpark() {
+        loom::model(|| {
+            let s = running();
+            let seq = s.commit_park().unwrap();
+            let s2 = s.clone();
+            let timer = thread::spawn(move || s2.fire_timer(seq));
+            let unparked = s.unpark() == Unpark::Schedule;
+            let fired = timer.join().unwrap();
+            assert!(unparked ^ fired, "unpark {unparked}, timer {fired}");
+            assert!(s.load().is_scheduled());
+        });
+    }
+
+    /// A joiner registering while the task completes: if the joiner did
+    /// not see DONE, the completer sees the joiner and wakes it.
+    #[test]
+    fn join_waiter_races_completion() {
+        loom::model(|| {
+            let s = running();
+            let s2 = s.clone();
+            let joiner = thread::spawn(move || s2.register_join_waiter().is_done());
+            let saw_waiter = s.complete().has_join_waiter();
+            let saw_done = joiner.join().unwrap();
+            assert!(saw_done || saw_waiter);
+        });
+    }
+
+    /// Two unparkers and a park: the task is scheduled at most once.
+    #[test]
+    fn two_unparks_schedule_once() {
+        loom::model(|| {
+            let s = running();
+            let seq = s.commit_park();
+            let (a, b) = (s.clone(), s.clone());
+            let t1 = thread::spawn(move || a.unpark() == Unpark::Schedule);
+            let t2 = thread::spawn(move || b.unpark() == Unpark::Schedule);
+            let scheduled = usize::from(t1.join().unwrap()) + usize::from(t2.join().unwrap());
+            assert_eq!(scheduled, usize::from(seq.is_ok()));
+        });
     }
 }

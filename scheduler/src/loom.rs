@@ -1,0 +1,16 @@
+//! The atomics and locks of the lock-free cores (`task::State`, `idle`),
+//! routed through one place so that loom can model them: built with
+//! `--cfg loom`, these are loom's types and the models in those modules'
+//! `loom_tests` run plain threads through every interleaving. Loom cannot
+//! see inside a stack switch, which is why the protocols themselves are
+//! written against plain state words and tested here with plain threads.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::Mutex;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::Mutex;
