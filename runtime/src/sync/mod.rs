@@ -8,6 +8,40 @@
 //! enough: the std items grove has no twin for (`Arc`, `Weak`, `atomic`,
 //! the poison and result types) are re-exported here.
 //!
+//! # The race Go lets you write
+//!
+//! Go's classic data race (many goroutines incrementing one counter) does
+//! not compile in Rust: a green thread may not borrow a local mutably, nor
+//! share one without synchronisation.
+//!
+//! ```compile_fail
+//! let mut counter = 0;
+//! let handles: Vec<_> = (0..100)
+//!     .map(|_| grove_runtime::go(|| counter += 1)) // error: closure may outlive `counter`
+//!     .collect();
+//! for h in handles {
+//!     h.join().unwrap();
+//! }
+//! ```
+//!
+//! The fix is the Go fix, a mutex (or an atomic):
+//!
+//! ```
+//! use grove_runtime::sync::{Arc, Mutex};
+//!
+//! let counter = Arc::new(Mutex::new(0));
+//! let handles: Vec<_> = (0..100)
+//!     .map(|_| {
+//!         let counter = counter.clone();
+//!         grove_runtime::go(move || *counter.lock().unwrap() += 1)
+//!     })
+//!     .collect();
+//! for h in handles {
+//!     h.join().unwrap();
+//! }
+//! assert_eq!(*counter.lock().unwrap(), 100);
+//! ```
+//!
 //! All of them sit on one wait-queue core (`monitor`, over
 //! `grove_scheduler::wait`), except `Mutex`, which uses the queue directly
 //! for Go's starvation hand-off.
