@@ -35,7 +35,7 @@
 //! - wait nodes on a blocked thread's stack live in `grove_scheduler::wait`;
 //!   the only unsafe code here is the type-erased select token in `select`.
 //! - `select`: [`Select`], [`SelectedOperation`], and the select protocol.
-//! - `timers`: [`after`], [`tick`], [`never`].
+//! - `timers`: [`after`], [`tick`], [`never()`].
 
 #![warn(missing_docs)]
 
@@ -66,7 +66,7 @@ pub use select::{Select, SelectedOperation};
 ///
 /// - When several arms are ready, one is chosen uniformly at random, so no
 ///   arm starves. A closed channel is always ready (`recv` yields `Err`); a
-///   [`never`] receiver never is.
+///   [`never()`] receiver never is.
 /// - A send arm's value is evaluated only if that arm is chosen; channel
 ///   expressions may be temporaries (`recv(ctx.done())`); the same channel
 ///   may appear in several arms.

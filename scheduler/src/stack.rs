@@ -19,7 +19,7 @@
 //!
 //! Every stack is two memory mappings (the guard and the rest never merge), so
 //! Linux's `vm.max_map_count` (65530 by default) caps how many can exist at
-//! once. [`Budget`] reads that limit, counts mapped stacks, and turns running
+//! once. `Budget` reads that limit, counts mapped stacks, and turns running
 //! out into an error that says what to raise, before the kernel's bare ENOMEM.
 
 use std::io;
