@@ -12,13 +12,18 @@
 //! add up; a park may also return spuriously. Callers loop on their own
 //! condition.
 
+#[cfg(not(loom))]
 use std::cell::RefCell;
 use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+#[cfg(not(loom))]
 use crossbeam_utils::sync::{Parker, Unparker as OsUnparker};
+/// Under loom, OS threads are loom's model threads.
+#[cfg(loom)]
+type OsUnparker = ::loom::thread::Thread;
 
 use crate::coroutine::{self, Request};
 use crate::task::{TaskRef, Unpark};
@@ -102,10 +107,12 @@ fn wake_task(task: TaskRef) {
     }
 }
 
+#[cfg(not(loom))]
 thread_local! {
     static OS_PARKER: RefCell<Option<Parker>> = const { RefCell::new(None) };
 }
 
+#[cfg(not(loom))]
 fn with_os_parker<R>(f: impl FnOnce(&Parker) -> R) -> R {
     OS_PARKER.with(|p| {
         let mut p = p.borrow_mut();
@@ -113,11 +120,38 @@ fn with_os_parker<R>(f: impl FnOnce(&Parker) -> R) -> R {
     })
 }
 
+#[cfg(not(loom))]
+fn os_unparker() -> OsUnparker {
+    with_os_parker(|p| p.unparker().clone())
+}
+
+#[cfg(not(loom))]
+fn os_park(deadline: Option<Instant>) {
+    with_os_parker(|p| match deadline {
+        Some(d) => p.park_deadline(d),
+        None => p.park(),
+    });
+}
+
+#[cfg(loom)]
+fn os_unparker() -> OsUnparker {
+    ::loom::thread::current()
+}
+
+/// Loom has no clock: a park with a deadline returns at once (a spurious
+/// wake-up, which every caller tolerates).
+#[cfg(loom)]
+fn os_park(deadline: Option<Instant>) {
+    if deadline.is_none() {
+        ::loom::thread::park();
+    }
+}
+
 /// The unparker of the calling thread: its green thread, or the OS thread.
 pub fn current_unparker() -> Unparker {
     match worker::current_task() {
         Some(task) => Unparker::green(task),
-        None => Unparker(Inner::Os(with_os_parker(|p| p.unparker().clone()))),
+        None => Unparker(Inner::Os(os_unparker())),
     }
 }
 
@@ -184,10 +218,7 @@ fn park_inner(
         true
     });
     if !suspended {
-        with_os_parker(|p| match deadline {
-            Some(d) => p.park_deadline(d),
-            None => p.park(),
-        });
+        os_park(deadline);
     }
 }
 

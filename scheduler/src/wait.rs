@@ -37,11 +37,11 @@
 //! 4. A claim dropped without completion sets RETRY: the waiter starts its
 //!    operation again. Nobody is ever left parked by a claim that vanished.
 
+use crate::loom::{AtomicU8, AtomicUsize, Ordering};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::panic::Location;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -662,5 +662,201 @@ pub fn arm_outcome<T>(packet: &ArmPacket<T>) -> ArmOutcome<T> {
             packet: packet.clone(),
         }),
         _ => ArmOutcome::Retry,
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! The wait protocol with plain (loom) threads standing in for green
+    //! threads: the park seam's OS path parks loom threads.
+    use super::*;
+    use ::loom::sync::{Arc as LArc, Mutex as LMutex};
+    use ::loom::thread;
+
+    static TEST: WaitReason = WaitReason("loom");
+
+    /// Claims the first waiter of `queue`, retrying until one is there.
+    fn claim(queue: &LMutex<WaitQueue<u32>>, then: impl FnOnce(Claimed<u32>) -> Option<Unparker>) {
+        loop {
+            let mut q = queue.lock().unwrap();
+            if let Some(claimed) = q.claim_first(None) {
+                let waker = then(claimed);
+                drop(q);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                return;
+            }
+            drop(q);
+            thread::yield_now();
+        }
+    }
+
+    /// Steps 1-3: a receiver blocks, a sender claims it and delivers; the
+    /// receiver gets the value, and its entry is gone from the queue.
+    #[test]
+    fn a_blocked_receiver_gets_what_is_delivered() {
+        ::loom::model(|| {
+            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+            let q2 = queue.clone();
+            let sender = thread::spawn(move || claim(&q2, |c| Some(c.deliver(42))));
+            let guard = queue.lock().unwrap();
+            let woken = block(
+                guard,
+                || queue.lock().unwrap(),
+                |q: &mut WaitQueue<u32>| q,
+                None,
+                None,
+                &TEST,
+                Location::caller(),
+            );
+            assert!(matches!(woken, Woken::Done(Some(42))));
+            sender.join().unwrap();
+            assert!(queue.lock().unwrap().is_empty());
+        });
+    }
+
+    /// A blocked sender's value is taken exactly once; it learns it was.
+    #[test]
+    fn a_blocked_senders_value_is_taken_once() {
+        ::loom::model(|| {
+            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+            let q2 = queue.clone();
+            let receiver = thread::spawn(move || {
+                let mut got = None;
+                claim(&q2, |c| {
+                    let (value, waker) = c.take();
+                    got = Some(value);
+                    Some(waker)
+                });
+                got
+            });
+            let guard = queue.lock().unwrap();
+            let woken = block(
+                guard,
+                || queue.lock().unwrap(),
+                |q: &mut WaitQueue<u32>| q,
+                Some(7),
+                None,
+                &TEST,
+                Location::caller(),
+            );
+            assert!(matches!(woken, Woken::Done(None)), "the value was taken");
+            assert_eq!(receiver.join().unwrap(), Some(7));
+        });
+    }
+
+    /// Step 4: a claim dropped unfinished wakes the waiter with RETRY, and
+    /// the waiter keeps its value.
+    #[test]
+    fn a_dropped_claim_means_retry() {
+        ::loom::model(|| {
+            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+            let q2 = queue.clone();
+            let peer = thread::spawn(move || {
+                claim(&q2, |c| {
+                    drop(c);
+                    None
+                })
+            });
+            let guard = queue.lock().unwrap();
+            let woken = block(
+                guard,
+                || queue.lock().unwrap(),
+                |q: &mut WaitQueue<u32>| q,
+                Some(5),
+                None,
+                &TEST,
+                Location::caller(),
+            );
+            assert!(matches!(woken, Woken::Retry(Some(5))));
+            peer.join().unwrap();
+        });
+    }
+
+    /// One select waits in two queues; two peers race to claim it: exactly
+    /// one arm completes, and the select's context says which.
+    #[test]
+    fn exactly_one_arm_of_a_select_is_claimed() {
+        ::loom::model(|| {
+            let cx = LArc::new(SelectCx::new());
+            let queues = [
+                LArc::new(LMutex::new(WaitQueue::<u32>::new())),
+                LArc::new(LMutex::new(WaitQueue::<u32>::new())),
+            ];
+            let packets: Vec<ArmPacket<u32>> = (0..2)
+                .map(|_| std::sync::Arc::new(Packet::new(None)))
+                .collect();
+            for (arm, q) in queues.iter().enumerate() {
+                q.lock()
+                    .unwrap()
+                    .push_select(&cx, arm, packets[arm].clone(), false);
+            }
+            let peers: Vec<_> = (0..2)
+                .map(|arm| {
+                    let (q, _cx) = (queues[arm].clone(), cx.clone());
+                    thread::spawn(move || {
+                        let claimed = q.lock().unwrap().claim_first(None);
+                        claimed
+                            .map(|c| c.deliver(arm as u32 + 10))
+                            .map(Unparker::wake)
+                            .is_some()
+                    })
+                })
+                .collect();
+            // The select parks until chosen, as `Select` does (the winner
+            // unparks it), and only then waits for the peers.
+            let arm = loop {
+                match cx.selected() {
+                    Some(arm) => break arm,
+                    None => thread::park(),
+                }
+            };
+            let wins: usize = peers
+                .into_iter()
+                .map(|p| usize::from(p.join().unwrap()))
+                .sum();
+            assert_eq!(wins, 1);
+            assert!(
+                matches!(arm_outcome(&packets[arm]), ArmOutcome::Received(v) if v == arm as u32 + 10)
+            );
+        });
+    }
+
+    /// A select sender claimed by a receiver that waits for its value: the
+    /// value arrives exactly once; if the receiver gives up first, the
+    /// sender gets its value back.
+    #[test]
+    fn a_rendezvous_completes_or_gives_the_value_back() {
+        ::loom::model(|| {
+            let cx = LArc::new(SelectCx::new());
+            let packet: ArmPacket<u32> = std::sync::Arc::new(Packet::new(None));
+            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+            queue
+                .lock()
+                .unwrap()
+                .push_select(&cx, 0, packet.clone(), true);
+            let q2 = queue.clone();
+            let receiver = thread::spawn(move || {
+                let claimed = q2
+                    .lock()
+                    .unwrap()
+                    .claim_first(None)
+                    .expect("the sender waits");
+                let (rendezvous, waker) = claimed.rendezvous();
+                waker.wake();
+                rendezvous.wait(&TEST)
+            });
+            // The sender: wait until claimed, then fill.
+            let filled = loop {
+                match arm_outcome(&packet) {
+                    ArmOutcome::Pending => thread::yield_now(),
+                    ArmOutcome::Rendezvous(r) => break r.fill(99),
+                    _ => panic!("unexpected outcome"),
+                }
+            };
+            assert_eq!(filled, Ok(()));
+            assert_eq!(receiver.join().unwrap(), Some(99));
+        });
     }
 }
