@@ -15,6 +15,10 @@ const EXAMPLES: &[&str] = &[
     "semaphore_chan",
     "done_cancel",
     "leak",
+    "race_mutex",
+    "waitgroup_fanout",
+    "leak_context",
+    "task_dump",
 ];
 
 fn example_path(name: &str) -> PathBuf {

@@ -103,6 +103,8 @@ impl Node {
         if self.cancelled.load(Ordering::Acquire) {
             return self.lock().err;
         }
+        // Not cancelled: done once the deadline passed (and a later cancel
+        // keeps DeadlineExceeded, see `cancel_one`).
         match self.deadline {
             Some(d) if Instant::now() >= d => Some(ContextError::DeadlineExceeded),
             _ => None,
@@ -110,33 +112,56 @@ impl Node {
     }
 
     /// Cancels this node and its subtree; their `done()` channels are
-    /// closed before this returns.
-    fn cancel(&self, err: ContextError) {
-        let children = {
-            let mut inner = self.lock();
-            if inner.err.is_some() {
-                return;
-            }
-            inner.err = Some(err);
-            self.cancelled.store(true, Ordering::Release);
-            if let Some((tx, _)) = &inner.done {
-                tx.close();
-            }
-            std::mem::take(&mut inner.children)
-        };
-        for child in children.values().filter_map(Weak::upgrade) {
-            child.cancel(err);
+    /// closed before this returns. Iterative, not recursive: a chain of
+    /// thousands of contexts must not overflow a green thread's stack.
+    fn cancel(self: &Arc<Node>, err: ContextError) {
+        let mut pending = vec![self.clone()];
+        while let Some(node) = pending.pop() {
+            pending.extend(node.cancel_one(err).into_iter().filter_map(|c| c.upgrade()));
         }
         if let Some(parent) = &self.parent {
             parent.lock().children.remove(&self.id);
         }
     }
+
+    /// Cancels this node only; returns its children. Once set, the error
+    /// never changes (Go): a deadline that already passed stays the reason.
+    fn cancel_one(&self, err: ContextError) -> Vec<Weak<Node>> {
+        let mut inner = self.lock();
+        if inner.err.is_some() {
+            return Vec::new();
+        }
+        let expired = self.deadline.is_some_and(|d| Instant::now() >= d);
+        let err = if expired {
+            ContextError::DeadlineExceeded
+        } else {
+            err
+        };
+        inner.err = Some(err);
+        self.cancelled.store(true, Ordering::Release);
+        if let Some((tx, _)) = &inner.done {
+            tx.close();
+        }
+        std::mem::take(&mut inner.children).into_values().collect()
+    }
 }
 
 impl Drop for Node {
+    /// Leaves the parent's children, and drops the chain of ancestors this
+    /// was the last reference to one at a time (not recursively).
     fn drop(&mut self) {
-        if let Some(parent) = &self.parent {
-            parent.lock().children.remove(&self.id);
+        let mut child = self.id;
+        let mut parent = self.parent.take();
+        while let Some(node) = parent {
+            node.lock().children.remove(&child);
+            match Arc::try_unwrap(node) {
+                Ok(mut last) => {
+                    child = last.id;
+                    parent = last.parent.take();
+                    // `last` drops here with no parent: no recursion.
+                }
+                Err(_) => break,
+            }
         }
     }
 }

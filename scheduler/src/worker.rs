@@ -557,6 +557,8 @@ impl Worker {
         let header = task.header();
         let before = header.state.transition_to_running();
         if !before.is_started() {
+            // Known from now on (tasks() shows a Running task's worker).
+            header.home.store(self.index, Ordering::Relaxed);
             if self.shared.is_shutting_down() {
                 task.cancel(Box::new(UNWOUND));
                 self.complete(task);

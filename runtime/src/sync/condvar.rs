@@ -220,32 +220,62 @@ impl Barrier {
     #[track_caller]
     pub fn wait(&self) -> BarrierWaitResult {
         let at = Location::caller();
-        let mut generation = None;
         let mut leader = false;
         let n = self.n;
         let mut woke_others = false;
+        // Un-counts this party if it is unwound while it waits (its runtime
+        // shuts down) before its generation is complete.
+        let mut arrival = Arrival {
+            barrier: self,
+            generation: None,
+        };
         let _ = self
             .monitor
-            .wait_until(&BARRIER, None, at, |(arrived, gen)| match generation {
-                None => {
-                    *arrived += 1;
-                    if *arrived >= n {
-                        *arrived = 0;
-                        *gen += 1;
-                        leader = true;
-                        woke_others = true;
-                        Some(())
-                    } else {
-                        generation = Some(*gen);
-                        None
+            .wait_until(&BARRIER, None, at, |(arrived, gen)| {
+                match arrival.generation {
+                    None => {
+                        *arrived += 1;
+                        if *arrived >= n {
+                            *arrived = 0;
+                            *gen += 1;
+                            leader = true;
+                            woke_others = true;
+                            Some(())
+                        } else {
+                            arrival.generation = Some(*gen);
+                            None
+                        }
                     }
+                    Some(mine) if *gen != mine => {
+                        arrival.generation = None;
+                        Some(())
+                    }
+                    Some(_) => None,
                 }
-                Some(mine) if *gen != mine => Some(()),
-                Some(_) => None,
             });
+        drop(arrival);
         if woke_others {
             self.monitor.notify(usize::MAX);
         }
         BarrierWaitResult(leader)
+    }
+}
+
+/// A party that arrived and waits for its generation to complete.
+struct Arrival<'a> {
+    barrier: &'a Barrier,
+    /// The generation it waits in; `None` once it may leave.
+    generation: Option<u64>,
+}
+
+impl Drop for Arrival<'_> {
+    fn drop(&mut self) {
+        if let Some(mine) = self.generation {
+            self.barrier.monitor.update_and_notify(0, |(arrived, gen)| {
+                if *gen == mine {
+                    *arrived -= 1;
+                }
+            });
+        }
     }
 }

@@ -93,7 +93,9 @@ impl<T> RwLock<T> {
 
 impl<T: ?Sized> RwLock<T> {
     fn try_read_word(&self) -> bool {
-        let mut s = self.state.load(Ordering::Relaxed);
+        // SeqCst: in the monitor this load follows the waiter's SeqCst count
+        // of itself, and must not be ordered before it (see `monitor`).
+        let mut s = self.state.load(Ordering::SeqCst);
         while s & (WRITER | WRITERS_WAITING) == 0 {
             match self.state.compare_exchange_weak(
                 s,
@@ -168,15 +170,22 @@ impl<T: ?Sized> RwLock<T> {
     #[cold]
     fn write_slow(&self, at: &'static Location<'static>) {
         grove_scheduler::park::coop_tick();
-        let mut counted = false;
-        let _ = self.monitor.wait_until(&WRITE, None, at, |waiting| {
-            if !counted {
-                counted = true;
-                *waiting += 1;
+        // If this waiter is unwound while parked (its runtime shuts down),
+        // it must stop counting as a waiting writer, or readers would wait
+        // for it forever.
+        let mut waiting = WaitingWriter {
+            lock: self,
+            counted: false,
+        };
+        let _ = self.monitor.wait_until(&WRITE, None, at, |count| {
+            if !waiting.counted {
+                waiting.counted = true;
+                *count += 1;
                 self.state.fetch_or(WRITERS_WAITING, Ordering::SeqCst);
             }
-            if self.try_write_word(*waiting - 1) {
-                *waiting -= 1;
+            if self.try_write_word(*count - 1) {
+                *count -= 1;
+                waiting.counted = false;
                 Some(())
             } else {
                 None
@@ -242,6 +251,29 @@ impl<T: ?Sized> RwLock<T> {
         } else {
             Ok(data)
         }
+    }
+}
+
+/// A writer counted among the waiting ones; un-counts itself if it leaves
+/// without the lock (unwound while parked).
+struct WaitingWriter<'a, T: ?Sized> {
+    lock: &'a RwLock<T>,
+    counted: bool,
+}
+
+impl<T: ?Sized> Drop for WaitingWriter<'_, T> {
+    fn drop(&mut self) {
+        if !self.counted {
+            return;
+        }
+        self.lock.monitor.update_and_notify(usize::MAX, |count| {
+            *count -= 1;
+            if *count == 0 {
+                self.lock
+                    .state
+                    .fetch_and(!WRITERS_WAITING, Ordering::SeqCst);
+            }
+        });
     }
 }
 
