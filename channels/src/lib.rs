@@ -116,6 +116,11 @@ macro_rules! __select_parse {
         (recv($r:expr) -> $res:pat => $body:block $(, $($rest:tt)*)?)) => {
         $crate::__select_push!($arms [recv $id ($r) ($res) $body] $default ($($ids)*) ($($($rest)*)?))
     };
+    // recv, block body, no comma before the next arm (as crossbeam).
+    ($arms:tt $default:tt ($id:ident $($ids:ident)*)
+        (recv($r:expr) -> $res:pat => $body:block $($rest:tt)+)) => {
+        $crate::__select_push!($arms [recv $id ($r) ($res) $body] $default ($($ids)*) ($($rest)+))
+    };
     // recv, expression body.
     ($arms:tt $default:tt ($id:ident $($ids:ident)*)
         (recv($r:expr) -> $res:pat => $body:expr $(, $($rest:tt)*)?)) => {
@@ -126,6 +131,11 @@ macro_rules! __select_parse {
         (send($s:expr, $v:expr) -> $res:pat => $body:block $(, $($rest:tt)*)?)) => {
         $crate::__select_push!($arms [send $id ($s) ($v) ($res) $body] $default ($($ids)*) ($($($rest)*)?))
     };
+    // send, block body, no comma before the next arm.
+    ($arms:tt $default:tt ($id:ident $($ids:ident)*)
+        (send($s:expr, $v:expr) -> $res:pat => $body:block $($rest:tt)+)) => {
+        $crate::__select_push!($arms [send $id ($s) ($v) ($res) $body] $default ($($ids)*) ($($rest)+))
+    };
     // send, expression body.
     ($arms:tt $default:tt ($id:ident $($ids:ident)*)
         (send($s:expr, $v:expr) -> $res:pat => $body:expr $(, $($rest:tt)*)?)) => {
@@ -135,12 +145,18 @@ macro_rules! __select_parse {
     ($arms:tt () $idents:tt (default($t:expr) => $body:block $(, $($rest:tt)*)?)) => {
         $crate::__select_parse!($arms (timeout ($t) $body) $idents ($($($rest)*)?))
     };
+    ($arms:tt () $idents:tt (default($t:expr) => $body:block $($rest:tt)+)) => {
+        $crate::__select_parse!($arms (timeout ($t) $body) $idents ($($rest)+))
+    };
     ($arms:tt () $idents:tt (default($t:expr) => $body:expr $(, $($rest:tt)*)?)) => {
         $crate::__select_parse!($arms (timeout ($t) { $body }) $idents ($($($rest)*)?))
     };
     // default.
     ($arms:tt () $idents:tt (default => $body:block $(, $($rest:tt)*)?)) => {
         $crate::__select_parse!($arms (now $body) $idents ($($($rest)*)?))
+    };
+    ($arms:tt () $idents:tt (default => $body:block $($rest:tt)+)) => {
+        $crate::__select_parse!($arms (now $body) $idents ($($rest)+))
     };
     ($arms:tt () $idents:tt (default => $body:expr $(, $($rest:tt)*)?)) => {
         $crate::__select_parse!($arms (now { $body }) $idents ($($($rest)*)?))

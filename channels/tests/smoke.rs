@@ -181,3 +181,16 @@ fn timers() {
         .unwrap_err()
         .is_timeout());
 }
+
+#[test]
+fn block_bodies_need_no_comma() {
+    let (tx, rx) = bounded::<u32>(1);
+    tx.send(3).unwrap();
+    let got;
+    select! {
+        recv(rx) -> v => { got = v.unwrap(); }
+        send(tx, 9) -> _r => { got = 100; }
+        default => { got = 200; }
+    }
+    assert_eq!(got, 3);
+}

@@ -115,6 +115,9 @@ pub(crate) struct WorkerShared {
     pub(crate) unparker: OsUnparker,
     pub(crate) counters: CachePadded<Counters>,
     pub(crate) watch: CachePadded<monitor::Watch>,
+    /// Its thread is stuck in a green thread that will not unwind: it is
+    /// not joined at shutdown (see `worker::block_os_thread`).
+    pub(crate) abandoned: std::sync::atomic::AtomicBool,
 }
 
 const RUNNING: u8 = 0;
@@ -286,6 +289,7 @@ impl Scheduler {
                 unparker: parker.unparker().clone(),
                 counters: CachePadded::new(Counters::default()),
                 watch: CachePadded::new(monitor::Watch::default()),
+                abandoned: std::sync::atomic::AtomicBool::new(false),
             });
             deques.push(deque);
             parkers.push(parker);
@@ -384,7 +388,8 @@ impl Scheduler {
             let tasks = shared.registry.snapshot();
             let mut live = false;
             for task in &tasks {
-                if !task.header().state.load().is_done() {
+                let header = task.header();
+                if !header.state.load().is_done() && !header.abandoned.load(Ordering::SeqCst) {
                     live = true;
                     park::unpark_task(task);
                 }
@@ -402,7 +407,10 @@ impl Scheduler {
         for w in shared.workers.iter() {
             w.unparker.unpark();
         }
-        for handle in self.threads.drain(..) {
+        for (i, handle) in self.threads.drain(..).enumerate() {
+            if shared.workers[i].abandoned.load(Ordering::SeqCst) {
+                continue; // stuck in a green thread that will not unwind
+            }
             let _ = handle.join();
         }
         if let Some((monitor, unparker)) = self.monitor.take() {

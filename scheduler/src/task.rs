@@ -352,6 +352,9 @@ pub(crate) struct Header {
     pub(crate) wait: WaitSite,
     /// Set before a forced unwind, so the body re-throws what it catches.
     pub(crate) unwinding: AtomicBool,
+    /// It caught the forced unwind and blocked again: given up on (see
+    /// `worker::block_os_thread`).
+    pub(crate) abandoned: AtomicBool,
     /// Where the task sits in the runtime's registry.
     pub(crate) registry_key: AtomicU64,
     /// Parked with a timer armed (a sleep, a timeout): it will wake by
@@ -392,6 +395,7 @@ impl Header {
             yielder: YielderSlot::default(),
             wait: WaitSite::default(),
             unwinding: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
             registry_key: AtomicU64::new(u64::MAX),
             timed: AtomicBool::new(false),
             join_waiter: Mutex::new(None),

@@ -178,6 +178,13 @@ pub(crate) fn wake_blocked_thread(task: &TaskRef) {
 /// Parks the running green thread by blocking its OS thread: the path taken
 /// while the thread is panicking, where switching away is never allowed.
 pub(crate) fn block_os_thread(header: &Header, deadline: Option<Instant>) {
+    if header.unwinding.load(Ordering::Relaxed) && !std::thread::panicking() {
+        // Being unwound by its runtime's shutdown, the green thread caught
+        // the unwind (a catch_unwind around a blocking call, in a loop) and
+        // blocks again: it can never be unwound. Leak it and its worker
+        // rather than hang the runtime's drop.
+        abandon(header);
+    }
     if !header.state.begin_os_block() {
         return; // an unpark was pending
     }
@@ -197,6 +204,23 @@ pub(crate) fn block_os_thread(header: &Header, deadline: Option<Instant>) {
     if !woken {
         header.state.end_os_block();
     }
+}
+
+#[cold]
+fn abandon(header: &Header) {
+    if header.abandoned.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let home = header.home.load(Ordering::Relaxed);
+    let shared = header.shared();
+    shared.workers[home].abandoned.store(true, Ordering::SeqCst);
+    eprintln!(
+        "grove: green thread {} (spawned at {}) caught the unwind of its runtime's shutdown and \
+         blocked again; it cannot be unwound, so it and worker thread {home} are leaked. A \
+         catch_unwind around a blocking call must let the unwind through (resume_unwind what \
+         it does not expect)",
+        header.id, header.spawned_at
+    );
 }
 
 /// Spends one unit of the running green thread's budget; true when the

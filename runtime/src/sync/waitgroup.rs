@@ -69,10 +69,17 @@ impl WaitGroup {
     }
 
     /// Adds `n` to the counter.
+    ///
+    /// # Panics
+    ///
+    /// If the counter would overflow (it is left as it was).
     pub fn add(&self, n: usize) {
         let n = isize::try_from(n).expect("WaitGroup::add: n too large");
-        let prev = self.inner.count.fetch_add(n, Ordering::SeqCst);
-        assert!(prev.checked_add(n).is_some(), "WaitGroup counter overflow");
+        let updated = self
+            .inner
+            .count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_add(n));
+        assert!(updated.is_ok(), "sync: WaitGroup counter overflow");
     }
 
     /// Subtracts one from the counter; at zero, wakes every waiter.
@@ -197,8 +204,19 @@ impl Semaphore {
     }
 
     /// Adds `n` permits.
+    ///
+    /// # Panics
+    ///
+    /// If the semaphore would hold more than `usize::MAX` permits (it is
+    /// left as it was).
     pub fn add_permits(&self, n: usize) {
-        self.permits.fetch_add(n, Ordering::SeqCst);
+        let updated = self
+            .permits
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| p.checked_add(n));
+        assert!(
+            updated.is_ok(),
+            "a Semaphore may not hold more than usize::MAX permits"
+        );
         self.monitor.notify(n);
     }
 }
