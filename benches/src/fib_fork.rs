@@ -2,9 +2,9 @@
 //! fib(n-1), computes fib(n-2) itself, then waits for the child. fib(27)
 //! must be 196,418 and spawns 317,810 tasks. The value is the whole run.
 //!
-//! Fan-in: Go's twin has the child send its result on a channel of
-//! capacity 1. Until `grove::chan` lands, the grove version joins the
-//! child's handle; the one place to change is [`GroveChild`] (see its doc).
+//! Fan-in: as in Go's twin, grove's child sends its result on a channel
+//! of capacity 1 (`GroveChild`); tokio and may await or join the child's
+//! handle.
 
 use std::time::{Duration, Instant};
 
@@ -66,34 +66,23 @@ fn grove_fib(n: u64) -> u64 {
     x + child.wait()
 }
 
-/// FAN-IN (switch to channels here): a forked fib(n-1) and the way its
-/// result comes back.
-///
-/// Today that is the child's `JoinHandle` (no channels in grove yet). With
-/// `grove::chan`, as in Go's twin, it becomes:
-///
-/// ```ignore
-/// struct GroveChild(grove::chan::Receiver<u64>);
-/// impl GroveChild {
-///     fn fork(n: u64) -> GroveChild {
-///         let (tx, rx) = grove::chan::bounded(1);
-///         grove::go(move || tx.send(grove_fib(n)).unwrap());
-///         GroveChild(rx)
-///     }
-///     fn wait(self) -> u64 {
-///         self.0.recv().expect("fib_fork/grove: a child died")
-///     }
-/// }
-/// ```
-struct GroveChild(grove::thread::JoinHandle<u64>);
+/// A forked fib(n-1) whose result comes back on a channel of capacity 1,
+/// as in Go's twin (the child never waits for its parent to receive).
+struct GroveChild(grove::chan::Receiver<u64>);
 
 impl GroveChild {
     fn fork(n: u64) -> GroveChild {
-        GroveChild(grove::go(move || grove_fib(n)))
+        let (tx, rx) = grove::chan::bounded(1);
+        // Detached, as a goroutine: the result comes back on `tx`.
+        drop(grove::go(move || {
+            tx.send(grove_fib(n))
+                .expect("fib_fork/grove: the parent stopped receiving");
+        }));
+        GroveChild(rx)
     }
 
     fn wait(self) -> u64 {
-        self.0.join().expect("fib_fork/grove: a child panicked")
+        self.0.recv().expect("fib_fork/grove: a child died")
     }
 }
 
@@ -171,18 +160,25 @@ pub fn may(n: u32) -> Duration {
 /// note when it scales down. At the default `vm.max_map_count` that is
 /// 20 (10,945 coroutines).
 pub fn may_n(n: u32) -> u32 {
+    let fit = may_fit_n(n);
+    if fit < n {
+        eprintln!(
+            "fib_fork/may: fib({n}) forks {} coroutines, more than fit under \
+             vm.max_map_count = {} (about {} live coroutines do); using fib({fit})",
+            tasks(n),
+            grove::runtime::max_map_count(),
+            crate::util::may_capacity()
+        );
+    }
+    fit
+}
+
+/// [`may_n`] without the note: the caller reports the size it got.
+pub fn may_fit_n(n: u32) -> u32 {
     let cap = crate::util::may_capacity() as u64;
     let mut fit = n;
     while fit > 0 && tasks(fit) > cap {
         fit -= 1;
-    }
-    if fit < n {
-        eprintln!(
-            "fib_fork/may: fib({n}) forks {} coroutines, more than fit under \
-             vm.max_map_count = {} (about {cap} live coroutines do); using fib({fit})",
-            tasks(n),
-            grove::runtime::max_map_count()
-        );
     }
     fit
 }

@@ -18,6 +18,14 @@
 //! | [`parked_memory`] | N tasks blocked at once | RSS growth / N, KiB per task |
 //! | [`skynet`] | 10-ary tree of 1,000,000 leaves, every node a task | time of the run |
 //! | [`fib_fork`] | fib(27), every call with n >= 2 forks fib(n-1) | time of the run |
+//! | [`pingpong0`] | two tasks bounce a counter over two unbuffered channels | ns per round trip = time / rounds |
+//! | [`prodcons`] | producers and consumers over one channel (cap 0, cap 128, 4P/4C) | ns per message = time / messages |
+//! | [`mutex`] | 8 tasks increment one counter under one mutex | ns per increment = time / increments |
+//! | [`select2`] | one task selects over two channels fed by two producers | ns per message = time / messages |
+//!
+//! The channel workloads are written once over [`chans`] (channel ends
+//! and task spawners for grove, may, crossbeam-channel, `std::sync::mpsc`
+//! and OS threads); tokio, being async, has its own version of each.
 //!
 //! Naming: the workload's name, then the implementation's, as in
 //! `spawn_join/grove`, `spawn_join/std_thread`, `spawn_join/tokio`,
@@ -28,8 +36,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod chans;
 pub mod fib_fork;
+pub mod mutex;
 pub mod parked_memory;
+pub mod pingpong0;
+pub mod prodcons;
+pub mod select2;
 pub mod skynet;
 pub mod spawn_join;
 pub mod util;
@@ -46,6 +59,43 @@ mod tests {
         assert_eq!(skynet::expected(1_000_000), 499_999_500_000);
         assert_eq!(skynet::tasks(1_000_000), 1_111_110);
         assert_eq!(skynet::tasks(10), 10);
+    }
+
+    /// Every channel workload, small, once per implementation: each
+    /// verifies its own result.
+    #[test]
+    fn channel_workloads_verify() {
+        let rt = util::grove_runtime(2);
+        let tokio = util::tokio_multi_thread(2);
+        util::may_init(2);
+        pingpong0::grove(&rt, 1000);
+        pingpong0::tokio(&tokio, 1000);
+        pingpong0::may(1000);
+        pingpong0::crossbeam(200);
+        pingpong0::std_mpsc(200);
+        for shape in [prodcons::CAP0, prodcons::CAP128, prodcons::FOUR_BY_FOUR] {
+            prodcons::grove(&rt, shape, 2000);
+            prodcons::tokio(&tokio, shape, 2000);
+            prodcons::may(shape, 2000);
+            prodcons::crossbeam(shape, 2000);
+            prodcons::std_mpsc(shape, 2000);
+        }
+        select2::grove(&rt, 2000);
+        select2::tokio(&tokio, 2000);
+        select2::crossbeam(2000);
+    }
+
+    #[test]
+    fn mutex_and_fan_in_workloads_verify() {
+        let rt = util::grove_runtime(2);
+        let tokio = util::tokio_multi_thread(2);
+        util::may_init(2);
+        mutex::grove(&rt, 8000);
+        mutex::tokio(&tokio, 8000);
+        mutex::may(8000);
+        mutex::std_thread(8000);
+        skynet::grove(&rt, 1000);
+        fib_fork::grove(&rt, 12);
     }
 
     #[test]

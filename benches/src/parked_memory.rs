@@ -6,11 +6,10 @@
 //! reused; the comparison program may still prefer a fresh process per
 //! measurement, as Go's twin does.
 //!
-//! Blocking: green threads and may coroutines park in a loop on a shared
-//! flag and are unparked one by one; tokio tasks await one shared
-//! `Notify`; OS threads wait on one `Condvar`. Go's twin blocks every
-//! goroutine receiving on one shared channel: when `grove::chan` lands,
-//! [`grove_parked_task`] is the one function to switch to that.
+//! Blocking: as in Go's twin, green threads block receiving on one shared
+//! unbuffered channel, which the release closes; may coroutines park in a
+//! loop on a shared flag and are unparked one by one; tokio tasks await
+//! one shared `Notify`; OS threads wait on one `Condvar`.
 //!
 //! Every function also times the cycle (spawn until all are started, then
 //! release until all are joined, both from a task of the runtime under
@@ -71,21 +70,17 @@ const SETTLE: Duration = Duration::from_millis(20);
 struct GroveGate {
     started: AtomicUsize,
     woke: AtomicUsize,
-    release: AtomicBool,
+    /// The channel every green thread blocks on; the release closes it.
+    release: grove::chan::Receiver<()>,
 }
 
-/// WAIT (switch to a channel here): what each parked green thread does.
-///
-/// Today: park in a loop until the flag is set (spurious wake-ups are
-/// allowed). With `grove::chan`, as in Go's twin, every task instead
-/// blocks in `rx.recv()` on one shared `bounded::<()>(0)` channel, and
-/// the release closes it (`tx.close()`) instead of unparking each thread.
+/// What each parked green thread does, as in Go's twin: block receiving
+/// on one shared unbuffered channel, until the release closes it.
 fn grove_parked_task(gate: &GroveGate) {
     gate.started.fetch_add(1, Ordering::Relaxed);
-    while !gate.release.load(Ordering::Acquire) {
-        grove::thread::park();
+    if gate.release.recv().is_err() {
+        gate.woke.fetch_add(1, Ordering::Relaxed);
     }
-    gate.woke.fetch_add(1, Ordering::Relaxed);
 }
 
 /// grove: `n` green threads, spawned by a green thread, each parked until
@@ -106,10 +101,11 @@ pub fn grove(workers: usize, n: usize) -> Result<Parked, String> {
     }
     let mapped_before = grove::runtime::mapped_stacks();
     let rt = crate::util::grove_runtime(workers);
+    let (release, release_rx) = grove::chan::bounded::<()>(0);
     let gate = Arc::new(GroveGate {
         started: AtomicUsize::new(0),
         woke: AtomicUsize::new(0),
-        release: AtomicBool::new(false),
+        release: release_rx,
     });
     let handles = prefaulted_vec(n);
 
@@ -150,13 +146,9 @@ pub fn grove(workers: usize, n: usize) -> Result<Parked, String> {
 
     // Release and join from a green thread, as the spawns were made: a
     // join from an OS thread would add an OS-level hand-off per task.
-    let task_gate = Arc::clone(&gate);
     let wake = rt.block_on(move || {
         let start = Instant::now();
-        task_gate.release.store(true, Ordering::Release);
-        for h in &handles {
-            h.thread().unpark();
-        }
+        release.close();
         for h in handles {
             h.join()
                 .expect("parked_memory/grove: a green thread panicked");

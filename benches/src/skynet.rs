@@ -3,10 +3,9 @@
 //! its ordinal `i`. The root's sum must be `leaves * (leaves - 1) / 2`
 //! (499,999,500,000 for 1,000,000 leaves). The value is the whole run.
 //!
-//! Fan-in: Go's twin (and BENCHMARKS.md) has each child send its sum on a
-//! channel. Until `grove::chan` lands, the grove version joins the
-//! children's handles instead; the one function to change is
-//! [`grove_fan_in`] (see its doc for the channel version).
+//! Fan-in: as in Go's twin (and BENCHMARKS.md), grove's children send
+//! their sums on a channel (`grove_fan_in`); tokio and may await or join
+//! their children's handles.
 
 use std::time::{Duration, Instant};
 
@@ -43,18 +42,25 @@ pub fn tasks(leaves: u64) -> u64 {
 /// The largest power of ten, at most `leaves`, whose whole tree of tasks
 /// may can hold at once (see [`may`]); prints a note when it scales down.
 pub fn may_leaves(leaves: u64) -> u64 {
+    let fit = may_fit_leaves(leaves);
+    if fit < leaves {
+        eprintln!(
+            "skynet/may: a tree of {leaves} leaves ({} coroutines) does not fit under \
+             vm.max_map_count = {} (about {} live coroutines do); using {fit} leaves",
+            tasks(leaves),
+            grove::runtime::max_map_count(),
+            crate::util::may_capacity()
+        );
+    }
+    fit
+}
+
+/// [`may_leaves`] without the note: the caller reports the size it got.
+pub fn may_fit_leaves(leaves: u64) -> u64 {
     let cap = crate::util::may_capacity() as u64;
     let mut fit = leaves;
     while fit > 1 && tasks(fit) > cap {
         fit /= DIV as u64;
-    }
-    if fit < leaves {
-        eprintln!(
-            "skynet/may: a tree of {leaves} leaves ({} coroutines) does not fit under \
-             vm.max_map_count = {} (about {cap} live coroutines do); using {fit} leaves",
-            tasks(leaves),
-            grove::runtime::max_map_count()
-        );
     }
     fit
 }
@@ -93,29 +99,24 @@ fn grove_node(num: u64, size: u64) -> u64 {
     }
 }
 
-/// FAN-IN (switch to channels here): spawns the [`DIV`] children of a node
-/// whose first leaf is `num`, each covering `sub` leaves, and returns the
-/// sum of their answers.
-///
-/// Today the answers come back through `JoinHandle::join` (no channels in
-/// grove yet). With `grove::chan`, as in Go's twin, the body becomes:
-///
-/// ```ignore
-/// let (tx, rx) = grove::chan::bounded::<u64>(0);
-/// for i in 0..DIV as u64 {
-///     let tx = tx.clone();
-///     grove::go(move || tx.send(grove_node(num + i * sub, sub)).unwrap());
-/// }
-/// (0..DIV).map(|_| rx.recv().expect("skynet/grove: a child died")).sum()
-/// ```
+/// Fan-in over a channel, as in Go's twin: spawns the [`DIV`] children of
+/// a node whose first leaf is `num`, each covering `sub` leaves; each
+/// child sends its sum on one shared unbuffered channel, and the parent
+/// receives [`DIV`] answers and returns their sum.
 fn grove_fan_in(num: u64, sub: u64) -> u64 {
-    let children: [grove::thread::JoinHandle<u64>; DIV] = std::array::from_fn(|i| {
-        let first = num + i as u64 * sub;
-        grove::go(move || grove_node(first, sub))
-    });
-    children
-        .into_iter()
-        .map(|h| h.join().expect("skynet/grove: a child panicked"))
+    let (tx, rx) = grove::chan::bounded::<u64>(0);
+    for i in 0..DIV as u64 {
+        let tx = tx.clone();
+        let first = num + i * sub;
+        // Detached, as Go's goroutines: the answer comes back on `tx`.
+        drop(grove::go(move || {
+            tx.send(grove_node(first, sub))
+                .expect("skynet/grove: the parent stopped receiving");
+        }));
+    }
+    drop(tx);
+    (0..DIV)
+        .map(|_| rx.recv().expect("skynet/grove: a child died"))
         .sum()
 }
 

@@ -115,6 +115,20 @@ pub fn may_capacity() -> usize {
 /// 5 times a power of ten that fits. Prints a note when it scales down, so
 /// a report never silently compares different sizes.
 pub fn may_fit(workload: &str, n: usize) -> usize {
+    let fit = may_fit_quiet(n);
+    if fit < n {
+        eprintln!(
+            "{workload}/may: {n} live coroutines do not fit under vm.max_map_count = {} \
+             (about {} do); using {fit}",
+            read_max_map_count().unwrap_or(65530),
+            may_capacity()
+        );
+    }
+    fit
+}
+
+/// [`may_fit`] without the note: the caller reports the size it got.
+pub fn may_fit_quiet(n: usize) -> usize {
     let cap = may_capacity();
     if n <= cap {
         return n;
@@ -129,11 +143,6 @@ pub fn may_fit(workload: &str, n: usize) -> usize {
         }
         power *= 10;
     }
-    eprintln!(
-        "{workload}/may: {n} live coroutines do not fit under vm.max_map_count = {} \
-         (about {cap} do); using {fit}",
-        read_max_map_count().unwrap_or(65530)
-    );
     fit
 }
 

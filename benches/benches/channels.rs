@@ -1,0 +1,166 @@
+//! Criterion benchmarks of grove's channels, select and mutex against
+//! tokio, may, crossbeam-channel and `std::sync::mpsc` on OS threads:
+//! `pingpong0`, `prodcons` (cap 0, cap 128, 4P/4C), `mutex`, `select2`.
+//! Named `<workload>/<impl>`. The workloads live in the `grove_benches`
+//! library, which verifies every result; here they are only timed, with
+//! `iter_custom` so that building runtimes is never timed.
+//!
+//! Sizes are a tenth of BENCHMARKS.md's per iteration (criterion repeats
+//! iterations); OS threads over unbuffered channels run fewer messages,
+//! and the throughput line (elements = round trips, messages,
+//! increments) is what compares. may's `select!` loses messages (see
+//! `select2`), so it has no benchmark here; the comparison program shows
+//! it failing.
+//!
+//! `cargo bench -p grove-benches --bench channels -- --test` runs every
+//! benchmark once, as a smoke test.
+
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
+};
+
+use grove_benches::prodcons::{Shape, CAP0, CAP128, FOUR_BY_FOUR};
+use grove_benches::util::{self, may_init, workers};
+use grove_benches::{mutex, pingpong0, prodcons, select2};
+
+/// Runs `f` once per iteration and sums what it measured.
+fn timed(iters: u64, mut f: impl FnMut() -> Duration) -> Duration {
+    (0..iters).map(|_| f()).sum()
+}
+
+/// A group of few samples of equal iteration counts (flat sampling).
+fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    g
+}
+
+fn pingpong(c: &mut Criterion) {
+    let w = workers();
+    let mut g = group(c, "pingpong0");
+    let n = pingpong0::ROUNDS / 10;
+    g.throughput(Throughput::Elements(n as u64));
+    for (name, workers) in [("grove", w), ("grove_1_worker", 1)] {
+        let rt = util::grove_runtime(workers);
+        g.bench_function(name, |b| {
+            b.iter_custom(|i| timed(i, || pingpong0::grove(&rt, n)))
+        });
+    }
+    for (name, workers) in [("tokio", w), ("tokio_1_worker", 1)] {
+        let rt = util::tokio_multi_thread(workers);
+        g.bench_function(name, |b| {
+            b.iter_custom(|i| timed(i, || pingpong0::tokio(&rt, n)))
+        });
+    }
+    may_init(w);
+    g.bench_function("may", |b| b.iter_custom(|i| timed(i, || pingpong0::may(n))));
+
+    let n_std = pingpong0::ROUNDS_STD_THREAD / 10;
+    g.throughput(Throughput::Elements(n_std as u64));
+    g.bench_function("crossbeam_threads", |b| {
+        b.iter_custom(|i| timed(i, || pingpong0::crossbeam(n_std)))
+    });
+    g.bench_function("std_mpsc_threads", |b| {
+        b.iter_custom(|i| timed(i, || pingpong0::std_mpsc(n_std)))
+    });
+    g.finish();
+}
+
+fn prodcons_shape(c: &mut Criterion, name: &str, shape: Shape) {
+    let w = workers();
+    let mut g = group(c, name);
+    let n = prodcons::MESSAGES / 10;
+    g.throughput(Throughput::Elements(n as u64));
+    {
+        let rt = util::grove_runtime(w);
+        g.bench_function("grove", |b| {
+            b.iter_custom(|i| timed(i, || prodcons::grove(&rt, shape, n)))
+        });
+    }
+    {
+        let rt = util::tokio_multi_thread(w);
+        g.bench_function("tokio", |b| {
+            b.iter_custom(|i| timed(i, || prodcons::tokio(&rt, shape, n)))
+        });
+    }
+    may_init(w);
+    g.bench_function("may", |b| {
+        b.iter_custom(|i| timed(i, || prodcons::may(shape, n)))
+    });
+    let n_std = if shape.cap == 0 {
+        prodcons::MESSAGES_STD_CAP0 / 10
+    } else {
+        n
+    };
+    g.throughput(Throughput::Elements(n_std as u64));
+    g.bench_function("crossbeam_threads", |b| {
+        b.iter_custom(|i| timed(i, || prodcons::crossbeam(shape, n_std)))
+    });
+    g.bench_function("std_mpsc_threads", |b| {
+        b.iter_custom(|i| timed(i, || prodcons::std_mpsc(shape, n_std)))
+    });
+    g.finish();
+}
+
+fn prodcons_all(c: &mut Criterion) {
+    prodcons_shape(c, "prodcons_cap0", CAP0);
+    prodcons_shape(c, "prodcons_cap128", CAP128);
+    prodcons_shape(c, "prodcons_4p4c", FOUR_BY_FOUR);
+}
+
+fn mutex_group(c: &mut Criterion) {
+    let w = workers();
+    let mut g = group(c, "mutex");
+    let n = mutex::TOTAL / 10;
+    g.throughput(Throughput::Elements(n as u64));
+    {
+        let rt = util::grove_runtime(w);
+        g.bench_function("grove", |b| {
+            b.iter_custom(|i| timed(i, || mutex::grove(&rt, n)))
+        });
+    }
+    {
+        let rt = util::tokio_multi_thread(w);
+        g.bench_function("tokio", |b| {
+            b.iter_custom(|i| timed(i, || mutex::tokio(&rt, n)))
+        });
+    }
+    may_init(w);
+    g.bench_function("may", |b| b.iter_custom(|i| timed(i, || mutex::may(n))));
+    g.bench_function("std_thread", |b| {
+        b.iter_custom(|i| timed(i, || mutex::std_thread(n)))
+    });
+    g.finish();
+}
+
+fn select2_group(c: &mut Criterion) {
+    let w = workers();
+    let mut g = group(c, "select2");
+    let n = select2::MESSAGES / 10;
+    g.throughput(Throughput::Elements(n as u64));
+    {
+        let rt = util::grove_runtime(w);
+        g.bench_function("grove", |b| {
+            b.iter_custom(|i| timed(i, || select2::grove(&rt, n)))
+        });
+    }
+    {
+        let rt = util::tokio_multi_thread(w);
+        g.bench_function("tokio", |b| {
+            b.iter_custom(|i| timed(i, || select2::tokio(&rt, n)))
+        });
+    }
+    g.bench_function("crossbeam_threads", |b| {
+        b.iter_custom(|i| timed(i, || select2::crossbeam(n)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, pingpong, prodcons_all, mutex_group, select2_group);
+criterion_main!(benches);

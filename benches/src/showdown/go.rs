@@ -1,0 +1,177 @@
+//! Go's twins of the workloads (`benches/go`): built once with `go build`
+//! into `target/showdown/go/`, then run once per repetition as
+//! `grovebench -only NAME -reps 1 -scale S -procs P`, which prints
+//! `RESULT <name> <value> <unit> procs=<P>`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use super::child::output_within;
+use super::plan::Fail;
+
+/// The message when Go is not installed.
+pub const MISSING: &str = "Go not found: install it with `apt-get install -y golang-go` to compare";
+
+/// The built twin program.
+#[derive(Debug)]
+pub struct GoTwin {
+    exe: PathBuf,
+    /// `go version`'s version, e.g. `go1.19.8`.
+    pub version: String,
+    /// Longest one run may take before it counts as failed.
+    pub limit: Duration,
+}
+
+/// Whether Go can be compared, and if not, why.
+#[derive(Debug)]
+pub enum GoStatus {
+    /// Built and ready.
+    Ready(GoTwin),
+    /// Not compared, and why (not installed, build failed, `--no-go`).
+    Absent(String),
+}
+
+/// `go` on the PATH, if any.
+fn find_go() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("go"))
+        .find(|p| p.is_file())
+}
+
+/// Where the twins' source is: `benches/go` of this checkout.
+fn source_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("go")
+}
+
+fn modified(p: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// Whether `exe` is older than any of the twins' source files.
+fn stale(exe: &Path, src: &Path) -> bool {
+    let Some(built) = modified(exe) else {
+        return true;
+    };
+    ["main.go", "go.mod"]
+        .iter()
+        .any(|f| modified(&src.join(f)).is_none_or(|t| t > built))
+}
+
+/// Finds Go and builds the twins into `out_dir` (once; rebuilt when the
+/// source is newer). Building needs no network: the module has no
+/// dependencies.
+pub fn prepare(out_dir: &Path, limit: Duration) -> GoStatus {
+    let Some(go) = find_go() else {
+        return GoStatus::Absent(MISSING.to_string());
+    };
+    let src = source_dir();
+    if !src.join("main.go").is_file() {
+        return GoStatus::Absent(format!(
+            "Go twins' source not found at {} (run from the grove checkout)",
+            src.display()
+        ));
+    }
+    let exe = out_dir.join("grovebench");
+    if stale(&exe, &src) {
+        if let Err(err) = std::fs::create_dir_all(out_dir) {
+            return GoStatus::Absent(format!("cannot create {}: {err}", out_dir.display()));
+        }
+        let mut cmd = Command::new(&go);
+        cmd.arg("build")
+            .arg("-o")
+            .arg(&exe)
+            .arg(".")
+            .current_dir(&src)
+            .env("GOTOOLCHAIN", "local")
+            .env("GOPROXY", "off")
+            .env("GOFLAGS", "-mod=mod");
+        match output_within(cmd, Duration::from_secs(300)) {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                return GoStatus::Absent(format!(
+                    "`go build` of benches/go failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+            Err(err) => return GoStatus::Absent(format!("`go build` of benches/go: {err}")),
+        }
+    }
+    let version = Command::new(&go)
+        .arg("version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            let s = String::from_utf8_lossy(&o.stdout).to_string();
+            s.split_whitespace().nth(2).map(str::to_string)
+        })
+        .unwrap_or_else(|| "go (unknown version)".into());
+    GoStatus::Ready(GoTwin {
+        exe,
+        version,
+        limit,
+    })
+}
+
+impl GoTwin {
+    /// One repetition of workload `name` at `scale` with GOMAXPROCS
+    /// `procs`: its figure, in the unit of the Rust side.
+    pub fn run(&self, name: &str, scale: f64, procs: usize) -> Result<f64, Fail> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(["-only", name, "-reps", "1"])
+            .arg("-scale")
+            .arg(format!("{scale}"))
+            .arg("-procs")
+            .arg(procs.to_string());
+        let out = output_within(cmd, self.limit)
+            .map_err(|err| Fail::Failed(format!("Go {name}: {err}")))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(Fail::from_message(format!(
+                "Go {name} exited with {}: {}",
+                out.status,
+                stderr.trim()
+            )));
+        }
+        parse_result(&stdout, name)
+            .ok_or_else(|| Fail::Failed(format!("Go {name}: no RESULT line in {stdout:?}")))
+    }
+}
+
+/// The value of the first `RESULT <name> <value> ...` line.
+fn parse_result(stdout: &str, name: &str) -> Option<f64> {
+    stdout.lines().find_map(|line| {
+        let mut f = line.split_whitespace();
+        (f.next()? == "RESULT" && f.next()? == name)
+            .then(|| f.next()?.parse().ok())
+            .flatten()
+    })
+}
+
+/// The `-scale` that makes Go's twin run `size` where its full size is
+/// `full`.
+pub fn scale(size: usize, full: usize) -> f64 {
+    size as f64 / full as f64
+}
+
+/// The `-scale` that makes Go's fib_fork compute fib(`n`) (it lowers 27 by
+/// `round(log(1/S) / log(1.618))`).
+pub fn fib_scale(n: usize) -> f64 {
+    1.618f64.powi(-(27 - n.min(27) as i32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_lines() {
+        let out = "RESULT pingpong0 243.10 ns/roundtrip procs=2\n";
+        assert_eq!(parse_result(out, "pingpong0"), Some(243.1));
+        assert_eq!(parse_result(out, "skynet"), None);
+        let n = 27.0 - ((1.0 / fib_scale(25)).ln() / 1.618f64.ln()).round();
+        assert_eq!(n, 25.0);
+    }
+}
