@@ -181,7 +181,7 @@ fn grove_map_count(n: usize) -> usize {
     MapCountGuard::needed_for_stacks(n + 4096)
 }
 
-/// Whether [`grove`] can run `n` green threads here: `Err` with the reason
+/// Whether [`grove()`] can run `n` green threads here: `Err` with the reason
 /// it would be skipped (`vm.max_map_count` too low and not writable).
 /// Changes nothing.
 pub fn grove_can_run(n: usize) -> Result<(), String> {

@@ -40,7 +40,7 @@ pub fn tasks(leaves: u64) -> u64 {
 }
 
 /// The largest power of ten, at most `leaves`, whose whole tree of tasks
-/// may can hold at once (see [`may`]); prints a note when it scales down.
+/// may can hold at once (see [`may()`]); prints a note when it scales down.
 pub fn may_leaves(leaves: u64) -> u64 {
     let fit = may_fit_leaves(leaves);
     if fit < leaves {
