@@ -187,15 +187,19 @@ fn tasks_names_every_kind_of_blocking_call() {
             blocking!(l, o.call_once(|| {}));
         });
 
-        wait_until("every probe to park on its call", || {
+        wait_until("every probe (and the inner green thread) to park", || {
             let tasks = rt.tasks();
-            probes.iter().all(|(name, e)| {
-                tasks.iter().any(|t| {
-                    t.name.as_deref() == Some(*name)
-                        && t.state == TaskState::Parked
-                        && t.blocked_on == Some(e.reason)
+            let inner_parked = tasks
+                .iter()
+                .any(|t| t.id == inner_id && t.blocked_on == Some("chan recv"));
+            inner_parked
+                && probes.iter().all(|(name, e)| {
+                    tasks.iter().any(|t| {
+                        t.name.as_deref() == Some(*name)
+                            && t.state == TaskState::Parked
+                            && t.blocked_on == Some(e.reason)
+                    })
                 })
-            })
         });
         let tasks = rt.tasks();
         // The probes, the inner green thread and the Once winner.

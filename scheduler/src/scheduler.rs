@@ -118,6 +118,8 @@ pub(crate) struct WorkerShared {
     /// Its thread is stuck in a green thread that will not unwind: it is
     /// not joined at shutdown (see `worker::block_os_thread`).
     pub(crate) abandoned: std::sync::atomic::AtomicBool,
+    /// The worker is about to park or parked on its `Parker`.
+    pub(crate) sleeping: CachePadded<std::sync::atomic::AtomicBool>,
 }
 
 const RUNNING: u8 = 0;
@@ -164,7 +166,14 @@ impl Shared {
     pub(crate) fn push_to_inbox(&self, home: usize, task: TaskRef) {
         let worker = &self.workers[home];
         worker.inbox.push(task);
-        worker.unparker.unpark();
+        // Unparking is an atomic swap on the target's parker, another cache
+        // line to bounce: skip it while the target is awake (it watches its
+        // inbox). The fences pair: either it sees our push after raising
+        // `sleeping`, or we see `sleeping` raised (see `Worker::park`).
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if worker.sleeping.load(Ordering::SeqCst) {
+            worker.unparker.unpark();
+        }
     }
 
     /// Whether any queue a thief can take from holds work.
@@ -245,6 +254,7 @@ impl Shared {
         let handle = JoinHandle::new(raw.clone());
         let leftover = worker::with_worker(|w| match w {
             Some(w) if Arc::ptr_eq(&w.shared, self) => {
+                w.count_spawn();
                 let key = self.registry.insert(w.index, raw.clone());
                 raw.header().registry_key.store(key, Ordering::Relaxed);
                 w.push_spawned(raw);
@@ -253,9 +263,9 @@ impl Shared {
             _ => Some(raw),
         });
         if let Some(raw) = leftover {
+            self.external_spawned.fetch_add(1, Ordering::Relaxed);
             let key = self.registry.insert(self.workers.len(), raw.clone());
             raw.header().registry_key.store(key, Ordering::Relaxed);
-            self.external_spawned.fetch_add(1, Ordering::Relaxed);
             self.injector.push(raw);
             self.notify_parked();
         }
@@ -290,6 +300,7 @@ impl Scheduler {
                 counters: CachePadded::new(Counters::default()),
                 watch: CachePadded::new(monitor::Watch::default()),
                 abandoned: std::sync::atomic::AtomicBool::new(false),
+                sleeping: CachePadded::new(std::sync::atomic::AtomicBool::new(false)),
             });
             deques.push(deque);
             parkers.push(parker);
