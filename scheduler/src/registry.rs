@@ -62,7 +62,10 @@ impl Registry {
             let mut slab = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
             while i < keys.len() && (keys[i] >> 32) as usize == shard {
                 let slot = keys[i] as u32;
-                if let Some(task) = slab.entries[slot as usize].take() {
+                // A slot may be gone: shutdown empties the registry, and a
+                // green thread it gave up on (see `worker::abandon`) may
+                // still finish later.
+                if let Some(task) = slab.entries.get_mut(slot as usize).and_then(Option::take) {
                     removed.push(task);
                     slab.free.push(slot);
                 }

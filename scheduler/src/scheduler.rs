@@ -238,6 +238,11 @@ impl Shared {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        if self.is_stopped() {
+            return Err(io::Error::other(
+                "cannot spawn on a grove runtime that has shut down",
+            ));
+        }
         let stack_size = match opts.stack_size {
             Some(size) => stack::validate_stack_size(size)?,
             None => self.stacks.size(),
