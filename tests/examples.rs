@@ -19,6 +19,7 @@ const EXAMPLES: &[&str] = &[
     "waitgroup_fanout",
     "leak_context",
     "task_dump",
+    "valgrind_smoke",
 ];
 
 fn example_path(name: &str) -> PathBuf {
