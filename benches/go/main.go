@@ -19,6 +19,14 @@
 //	                 each repetition in a fresh child process.       KiB/task
 //	mutex            8 goroutines increment one counter under a sync.Mutex,
 //	                 T increments in all (8,000,000).                ns/incr
+//	mutex_uncontended one goroutine locks and unlocks one sync.Mutex N times
+//	                 (10,000,000), incrementing the counter it guards. ns/op
+//	rwlock_read      8 goroutines share one sync.RWMutex over a counter, T
+//	                 operations in all (4,000,000): rounds of 99 reads
+//	                 (RLock, read) and 1 write (Lock, increment).  ns/op
+//	waitgroup_fanout N goroutines (100,000) each increment a shared atomic
+//	                 counter and call Done on one sync.WaitGroup; the
+//	                 spawner Waits (the same shape as spawn_join).  ns/task
 //	select2          one goroutine selects over two capacity-128 channels fed
 //	                 by two producers (M/2 each), nil-ing closed ones. ns/msg
 //	fib_fork         fib(27): every call with n >= 2 spawns a goroutine for
@@ -59,6 +67,9 @@ var workloads = []workload{
 	{"skynet", "ms", skynetBench},
 	{"parked_memory", "KiB/task", parkedMemoryFresh},
 	{"mutex", "ns/incr", mutexBench},
+	{"mutex_uncontended", "ns/op", mutexUncontended},
+	{"rwlock_read", "ns/op", rwlockRead},
+	{"waitgroup_fanout", "ns/task", waitgroupFanout},
 	{"select2", "ns/msg", select2},
 	{"fib_fork", "ms", fibFork},
 }
@@ -323,6 +334,86 @@ func mutexBench(scale float64) float64 {
 		fail("mutex", "counter = %d, want %d", counter, 8*per)
 	}
 	return perOp(d, 8*per)
+}
+
+func mutexUncontended(scale float64) float64 {
+	n := scaled(10_000_000, scale, 1)
+	var mu sync.Mutex
+	counter := 0
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		mu.Lock()
+		counter++
+		mu.Unlock()
+	}
+	d := time.Since(start)
+	if counter != n {
+		fail("mutex_uncontended", "counter = %d, want %d", counter, n)
+	}
+	return perOp(d, n)
+}
+
+func rwlockRead(scale float64) float64 {
+	// Whole rounds of 100 operations (99 reads, 1 write) per goroutine, at
+	// least one each, as in grove's rwlock_read::operations.
+	rounds := scaled(4_000_000, scale, 800) / 800
+	total, writes := 800*rounds, 8*rounds
+	var mu sync.RWMutex
+	var wg sync.WaitGroup
+	value := 0
+	seen := make([]int, 8)
+	start := time.Now()
+	wg.Add(8)
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			max := 0
+			for r := 0; r < rounds; r++ {
+				for i := 0; i < 99; i++ {
+					mu.RLock()
+					if value > max {
+						max = value
+					}
+					mu.RUnlock()
+				}
+				mu.Lock()
+				value++
+				mu.Unlock()
+			}
+			seen[g] = max
+			wg.Done()
+		}(g)
+	}
+	wg.Wait()
+	d := time.Since(start)
+	if value != writes {
+		fail("rwlock_read", "counter = %d, want %d", value, writes)
+	}
+	for _, s := range seen {
+		if s > value {
+			fail("rwlock_read", "a reader saw %d, above the final count %d", s, value)
+		}
+	}
+	return perOp(d, total)
+}
+
+func waitgroupFanout(scale float64) float64 {
+	n := scaled(100_000, scale, 1)
+	var counter atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			counter.Add(1)
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	if got := counter.Load(); got != int64(n) {
+		fail("waitgroup_fanout", "counter = %d, want %d", got, n)
+	}
+	return perOp(d, n)
 }
 
 func select2(scale float64) float64 {

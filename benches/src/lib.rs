@@ -21,6 +21,9 @@
 //! | [`pingpong0`] | two tasks bounce a counter over two unbuffered channels | ns per round trip = time / rounds |
 //! | [`prodcons`] | producers and consumers over one channel (cap 0, cap 128, 4P/4C) | ns per message = time / messages |
 //! | [`mutex`] | 8 tasks increment one counter under one mutex | ns per increment = time / increments |
+//! | [`mutex_uncontended`] | one task locks and unlocks one mutex N times | ns per lock + unlock = time / N |
+//! | [`rwlock_read`] | 8 tasks share a reader-writer lock, one operation in 100 a write | ns per operation = time / operations |
+//! | [`waitgroup_fanout`] | spawn N tasks that bump a counter and call `done` on one wait group; wait on it | ns per task = time / N |
 //! | [`select2`] | one task selects over two channels fed by two producers | ns per message = time / messages |
 //!
 //! The channel workloads are written once over [`chans`] (channel ends
@@ -39,13 +42,16 @@
 pub mod chans;
 pub mod fib_fork;
 pub mod mutex;
+pub mod mutex_uncontended;
 pub mod parked_memory;
 pub mod pingpong0;
 pub mod prodcons;
+pub mod rwlock_read;
 pub mod select2;
 pub mod skynet;
 pub mod spawn_join;
 pub mod util;
+pub mod waitgroup_fanout;
 pub mod yield_now;
 
 #[cfg(test)]
@@ -96,6 +102,29 @@ mod tests {
         mutex::std_thread(8000);
         skynet::grove(&rt, 1000);
         fib_fork::grove(&rt, 12);
+    }
+
+    /// The sync-primitive workloads, small, once per implementation.
+    #[test]
+    fn sync_workloads_verify() {
+        let rt = util::grove_runtime(2);
+        let tokio = util::tokio_multi_thread(2);
+        util::may_init(2);
+        mutex_uncontended::grove(&rt, 10_000);
+        mutex_uncontended::tokio(&tokio, 10_000);
+        mutex_uncontended::may(10_000);
+        mutex_uncontended::std_thread(10_000);
+        assert_eq!(rwlock_read::operations(4_000_000), 4_000_000);
+        assert_eq!(rwlock_read::writes(4_000_000), 40_000);
+        assert_eq!(rwlock_read::operations(10), 800);
+        rwlock_read::grove(&rt, 8000);
+        rwlock_read::tokio(&tokio, 8000);
+        rwlock_read::may(8000);
+        rwlock_read::std_thread(8000);
+        waitgroup_fanout::grove(&rt, 1000);
+        waitgroup_fanout::tokio(&tokio, 1000);
+        waitgroup_fanout::may(1000);
+        waitgroup_fanout::std_thread(50);
     }
 
     #[test]

@@ -27,10 +27,14 @@ pub fn increments(total: usize) -> usize {
     total / TASKS * TASKS
 }
 
-/// A mutex over a `u64` with a blocking `lock`, for the generic run.
-trait Lock: Send + Sync + 'static {
+/// A mutex over a `u64` with a blocking `lock`, for the generic runs
+/// (here and in [`crate::mutex_uncontended`]).
+pub(crate) trait Lock: Send + Sync + 'static {
+    /// An unlocked mutex holding 0.
     fn new() -> Self;
+    /// Locks, increments the counter, unlocks.
     fn add_one(&self);
+    /// Locks and reads the counter.
     fn value(&self) -> u64;
 }
 

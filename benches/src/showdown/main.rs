@@ -20,6 +20,7 @@ mod report;
 mod run;
 mod suite;
 mod suite_chan;
+mod suite_sync;
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -109,6 +110,9 @@ fn build(key: &str, ctx: &Ctx) -> Option<Workload> {
         "skynet" => suite::skynet(ctx),
         "parked_memory" => suite::parked_memory(ctx),
         "mutex" => suite::mutex(ctx),
+        "mutex_uncontended" => suite_sync::mutex_uncontended(ctx),
+        "rwlock_read" => suite_sync::rwlock_read(ctx),
+        "waitgroup_fanout" => suite_sync::waitgroup_fanout(ctx),
         "select2" => suite_chan::select2(ctx),
         "fib_fork" => suite::fib_fork(ctx),
         _ => return None,

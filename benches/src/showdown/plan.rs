@@ -214,6 +214,14 @@ pub struct Sizes {
     pub parked_std: usize,
     /// mutex increments, all tasks together.
     pub increments: usize,
+    /// mutex_uncontended lock + unlock pairs.
+    pub uncontended: usize,
+    /// rwlock_read operations, all tasks together (a multiple of 800).
+    pub rw_ops: usize,
+    /// waitgroup_fanout tasks (green threads, tokio, may, Go).
+    pub fanout: usize,
+    /// waitgroup_fanout OS threads.
+    pub fanout_std: usize,
     /// select2 messages.
     pub select: usize,
     /// fib_fork argument.
@@ -234,6 +242,10 @@ impl Sizes {
         parked: 20_000,
         parked_std: 2_000,
         increments: 1_000_000,
+        uncontended: 2_000_000,
+        rw_ops: 400_000,
+        fanout: 20_000,
+        fanout_std: 1_000,
         select: 200_000,
         fib: 25,
     };
@@ -251,6 +263,10 @@ impl Sizes {
         parked: 100_000,
         parked_std: 2_000,
         increments: 8_000_000,
+        uncontended: 10_000_000,
+        rw_ops: 4_000_000,
+        fanout: 100_000,
+        fanout_std: 1_000,
         select: 1_000_000,
         fib: 27,
     };

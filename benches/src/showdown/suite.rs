@@ -54,8 +54,9 @@ impl Ctx {
     }
 }
 
-/// The may note for a size scaled down to fit `vm.max_map_count`.
-fn may_note(fit: usize, wanted: usize, what: &str) -> String {
+/// The may note for a size scaled down to fit `vm.max_map_count` (also
+/// used by `suite_sync`).
+pub fn may_note(fit: usize, wanted: usize, what: &str) -> String {
     if fit < wanted {
         format!(
             "{} {what}: {} do not fit under vm.max_map_count (may maps every stack at spawn)",

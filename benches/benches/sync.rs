@@ -1,0 +1,132 @@
+//! Criterion benchmarks of grove's sync primitives against tokio, may and
+//! std on OS threads: `mutex_uncontended`, `rwlock_read`,
+//! `waitgroup_fanout` (the contended `mutex` is in `channels`). Named
+//! `<workload>/<impl>`. The workloads live in the `grove_benches` library,
+//! which verifies every result; here they are only timed, with
+//! `iter_custom` so that building runtimes is never timed.
+//!
+//! Sizes are a tenth of BENCHMARKS.md's per iteration (criterion repeats
+//! iterations); OS threads in `waitgroup_fanout` spawn fewer tasks, and
+//! the throughput line (elements = lock + unlock pairs, operations,
+//! tasks) is what compares.
+//!
+//! `cargo bench -p grove-benches --bench sync -- --test` runs every
+//! benchmark once, as a smoke test.
+
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
+};
+
+use grove_benches::util::{self, may_fit, may_init, workers};
+use grove_benches::{mutex_uncontended, rwlock_read, waitgroup_fanout};
+
+/// Runs `f` once per iteration and sums what it measured.
+fn timed(iters: u64, mut f: impl FnMut() -> Duration) -> Duration {
+    (0..iters).map(|_| f()).sum()
+}
+
+/// A group of few samples of equal iteration counts (flat sampling).
+fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    g
+}
+
+fn mutex_uncontended_group(c: &mut Criterion) {
+    let w = workers();
+    let mut g = group(c, "mutex_uncontended");
+    let n = mutex_uncontended::N / 10;
+    g.throughput(Throughput::Elements(n as u64));
+    {
+        let rt = util::grove_runtime(w);
+        g.bench_function("grove", |b| {
+            b.iter_custom(|i| timed(i, || mutex_uncontended::grove(&rt, n)))
+        });
+    }
+    g.bench_function("std_thread", |b| {
+        b.iter_custom(|i| timed(i, || mutex_uncontended::std_thread(n)))
+    });
+    {
+        let rt = util::tokio_multi_thread(w);
+        g.bench_function("tokio", |b| {
+            b.iter_custom(|i| timed(i, || mutex_uncontended::tokio(&rt, n)))
+        });
+    }
+    may_init(w);
+    g.bench_function("may", |b| {
+        b.iter_custom(|i| timed(i, || mutex_uncontended::may(n)))
+    });
+    g.finish();
+}
+
+fn rwlock_read_group(c: &mut Criterion) {
+    let w = workers();
+    let mut g = group(c, "rwlock_read");
+    let n = rwlock_read::operations(rwlock_read::TOTAL / 10);
+    g.throughput(Throughput::Elements(n as u64));
+    {
+        let rt = util::grove_runtime(w);
+        g.bench_function("grove", |b| {
+            b.iter_custom(|i| timed(i, || rwlock_read::grove(&rt, n)))
+        });
+    }
+    {
+        let rt = util::tokio_multi_thread(w);
+        g.bench_function("tokio", |b| {
+            b.iter_custom(|i| timed(i, || rwlock_read::tokio(&rt, n)))
+        });
+    }
+    may_init(w);
+    g.bench_function("may", |b| {
+        b.iter_custom(|i| timed(i, || rwlock_read::may(n)))
+    });
+    g.bench_function("std_thread", |b| {
+        b.iter_custom(|i| timed(i, || rwlock_read::std_thread(n)))
+    });
+    g.finish();
+}
+
+fn waitgroup_fanout_group(c: &mut Criterion) {
+    let w = workers();
+    let mut g = group(c, "waitgroup_fanout");
+    let n = waitgroup_fanout::N / 10;
+    g.throughput(Throughput::Elements(n as u64));
+    {
+        let rt = util::grove_runtime(w);
+        g.bench_function("grove", |b| {
+            b.iter_custom(|i| timed(i, || waitgroup_fanout::grove(&rt, n)))
+        });
+    }
+    {
+        let rt = util::tokio_multi_thread(w);
+        g.bench_function("tokio", |b| {
+            b.iter_custom(|i| timed(i, || waitgroup_fanout::tokio(&rt, n)))
+        });
+    }
+    may_init(w);
+    let n_may = may_fit("waitgroup_fanout", n);
+    g.throughput(Throughput::Elements(n_may as u64));
+    g.bench_function("may", |b| {
+        b.iter_custom(|i| timed(i, || waitgroup_fanout::may(n_may)))
+    });
+    let n_std = waitgroup_fanout::N_STD_THREAD;
+    g.throughput(Throughput::Elements(n_std as u64));
+    g.bench_function("std_thread", |b| {
+        b.iter_custom(|i| timed(i, || waitgroup_fanout::std_thread(n_std)))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    mutex_uncontended_group,
+    rwlock_read_group,
+    waitgroup_fanout_group
+);
+criterion_main!(benches);
