@@ -19,6 +19,8 @@ use super::monitor::Monitor;
 const WRITER: usize = 1;
 const WRITERS_WAITING: usize = 2;
 const READER: usize = 4;
+/// Spin rounds before parking (as `Mutex`).
+const SPINS: u32 = 6;
 
 static READ: WaitReason = WaitReason("RwLock::read");
 static WRITE: WaitReason = WaitReason("RwLock::write");
@@ -123,10 +125,25 @@ impl<T: ?Sized> RwLock<T> {
             .is_ok()
     }
 
+    /// Spins briefly for the lock word to allow `acquire`: a writer holds
+    /// the lock for a moment, and parking costs a switch each way (Go's
+    /// mutex spins the same way before it sleeps).
+    fn spin_for(&self, mut acquire: impl FnMut() -> bool) -> bool {
+        for spin in 0..SPINS {
+            if acquire() {
+                return true;
+            }
+            for _ in 0..(1 << spin) {
+                std::hint::spin_loop();
+            }
+        }
+        false
+    }
+
     /// Locks for reading, parking while a writer holds or waits for it.
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        if !self.try_read_word() {
+        if !self.try_read_word() && !self.spin_for(|| self.try_read_word()) {
             let at = Location::caller();
             grove_scheduler::park::coop_tick();
             let _ = self
@@ -170,6 +187,14 @@ impl<T: ?Sized> RwLock<T> {
     #[cold]
     fn write_slow(&self, at: &'static Location<'static>) {
         grove_scheduler::park::coop_tick();
+        let free = || {
+            self.state
+                .compare_exchange(0, WRITER, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+        };
+        if self.spin_for(free) {
+            return;
+        }
         // If this waiter is unwound while parked (its runtime shuts down),
         // it must stop counting as a waiting writer, or readers would wait
         // for it forever.
