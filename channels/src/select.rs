@@ -45,6 +45,11 @@ pub(crate) struct Erased {
     drop: unsafe fn(*mut ()),
 }
 
+/// Drops the `Box<S>` behind `ptr`.
+///
+/// # Safety
+///
+/// `ptr` came from `Box::<S>::into_raw` and is dropped once.
 unsafe fn drop_boxed<S>(ptr: *mut ()) {
     // SAFETY: `ptr` came from `Box::<S>::into_raw` in `Erased::new` (the
     // pointer and this function are made together there).

@@ -529,6 +529,11 @@ where
 
     /// Runs the closure and stores its output; called once, on the task's
     /// own stack, by the worker holding the run token.
+    ///
+    /// # Safety
+    ///
+    /// As for every function of the vtable: `header` heads a live
+    /// `Task<F, T>` and the caller holds its run token.
     unsafe fn run_body(header: NonNull<Header>) {
         // SAFETY: vtable contract.
         let task = unsafe { Self::from_header(header) };
@@ -549,6 +554,10 @@ where
     }
 
     /// Drops the closure unrun and stores `payload` as the output.
+    ///
+    /// # Safety
+    ///
+    /// As `run_body`; the task has not started.
     unsafe fn cancel(header: NonNull<Header>, payload: Box<dyn Any + Send>) {
         // SAFETY: vtable contract.
         let task = unsafe { Self::from_header(header) };
@@ -562,6 +571,10 @@ where
     }
 
     /// After a forced unwind: stores `payload` as the output if none was.
+    ///
+    /// # Safety
+    ///
+    /// As `run_body`; the task's coroutine is gone and DONE is not set.
     unsafe fn mark_unwound(header: NonNull<Header>, payload: Box<dyn Any + Send>) {
         // SAFETY: vtable contract.
         let task = unsafe { Self::from_header(header) };
@@ -572,6 +585,12 @@ where
         }
     }
 
+    /// Moves the output into `out`.
+    ///
+    /// # Safety
+    ///
+    /// `header` heads a live `Task<F, T>` that is DONE, and `out` points to
+    /// an `Option<thread::Result<T>>`.
     unsafe fn take_output(header: NonNull<Header>, out: *mut ()) {
         // SAFETY: vtable contract; `out` is an Option<thread::Result<T>>
         // (`TaskRef::take_output::<T>` made it for this very task, whose T
@@ -582,6 +601,11 @@ where
         }
     }
 
+    /// Drops the task and frees its memory.
+    ///
+    /// # Safety
+    ///
+    /// `header` heads a `Task<F, T>` whose last reference is being dropped.
     unsafe fn dealloc(header: NonNull<Header>) {
         let task = header.cast::<Task<F, T>>();
         // SAFETY: the last reference is gone (TaskRef::drop): nobody else
