@@ -4,14 +4,13 @@
 //! panic hook that keeps the thousands of expected panics quiet, and drop
 //! counters.
 //!
-//! Included with `#[path = "common/rel_util.rs"] mod rel_util;` so that it
-//! stays independent of `common/mod.rs`. Each test binary uses a subset.
+//! Included with `#[path = "common/rel_util.rs"] mod rel_util;`; the helpers all tests
+//! share come from `base.rs`. Each test binary uses a subset.
 #![allow(dead_code)]
 
-use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Once};
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use grove::chan::{
@@ -19,86 +18,10 @@ use grove::chan::{
 };
 use grove::{select, thread, Runtime};
 
-/// The worker counts every runtime test sweeps (marl's habit, STYLE.md).
-pub const WORKER_COUNTS: [usize; 4] = [1, 2, 4, 8];
-
-/// How long a test body may run before the watchdog calls it hung.
-pub const TEST_LIMIT: Duration = Duration::from_secs(60);
-
-/// How long a bounded wait (`wait_until`) polls before it fails the test.
-pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
-
-/// A runtime with `workers` workers and everything else at its default.
-pub fn runtime(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .build()
-        .unwrap_or_else(|err| panic!("building a {workers}-worker runtime: {err}"))
-}
-
-/// Runs `f` on a fresh OS thread and fails the test if it has not finished
-/// within `limit`; a panic in `f` is resumed on the caller. A hung body is
-/// left behind (its thread detached): the test fails either way.
-pub fn watchdog_for<F>(limit: Duration, f: F)
-where
-    F: FnOnce() + Send + 'static,
-{
-    let name = std::thread::current()
-        .name()
-        .map_or_else(|| "reliability test".to_string(), |n| format!("{n} (body)"));
-    let (done_tx, done_rx) = mpsc::channel();
-    let body = std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            let outcome = panic::catch_unwind(AssertUnwindSafe(f));
-            let _ = done_tx.send(outcome);
-        })
-        .expect("spawning the watchdog's body thread");
-    match done_rx.recv_timeout(limit) {
-        Ok(Ok(())) => body.join().expect("the body thread already finished"),
-        Ok(Err(payload)) => panic::resume_unwind(payload),
-        Err(_) => panic!("the test did not finish within {limit:?}: a deadlock or a lost wake-up?"),
-    }
-}
-
-/// [`watchdog_for`] with [`TEST_LIMIT`].
-pub fn watchdog<F>(f: F)
-where
-    F: FnOnce() + Send + 'static,
-{
-    watchdog_for(TEST_LIMIT, f);
-}
-
-/// Under one watchdog, runs `f(workers)` once per entry of
-/// [`WORKER_COUNTS`]; a failure says which count it happened with.
-pub fn for_each_workers<F>(f: F)
-where
-    F: Fn(usize) + Send + 'static,
-{
-    watchdog(move || {
-        for workers in WORKER_COUNTS {
-            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(workers))) {
-                eprintln!("test failed with {workers} worker(s)");
-                panic::resume_unwind(payload);
-            }
-        }
-    });
-}
-
-/// Polls `cond` until it holds, yielding in between (a green caller lets its
-/// worker run others; an OS caller gives up its CPU). Fails after
-/// [`WAIT_LIMIT`].
-#[track_caller]
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT_LIMIT;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {WAIT_LIMIT:?} waiting for {what}"
-        );
-        grove::thread::yield_now();
-    }
-}
+#[path = "base.rs"]
+mod base;
+#[allow(unused_imports)] // each test binary uses a subset
+pub use base::*;
 
 /// Waits until `n` green threads of `rt` are parked (on anything); lists
 /// the green threads if that does not happen within [`WAIT_LIMIT`].
@@ -115,26 +38,6 @@ pub fn wait_parked(rt: &Runtime, n: usize) {
             "gave up after {WAIT_LIMIT:?} waiting for {n} parked green thread(s): {tasks:#?}"
         );
         grove::thread::yield_now();
-    }
-}
-
-/// The message of a panic payload (`&str` or `String`).
-pub fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string panic payload>".to_string()
-    }
-}
-
-/// Runs `f`, which must panic, and returns the panic's message.
-#[track_caller]
-pub fn expect_panic<R>(f: impl FnOnce() -> R) -> String {
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(_) => panic!("expected a panic"),
-        Err(payload) => panic_message(&*payload),
     }
 }
 
