@@ -10,11 +10,9 @@
 #[path = "common/rel_util.rs"]
 mod rel_util;
 
-use std::hint::black_box;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{self, AssertUnwindSafe};
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,8 +23,9 @@ use grove::sync::{Barrier, Mutex, RwLock, Semaphore, WaitGroup};
 use grove::thread::{self, JoinHandle};
 use grove::{select, Runtime};
 use rel_util::{
-    for_each_workers, panic_message, quiet_expected_panics, runtime, wait_parked, wait_until,
-    watchdog, watchdog_for, ExpectedPanic, EXPECTED,
+    child_output, describe, for_each_workers, in_child, panic_message, quiet_expected_panics,
+    recurse_forever, runtime, wait_parked, wait_until, watchdog, watchdog_for, ExpectedPanic,
+    EXPECTED,
 };
 
 /// The green threads of `rt` parked on `reason` now.
@@ -574,48 +573,9 @@ fn a_panic_in_a_watcher_does_not_lose_work_handed_to_others() {
 // ---------------------------------------------------------------------------
 // Stack overflow while holding a grove Mutex (in a child process).
 
-const CHILD_ENV: &str = "GROVE_FAULTS_CHILD";
-
-fn run_child(name: &str) -> Output {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    Command::new(exe)
-        .args([
-            "--exact",
-            name,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, name)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("running the child process")
-}
-
-fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn recurse_forever(depth: u64) -> u64 {
-    let frame = black_box([depth as u8; 512]);
-    if black_box(depth) == u64::MAX {
-        return 0;
-    }
-    recurse_forever(depth + 1) + u64::from(frame[3])
-}
-
 #[test]
 fn overflow_while_holding_a_contended_mutex_is_reported() {
-    let output = run_child("overflow_holding_mutex_child");
+    let output = child_output("overflow_holding_mutex_child");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         output.status.signal(),
@@ -639,7 +599,7 @@ fn overflow_while_holding_a_contended_mutex_is_reported() {
 #[test]
 #[ignore = "helper: the child process of overflow_while_holding_a_contended_mutex_is_reported"]
 fn overflow_holding_mutex_child() {
-    if !is_child("overflow_holding_mutex_child") {
+    if !in_child("overflow_holding_mutex_child") {
         return;
     }
     let rt = Runtime::builder().workers(2).build().unwrap();

@@ -4,62 +4,23 @@
 //! as overflows.
 //!
 //! Each case runs in a child process: the test binary re-runs itself with
-//! [`CHILD_ENV`] naming one of the `#[ignore]`d child tests below, which do
+//! an environment variable naming one of the `#[ignore]`d child tests below, which do
 //! nothing unless that variable asks for them.
+
+#[path = "common/base.rs"]
+mod base;
 
 use std::hint::black_box;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output};
+
+use base::{child_output, describe, in_child, recurse_forever};
 
 use grove::thread;
 use grove::Runtime;
 
-const CHILD_ENV: &str = "GROVE_OVERFLOW_CHILD";
-
-/// Runs the child test `name` of this binary in a new process.
-fn run_child(name: &str) -> Output {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    Command::new(exe)
-        .args([
-            "--exact",
-            name,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, name)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("running the child process")
-}
-
-/// Whether this process is the child that should run `name`.
-fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Recurses without bound; the frame and the work after the call keep it
-/// from being turned into a loop.
-fn recurse_forever(depth: u64) -> u64 {
-    let frame = black_box([depth as u8; 512]);
-    if black_box(depth) == u64::MAX {
-        return 0;
-    }
-    recurse_forever(depth + 1) + u64::from(frame[7])
-}
-
 #[test]
 fn stack_overflow_is_reported_and_aborts() {
-    let output = run_child("overflow_child");
+    let output = child_output("overflow_child");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{}", describe(&output));
     assert_eq!(
@@ -83,7 +44,7 @@ fn stack_overflow_is_reported_and_aborts() {
 #[test]
 #[ignore = "helper: the child process of stack_overflow_is_reported_and_aborts"]
 fn overflow_child() {
-    if !is_child("overflow_child") {
+    if !in_child("overflow_child") {
         return;
     }
     let rt = Runtime::builder().workers(2).build().unwrap();
@@ -98,7 +59,7 @@ fn overflow_child() {
 
 #[test]
 fn overflow_with_the_default_stack_names_its_size() {
-    let output = run_child("default_overflow_child");
+    let output = child_output("default_overflow_child");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         output.status.signal(),
@@ -116,7 +77,7 @@ fn overflow_with_the_default_stack_names_its_size() {
 #[test]
 #[ignore = "helper: the child process of overflow_with_the_default_stack_names_its_size"]
 fn default_overflow_child() {
-    if !is_child("default_overflow_child") {
+    if !in_child("default_overflow_child") {
         return;
     }
     let rt = Runtime::builder().workers(1).build().unwrap();
@@ -126,7 +87,7 @@ fn default_overflow_child() {
 
 #[test]
 fn other_segfaults_are_not_reported_as_overflows() {
-    let output = run_child("segfault_child");
+    let output = child_output("segfault_child");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{}", describe(&output));
     assert_eq!(
@@ -141,7 +102,7 @@ fn other_segfaults_are_not_reported_as_overflows() {
 #[test]
 #[ignore = "helper: the child process of other_segfaults_are_not_reported_as_overflows"]
 fn segfault_child() {
-    if !is_child("segfault_child") {
+    if !in_child("segfault_child") {
         return;
     }
     let rt = Runtime::builder().workers(2).build().unwrap();

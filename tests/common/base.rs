@@ -3,8 +3,9 @@
 //! until green threads are parked on a given primitive, panic messages, and
 //! running one test in a child process.
 //!
-//! Not included by tests directly: `chan_util.rs`, `sync_util.rs`,
-//! `rel_util.rs` and `mod.rs` re-export it with their own additions.
+//! `chan_util.rs`, `sync_util.rs`, `rel_util.rs` and `mod.rs` re-export it
+//! with their own additions; a test that needs nothing more includes it
+//! alone.
 #![allow(dead_code)]
 
 use std::panic::{self, AssertUnwindSafe};
@@ -152,14 +153,13 @@ pub fn expect_panic<R>(f: impl FnOnce() -> R) -> String {
 
 const CHILD_ENV: &str = "GROVE_TEST_CHILD";
 
-/// Runs the named test of this test binary in a child process, so that an
-/// abort (a green-thread stack overflow, say) fails that one test instead
-/// of killing the whole binary. Returns whether the child ran that one
-/// test and passed, with its output. Inside the child, [`in_child`] is
-/// true.
-pub fn run_in_child(test_name: &str) -> (bool, String) {
+/// Runs the named test of this test binary (usually an `#[ignore]`d one
+/// that does nothing unless [`in_child`] says so) in a child process, so
+/// that an abort or a fatal signal fails that one test instead of killing
+/// the whole binary, and returns how the child ended.
+pub fn child_output(test_name: &str) -> std::process::Output {
     let exe = std::env::current_exe().expect("current_exe");
-    let out = std::process::Command::new(exe)
+    std::process::Command::new(exe)
         .args([
             test_name,
             "--exact",
@@ -168,21 +168,42 @@ pub fn run_in_child(test_name: &str) -> (bool, String) {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, test_name)
+        .env("RUST_BACKTRACE", "0")
         .output()
-        .expect("running the test binary as a child");
-    let text = format!(
-        "status: {:?}\nstdout:\n{}\nstderr:\n{}",
+        .expect("running the test binary as a child")
+}
+
+/// A child's status and output, for a failure message.
+pub fn describe(out: &std::process::Output) -> String {
+    format!(
+        "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    // A child that ran no test (a renamed test) must not pass.
-    let ran = String::from_utf8_lossy(&out.stdout).contains("1 passed");
-    (out.status.success() && ran, text)
+    )
 }
 
-/// Whether this process is the child that [`run_in_child`] started for
+/// [`child_output`] for a child expected to pass: whether it ran that one
+/// test and passed, with its output.
+pub fn run_in_child(test_name: &str) -> (bool, String) {
+    let out = child_output(test_name);
+    // A child that ran no test (a renamed test) must not pass.
+    let ran = String::from_utf8_lossy(&out.stdout).contains("1 passed");
+    (out.status.success() && ran, describe(&out))
+}
+
+/// Whether this process is the child that [`child_output`] started for
 /// `test_name`.
 pub fn in_child(test_name: &str) -> bool {
     std::env::var(CHILD_ENV).is_ok_and(|v| v == test_name)
+}
+
+/// Recurses without bound, to overflow a stack; the frame and the work
+/// after the call keep it from being turned into a loop.
+pub fn recurse_forever(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth as u8; 512]);
+    if std::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    recurse_forever(depth + 1) + u64::from(frame[7])
 }
