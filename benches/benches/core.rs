@@ -16,27 +16,23 @@
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
-use criterion::{
-    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
-};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
+mod common;
+
+use common::{flat_group, timed};
 use grove_benches::util::{self, may_fit, may_init, workers};
 use grove_benches::{fib_fork, parked_memory, skynet, spawn_join, yield_now};
-
-/// Runs `f` once per iteration and sums what it measured.
-fn timed(iters: u64, mut f: impl FnMut() -> Duration) -> Duration {
-    (0..iters).map(|_| f()).sum()
-}
 
 /// A group of benchmarks with few samples of equal iteration counts (flat
 /// sampling): most iterations here take milliseconds to seconds.
 fn long_group<'a>(c: &'a mut Criterion, name: &str, secs: u64) -> BenchmarkGroup<'a, WallTime> {
-    let mut g = c.benchmark_group(name);
-    g.sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(secs));
-    g
+    flat_group(
+        c,
+        name,
+        Duration::from_millis(500),
+        Duration::from_secs(secs),
+    )
 }
 
 fn spawn_join(c: &mut Criterion) {

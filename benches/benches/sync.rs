@@ -16,26 +16,17 @@
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
-use criterion::{
-    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
-};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
+mod common;
+
+use common::{flat_group, timed};
 use grove_benches::util::{self, may_fit, may_init, workers};
 use grove_benches::{mutex_uncontended, rwlock_read, waitgroup_fanout};
 
-/// Runs `f` once per iteration and sums what it measured.
-fn timed(iters: u64, mut f: impl FnMut() -> Duration) -> Duration {
-    (0..iters).map(|_| f()).sum()
-}
-
 /// A group of few samples of equal iteration counts (flat sampling).
 fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
-    let mut g = c.benchmark_group(name);
-    g.sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(2));
-    g
+    flat_group(c, name, Duration::from_millis(300), Duration::from_secs(2))
 }
 
 fn mutex_uncontended_group(c: &mut Criterion) {
