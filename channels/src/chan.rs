@@ -17,9 +17,9 @@
 use std::collections::VecDeque;
 use std::panic::Location;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use grove_scheduler::lock::{Lock, LockGuard};
 use grove_scheduler::park::{self, Unparker, WaitReason};
 
 use crate::err::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
@@ -41,7 +41,7 @@ pub(crate) struct State<T> {
 }
 
 pub(crate) struct Chan<T> {
-    state: Mutex<State<T>>,
+    state: Lock<State<T>>,
     cap: Option<usize>,
     pub(crate) senders: AtomicUsize,
     pub(crate) receivers: AtomicUsize,
@@ -271,7 +271,7 @@ pub(crate) enum SendClaim<T> {
 impl<T> Chan<T> {
     pub(crate) fn new(cap: Option<usize>) -> Chan<T> {
         Chan {
-            state: Mutex::new(State {
+            state: Lock::new(State {
                 buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
                 cap: cap.unwrap_or(usize::MAX),
                 reserved: 0,
@@ -287,8 +287,8 @@ impl<T> Chan<T> {
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn lock(&self) -> LockGuard<'_, State<T>> {
+        self.state.lock()
     }
 
     pub(crate) fn capacity(&self) -> Option<usize> {

@@ -27,8 +27,8 @@ use std::panic::Location;
 use std::time::{Duration, Instant};
 use std::{fmt, mem};
 
+use grove_scheduler::lock::LockGuard;
 use grove_scheduler::park::{self, Unparker, WaitReason};
-use std::sync::MutexGuard;
 
 use crate::api::{Flavor, Receiver, Sender};
 use crate::chan::{RecvClaim, SendClaim, State, RECV};
@@ -721,7 +721,7 @@ impl<T> SelectHandle for Sender<T> {
     fn try_select_locked(&self, guard: &mut Erased) -> Option<(Token, Option<Unparker>)> {
         // SAFETY: `guard` locks the channel at our address (see the trait);
         // one address is one channel, so one `T`.
-        let state = unsafe { guard.get_mut::<MutexGuard<'_, State<T>>>() };
+        let state = unsafe { guard.get_mut::<LockGuard<'_, State<T>>>() };
         send_token(state).map(|token| (token, None))
     }
 
@@ -868,7 +868,7 @@ impl<T> SelectHandle for Receiver<T> {
         };
         // SAFETY: `guard` locks the channel at our address (see the trait);
         // one address is one channel, so one `T`.
-        let state = unsafe { guard.get_mut::<MutexGuard<'_, State<T>>>() };
+        let state = unsafe { guard.get_mut::<LockGuard<'_, State<T>>>() };
         recv_token(state, *closes)
     }
 

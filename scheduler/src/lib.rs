@@ -34,6 +34,7 @@
 
 mod coroutine;
 mod idle;
+pub mod lock;
 mod loom;
 mod monitor;
 pub mod park;
