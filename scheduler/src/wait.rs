@@ -222,18 +222,13 @@ pub enum Kind {
     LazySender,
 }
 
-impl<T> Claimed<T> {
-    fn finish(mut self, state: u8, value: Option<T>) -> Unparker {
-        let entry = self.entry.take().expect("a claim completes once");
-        let packet = entry.packet();
-        if let Some(value) = value {
-            // SAFETY: the claim is exclusive (step 1) and the state is still
-            // WAITING, so the owner does not touch the value.
-            unsafe { *packet.value.get() = Some(value) };
-        }
+impl<T> Entry<T> {
+    /// Protocol step 2's last act: publishes `state` to the waiter and
+    /// hands back its unparker (to call once the channel lock is released).
+    fn complete(self, state: u8) -> Unparker {
         let Entry {
             unparker, packet, ..
-        } = entry;
+        } = self;
         match packet {
             PacketRef::Stack(p) => {
                 // SAFETY: still alive (step 3); this store is the last access.
@@ -242,6 +237,18 @@ impl<T> Claimed<T> {
             PacketRef::Shared(p) => p.state.store(state, Ordering::Release),
         }
         unparker
+    }
+}
+
+impl<T> Claimed<T> {
+    fn finish(mut self, state: u8, value: Option<T>) -> Unparker {
+        let entry = self.entry.take().expect("a claim completes once");
+        if let Some(value) = value {
+            // SAFETY: the claim is exclusive (step 1) and the state is still
+            // WAITING, so the owner does not touch the value.
+            unsafe { *entry.packet().value.get() = Some(value) };
+        }
+        entry.complete(state)
     }
 
     /// What the claimed waiter is.
@@ -279,14 +286,18 @@ impl<T> Claimed<T> {
 
     /// Takes the value of a claimed plain sender.
     pub fn take(mut self) -> (T, Unparker) {
-        let entry = self.entry.as_ref().expect("not finished");
+        let entry = self.entry.take().expect("not finished");
         // SAFETY: exclusive claim, state WAITING: the owner does not touch
-        // the value until we set the state below.
-        let value = unsafe { (*entry.packet().value.get()).take() }
-            .expect("a plain sender's packet holds its value");
-        let entry = self.entry.take().expect("present");
-        let waker = Claimed { entry: Some(entry) }.finish(READY, None);
-        (value, waker)
+        // the value until `complete` sets the state.
+        match unsafe { (*entry.packet().value.get()).take() } {
+            Some(value) => (value, entry.complete(READY)),
+            None => {
+                // Broken invariant: leave the claim to its drop (RETRY), so
+                // the waiter is not left parked.
+                self.entry = Some(entry);
+                panic!("a plain sender's packet holds its value")
+            }
+        }
     }
 
     /// Tells the waiter its channel closed.

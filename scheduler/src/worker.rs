@@ -30,7 +30,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -116,7 +115,9 @@ pub(crate) struct Worker {
 }
 
 thread_local! {
-    static WORKER: RefCell<Option<Rc<Worker>>> = const { RefCell::new(None) };
+    /// This OS thread's worker: set by `Worker::run_thread` to the worker
+    /// on its frame for as long as the thread runs, null otherwise.
+    static WORKER: Cell<*const Worker> = const { Cell::new(ptr::null()) };
     /// The green thread running on this OS thread: a pointer to the TaskRef
     /// that `Worker::resume` holds on its frame for the whole resume.
     static CURRENT: Cell<*const TaskRef> = const { Cell::new(ptr::null()) };
@@ -125,8 +126,14 @@ thread_local! {
 }
 
 /// Runs `f` with this thread's worker, if it is one.
+#[inline]
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
-    WORKER.with(|w| f(w.borrow().as_deref()))
+    let worker = WORKER.with(Cell::get);
+    // SAFETY: WORKER is non-null only while `Worker::run_thread` runs on
+    // this OS thread with the worker alive on its frame (it clears the
+    // pointer before the worker goes away), and a worker is only ever used
+    // through shared references on its own thread.
+    f(unsafe { worker.as_ref() })
 }
 
 /// Runs `f` with the header of the green thread running here, if any. `f`
@@ -281,8 +288,8 @@ impl Worker {
     /// The worker thread's main function.
     pub(crate) fn run_thread(self) {
         signal::install_for_this_thread();
-        let worker = Rc::new(self);
-        WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
+        let worker = &self;
+        WORKER.with(|w| w.set(worker));
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| worker.main_loop()));
         if outcome.is_err() {
             // A broken scheduler invariant: carrying on could resume a task
@@ -294,7 +301,7 @@ impl Worker {
             std::process::abort();
         }
         worker.release_everything();
-        WORKER.with(|w| *w.borrow_mut() = None);
+        WORKER.with(|w| w.set(ptr::null()));
     }
 
     fn main_loop(&self) {
