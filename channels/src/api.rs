@@ -250,6 +250,21 @@ impl<T> Receiver<T> {
     ) -> Result<T, RecvTimeoutError> {
         match &self.flavor {
             Flavor::Chan(chan, None) => chan.recv(deadline, at),
+            _ => self.recv_other(deadline, at),
+        }
+    }
+
+    /// `recv_until` for everything but a plain channel: kept out of line so
+    /// that the channel path stays small.
+    #[cold]
+    #[inline(never)]
+    fn recv_other(
+        &self,
+        deadline: Option<Instant>,
+        at: &'static Location<'static>,
+    ) -> Result<T, RecvTimeoutError> {
+        match &self.flavor {
+            Flavor::Chan(chan, None) => chan.recv(deadline, at),
             Flavor::Chan(chan, Some(closes)) => {
                 let until = deadline.map_or(*closes, |d| d.min(*closes));
                 match chan.recv(Some(until), at) {
