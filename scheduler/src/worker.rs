@@ -39,7 +39,7 @@ use crossbeam_utils::sync::Parker;
 use crossbeam_utils::Backoff;
 
 use crate::coroutine::{Coro, Request, Resumed};
-use crate::scheduler::Shared;
+use crate::scheduler::{Shared, WorkerShared};
 use crate::signal;
 use crate::stack::{NoStack, Stack, WORKER_CACHE};
 use crate::task::{Header, TaskRef};
@@ -93,6 +93,9 @@ pub(crate) fn bump(counter: &AtomicU64, by: u64) {
 pub(crate) struct Worker {
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
+    /// This worker's entry in `shared.workers` (looked up on every resume;
+    /// see [`Worker::me`]).
+    me: MePtr,
     deque: Deque<TaskRef>,
     run_next: Cell<Option<TaskRef>>,
     local: RefCell<VecDeque<TaskRef>>,
@@ -113,6 +116,13 @@ pub(crate) struct Worker {
     /// lands would otherwise pay a futex wake per message.
     spin: Cell<Duration>,
 }
+
+/// A worker's pointer to its own `WorkerShared` (see `Worker::me`).
+struct MePtr(ptr::NonNull<WorkerShared>);
+
+// SAFETY: it only ever gives out `&WorkerShared`, which is Sync (every
+// thread of the runtime reads the workers' shared halves).
+unsafe impl Send for MePtr {}
 
 thread_local! {
     /// This OS thread's worker: set by `Worker::run_thread` to the worker
@@ -162,6 +172,7 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
 }
 
 /// Queues a task that an unpark just moved PARKED → SCHEDULED.
+#[inline(always)]
 pub(crate) fn schedule_woken(task: TaskRef) {
     let home = task.header().home.load(Ordering::Relaxed);
     let leftover = with_worker(|w| match w {
@@ -263,8 +274,10 @@ impl Worker {
         parker: Parker,
     ) -> Worker {
         let n = shared.workers.len();
+        let me = MePtr(ptr::NonNull::from(&shared.workers[index]));
         Worker {
             index,
+            me,
             shared,
             deque,
             run_next: Cell::new(None),
@@ -283,6 +296,14 @@ impl Worker {
             lone_since: RefCell::new(vec![None; n]),
             spin: Cell::new(SPIN),
         }
+    }
+
+    /// This worker's shared half (its inbox, counters, stall watch).
+    #[inline]
+    fn me(&self) -> &WorkerShared {
+        // SAFETY: `me` points into `self.shared.workers`, a boxed slice that
+        // is never resized and lives as long as the Arc this worker holds.
+        unsafe { self.me.0.as_ref() }
     }
 
     /// The worker thread's main function.
@@ -320,6 +341,7 @@ impl Worker {
         }
     }
 
+    #[inline(always)]
     fn next_task(&self) -> Option<TaskRef> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
@@ -358,7 +380,7 @@ impl Worker {
 
     /// Moves everything in the inbox to the local queue; returns the first.
     fn pop_inbox(&self) -> Option<TaskRef> {
-        let inbox = &self.shared.workers[self.index].inbox;
+        let inbox = &self.me().inbox;
         if inbox.is_empty() {
             return None;
         }
@@ -465,7 +487,7 @@ impl Worker {
     }
 
     fn counters(&self) -> &Counters {
-        &self.shared.workers[self.index].counters
+        &self.me().counters
     }
 
     /// Fires due timers; woken tasks join the local queue.
@@ -488,7 +510,7 @@ impl Worker {
             self.retry_starved();
         }
         let spin_until = Instant::now() + self.spin.get();
-        let inbox = &self.shared.workers[self.index].inbox;
+        let inbox = &self.me().inbox;
         loop {
             if self.fire_timers() > 0 {
                 self.stop_searching();
@@ -547,7 +569,7 @@ impl Worker {
             }
             return;
         }
-        if self.shared.is_stopped() || !self.shared.workers[self.index].inbox.is_empty() {
+        if self.shared.is_stopped() || !self.me().inbox.is_empty() {
             if !idle.unpark_worker_by_id(self.index) {
                 self.searching.set(true);
             }
@@ -559,7 +581,7 @@ impl Worker {
         // Wakers unpark this thread only while this flag is up (see
         // `Shared::push_to_inbox`); the fence pairs with theirs, and the
         // inbox is looked at once more after the flag is up.
-        let me = &self.shared.workers[self.index];
+        let me = &self.me();
         me.sleeping.store(true, Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
         if me.inbox.is_empty() {
@@ -682,7 +704,7 @@ impl Worker {
     fn resume(&self, task: &TaskRef, coro: &mut Coro) -> Resumed {
         let header = task.header();
         header.timed.store(false, Ordering::Relaxed);
-        let watch = &self.shared.workers[self.index].watch;
+        let watch = &self.me().watch;
         watch.running.store(header.id, Ordering::Relaxed);
         CURRENT.with(|c| c.set(task));
         signal::enter(coro.guard(), header.name.as_deref(), header.stack_size);
