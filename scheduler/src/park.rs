@@ -68,6 +68,7 @@ impl Unparker {
 
     /// Like [`Unparker::unpark`], consuming the handle (saves a reference
     /// count round trip when the handle is not needed afterwards).
+    #[inline]
     pub fn wake(self) {
         match self.0 {
             Inner::Green(task) => wake_task(task),
@@ -99,6 +100,7 @@ pub(crate) fn unpark_task(task: &TaskRef) {
 }
 
 /// `unpark_task`, consuming the reference.
+#[inline]
 fn wake_task(task: TaskRef) {
     match task.header().state.unpark() {
         Unpark::Nothing => {}
