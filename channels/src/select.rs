@@ -241,6 +241,7 @@ impl Default for Select<'_> {
 
 impl<'a> Select<'a> {
     /// An empty select.
+    #[inline]
     pub fn new() -> Select<'a> {
         let filler = Arm {
             handle: &NO_HANDLE,
@@ -255,6 +256,7 @@ impl<'a> Select<'a> {
         }
     }
 
+    #[inline]
     fn push(&mut self, handle: &'a dyn SelectHandle, ptr: *const u8) -> usize {
         let index = self.next_index;
         self.next_index += 1;
@@ -271,6 +273,7 @@ impl<'a> Select<'a> {
         index
     }
 
+    #[inline]
     fn arms(&mut self) -> &mut [Arm<'a>] {
         if self.spill.is_empty() {
             &mut self.inline[..self.len]
@@ -280,11 +283,13 @@ impl<'a> Select<'a> {
     }
 
     /// Adds a send arm; returns its index.
+    #[inline]
     pub fn send<T>(&mut self, tx: &'a Sender<T>) -> usize {
         self.push(tx, tx as *const Sender<T> as *const u8)
     }
 
     /// Adds a receive arm; returns its index.
+    #[inline]
     pub fn recv<T>(&mut self, rx: &'a Receiver<T>) -> usize {
         self.push(rx, rx as *const Receiver<T> as *const u8)
     }
@@ -473,7 +478,12 @@ fn run<'a>(
     loop {
         // Phase 1.
         for arm in arms.iter() {
-            let token = arm.handle.try_select().and_then(|t| arm.handle.resolve(t));
+            // Only a claimed select sender needs `resolve` (a second
+            // virtual call): skip it for everything else.
+            let token = match arm.handle.try_select() {
+                Some(lazy @ Token::FromLazySender(_)) => arm.handle.resolve(lazy),
+                token => token,
+            };
             if let Some(token) = token {
                 return Some(selected(arm, token));
             }
@@ -690,6 +700,7 @@ fn send_token<T>(state: &mut State<T>) -> Option<Token> {
     })
 }
 
+#[inline]
 fn recv_token<T>(
     state: &mut State<T>,
     closes: Option<Instant>,
