@@ -606,6 +606,7 @@ impl Worker {
     /// Puts a task this worker woke into the run-next slot; the task that
     /// was there goes to the back of the local queue (or, with migration,
     /// to the stealable deque).
+    #[inline]
     fn push_run_next(&self, task: TaskRef) {
         if let Some(prev) = self.run_next.replace(Some(task)) {
             if self.shared.migrate {
