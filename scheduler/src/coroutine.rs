@@ -24,6 +24,7 @@ use std::time::Instant;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
+use crate::signal;
 use crate::stack::Stack;
 use crate::task::{self, Header, TaskRef};
 
@@ -49,8 +50,8 @@ pub(crate) enum Resumed {
 /// A started green thread: its coroutine and stack.
 pub(crate) struct Coro {
     inner: Option<Inner>,
-    /// The guard page of this coroutine's stack, for the overflow handler.
-    guard: (usize, usize),
+    /// Its stack's guard page, name and size, for the overflow handler.
+    running: signal::Running,
 }
 
 /// A task's header pointer, moved into its own coroutine body.
@@ -83,14 +84,16 @@ impl Coro {
                 task::run_body(header.0);
             }
         };
+        let h = task.header();
         Coro {
             inner: Some(Coroutine::with_stack(stack, body)),
-            guard,
+            running: signal::Running::new(guard, h.name.as_deref(), h.stack_size),
         }
     }
 
-    pub(crate) fn guard(&self) -> (usize, usize) {
-        self.guard
+    /// What the overflow handler must know while this coroutine runs.
+    pub(crate) fn running(&self) -> &signal::Running {
+        &self.running
     }
 
     /// Switches to the green thread until it suspends or returns.

@@ -22,46 +22,49 @@ use std::mem;
 use std::ptr;
 use std::sync::Once;
 
-/// What the handler needs to know about the green thread running here.
-#[derive(Clone, Copy)]
-struct Running {
+/// What the handler needs to know about a green thread: made once when its
+/// coroutine is made (see `Coro`), pointed at while it runs.
+pub(crate) struct Running {
     guard_low: usize,
     guard_high: usize,
-    /// Name bytes (may be empty) and length; valid while the task runs.
+    /// Name bytes (may be empty) and length; the name lives in the task's
+    /// header, which outlives its coroutine.
     name: *const u8,
     name_len: usize,
     stack_size: usize,
 }
 
-const NOT_RUNNING: Running = Running {
-    guard_low: 0,
-    guard_high: 0,
-    name: ptr::null(),
-    name_len: 0,
-    stack_size: 0,
-};
+// SAFETY: plain data; `name` points at an immutable string owned by the
+// task's header, which outlives the coroutine holding this.
+unsafe impl Send for Running {}
 
-thread_local! {
-    static RUNNING: Cell<Running> = const { Cell::new(NOT_RUNNING) };
-}
-
-/// Records the green thread about to run on this OS thread.
-pub(crate) fn enter(guard: (usize, usize), name: Option<&str>, stack_size: usize) {
-    let name = name.unwrap_or("");
-    RUNNING.with(|r| {
-        r.set(Running {
+impl Running {
+    pub(crate) fn new(guard: (usize, usize), name: Option<&str>, stack_size: usize) -> Running {
+        let name = name.unwrap_or("");
+        Running {
             guard_low: guard.0,
             guard_high: guard.1,
             name: name.as_ptr(),
             name_len: name.len(),
             stack_size,
-        })
-    });
+        }
+    }
+}
+
+thread_local! {
+    /// The `Running` of the green thread on this OS thread, or null.
+    static RUNNING: Cell<*const Running> = const { Cell::new(ptr::null()) };
+}
+
+/// Records the green thread about to run on this OS thread; `running` must
+/// stay where it is until [`leave`].
+pub(crate) fn enter(running: &Running) {
+    RUNNING.with(|r| r.set(running));
 }
 
 /// Records that no green thread runs on this OS thread.
 pub(crate) fn leave() {
-    RUNNING.with(|r| r.set(NOT_RUNNING));
+    RUNNING.with(|r| r.set(ptr::null()));
 }
 
 static INSTALL: Once = Once::new();
@@ -128,9 +131,13 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
     // `try_with` on a const thread-local without destructor is a plain load.
-    let running = RUNNING.try_with(|r| r.get()).unwrap_or(NOT_RUNNING);
-    if running.guard_high != 0 && addr >= running.guard_low && addr < running.guard_high {
-        report_overflow(&running);
+    let running = RUNNING.try_with(|r| r.get()).unwrap_or(ptr::null());
+    // SAFETY: non-null only between `enter` and `leave`, while the coroutine
+    // that owns the `Running` runs on this very thread (we interrupted it).
+    if let Some(running) = unsafe { running.as_ref() } {
+        if addr >= running.guard_low && addr < running.guard_high {
+            report_overflow(running);
+        }
     }
     chain(sig, info, ctx);
 }
