@@ -286,7 +286,7 @@ impl Worker {
             timers: RefCell::new(Timers::new()),
             stacks: RefCell::new(Vec::new()),
             parker,
-            tick: Cell::new(0),
+            tick: Cell::new(FAIRNESS_TICK),
             streak: Cell::new(0),
             searching: Cell::new(false),
             rng: Cell::new(
@@ -343,9 +343,10 @@ impl Worker {
 
     #[inline(always)]
     fn next_task(&self) -> Option<TaskRef> {
-        let tick = self.tick.get().wrapping_add(1);
-        self.tick.set(tick);
-        if tick % FAIRNESS_TICK == 0 {
+        // A countdown, not `tick % 61`: this runs on every hand-off.
+        let tick = self.tick.get().wrapping_sub(1);
+        self.tick.set(if tick == 0 { FAIRNESS_TICK } else { tick });
+        if tick == 0 {
             if let Some(task) = self.pop_inbox().or_else(|| self.pop_injector()) {
                 return Some(task);
             }
