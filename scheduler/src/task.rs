@@ -196,7 +196,28 @@ impl State {
 
     /// Unparks: see [`Unpark`]. A task that is not parked keeps the unpark
     /// as a token (NOTIFIED) that makes its next park return at once.
+    #[inline]
     pub(crate) fn unpark(&self) -> Unpark {
+        // The common case first, with one compare-exchange: a parked task.
+        let s = self.0.load(Ordering::Acquire);
+        if s & LIFECYCLE == PARKED
+            && self
+                .0
+                .compare_exchange(
+                    s,
+                    s & !LIFECYCLE | SCHEDULED,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+        {
+            return Unpark::Schedule;
+        }
+        self.unpark_slow()
+    }
+
+    #[cold]
+    fn unpark_slow(&self) -> Unpark {
         let mut action = Unpark::Nothing;
         let _ = self.update(|s| match s.lifecycle() {
             PARKED => {
