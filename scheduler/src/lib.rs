@@ -27,8 +27,9 @@
 //!
 //! Unsafe code lives in `stack` (memory maps), `coroutine` (stack switch),
 //! `signal` (overflow handler), `task` (the run-token cells), `worker` (the
-//! current-task pointer), `scope` (lifetime of scoped closures) and `wait`
-//! (wait nodes on a parked thread's stack).
+//! current-task and own-worker pointers), `scope` (lifetime of scoped
+//! closures), `wait` (wait nodes on a parked thread's stack) and `lock` (the
+//! channels' spin lock).
 
 #![warn(missing_docs)]
 
