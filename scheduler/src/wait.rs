@@ -725,6 +725,20 @@ mod loom_tests {
 
     static TEST: WaitReason = WaitReason("loom");
 
+    /// Blocks in `queue` (a sender with `value`, a receiver with `None`)
+    /// until a peer completes the wait.
+    fn wait_in(queue: &LMutex<WaitQueue<u32>>, value: Option<u32>) -> Woken<u32> {
+        block(
+            queue.lock().unwrap(),
+            || queue.lock().unwrap(),
+            |q: &mut WaitQueue<u32>| q,
+            value,
+            None,
+            &TEST,
+            Location::caller(),
+        )
+    }
+
     /// Claims the first waiter of `queue`, retrying until one is there.
     fn claim(queue: &LMutex<WaitQueue<u32>>, then: impl FnOnce(Claimed<u32>) -> Option<Unparker>) {
         loop {
@@ -750,16 +764,7 @@ mod loom_tests {
             let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
             let q2 = queue.clone();
             let sender = thread::spawn(move || claim(&q2, |c| Some(c.deliver(42))));
-            let guard = queue.lock().unwrap();
-            let woken = block(
-                guard,
-                || queue.lock().unwrap(),
-                |q: &mut WaitQueue<u32>| q,
-                None,
-                None,
-                &TEST,
-                Location::caller(),
-            );
+            let woken = wait_in(&queue, None);
             assert!(matches!(woken, Woken::Done(Some(42))));
             sender.join().unwrap();
             assert!(queue.lock().unwrap().is_empty());
@@ -781,16 +786,7 @@ mod loom_tests {
                 });
                 got
             });
-            let guard = queue.lock().unwrap();
-            let woken = block(
-                guard,
-                || queue.lock().unwrap(),
-                |q: &mut WaitQueue<u32>| q,
-                Some(7),
-                None,
-                &TEST,
-                Location::caller(),
-            );
+            let woken = wait_in(&queue, Some(7));
             assert!(matches!(woken, Woken::Done(None)), "the value was taken");
             assert_eq!(receiver.join().unwrap(), Some(7));
         });
@@ -819,16 +815,7 @@ mod loom_tests {
                     thread::yield_now();
                 }
             });
-            let guard = queue.lock().unwrap();
-            let woken = block(
-                guard,
-                || queue.lock().unwrap(),
-                |q: &mut WaitQueue<u32>| q,
-                None,
-                None,
-                &TEST,
-                Location::caller(),
-            );
+            let woken = wait_in(&queue, None);
             assert!(matches!(woken, Woken::Done(Some(42))));
             sender.join().unwrap();
             assert!(queue.lock().unwrap().is_empty());
@@ -852,16 +839,7 @@ mod loom_tests {
                 drop(q);
                 thread::yield_now();
             });
-            let guard = queue.lock().unwrap();
-            let woken = block(
-                guard,
-                || queue.lock().unwrap(),
-                |q: &mut WaitQueue<u32>| q,
-                Some(7),
-                None,
-                &TEST,
-                Location::caller(),
-            );
+            let woken = wait_in(&queue, Some(7));
             assert!(matches!(woken, Woken::Done(None)), "the value was taken");
             assert_eq!(receiver.join().unwrap(), 7);
         });
@@ -880,16 +858,7 @@ mod loom_tests {
                     None
                 })
             });
-            let guard = queue.lock().unwrap();
-            let woken = block(
-                guard,
-                || queue.lock().unwrap(),
-                |q: &mut WaitQueue<u32>| q,
-                Some(5),
-                None,
-                &TEST,
-                Location::caller(),
-            );
+            let woken = wait_in(&queue, Some(5));
             assert!(matches!(woken, Woken::Retry(Some(5))));
             peer.join().unwrap();
         });
