@@ -226,14 +226,17 @@ impl<T> State<T> {
     /// A value a selected receive arm gave up: to a waiting receiver, or to
     /// the front of the buffer (past the capacity if need be; the next
     /// receive takes it), so that nothing is lost.
-    pub(crate) fn give_back(&mut self, value: T) -> Option<Unparker> {
+    /// With no receivers left, the value comes back to be dropped by the
+    /// caller once the lock is released (its destructor is user code).
+    pub(crate) fn give_back(&mut self, value: T) -> (Option<Unparker>, Option<T>) {
         if let Some(receiver) = self.recvq.claim_first(None) {
-            return Some(receiver.deliver(value));
+            return (Some(receiver.deliver(value)), None);
         }
-        if !self.receivers_gone {
-            self.buf.push_front(value);
+        if self.receivers_gone {
+            return (None, Some(value));
         }
-        None
+        self.buf.push_front(value);
+        (None, None)
     }
 
     /// Takes a claimed buffered item.

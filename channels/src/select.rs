@@ -700,7 +700,6 @@ fn send_token<T>(state: &mut State<T>) -> Option<Token> {
     })
 }
 
-#[inline]
 fn recv_token<T>(
     state: &mut State<T>,
     closes: Option<Instant>,
@@ -910,7 +909,8 @@ impl<T> SelectHandle for Receiver<T> {
                 let value = unsafe { value.into_inner::<T>() };
                 // Not received after all: back to the channel, first in
                 // line, so nothing is lost.
-                let waker = chan.lock().give_back(value);
+                let (waker, unreceivable) = chan.lock().give_back(value);
+                drop(unreceivable); // outside the lock: its destructor may be anything
                 if let Some(waker) = waker {
                     waker.wake();
                 }

@@ -351,6 +351,8 @@ impl Worker {
                 return Some(task);
             }
         }
+        // Due timers: at ticks 48, 32, 16 and 0 of each countdown, about
+        // every 15th pick.
         if tick % 16 == 0 && !self.timers.borrow().is_empty() {
             self.fire_timers();
         }
