@@ -37,7 +37,10 @@ impl Registry {
 
     /// Registers `task` in `shard` (taken modulo the shard count).
     pub(crate) fn insert(&self, shard: usize, task: TaskRef) -> u64 {
-        let shard = shard % self.shards.len();
+        // Callers pass a worker index or the worker count, both in range;
+        // the modulo (a division) is only a fallback.
+        let n = self.shards.len();
+        let shard = if shard < n { shard } else { shard % n };
         let mut slab = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
         let slot = match slab.free.pop() {
             Some(slot) => {

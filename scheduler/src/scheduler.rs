@@ -248,14 +248,19 @@ impl Shared {
             None => self.stacks.size(),
         };
         self.check_stacks()?;
-        let header = Header::new(
-            ThreadId::next().get(),
-            opts.name,
-            stack_size,
-            location,
-            self,
+        let raw = Task::spawn(
+            |vtable| {
+                Header::new(
+                    ThreadId::next().get(),
+                    opts.name,
+                    stack_size,
+                    location,
+                    self,
+                    vtable,
+                )
+            },
+            f,
         );
-        let raw = Task::spawn(header, f);
         let handle = JoinHandle::new(raw.clone());
         let leftover = worker::with_worker(|w| match w {
             Some(w) if Arc::ptr_eq(&w.shared, self) => {

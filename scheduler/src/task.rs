@@ -344,15 +344,6 @@ impl WaitSite {
     }
 }
 
-/// Until `Task::spawn` puts the real one in.
-static NO_VTABLE: Vtable = Vtable {
-    run_body: |_| unreachable!("a task without a body"),
-    cancel: |_, _| unreachable!("a task without a body"),
-    mark_unwound: |_, _| unreachable!("a task without a body"),
-    take_output: |_, _| unreachable!("a task without a body"),
-    dealloc: |_| unreachable!("a task without a body"),
-};
-
 /// The untyped part of every task.
 pub(crate) struct Header {
     /// References to the task (`TaskRef`s).
@@ -396,16 +387,18 @@ unsafe impl Sync for Header {}
 unsafe impl Send for Header {}
 
 impl Header {
+    #[inline]
     pub(crate) fn new(
         id: u64,
         name: Option<String>,
         stack_size: usize,
         spawned_at: &'static Location<'static>,
         shared: &Shared,
+        vtable: &'static Vtable,
     ) -> Header {
         Header {
             refs: AtomicUsize::new(1),
-            vtable: &NO_VTABLE,
+            vtable,
             state: State::new(),
             id,
             name: name.map(String::into_boxed_str),
@@ -525,14 +518,17 @@ where
     };
 
     /// Makes the task; the returned reference is its first.
-    pub(crate) fn spawn(mut header: Header, f: F) -> TaskRef {
-        header.vtable = &Self::VTABLE;
+    /// Allocates the task and builds it in place (`header` makes its
+    /// header; building it here rather than passing a finished `Header`
+    /// in saves copying it twice on every spawn).
+    #[inline]
+    pub(crate) fn spawn(header: impl FnOnce(&'static Vtable) -> Header, f: F) -> TaskRef {
         let layout = Layout::new::<Task<F, T>>();
         let memory = slab::alloc(layout).cast::<Task<F, T>>();
         // SAFETY: `memory` is fresh, sized and aligned for a Task<F, T>.
         unsafe {
             memory.as_ptr().write(Task {
-                header,
+                header: header(&Self::VTABLE),
                 body: UnsafeCell::new(Some(f)),
                 output: UnsafeCell::new(None),
             });
