@@ -1,4 +1,5 @@
-//! The lock under every channel: a test-and-test-and-set spin lock.
+//! The lock under every channel and each shard of the task registry: a
+//! test-and-test-and-set spin lock.
 //!
 //! A channel's critical sections are a handful of loads and stores (pop a
 //! waiter, push a value); nothing in them parks, allocates for long or runs

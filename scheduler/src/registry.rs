@@ -5,10 +5,9 @@
 //! worker that completes a task queues its key and removes keys in batches
 //! (see `Worker::complete`), so readers skip entries that are already DONE.
 
-use std::sync::Mutex;
-
 use crossbeam_utils::CachePadded;
 
+use crate::lock::Lock;
 use crate::task::TaskRef;
 
 #[derive(Default)]
@@ -18,7 +17,7 @@ struct Slab {
 }
 
 pub(crate) struct Registry {
-    shards: Box<[CachePadded<Mutex<Slab>>]>,
+    shards: Box<[CachePadded<Lock<Slab>>]>,
 }
 
 /// A registry key: shard in the high half, slot in the low half.
@@ -30,7 +29,7 @@ impl Registry {
     pub(crate) fn new(shards: usize) -> Registry {
         Registry {
             shards: (0..shards.max(1))
-                .map(|_| CachePadded::new(Mutex::default()))
+                .map(|_| CachePadded::new(Lock::new(Slab::default())))
                 .collect(),
         }
     }
@@ -41,7 +40,7 @@ impl Registry {
         // the modulo (a division) is only a fallback.
         let n = self.shards.len();
         let shard = if shard < n { shard } else { shard % n };
-        let mut slab = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+        let mut slab = self.shards[shard].lock();
         let slot = match slab.free.pop() {
             Some(slot) => {
                 slab.entries[slot as usize] = Some(task);
@@ -62,7 +61,7 @@ impl Registry {
         let mut i = 0;
         while i < keys.len() {
             let shard = (keys[i] >> 32) as usize;
-            let mut slab = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+            let mut slab = self.shards[shard].lock();
             while i < keys.len() && (keys[i] >> 32) as usize == shard {
                 let slot = keys[i] as u32;
                 // A slot may be gone: shutdown empties the registry, and a
@@ -83,7 +82,7 @@ impl Registry {
     pub(crate) fn snapshot(&self) -> Vec<TaskRef> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            let slab = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let slab = shard.lock();
             out.extend(slab.entries.iter().flatten().cloned());
         }
         out
@@ -92,7 +91,7 @@ impl Registry {
     /// Empties the registry (after shutdown).
     pub(crate) fn clear(&self) {
         for shard in self.shards.iter() {
-            let taken = std::mem::take(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()));
+            let taken = std::mem::take(&mut *shard.lock());
             drop(taken);
         }
     }
