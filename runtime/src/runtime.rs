@@ -6,7 +6,7 @@ use std::io;
 use std::panic::{self, Location};
 use std::time::Duration;
 
-use grove_scheduler::{Config, Handle, Scheduler, SpawnOptions};
+use grove_scheduler::{Config, Scheduler, SpawnOptions};
 
 pub use grove_scheduler::{Stats, TaskInfo, TaskState};
 
@@ -108,7 +108,6 @@ impl Runtime {
         T: Send + 'static,
     {
         self.scheduler
-            .handle()
             .spawn_at(SpawnOptions::default(), Location::caller(), f)
             .unwrap_or_else(|err| panic!("grove: failed to spawn a green thread: {err}"))
     }
@@ -125,8 +124,8 @@ impl Runtime {
         self.scheduler.tasks()
     }
 
-    pub(crate) fn handle(&self) -> Handle {
-        self.scheduler.handle()
+    pub(crate) fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
     }
 }
 

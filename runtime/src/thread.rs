@@ -38,8 +38,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    Handle::current()
-        .spawn_at(SpawnOptions::default(), Location::caller(), f)
+    Handle::spawn_current(SpawnOptions::default(), Location::caller(), f)
         .unwrap_or_else(|err| panic!("grove: failed to spawn a green thread: {err}"))
 }
 
@@ -122,7 +121,7 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        Handle::current().spawn_at(self.options(), Location::caller(), f)
+        Handle::spawn_current(self.options(), Location::caller(), f)
     }
 
     /// Spawns the green thread on `rt`.
@@ -132,7 +131,8 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        rt.handle().spawn_at(self.options(), Location::caller(), f)
+        rt.scheduler()
+            .spawn_at(self.options(), Location::caller(), f)
     }
 
     /// Spawns a scoped green thread (see [`scope`]).

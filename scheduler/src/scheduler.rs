@@ -248,7 +248,7 @@ impl Shared {
             None => self.stacks.size(),
         };
         self.check_stacks()?;
-        let raw = Task::spawn(
+        let [raw, for_handle, for_registry] = Task::spawn(
             |vtable| {
                 Header::new(
                     ThreadId::next().get(),
@@ -261,20 +261,20 @@ impl Shared {
             },
             f,
         );
-        let handle = JoinHandle::new(raw.clone());
+        let handle = JoinHandle::new(for_handle);
         let leftover = worker::with_worker(|w| match w {
             Some(w) if Arc::ptr_eq(&w.shared, self) => {
                 w.count_spawn();
-                let key = self.registry.insert(w.index, raw.clone());
+                let key = self.registry.insert(w.index, for_registry);
                 raw.header().registry_key.store(key, Ordering::Relaxed);
                 w.push_spawned(raw);
                 None
             }
-            _ => Some(raw),
+            _ => Some((raw, for_registry)),
         });
-        if let Some(raw) = leftover {
+        if let Some((raw, for_registry)) = leftover {
             self.external_spawned.fetch_add(1, Ordering::Relaxed);
-            let key = self.registry.insert(self.workers.len(), raw.clone());
+            let key = self.registry.insert(self.workers.len(), for_registry);
             raw.header().registry_key.store(key, Ordering::Relaxed);
             self.injector.push(raw);
             self.notify_parked();
@@ -362,6 +362,21 @@ impl Scheduler {
             scheduler.monitor = Some((monitor, unparker));
         }
         Ok(scheduler)
+    }
+
+    /// Spawns a green thread on this scheduler (from anywhere), without
+    /// taking a reference on it as a [`Handle`] would.
+    pub fn spawn_at<F, T>(
+        &self,
+        opts: SpawnOptions,
+        location: &'static Location<'static>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.shared.spawn(opts, location, f)
     }
 
     /// A handle for spawning onto this scheduler from anywhere.
@@ -468,6 +483,31 @@ impl Handle {
     /// global runtime (started on first use, one worker per core).
     pub fn current() -> Handle {
         Handle::try_current().unwrap_or_else(|| global().handle())
+    }
+
+    /// Spawns a green thread on the calling green thread's runtime, or on
+    /// the global runtime from any other thread: what
+    /// `Handle::current().spawn_at(..)` does, without taking a reference on
+    /// the runtime. That reference count is one atomic shared by every
+    /// worker; bumping it on every spawn made all spawners of a many-core
+    /// runtime queue for its cache line.
+    pub fn spawn_current<F, T>(
+        opts: SpawnOptions,
+        location: &'static Location<'static>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let not_here = worker::with_worker(move |w| match w {
+            Some(w) => Ok(w.shared.spawn(opts, location, f)),
+            None => Err((opts, f)),
+        });
+        match not_here {
+            Ok(spawned) => spawned,
+            Err((opts, f)) => global().shared.spawn(opts, location, f),
+        }
     }
 
     /// Spawns a green thread.

@@ -517,23 +517,33 @@ where
         dealloc: Self::dealloc,
     };
 
-    /// Makes the task; the returned reference is its first.
+    /// Makes the task and its first `N` references (a spawn needs one for
+    /// the run queue, one for the `JoinHandle`, one for the registry).
     /// Allocates the task and builds it in place (`header` makes its
     /// header; building it here rather than passing a finished `Header`
-    /// in saves copying it twice on every spawn).
+    /// in saves copying it twice on every spawn). The count starts at `N`:
+    /// no atomic read-modify-write, each of which would wait for the
+    /// header's stores to drain first.
     #[inline]
-    pub(crate) fn spawn(header: impl FnOnce(&'static Vtable) -> Header, f: F) -> TaskRef {
+    pub(crate) fn spawn<const N: usize>(
+        header: impl FnOnce(&'static Vtable) -> Header,
+        f: F,
+    ) -> [TaskRef; N] {
+        const { assert!(N > 0) };
         let layout = Layout::new::<Task<F, T>>();
         let memory = slab::alloc(layout).cast::<Task<F, T>>();
-        // SAFETY: `memory` is fresh, sized and aligned for a Task<F, T>.
+        // SAFETY: `memory` is fresh, sized and aligned for a Task<F, T>;
+        // nobody else can see it yet, so a plain store sets the count.
         unsafe {
             memory.as_ptr().write(Task {
                 header: header(&Self::VTABLE),
                 body: UnsafeCell::new(Some(f)),
                 output: UnsafeCell::new(None),
             });
+            (*memory.as_ptr()).header.refs.store(N, Ordering::Relaxed);
         }
-        TaskRef(memory.cast())
+        // The N references the count says exist.
+        std::array::from_fn(|_| TaskRef(memory.cast()))
     }
 
     /// # Safety
