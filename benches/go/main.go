@@ -492,7 +492,13 @@ func main() {
 	scale := flag.Float64("scale", 1.0, "multiplies the size of every workload")
 	procs := flag.Int("procs", runtime.NumCPU(), "GOMAXPROCS")
 	list := flag.Bool("list", false, "print the workload names and exit")
+	version := flag.Bool("version", false, "print the Go version this was built with and exit")
 	flag.Parse()
+
+	if *version {
+		fmt.Println(runtime.Version())
+		return
+	}
 
 	if *list {
 		for _, w := range workloads {

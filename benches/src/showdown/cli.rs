@@ -39,6 +39,8 @@ pub struct Options {
     pub charts: bool,
     /// Leave Go out even when it is installed.
     pub no_go: bool,
+    /// `--scaling N,N...`: the worker counts of a scaling run; empty: none.
+    pub scaling: Vec<usize>,
 }
 
 impl Options {
@@ -89,11 +91,16 @@ OPTIONS:
     --json FILE        also write every repetition of every implementation to FILE
     --charts           write the SVG charts (target/showdown/) in quick mode too
     --no-go            leave Go out even when `go` is on the PATH
+    --scaling N[,N...] instead of the table: speed-up of grove, Go and tokio from
+                       the first worker count to each of the others (e.g.
+                       1,2,4,8,16) on skynet and fib_fork (or the --only list)
     -h, --help         this text
 
 Implementations run interleaved (round-robin per repetition); the table shows
 medians with min-max and each one's ratio to grove (lower is better everywhere).
-Every run verifies its result; a wrong one shows as WRONG instead of a time.",
+Every run verifies its result; a wrong one shows as WRONG instead of a time.
+GROVE_GO_TWIN=/path/to/grovebench uses Go's twins built elsewhere (a machine
+without Go): `go build -o grovebench .` in benches/go.",
         WORKLOADS.join(", ")
     )
 }
@@ -110,6 +117,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
         json: None,
         charts: false,
         no_go: false,
+        scaling: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -131,6 +139,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "--json" => opts.json = Some(PathBuf::from(value("--json")?)),
             "--reps" => opts.reps = parse_count("--reps", &value("--reps")?)?,
             "--workers" => opts.workers = parse_count("--workers", &value("--workers")?)?,
+            "--scaling" => opts.scaling = parse_counts(&value("--scaling")?)?,
             other => return Err(format!("unknown option {other:?} (see --help)")),
         }
     }
@@ -146,6 +155,19 @@ fn parse_count(name: &str, s: &str) -> Result<usize, String> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{name} wants a whole number above 0, got {s:?}")),
     }
+}
+
+fn parse_counts(list: &str) -> Result<Vec<usize>, String> {
+    let counts = list
+        .split(',')
+        .map(|s| parse_count("--scaling", s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if counts.len() < 2 {
+        return Err(format!(
+            "--scaling wants at least two worker counts, e.g. 1,2,4,8,16; got {list:?}"
+        ));
+    }
+    Ok(counts)
 }
 
 fn parse_only(list: &str) -> Result<Vec<String>, String> {
@@ -171,4 +193,22 @@ fn parse_only(list: &str) -> Result<Vec<String>, String> {
         return Err("--only needs at least one workload name".into());
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn scaling_counts() {
+        let opts = parse(&args(&["--scaling", "1,2,4,8,16"])).unwrap().unwrap();
+        assert_eq!(opts.scaling, vec![1, 2, 4, 8, 16]);
+        assert!(parse(&args(&["--scaling", "16"])).is_err(), "one count");
+        assert!(parse(&args(&["--scaling", "1,x"])).is_err(), "not a number");
+        assert!(parse(&args(&["--scaling", "0,4"])).is_err(), "zero workers");
+    }
 }

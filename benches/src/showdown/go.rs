@@ -59,10 +59,38 @@ fn stale(exe: &Path, src: &Path) -> bool {
         .any(|f| modified(&src.join(f)).is_none_or(|t| t > built))
 }
 
+/// The environment variable naming a twin built elsewhere (`go build` in
+/// `benches/go`), for machines without Go.
+pub const PREBUILT: &str = "GROVE_GO_TWIN";
+
+/// A twin built elsewhere, named by `GROVE_GO_TWIN`: its version comes from
+/// its own `-version`.
+fn prebuilt(exe: PathBuf, limit: Duration) -> GoStatus {
+    let mut cmd = Command::new(&exe);
+    cmd.arg("-version");
+    match output_within(cmd, Duration::from_secs(30)) {
+        Ok(out) if out.status.success() => GoStatus::Ready(GoTwin {
+            version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            exe,
+            limit,
+        }),
+        Ok(out) => GoStatus::Absent(format!(
+            "{PREBUILT}={}: `-version` failed ({}); rebuild it from benches/go",
+            exe.display(),
+            out.status
+        )),
+        Err(err) => GoStatus::Absent(format!("{PREBUILT}={}: {err}", exe.display())),
+    }
+}
+
 /// Finds Go and builds the twins into `out_dir` (once; rebuilt when the
 /// source is newer). Building needs no network: the module has no
-/// dependencies.
+/// dependencies. `GROVE_GO_TWIN=/path/to/grovebench` uses a twin built
+/// elsewhere instead (a machine without Go).
 pub fn prepare(out_dir: &Path, limit: Duration) -> GoStatus {
+    if let Some(exe) = std::env::var_os(PREBUILT).filter(|v| !v.is_empty()) {
+        return prebuilt(PathBuf::from(exe), limit);
+    }
     let Some(go) = find_go() else {
         return GoStatus::Absent(MISSING.to_string());
     };

@@ -18,6 +18,7 @@ mod machine;
 mod plan;
 mod report;
 mod run;
+mod scaling;
 mod suite;
 mod suite_chan;
 mod suite_sync;
@@ -88,10 +89,17 @@ fn header(opts: &Options, machine: &Machine, go: &GoStatus, sizes: &Sizes) -> St
     };
     let mut lines = vec![
         "grove green threads vs kernel threads (std::thread) and peers".to_string(),
-        format!(
-            "{scaled}; {} repetitions, interleaved; {} workers per runtime",
-            opts.reps, opts.workers
-        ),
+        if opts.scaling.is_empty() {
+            format!(
+                "{scaled}; {} repetitions, interleaved; {} workers per runtime",
+                opts.reps, opts.workers
+            )
+        } else {
+            format!(
+                "{scaled}; {} repetitions, interleaved; scaling run over {:?} workers",
+                opts.reps, opts.scaling
+            )
+        },
     ];
     lines.extend(machine.describe());
     lines.push(go_line);
@@ -160,6 +168,61 @@ fn write_json(path: &Path, r: &json::Run) {
     }
 }
 
+/// `--scaling`: every selected workload (skynet and fib_fork by default)
+/// at each worker count, then the speed-up table.
+fn scaling_run(opts: &Options, ctx: Ctx, cores: usize) -> i32 {
+    let keys: Vec<&str> = if opts.only.is_empty() {
+        scaling::DEFAULT.to_vec()
+    } else {
+        cli::WORKLOADS
+            .iter()
+            .copied()
+            .filter(|k| *k != "capacity" && opts.selects(k))
+            .collect()
+    };
+    let mut progress = Progress::new(keys.len() * opts.scaling.len());
+    let (mut points, mut failed) = (Vec::new(), false);
+    for &workers in &opts.scaling {
+        std::env::set_var("GROVE_BENCH_WORKERS", workers.to_string());
+        let ctx = Ctx {
+            workers,
+            ..ctx.clone()
+        };
+        for &key in &keys {
+            progress.next_workload(&format!("{key} on {workers} workers"));
+            let Some(mut w) = build(key, &ctx) else {
+                continue;
+            };
+            scaling::keep_scaled(&mut w);
+            run::run_workload(&mut w, opts.reps, &progress);
+            progress.clear();
+            failed |= grove_failed(&w);
+            points.push(scaling::Point {
+                workers,
+                workload: w,
+            });
+        }
+    }
+    println!(
+        "{}
+",
+        scaling::render(&opts.scaling, &keys, &points, cores)
+    );
+    for p in &points {
+        for e in p.workload.entries.iter().filter(|e| !e.fails.is_empty()) {
+            println!(
+                "  {} on {} workers, {}: {}",
+                p.workload.key,
+                p.workers,
+                e.name,
+                e.fails[0].message()
+            );
+        }
+    }
+    println!("Total time: {:.0} s", progress.elapsed().as_secs_f64());
+    i32::from(failed)
+}
+
 fn run_all(opts: &Options) -> i32 {
     run::install_panic_hook();
     run::start_watchdog(run_limit(opts), || {});
@@ -190,6 +253,9 @@ fn run_all(opts: &Options) -> i32 {
         go: go.clone(),
         child_limit: run_limit(opts),
     };
+    if !opts.scaling.is_empty() {
+        return scaling_run(opts, ctx, machine.cores);
+    }
     let keys: Vec<&str> = cli::WORKLOADS
         .iter()
         .copied()

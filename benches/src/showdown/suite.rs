@@ -11,6 +11,7 @@ use super::go::{self, GoTwin};
 use super::plan::{human, millis, per_op, Entry, Sizes, Workload};
 
 /// What every builder needs.
+#[derive(Clone)]
 pub struct Ctx {
     /// The sizes of the mode.
     pub sizes: Sizes,
