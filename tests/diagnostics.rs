@@ -305,6 +305,47 @@ fn tasks_reports_running_and_queued() {
     });
 }
 
+/// Finished green threads whose handles were dropped (detached) are swept
+/// out of the runtime's books: `tasks()` stops listing them, and each
+/// one's result is dropped, at the latest when the runtime is.
+#[test]
+fn detached_green_threads_leave_nothing_behind() {
+    /// A green thread's result that counts its drop.
+    struct Output(Arc<AtomicUsize>);
+    impl Drop for Output {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    const N: usize = 5_000;
+    watchdog(|| {
+        for workers in WORKER_COUNTS {
+            let rt = runtime(workers);
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let d = dropped.clone();
+            let ran = rt.block_on(move || {
+                let (tx, rx) = chan::unbounded();
+                for i in 0..N {
+                    let (d, tx) = (d.clone(), tx.clone());
+                    drop(thread::spawn(move || {
+                        tx.send(i).unwrap();
+                        Output(d)
+                    }));
+                }
+                drop(tx);
+                rx.iter().map(|i| i as u64).sum::<u64>()
+            });
+            assert_eq!(ran, (N * (N - 1) / 2) as u64, "{workers} workers");
+            wait_until("finished green threads to leave tasks()", || {
+                rt.tasks().is_empty()
+            });
+            assert_eq!(rt.stats().live, 0);
+            drop(rt);
+            assert_eq!(dropped.load(Ordering::SeqCst), N, "{workers} workers");
+        }
+    });
+}
+
 #[test]
 fn stats_counters_move_as_expected() {
     const TASKS: u64 = 100;

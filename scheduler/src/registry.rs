@@ -1,28 +1,61 @@
 //! Every live task of a runtime, for `Runtime::tasks()` and for shutdown.
 //!
-//! Sharded by the spawning worker so that spawns on different workers take
-//! different locks. A task is inserted when spawned; removal is lazy: the
-//! worker that completes a task queues its key and removes keys in batches
-//! (see `Worker::complete`), so readers skip entries that are already DONE.
+//! Sharded by the spawning worker, and only ever written by whoever
+//! spawns into a shard: a task is inserted when spawned, and nobody
+//! removes it when it finishes. Instead each insert sweeps the next two
+//! entries of its shard (a cursor goes round), taking out those whose task
+//! is DONE, and an idle worker goes on sweeping its own shard and the
+//! shard of outside spawns while it finds something to free (see
+//! `Worker::find_work_or_park`). Finishing a task thus writes nothing
+//! shared, and a task finished on another worker costs its spawner one
+//! read of the task's state instead of a trip through its shard's lock.
+//! Readers skip entries whose task is DONE but not swept yet.
+//!
+//! Entries outnumber live tasks by at most about two to one: two entries
+//! are swept per insert, while at most one task finishes per insert in the
+//! long run.
 
 use crossbeam_utils::CachePadded;
 
 use crate::lock::Lock;
 use crate::task::TaskRef;
 
+/// Entries swept on every insert.
+const SWEEP_ON_INSERT: usize = 2;
+
 #[derive(Default)]
 struct Slab {
     entries: Vec<Option<TaskRef>>,
     free: Vec<u32>,
+    /// Next entry to sweep.
+    cursor: usize,
+}
+
+impl Slab {
+    /// Looks at the entry under the cursor and moves the cursor on; a
+    /// finished task's entry is freed and its reference returned (to be
+    /// dropped after the lock is released: that may run its output's
+    /// destructor).
+    fn sweep_one(&mut self) -> Option<TaskRef> {
+        let n = self.entries.len();
+        if n == 0 {
+            return None;
+        }
+        let i = if self.cursor < n { self.cursor } else { 0 };
+        self.cursor = i + 1;
+        let done = self.entries[i]
+            .as_ref()
+            .is_some_and(|t| t.header().state.load().is_done());
+        if !done {
+            return None;
+        }
+        self.free.push(i as u32);
+        self.entries[i].take()
+    }
 }
 
 pub(crate) struct Registry {
     shards: Box<[CachePadded<Lock<Slab>>]>,
-}
-
-/// A registry key: shard in the high half, slot in the low half.
-fn key(shard: usize, slot: u32) -> u64 {
-    ((shard as u64) << 32) | u64::from(slot)
 }
 
 impl Registry {
@@ -34,49 +67,48 @@ impl Registry {
         }
     }
 
-    /// Registers `task` in `shard` (taken modulo the shard count).
-    pub(crate) fn insert(&self, shard: usize, task: TaskRef) -> u64 {
+    /// Registers `task` in `shard` (taken modulo the shard count), and
+    /// sweeps two entries of that shard.
+    pub(crate) fn insert(&self, shard: usize, task: TaskRef) {
         // Callers pass a worker index or the worker count, both in range;
         // the modulo (a division) is only a fallback.
         let n = self.shards.len();
         let shard = if shard < n { shard } else { shard % n };
+        let mut finished: [Option<TaskRef>; SWEEP_ON_INSERT] = Default::default();
         let mut slab = self.shards[shard].lock();
-        let slot = match slab.free.pop() {
-            Some(slot) => {
-                slab.entries[slot as usize] = Some(task);
-                slot
-            }
-            None => {
-                slab.entries.push(Some(task));
-                (slab.entries.len() - 1) as u32
-            }
-        };
-        key(shard, slot)
+        for f in finished.iter_mut() {
+            *f = slab.sweep_one();
+        }
+        match slab.free.pop() {
+            Some(slot) => slab.entries[slot as usize] = Some(task),
+            None => slab.entries.push(Some(task)),
+        }
+        drop(slab);
+        drop(finished); // task destructors run outside the lock
     }
 
-    /// Removes the tasks with these keys; `keys` is left empty. Keys come
-    /// mostly in runs of one shard (a worker completes what it spawned),
-    /// so each run takes its shard's lock once; no sort.
-    pub(crate) fn remove_batch(&self, keys: &mut Vec<u64>) {
-        let mut removed = Vec::with_capacity(keys.len());
-        let mut i = 0;
-        while i < keys.len() {
-            let shard = (keys[i] >> 32) as usize;
-            let mut slab = self.shards[shard].lock();
-            while i < keys.len() && (keys[i] >> 32) as usize == shard {
-                let slot = keys[i] as u32;
-                // A slot may be gone: shutdown empties the registry, and a
-                // green thread it gave up on (see `worker::abandon`) may
-                // still finish later.
-                if let Some(task) = slab.entries.get_mut(slot as usize).and_then(Option::take) {
-                    removed.push(task);
-                    slab.free.push(slot);
-                }
-                i += 1;
+    /// Sweeps up to `limit` entries of `shard`, going on from where the
+    /// last sweep stopped. True if it freed any (more may be waiting).
+    pub(crate) fn sweep(&self, shard: usize, limit: usize) -> bool {
+        let Some(shard) = self.shards.get(shard) else {
+            return false;
+        };
+        let mut finished = Vec::new();
+        let mut slab = shard.lock();
+        for _ in 0..limit.min(slab.entries.len()) {
+            if let Some(task) = slab.sweep_one() {
+                finished.push(task);
             }
         }
-        keys.clear();
-        drop(removed); // task destructors run outside the locks
+        drop(slab);
+        let freed = !finished.is_empty();
+        drop(finished); // task destructors run outside the lock
+        freed
+    }
+
+    /// The shard of tasks spawned from outside the runtime.
+    pub(crate) fn external_shard(&self) -> usize {
+        self.shards.len() - 1
     }
 
     /// A snapshot of every registered task (some may be DONE already).

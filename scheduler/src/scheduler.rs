@@ -265,8 +265,7 @@ impl Shared {
         let leftover = worker::with_worker(|w| match w {
             Some(w) if Arc::ptr_eq(&w.shared, self) => {
                 w.count_spawn();
-                let key = self.registry.insert(w.index, for_registry);
-                raw.header().registry_key.store(key, Ordering::Relaxed);
+                self.registry.insert(w.index, for_registry);
                 w.push_spawned(raw);
                 None
             }
@@ -274,8 +273,7 @@ impl Shared {
         });
         if let Some((raw, for_registry)) = leftover {
             self.external_spawned.fetch_add(1, Ordering::Relaxed);
-            let key = self.registry.insert(self.workers.len(), for_registry);
-            raw.header().registry_key.store(key, Ordering::Relaxed);
+            self.registry.insert(self.workers.len(), for_registry);
             self.injector.push(raw);
             self.notify_parked();
         }

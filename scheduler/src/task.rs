@@ -35,7 +35,7 @@ use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::{fmt, ptr, thread};
 
@@ -367,8 +367,6 @@ pub(crate) struct Header {
     /// It caught the forced unwind and blocked again: given up on (see
     /// `worker::block_os_thread`).
     pub(crate) abandoned: AtomicBool,
-    /// Where the task sits in the runtime's registry.
-    pub(crate) registry_key: AtomicU64,
     /// Parked with a timer armed (a sleep, a timeout): it will wake by
     /// itself, so its runtime is not deadlocked.
     pub(crate) timed: AtomicBool,
@@ -410,7 +408,6 @@ impl Header {
             wait: WaitSite::default(),
             unwinding: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
-            registry_key: AtomicU64::new(u64::MAX),
             timed: AtomicBool::new(false),
             join_waiter: Mutex::new(None),
             coro: UnsafeCell::new(None),

@@ -67,8 +67,10 @@ const MAX_SPIN: Duration = Duration::from_millis(1);
 const IDLE_PAUSES: u32 = 4;
 /// Looks at the inbox between two looks at everything else while idle.
 const INBOX_POLLS: u32 = 32;
-/// Completed tasks whose registry entries are removed in one batch.
-const REMOVAL_BATCH: usize = 64;
+/// Registry entries an idle worker sweeps per turn of its idle loop in its
+/// own shard and in the shard of outside spawns (see `Registry`): finished
+/// tasks' records go back even when nobody spawns any more.
+const IDLE_SWEEP: usize = 32;
 
 /// Per-worker counters. Only the owning worker writes them (plain load and
 /// store, no read-modify-write); anyone may read.
@@ -107,7 +109,6 @@ pub(crate) struct Worker {
     streak: Cell<u32>,
     searching: Cell<bool>,
     rng: Cell<u64>,
-    removals: RefCell<Vec<u64>>,
     /// Per victim: since when we saw exactly one task in its deque.
     lone_since: RefCell<Vec<Option<Instant>>>,
     /// How long this worker spins before parking; grows while parks end
@@ -292,7 +293,6 @@ impl Worker {
             rng: Cell::new(
                 0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0xff51_afd7_ed55_8ccd),
             ),
-            removals: RefCell::new(Vec::new()),
             lone_since: RefCell::new(vec![None; n]),
             spin: Cell::new(SPIN),
         }
@@ -506,7 +506,7 @@ impl Worker {
     /// Steps 7 and 8: timers, stealing, spinning, parking. Returns a task,
     /// or `None` after a park (the caller loops).
     fn find_work_or_park(&self) -> Option<TaskRef> {
-        self.flush_removals();
+        let mut sweeping = true;
         if self.shared.is_shutting_down() {
             self.cancel_starved();
         } else {
@@ -532,6 +532,13 @@ impl Worker {
             }
             if self.shared.is_stopped() || Instant::now() >= spin_until {
                 break;
+            }
+            if sweeping {
+                // Idle: give finished tasks' records back (see `Registry`),
+                // a stretch per turn while there is something to free.
+                let registry = &self.shared.registry;
+                sweeping = registry.sweep(self.index, IDLE_SWEEP)
+                    | registry.sweep(registry.external_shard(), IDLE_SWEEP);
             }
             // Watch the inbox closely between the costlier looks (a steal
             // reads the other workers' deques, a clock read is ~25 ns): a
@@ -787,23 +794,9 @@ impl Worker {
         if before.has_join_waiter() {
             header.wake_joiner();
         }
-        let key = header.registry_key.load(Ordering::Relaxed);
         drop(task);
-        let mut removals = self.removals.borrow_mut();
-        removals.push(key);
-        if removals.len() >= REMOVAL_BATCH {
-            self.shared.registry.remove_batch(&mut removals);
-        }
-        drop(removals);
         if self.shared.is_shutting_down() {
             self.shared.wake_shutdown_waiter();
-        }
-    }
-
-    fn flush_removals(&self) {
-        let mut removals = self.removals.borrow_mut();
-        if !removals.is_empty() {
-            self.shared.registry.remove_batch(&mut removals);
         }
     }
 
@@ -885,7 +878,6 @@ impl Worker {
 
     /// At thread exit: stacks back to the pool, timers dropped.
     fn release_everything(&self) {
-        self.flush_removals();
         self.timers.borrow_mut().clear();
         let stacks: Vec<Stack> = self.stacks.borrow_mut().drain(..).collect();
         self.counters().cached_stacks.store(0, Ordering::Relaxed);
