@@ -238,6 +238,16 @@ impl State {
                 action = Unpark::Nothing;
                 Some(s.0 | NOTIFIED)
             }
+            // Already holds a token. Still write (the same word): the task
+            // consumes the token with a read-modify-write and then looks
+            // for what the waker published before unparking (a wait entry's
+            // state); only a write here makes that consume see it. Merging
+            // with a plain read lost wake-ups on 8+ cores: the waker's
+            // store could still sit in its store buffer when the task looked.
+            RUNNING | SCHEDULED => {
+                action = Unpark::Nothing;
+                Some(s.0)
+            }
             _ => {
                 action = Unpark::Nothing;
                 None
@@ -837,6 +847,54 @@ mod loom_tests {
             let parked = s.commit_park().is_ok();
             let action = unparker.join().unwrap();
             assert_eq!(parked, action == Unpark::Schedule, "{:?}", s.load());
+        });
+    }
+
+    /// An unpark that finds a stale token (an earlier unpark the task has
+    /// not consumed yet) must still publish what the waker wrote before it
+    /// (a wait entry's state): the task consumes the token, looks for the
+    /// message, and parks if it does not see it, so either it sees the
+    /// message or the unpark schedules it. A token merged without a write
+    /// lost wake-ups on 8 and 16 cores (a Mutex waiter parked forever).
+    #[test]
+    fn an_unpark_over_a_stale_token_still_publishes() {
+        loom::model(|| {
+            let s = running();
+            assert_eq!(s.unpark(), Unpark::Nothing, "a stale token");
+            let message = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let (s2, m2) = (s.clone(), message.clone());
+            let waker = thread::spawn(move || {
+                m2.store(true, Ordering::Release);
+                s2.unpark()
+            });
+            // `wait::block` over `park_inner`: look, then consume a token
+            // or commit the park.
+            let mut parked = false;
+            for _ in 0..3 {
+                if message.load(Ordering::Acquire) {
+                    break;
+                }
+                if s.take_notified() {
+                    continue;
+                }
+                match s.commit_park() {
+                    Ok(_) => {
+                        parked = true;
+                        break;
+                    }
+                    Err(()) => continue,
+                }
+            }
+            let action = waker.join().unwrap();
+            if parked {
+                assert_eq!(
+                    action,
+                    Unpark::Schedule,
+                    "parked, message unseen, nobody wakes it"
+                );
+            } else {
+                assert!(message.load(Ordering::Acquire));
+            }
         });
     }
 
