@@ -346,6 +346,33 @@ fn detached_green_threads_leave_nothing_behind() {
     });
 }
 
+/// The runtime drops a detached green thread's result on a worker's idle
+/// path; a destructor that wakes a green thread on that same worker must
+/// get it running (it lands in the worker's run-next slot, which the idle
+/// loop has to look at).
+#[test]
+fn a_dropped_result_may_wake_a_green_thread_on_its_worker() {
+    /// Sends on drop.
+    struct Notify(chan::Sender<u32>);
+    impl Drop for Notify {
+        fn drop(&mut self) {
+            let _ = self.0.send(7);
+        }
+    }
+    watchdog(|| {
+        for _ in 0..50 {
+            let rt = runtime(1);
+            let got = rt.block_on(|| {
+                let (tx, rx) = chan::bounded(1);
+                drop(thread::spawn(move || Notify(tx)));
+                // Parks until the result is dropped: nothing else runs.
+                rx.recv()
+            });
+            assert_eq!(got, Ok(7));
+        }
+    });
+}
+
 #[test]
 fn stats_counters_move_as_expected() {
     const TASKS: u64 = 100;

@@ -539,6 +539,14 @@ impl Worker {
                 let registry = &self.shared.registry;
                 sweeping = registry.sweep(self.index, IDLE_SWEEP)
                     | registry.sweep(registry.external_shard(), IDLE_SWEEP);
+                // Freeing a record drops a detached task's result, whose
+                // destructor may wake a green thread homed here (into
+                // run-next or the local queue, which this loop does not
+                // watch).
+                if let Some(task) = self.next_task() {
+                    self.stop_searching();
+                    return Some(task);
+                }
             }
             // Watch the inbox closely between the costlier looks (a steal
             // reads the other workers' deques, a clock read is ~25 ns): a
