@@ -97,6 +97,10 @@ impl<T> State<T> {
         if self.is_disconnected_for_send() {
             return Err(TrySendError::Disconnected(value));
         }
+        let value = match self.recvq.deliver_to_plain_receiver(value) {
+            Ok(receiver) => return Ok(Some(receiver)),
+            Err(value) => value,
+        };
         if let Some(receiver) = self.recvq.claim_first(None) {
             return Ok(Some(receiver.deliver(value)));
         }
@@ -113,6 +117,9 @@ impl<T> State<T> {
             let value = self.buf.pop_front().expect("has_item");
             let waker = self.refill();
             return Ok(Got::Value(value, waker));
+        }
+        if let Some((value, sender)) = self.sendq.take_from_plain_sender() {
+            return Ok(Got::Value(value, Some(sender)));
         }
         if let Some(sender) = self.sendq.claim_first(not_of) {
             return Ok(match sender.kind() {

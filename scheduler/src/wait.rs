@@ -420,6 +420,45 @@ impl<T> WaitQueue<T> {
         None
     }
 
+    /// The common case of [`claim_first`](Self::claim_first) followed by
+    /// [`Claimed::take`], in one step: if the first waiter is a plain (not
+    /// select) sender, takes its value and completes it. `None` otherwise;
+    /// the caller then takes the general path.
+    #[inline]
+    pub fn take_from_plain_sender(&mut self) -> Option<(T, Unparker)> {
+        if self.entries.front()?.select.is_some() {
+            return None;
+        }
+        let entry = self.entries.pop_front()?;
+        // SAFETY: popping a plain entry claims it (step 1); its state is
+        // WAITING, so the owner does not touch the value until `complete`.
+        match unsafe { (*entry.packet().value.get()).take() } {
+            Some(value) => Some((value, entry.complete(READY))),
+            None => {
+                // A receiver in a send queue cannot happen; leave it be.
+                self.entries.push_front(entry);
+                None
+            }
+        }
+    }
+
+    /// The common case of [`claim_first`](Self::claim_first) followed by
+    /// [`Claimed::deliver`]: if the first waiter is a plain (not select)
+    /// receiver, gives it `value` and completes it. `Err(value)` otherwise;
+    /// the caller then takes the general path.
+    #[inline]
+    pub fn deliver_to_plain_receiver(&mut self, value: T) -> Result<Unparker, T> {
+        match self.entries.front() {
+            Some(entry) if entry.select.is_none() => {}
+            _ => return Err(value),
+        }
+        let entry = self.entries.pop_front().expect("a front entry");
+        // SAFETY: popping a plain entry claims it (step 1); its state is
+        // WAITING, so the owner does not touch the value until `complete`.
+        unsafe { *entry.packet().value.get() = Some(value) };
+        Ok(entry.complete(READY))
+    }
+
     /// Whether some waiter (not of `not_of`) could be claimed now.
     pub fn has_claimable(&self, not_of: Option<&SelectCx>) -> bool {
         self.entries
@@ -750,6 +789,59 @@ mod loom_tests {
             let woken = wait_in(&queue, Some(7));
             assert!(matches!(woken, Woken::Done(None)), "the value was taken");
             assert_eq!(receiver.join().unwrap(), Some(7));
+        });
+    }
+
+    /// The channels' fast path for a plain receiver (`deliver_to_plain_receiver`)
+    /// keeps steps 1-3: the receiver gets the value and its entry is gone.
+    #[test]
+    fn the_plain_receiver_fast_path_delivers() {
+        ::loom::model(|| {
+            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+            let q2 = queue.clone();
+            let sender = thread::spawn(move || {
+                let mut value = 42;
+                loop {
+                    let mut q = q2.lock().unwrap();
+                    match q.deliver_to_plain_receiver(value) {
+                        Ok(waker) => {
+                            drop(q);
+                            waker.wake();
+                            return;
+                        }
+                        Err(back) => value = back,
+                    }
+                    drop(q);
+                    thread::yield_now();
+                }
+            });
+            let woken = wait_in(&queue, None);
+            assert!(matches!(woken, Woken::Done(Some(42))));
+            sender.join().unwrap();
+            assert!(queue.lock().unwrap().is_empty());
+        });
+    }
+
+    /// The channels' fast path for a plain sender (`take_from_plain_sender`)
+    /// takes its value exactly once, and the sender learns it was.
+    #[test]
+    fn the_plain_sender_fast_path_takes_once() {
+        ::loom::model(|| {
+            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+            let q2 = queue.clone();
+            let receiver = thread::spawn(move || loop {
+                let mut q = q2.lock().unwrap();
+                if let Some((value, waker)) = q.take_from_plain_sender() {
+                    drop(q);
+                    waker.wake();
+                    return value;
+                }
+                drop(q);
+                thread::yield_now();
+            });
+            let woken = wait_in(&queue, Some(7));
+            assert!(matches!(woken, Woken::Done(None)), "the value was taken");
+            assert_eq!(receiver.join().unwrap(), 7);
         });
     }
 
