@@ -22,6 +22,9 @@ use crate::task::TaskRef;
 
 /// Entries swept on every insert.
 const SWEEP_ON_INSERT: usize = 2;
+/// Entries an idle worker sweeps per turn of its idle loop (see
+/// `Registry::sweep`).
+const SWEEP_WHEN_IDLE: usize = 32;
 
 #[derive(Default)]
 struct Slab {
@@ -52,6 +55,20 @@ impl Slab {
         self.free.push(i as u32);
         self.entries[i].take()
     }
+
+    /// Sweeps up to `out.len()` entries (none twice), putting the freed
+    /// tasks' references in `out`; whether it freed any.
+    fn sweep_into(&mut self, out: &mut [Option<TaskRef>]) -> bool {
+        let visits = out.len().min(self.entries.len());
+        let mut freed = 0;
+        for _ in 0..visits {
+            if let Some(task) = self.sweep_one() {
+                out[freed] = Some(task);
+                freed += 1;
+            }
+        }
+        freed > 0
+    }
 }
 
 pub(crate) struct Registry {
@@ -76,6 +93,8 @@ impl Registry {
         let shard = if shard < n { shard } else { shard % n };
         let mut finished: [Option<TaskRef>; SWEEP_ON_INSERT] = Default::default();
         let mut slab = self.shards[shard].lock();
+        // Over the fixed-size array (unrolled), not `sweep_into`: its
+        // bounded loop costs the spawn path ~25 instructions.
         for f in finished.iter_mut() {
             *f = slab.sweep_one();
         }
@@ -87,21 +106,14 @@ impl Registry {
         drop(finished); // task destructors run outside the lock
     }
 
-    /// Sweeps up to `limit` entries of `shard`, going on from where the
-    /// last sweep stopped. True if it freed any (more may be waiting).
-    pub(crate) fn sweep(&self, shard: usize, limit: usize) -> bool {
+    /// Sweeps the next stretch of `shard`, going on from where the last
+    /// sweep stopped. True if it freed any (more may be waiting).
+    pub(crate) fn sweep(&self, shard: usize) -> bool {
         let Some(shard) = self.shards.get(shard) else {
             return false;
         };
-        let mut finished = Vec::new();
-        let mut slab = shard.lock();
-        for _ in 0..limit.min(slab.entries.len()) {
-            if let Some(task) = slab.sweep_one() {
-                finished.push(task);
-            }
-        }
-        drop(slab);
-        let freed = !finished.is_empty();
+        let mut finished: [Option<TaskRef>; SWEEP_WHEN_IDLE] = [const { None }; SWEEP_WHEN_IDLE];
+        let freed = shard.lock().sweep_into(&mut finished);
         drop(finished); // task destructors run outside the lock
         freed
     }

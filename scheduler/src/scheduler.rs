@@ -273,7 +273,8 @@ impl Shared {
         });
         if let Some((raw, for_registry)) = leftover {
             self.external_spawned.fetch_add(1, Ordering::Relaxed);
-            self.registry.insert(self.workers.len(), for_registry);
+            self.registry
+                .insert(self.registry.external_shard(), for_registry);
             self.injector.push(raw);
             self.notify_parked();
         }
@@ -498,11 +499,11 @@ impl Handle {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let not_here = worker::with_worker(move |w| match w {
+        let here = worker::with_worker(move |w| match w {
             Some(w) => Ok(w.shared.spawn(opts, location, f)),
             None => Err((opts, f)),
         });
-        match not_here {
+        match here {
             Ok(spawned) => spawned,
             Err((opts, f)) => global().shared.spawn(opts, location, f),
         }

@@ -67,10 +67,6 @@ const MAX_SPIN: Duration = Duration::from_millis(1);
 const IDLE_PAUSES: u32 = 4;
 /// Looks at the inbox between two looks at everything else while idle.
 const INBOX_POLLS: u32 = 32;
-/// Registry entries an idle worker sweeps per turn of its idle loop in its
-/// own shard and in the shard of outside spawns (see `Registry`): finished
-/// tasks' records go back even when nobody spawns any more.
-const IDLE_SWEEP: usize = 32;
 
 /// Per-worker counters. Only the owning worker writes them (plain load and
 /// store, no read-modify-write); anyone may read.
@@ -537,8 +533,7 @@ impl Worker {
                 // Idle: give finished tasks' records back (see `Registry`),
                 // a stretch per turn while there is something to free.
                 let registry = &self.shared.registry;
-                sweeping = registry.sweep(self.index, IDLE_SWEEP)
-                    | registry.sweep(registry.external_shard(), IDLE_SWEEP);
+                sweeping = registry.sweep(self.index) | registry.sweep(registry.external_shard());
                 // Freeing a record drops a detached task's result, whose
                 // destructor may wake a green thread homed here (into
                 // run-next or the local queue, which this loop does not
