@@ -48,10 +48,15 @@ pub(crate) enum Resumed {
 }
 
 /// A started green thread: its coroutine and stack.
+///
+/// Kept small: it sits in the task record, which a spawner writes and the
+/// running worker writes after it, so every byte here is a byte the next
+/// spawn fetches back from another core's cache. What the overflow handler
+/// needs is rebuilt per resume (see [`Coro::running`]) rather than stored.
 pub(crate) struct Coro {
     inner: Option<Inner>,
-    /// Its stack's guard page, name and size, for the overflow handler.
-    running: signal::Running,
+    /// Its stack's guard page, lowest and highest (exclusive) address.
+    guard: (usize, usize),
 }
 
 /// A task's header pointer, moved into its own coroutine body.
@@ -84,16 +89,16 @@ impl Coro {
                 task::run_body(header.0);
             }
         };
-        let h = task.header();
         Coro {
             inner: Some(Coroutine::with_stack(stack, body)),
-            running: signal::Running::new(guard, h.name.as_deref(), h.stack_size),
+            guard,
         }
     }
 
-    /// What the overflow handler must know while this coroutine runs.
-    pub(crate) fn running(&self) -> &signal::Running {
-        &self.running
+    /// What the overflow handler must know while this coroutine runs: its
+    /// guard page, and `header` (its task's) for the name and stack size.
+    pub(crate) fn running(&self, header: &Header) -> signal::Running {
+        signal::Running::new(self.guard, header)
     }
 
     /// Switches to the green thread until it suspends or returns.

@@ -22,49 +22,49 @@ use std::mem;
 use std::ptr;
 use std::sync::Once;
 
-/// What the handler needs to know about a green thread: made once when its
-/// coroutine is made (see `Coro`), pointed at while it runs.
+use crate::task::Header;
+
+/// What the handler needs to know about the green thread running on this
+/// OS thread: its guard page, and its task's header for the name and stack
+/// size (read only if it overflows). Two words and a pointer, rebuilt on
+/// every resume from its coroutine (see `Coro::running`).
+#[derive(Clone, Copy)]
 pub(crate) struct Running {
     guard_low: usize,
     guard_high: usize,
-    /// Name bytes (may be empty) and length; the name lives in the task's
-    /// header, which outlives its coroutine.
-    name: *const u8,
-    name_len: usize,
-    stack_size: usize,
+    header: *const Header,
 }
 
-// SAFETY: plain data; `name` points at an immutable string owned by the
-// task's header, which outlives the coroutine holding this.
-unsafe impl Send for Running {}
-
 impl Running {
-    pub(crate) fn new(guard: (usize, usize), name: Option<&str>, stack_size: usize) -> Running {
-        let name = name.unwrap_or("");
+    const NONE: Running = Running {
+        guard_low: 0,
+        guard_high: 0,
+        header: ptr::null(),
+    };
+
+    pub(crate) fn new(guard: (usize, usize), header: &Header) -> Running {
         Running {
             guard_low: guard.0,
             guard_high: guard.1,
-            name: name.as_ptr(),
-            name_len: name.len(),
-            stack_size,
+            header,
         }
     }
 }
 
 thread_local! {
-    /// The `Running` of the green thread on this OS thread, or null.
-    static RUNNING: Cell<*const Running> = const { Cell::new(ptr::null()) };
+    /// The green thread running on this OS thread (`header` null if none).
+    static RUNNING: Cell<Running> = const { Cell::new(Running::NONE) };
 }
 
-/// Records the green thread about to run on this OS thread; `running` must
-/// stay where it is until [`leave`].
-pub(crate) fn enter(running: &Running) {
+/// Records the green thread about to run on this OS thread; its header must
+/// stay alive until [`leave`].
+pub(crate) fn enter(running: Running) {
     RUNNING.with(|r| r.set(running));
 }
 
 /// Records that no green thread runs on this OS thread.
 pub(crate) fn leave() {
-    RUNNING.with(|r| r.set(ptr::null()));
+    RUNNING.with(|r| r.set(Running::NONE));
 }
 
 static INSTALL: Once = Once::new();
@@ -131,18 +131,16 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
     // `try_with` on a const thread-local without destructor is a plain load.
-    let running = RUNNING.try_with(|r| r.get()).unwrap_or(ptr::null());
-    // SAFETY: non-null only between `enter` and `leave`, while the coroutine
-    // that owns the `Running` runs on this very thread (we interrupted it).
-    if let Some(running) = unsafe { running.as_ref() } {
-        if addr >= running.guard_low && addr < running.guard_high {
-            report_overflow(running);
-        }
+    let running = RUNNING.try_with(|r| r.get()).unwrap_or(Running::NONE);
+    if !running.header.is_null() && addr >= running.guard_low && addr < running.guard_high {
+        // SAFETY: `header` is set only between `enter` and `leave`, while its
+        // task runs on this very thread (we interrupted it): it is alive.
+        report_overflow(unsafe { &*running.header });
     }
     chain(sig, info, ctx);
 }
 
-fn report_overflow(running: &Running) -> ! {
+fn report_overflow(header: &Header) -> ! {
     let mut buf = [0u8; 512];
     let mut len = 0;
     let mut put = |bytes: &[u8]| {
@@ -151,16 +149,16 @@ fn report_overflow(running: &Running) -> ! {
         len += n;
     };
     put(b"\ngreen thread '");
-    if running.name_len == 0 {
-        put(b"<unnamed>");
-    } else {
-        // SAFETY: the name belongs to the running task's header, which lives
-        // at least as long as the task runs (we are inside it).
-        put(unsafe { std::slice::from_raw_parts(running.name, running.name_len.min(200)) });
+    match header.name.as_deref() {
+        Some(name) if !name.is_empty() => {
+            let name = name.as_bytes();
+            put(&name[..name.len().min(200)]);
+        }
+        _ => put(b"<unnamed>"),
     }
     put(b"' overflowed its stack of ");
     let mut digits = [0u8; 20];
-    let mut n = running.stack_size / 1024;
+    let mut n = header.stack_size / 1024;
     let mut i = digits.len();
     loop {
         i -= 1;

@@ -79,7 +79,7 @@ fn refill(class: usize, list: &mut Vec<Block>) {
         return;
     }
     let size = (class + 1) * CLASS;
-    let layout = Layout::from_size_align(size * CHUNK, ALIGN).expect("chunk layouts are valid");
+    let layout = Layout::from_size_align(size * CHUNK, CLASS).expect("chunk layouts are valid");
     // SAFETY: the layout is not zero-sized.
     let chunk = unsafe { alloc::alloc(layout) };
     let Some(chunk) = NonNull::new(chunk) else {

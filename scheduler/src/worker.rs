@@ -721,7 +721,7 @@ impl Worker {
         let watch = &self.me().watch;
         watch.running.store(header.id, Ordering::Relaxed);
         CURRENT.with(|c| c.set(task));
-        signal::enter(coro.running());
+        signal::enter(coro.running(header));
         BUDGET_LEFT.with(|b| b.set(BUDGET));
         bump(&self.counters().resumes, 1);
         let resumed = coro.resume();
@@ -774,7 +774,7 @@ impl Worker {
         let coro = unsafe { header.coro() }.take();
         if let Some(mut coro) = coro {
             CURRENT.with(|c| c.set(&task));
-            signal::enter(coro.running());
+            signal::enter(coro.running(header));
             let unwound = panic::catch_unwind(AssertUnwindSafe(|| coro.force_unwind()));
             signal::leave();
             CURRENT.with(|c| c.set(ptr::null()));
