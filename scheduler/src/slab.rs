@@ -9,6 +9,10 @@
 //!   allocator directly.
 //! - A thread whose list is empty takes a batch from the global list of its
 //!   class, or else carves a fresh chunk of `CHUNK` blocks (one allocation).
+//!   Chunks are cache-line aligned, and blocks are whole multiples of a
+//!   line, so a record never straddles more lines than its size needs: a
+//!   record is written by its spawner and then by the worker that runs it,
+//!   and every line it spans is a line fetched back across cores.
 //! - A freed block joins the freeing thread's list (all blocks of a class
 //!   are alike); a list longer than `KEEP` gives half to the global list,
 //!   and a thread gives its lists to the global ones when it exits.
