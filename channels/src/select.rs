@@ -42,6 +42,8 @@ static SELECT: WaitReason = WaitReason("select");
 /// A value of a type known only to the arm that made it.
 pub(crate) struct Erased {
     ptr: *mut (),
+    /// Drops the value behind `ptr`; called once, with `ptr` (see
+    /// `drop_boxed`'s safety section).
     drop: unsafe fn(*mut ()),
 }
 

@@ -482,9 +482,19 @@ impl Drop for Header {
 }
 
 /// The typed operations of a task, reached from its header.
+///
+/// Safety contract of every entry: the header passed is that of a live task
+/// made by `Task::<F, T>::spawn` with this very vtable (so the cast back to
+/// `Task<F, T>` is right), and the caller has the access the entry names:
+/// the run token for `run_body`, `cancel` and `mark_unwound`, the only
+/// reader of a DONE task's output for `take_output`, the last reference
+/// for `dealloc`.
 pub(crate) struct Vtable {
+    /// Runs the closure and stores its output (run token held).
     run_body: unsafe fn(NonNull<Header>),
+    /// Drops the closure unrun and stores the payload as its output.
     cancel: unsafe fn(NonNull<Header>, Box<dyn Any + Send>),
+    /// Stores the payload of a forced unwind as the output.
     mark_unwound: unsafe fn(NonNull<Header>, Box<dyn Any + Send>),
     /// Moves the output into `*out`, an `Option<thread::Result<T>>`.
     take_output: unsafe fn(NonNull<Header>, *mut ()),
