@@ -1,9 +1,10 @@
 //! A small program for valgrind's memcheck (`.ci/valgrind` runs it there):
-//! it switches between many green-thread stacks, moves values through
-//! channels of every flavour, selects, locks, cancels a context, unwinds a
-//! panic, and drops a runtime with green threads still parked, checking
-//! every result as it goes. memcheck then says whether any of that read
-//! uninitialised memory or touched memory it does not own.
+//! it switches between many green-thread stacks, runs scoped green threads
+//! that borrow, moves values through channels of every flavour, selects,
+//! locks, cancels a context, unwinds a panic, and drops a runtime with
+//! green threads still parked, checking every result as it goes. memcheck
+//! then says whether any of that read uninitialised memory or touched
+//! memory it does not own.
 //!
 //! It runs natively too (`cargo run --example valgrind_smoke`), in well
 //! under a second.
@@ -200,9 +201,48 @@ fn drop_with_parked_green_threads() {
     drop(held);
 }
 
+/// Scoped green threads borrowing the caller's stack: outputs kept in the
+/// task (joined or not), outputs with a destructor, a panic, nesting.
+fn scoped(rt: &Runtime) {
+    rt.block_on(|| {
+        let mut cells = vec![0u64; 64];
+        let label = String::from("scoped");
+        let joined = thread::scope(|s| {
+            let label = &label;
+            let mut handles = Vec::new();
+            for (i, cell) in cells.iter_mut().enumerate() {
+                if i % 2 == 0 {
+                    s.spawn(move || *cell = i as u64);
+                } else {
+                    handles.push(s.spawn(move || {
+                        *cell = i as u64;
+                        s.spawn(move || label.len());
+                        format!("{label} {i}")
+                    }));
+                }
+            }
+            let bad = s.spawn(|| -> u64 { panic!("scoped panic, joined") });
+            assert!(bad.join().is_err());
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap().len())
+                .sum::<usize>()
+        });
+        assert_eq!(cells, (0..64).collect::<Vec<u64>>());
+        assert_eq!(
+            joined,
+            (1..64)
+                .step_by(2)
+                .map(|i| format!("scoped {i}").len())
+                .sum::<usize>()
+        );
+    });
+}
+
 fn main() {
     let rt = Runtime::builder().workers(2).build().unwrap();
     spawn_a_thousand(&rt);
+    scoped(&rt);
     every_flavour(&rt);
     selects(&rt);
     mutex_context_and_panic(&rt);

@@ -464,6 +464,115 @@ fn scope_panics_if_an_unjoined_scoped_thread_panicked() {
     });
 }
 
+/// Counts its drops into a borrowed counter: a scoped output with a
+/// destructor that reaches into the scope's environment.
+struct DropsInto<'a>(&'a AtomicUsize);
+
+impl Drop for DropsInto<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn scope_waits_for_every_kind_of_scoped_thread_many_times() {
+    // Many short scopes mixing outputs without a destructor (kept in the
+    // task) and with one (dropped before the scope ends), joined and not,
+    // with nested spawns: each scope returns only when every write is done
+    // and every unjoined output is dropped.
+    const ROUNDS: u64 = 300;
+    const PER: u64 = 24;
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            rt.block_on(|| {
+                for round in 0..ROUNDS {
+                    let mut slots = vec![0u64; PER as usize];
+                    let drops = AtomicUsize::new(0);
+                    let nested = AtomicUsize::new(0);
+                    let joined: u64 = thread::scope(|s| {
+                        let mut joined = 0;
+                        let mut kept = Vec::new();
+                        for (i, slot) in slots.iter_mut().enumerate() {
+                            let i = i as u64;
+                            let (drops, nested) = (&drops, &nested);
+                            match i % 4 {
+                                // No destructor, handle dropped at once.
+                                0 => {
+                                    s.spawn(move || *slot = round + i);
+                                }
+                                // No destructor, joined.
+                                1 => {
+                                    *slot = s.spawn(move || round + i).join().unwrap();
+                                }
+                                // A destructor, handle dropped: dropped by
+                                // the scope's end.
+                                2 => {
+                                    s.spawn(move || {
+                                        *slot = round + i;
+                                        DropsInto(drops)
+                                    });
+                                }
+                                // Nested: a scoped thread spawns another
+                                // and leaves it running.
+                                _ => {
+                                    kept.push(s.spawn(move || {
+                                        s.spawn(move || {
+                                            thread::yield_now();
+                                            nested.fetch_add(1, Ordering::Relaxed);
+                                        });
+                                        *slot = round + i;
+                                        i
+                                    }));
+                                }
+                            }
+                        }
+                        for h in kept {
+                            joined += h.join().unwrap();
+                        }
+                        joined
+                    });
+                    let want: Vec<u64> = (0..PER).map(|i| round + i).collect();
+                    assert_eq!(slots, want, "round {round}");
+                    assert_eq!(drops.load(Ordering::Relaxed), (PER / 4) as usize);
+                    assert_eq!(nested.load(Ordering::Relaxed), (PER / 4) as usize);
+                    assert_eq!(joined, (0..PER).filter(|i| i % 4 == 3).sum::<u64>());
+                }
+            });
+        });
+    });
+}
+
+#[test]
+fn scoped_panics_are_counted_once_whoever_joins() {
+    watchdog(|| {
+        for_each_workers(|n| {
+            let rt = runtime(n);
+            rt.block_on(|| {
+                for round in 0..50 {
+                    // Joined by another scoped thread: handed over, no panic.
+                    let got = thread::scope(|s| {
+                        let bad = s.spawn(|| -> u32 { panic!("inner boom") });
+                        s.spawn(move || bad.join().is_err()).join().unwrap()
+                    });
+                    assert!(got, "round {round}");
+                    // One of two unjoined panics, with and without a
+                    // destructor in the output: the scope panics.
+                    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                        thread::scope(|s| {
+                            s.spawn(|| -> String { panic!("boom a") });
+                            let ok = s.spawn(|| 7u8);
+                            s.spawn(|| -> u64 { panic!("boom b") });
+                            assert_eq!(ok.join().unwrap(), 7);
+                        })
+                    }));
+                    assert!(outcome.is_err(), "round {round}: scope returned normally");
+                }
+            });
+        });
+    });
+}
+
 #[test]
 fn yield_now_lets_every_green_thread_progress() {
     const N: usize = 50;

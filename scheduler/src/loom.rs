@@ -1,5 +1,6 @@
 //! The atomics and locks of the lock-free cores (`task::State`, `idle`,
-//! the wait queue's packets and select contexts in `wait`),
+//! the wait queue's packets and select contexts in `wait`, a scope's
+//! count in `scope`),
 //! routed through one place so that loom can model them: built with
 //! `--cfg loom`, these are loom's types and the models in those modules'
 //! `loom_tests` run plain threads through every interleaving. Loom cannot

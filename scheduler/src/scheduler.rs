@@ -238,6 +238,29 @@ impl Shared {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        // SAFETY: `F` and `T` are 'static: they outlive anything.
+        unsafe { self.spawn_unchecked(opts, location, f) }
+    }
+
+    /// [`Shared::spawn`] for a closure and output that may borrow.
+    ///
+    /// # Safety
+    ///
+    /// The caller makes sure that whatever `f` and its output borrow
+    /// outlives their use: `f` runs (or is dropped unrun) and the output is
+    /// taken or left alone while the borrows are alive, and an output left
+    /// in the task (dropped with it, whenever its last reference goes)
+    /// needs no drop.
+    pub(crate) unsafe fn spawn_unchecked<F, T>(
+        self: &Arc<Shared>,
+        opts: SpawnOptions,
+        location: &'static Location<'static>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
         if self.is_stopped() {
             return Err(io::Error::other(
                 "cannot spawn on a grove runtime that has shut down",
@@ -532,6 +555,26 @@ impl Handle {
         T: Send + 'static,
     {
         self.0.spawn(opts, location, f)
+    }
+
+    /// Spawns a scoped green thread (see `scope`): [`Handle::spawn_at`]
+    /// for a closure and output that borrow.
+    ///
+    /// # Safety
+    ///
+    /// As for `Shared::spawn_unchecked`.
+    pub(crate) unsafe fn spawn_scoped<F, T>(
+        &self,
+        opts: SpawnOptions,
+        location: &'static Location<'static>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        // SAFETY: the caller's contract is this one.
+        unsafe { self.0.spawn_unchecked(opts, location, f) }
     }
 
     /// Whether two handles are the same runtime.

@@ -3,20 +3,109 @@
 
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::{fmt, io, mem, thread};
 
+use crate::loom::{AtomicU8, AtomicUsize, Ordering};
 use crate::park::{self, Unparker, WaitReason};
 use crate::scheduler::{Handle, SpawnOptions};
 use crate::thread::{JoinHandle, Thread};
 
 static SCOPE: WaitReason = WaitReason("thread::scope");
 
-struct ScopeData {
+/// Set in `Count::running` once the scope's closure has returned and
+/// `scope` waits for the scoped green threads still running.
+const WAITING: usize = 1 << (usize::BITS - 1);
+
+/// How `scope` learns that its scoped green threads are done, apart from
+/// parking (so that loom can model it, see `loom_tests`).
+///
+/// The scope's data may be gone as soon as the count reaches zero, so a
+/// finishing thread touches nothing after its decrement, except the one
+/// that finds the scope waiting: it wakes the scope, then `release`s, and
+/// the scope, having seen the count at zero, waits for that.
+struct Count {
+    /// Scoped green threads not finished (or not dropped unrun), plus
+    /// `WAITING`.
     running: AtomicUsize,
-    a_thread_panicked: AtomicBool,
+    /// Set by the last scoped green thread to finish after `WAITING` was
+    /// set, once it has woken the scope: its last touch of the data.
+    released: AtomicU8,
+}
+
+/// Where the waiting scope stands.
+#[derive(Debug, PartialEq, Eq)]
+enum Wait {
+    /// Every scoped green thread is done and touches nothing any more.
+    Done,
+    /// The last one is between its decrement and `release`, on another
+    /// thread, without blocking: wait it out.
+    Releasing,
+    /// Some are running: park (the last one wakes the scope).
+    Running,
+}
+
+impl Count {
+    fn new() -> Count {
+        Count {
+            running: AtomicUsize::new(0),
+            released: AtomicU8::new(0),
+        }
+    }
+
+    /// A scoped green thread is about to be spawned.
+    fn add(&self) {
+        self.running.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A scoped green thread is done; true if the caller must wake the
+    /// scope and then call `release` (and touch nothing after).
+    #[must_use]
+    fn finish(&self) -> bool {
+        self.running.fetch_sub(1, Ordering::AcqRel) == WAITING | 1
+    }
+
+    fn release(&self) {
+        self.released.store(1, Ordering::Release);
+    }
+
+    /// The scope's closure has returned: true if it must wait.
+    fn start_waiting(&self) -> bool {
+        self.running.fetch_or(WAITING, Ordering::AcqRel) != 0
+    }
+
+    fn wait_state(&self) -> Wait {
+        if self.released.load(Ordering::Acquire) != 0 {
+            Wait::Done
+        } else if self.running.load(Ordering::Acquire) == WAITING {
+            Wait::Releasing
+        } else {
+            Wait::Running
+        }
+    }
+
+    fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed) & !WAITING
+    }
+}
+
+struct ScopeData {
+    count: Count,
+    /// Scoped green threads that panicked, less those whose panic a `join`
+    /// returned: if any are left when the scope ends, `scope` panics.
+    panicked: AtomicUsize,
     main: Unparker,
+}
+
+impl ScopeData {
+    /// A scoped green thread is done (finished, or dropped unrun); see
+    /// [`Count`] for why nothing touches `self` after the decrement.
+    fn finish(&self) {
+        if self.count.finish() {
+            self.main.unpark();
+            self.count.release();
+        }
+    }
 }
 
 /// A scope to spawn scoped green threads in; see [`scope`].
@@ -28,13 +117,45 @@ pub struct Scope<'scope, 'env: 'scope> {
 }
 
 /// An owned permission to join a scoped green thread.
-pub struct ScopedJoinHandle<'scope, T> {
-    inner: JoinHandle<()>,
-    packet: Arc<Packet<'scope, T>>,
+pub struct ScopedJoinHandle<'scope, T>(Inner<'scope, T>);
+
+enum Inner<'scope, T> {
+    /// The result is the green thread's own output (a `T` that needs no
+    /// drop): nothing is allocated besides the task.
+    Direct {
+        inner: JoinHandle<T>,
+        scope: &'scope ScopeData,
+    },
+    /// The result goes through a packet that the scope waits for, so that
+    /// a `T` with a destructor is dropped before the scope ends.
+    Packet {
+        inner: JoinHandle<()>,
+        packet: Arc<Packet<'scope, T>>,
+    },
 }
 
-/// Where a scoped green thread leaves its result. When the last reference
-/// is gone the scope counts the thread as finished.
+/// Counts a scoped green thread done when dropped: after its closure ran
+/// (a panic included) or, unrun, after its captures were dropped.
+struct Finish(*const ScopeData);
+
+// SAFETY: ScopeData is Sync, and `scope` keeps it alive until every
+// `Finish` has been dropped (see `ScopeData::finish`).
+unsafe impl Send for Finish {}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        // SAFETY: `scope` does not return, nor drop the data, before the
+        // count this guard holds is given back, here.
+        let data = unsafe { &*self.0 };
+        if thread::panicking() {
+            data.panicked.fetch_add(1, Ordering::Relaxed);
+        }
+        data.finish();
+    }
+}
+
+/// Where a scoped green thread leaves a result that needs dropping. When
+/// the last reference is gone the scope counts the thread as finished.
 struct Packet<'scope, T> {
     scope: Arc<ScopeData>,
     result: Mutex<Option<thread::Result<T>>>,
@@ -45,14 +166,12 @@ impl<T> Drop for Packet<'_, T> {
     fn drop(&mut self) {
         let result = self.result.get_mut().unwrap_or_else(|e| e.into_inner());
         if matches!(result, Some(Err(_))) {
-            self.scope.a_thread_panicked.store(true, Ordering::Relaxed);
+            self.scope.panicked.fetch_add(1, Ordering::Relaxed);
         }
         // The result may hold borrowed data: drop it before the scope can
         // end, i.e. before the count goes down.
         drop(result.take());
-        if self.scope.running.fetch_sub(1, Ordering::Release) == 1 {
-            self.scope.main.unpark();
-        }
+        self.scope.finish();
     }
 }
 
@@ -79,8 +198,8 @@ where
 {
     let scope = Scope {
         data: Arc::new(ScopeData {
-            running: AtomicUsize::new(0),
-            a_thread_panicked: AtomicBool::new(false),
+            count: Count::new(),
+            panicked: AtomicUsize::new(0),
             main: park::current_unparker(),
         }),
         handle: Handle::current(),
@@ -90,13 +209,23 @@ where
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
     // Wait for every scoped green thread, whatever happened above: they
     // borrow from our caller.
-    let at = Location::caller();
-    while scope.data.running.load(Ordering::Acquire) != 0 {
-        park::park_with(&SCOPE, None, at);
+    let data = &scope.data;
+    if data.count.start_waiting() {
+        let at = Location::caller();
+        loop {
+            match data.count.wait_state() {
+                Wait::Done => break,
+                Wait::Releasing => {
+                    std::hint::spin_loop();
+                    std::thread::yield_now();
+                }
+                Wait::Running => park::park_with(&SCOPE, None, at),
+            }
+        }
     }
     match result {
         Err(payload) => panic::resume_unwind(payload),
-        Ok(_) if scope.data.a_thread_panicked.load(Ordering::Relaxed) => {
+        Ok(_) if data.panicked.load(Ordering::Acquire) != 0 => {
             panic!("a scoped green thread panicked")
         }
         Ok(value) => value,
@@ -127,14 +256,34 @@ impl<'scope> Scope<'scope, '_> {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
+        self.data.count.add();
+        if !mem::needs_drop::<T>() {
+            // A tuple drops in field order: if the body is dropped unrun,
+            // `f`'s captures go before the guard that lets the scope end.
+            let captures = (f, Finish(Arc::as_ptr(&self.data)));
+            let body = move || {
+                let (f, finish) = captures;
+                let value = f();
+                drop(finish);
+                value
+            };
+            // On an error the body was dropped, and its `Finish` with it.
+            // SAFETY: `scope` does not return (nor unwind past the borrowed
+            // data) before the body's `Finish` is dropped, which happens
+            // after the body ran or was dropped unrun; the output, left in
+            // the task if nobody joins it, needs no drop.
+            let inner = unsafe { self.handle.spawn_scoped(opts, location, body) }?;
+            return Ok(ScopedJoinHandle(Inner::Direct {
+                inner,
+                scope: &self.data,
+            }));
+        }
         let packet = Arc::new(Packet {
             scope: self.data.clone(),
             result: Mutex::new(None),
             _marker: PhantomData,
         });
-        self.data.running.fetch_add(1, Ordering::Relaxed);
-        // A tuple drops in field order: if the body is dropped unrun, `f`'s
-        // captures go before the packet that lets the scope end.
+        // As above: `f`'s captures go before the packet.
         let captures = (f, packet.clone());
         let body = move || {
             let (f, their_packet) = captures;
@@ -145,21 +294,18 @@ impl<'scope> Scope<'scope, '_> {
                 .unwrap_or_else(|e| e.into_inner()) = Some(result);
             drop(their_packet);
         };
-        let body: Box<dyn FnOnce() + Send + 'scope> = Box::new(body);
-        // SAFETY: only the lifetime changes. The body borrows for 'scope,
-        // and `scope` does not return (nor unwind past the borrowed data)
-        // before every packet is dropped, which happens after the body ran
-        // or was dropped unrun. So the body never outlives its borrows.
-        let body: Box<dyn FnOnce() + Send + 'static> = unsafe { mem::transmute(body) };
-        let inner = self.handle.spawn_at(opts, location, body)?;
-        Ok(ScopedJoinHandle { inner, packet })
+        // SAFETY: as above, with the packet in place of `Finish`; the
+        // result, which may need dropping, is dropped with the packet,
+        // before the scope ends.
+        let inner = unsafe { self.handle.spawn_scoped(opts, location, body) }?;
+        Ok(ScopedJoinHandle(Inner::Packet { inner, packet }))
     }
 }
 
 impl fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("running", &self.data.running.load(Ordering::Relaxed))
+            .field("running", &self.data.count.running())
             .finish_non_exhaustive()
     }
 }
@@ -168,28 +314,54 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// Waits for the scoped green thread and returns its result.
     #[track_caller]
     pub fn join(self) -> thread::Result<T> {
-        let outcome = self.inner.join();
-        let result = self
-            .packet
-            .result
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        match (result, outcome) {
-            (Some(result), _) => result,
-            (None, Err(payload)) => Err(payload),
-            (None, Ok(())) => unreachable!("a finished scoped green thread left its result"),
+        match self.0 {
+            Inner::Direct { inner, scope } => {
+                let result = inner.join();
+                if result.is_err() {
+                    // This panic is handed over: the scope need not raise it.
+                    // (Saturating: a green thread unwound unrun by its
+                    // runtime's shutdown joins as `Err` without a count.)
+                    let _ =
+                        scope
+                            .panicked
+                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                                n.checked_sub(1)
+                            });
+                }
+                result
+            }
+            Inner::Packet { inner, packet } => {
+                let outcome = inner.join();
+                let result = packet
+                    .result
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                match (result, outcome) {
+                    (Some(result), _) => result,
+                    (None, Err(payload)) => Err(payload),
+                    (None, Ok(())) => {
+                        unreachable!("a finished scoped green thread left its result")
+                    }
+                }
+            }
         }
     }
 
     /// Whether the scoped green thread has finished.
     pub fn is_finished(&self) -> bool {
-        self.inner.is_finished()
+        match &self.0 {
+            Inner::Direct { inner, .. } => inner.is_finished(),
+            Inner::Packet { inner, .. } => inner.is_finished(),
+        }
     }
 
     /// The green thread's handle.
     pub fn thread(&self) -> &Thread {
-        self.inner.thread()
+        match &self.0 {
+            Inner::Direct { inner, .. } => inner.thread(),
+            Inner::Packet { inner, .. } => inner.thread(),
+        }
     }
 }
 
@@ -198,5 +370,52 @@ impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {
         f.debug_struct("ScopedJoinHandle")
             .field("thread", self.thread())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(loom)]
+mod loom_tests {
+    use super::*;
+    use loom::cell::UnsafeCell;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// The scope against two scoped green threads finishing while it
+    /// starts to wait. `gone` stands for the scope's data: the finishing
+    /// threads read it only where `Count` allows (the one that wakes the
+    /// scope), and the scope writes it (frees it) once `wait_state` says
+    /// `Done`. Loom reports a read not ordered before that write as a data
+    /// race, and the wait must end in every interleaving.
+    #[test]
+    fn no_finisher_touches_the_scope_after_it_ends() {
+        loom::model(|| {
+            let count = Arc::new(Count::new());
+            let gone = Arc::new(UnsafeCell::new(false));
+            let finishers: Vec<_> = (0..2)
+                .map(|_| {
+                    count.add();
+                    let (count, gone) = (count.clone(), gone.clone());
+                    thread::spawn(move || {
+                        if count.finish() {
+                            // The wake-up reads the scope's data.
+                            // SAFETY: loom checks this access.
+                            assert!(!gone.with(|g| unsafe { *g }));
+                            count.release();
+                        }
+                    })
+                })
+                .collect();
+            if count.start_waiting() {
+                while count.wait_state() != Wait::Done {
+                    // Parking and spinning both come down to looking again.
+                    thread::yield_now();
+                }
+            }
+            // SAFETY: loom checks this access.
+            gone.with_mut(|g| unsafe { *g = true });
+            for f in finishers {
+                f.join().unwrap();
+            }
+        });
     }
 }

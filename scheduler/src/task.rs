@@ -521,10 +521,12 @@ pub(crate) struct Task<F, T> {
     output: UnsafeCell<Option<thread::Result<T>>>,
 }
 
+// No `'static` bounds: a scoped green thread's closure and output borrow
+// from its scope (see `Handle::spawn_scoped` for who keeps them alive).
 impl<F, T> Task<F, T>
 where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
+    F: FnOnce() -> T + Send,
+    T: Send,
 {
     const VTABLE: Vtable = Vtable {
         run_body: Self::run_body,
