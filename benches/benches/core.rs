@@ -44,6 +44,9 @@ fn spawn_join(c: &mut Criterion) {
     {
         let rt = util::grove_runtime(w);
         g.bench_function("grove", |b| {
+            b.iter_custom(|i| timed(i, || spawn_join::grove_scope(&rt, n)))
+        });
+        g.bench_function("grove_join_each", |b| {
             b.iter_custom(|i| timed(i, || spawn_join::grove(&rt, n)))
         });
     }

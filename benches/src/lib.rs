@@ -13,7 +13,7 @@
 //!
 //! | module | workload | value |
 //! |---|---|---|
-//! | [`spawn_join`] | spawn N tasks that bump a shared counter, join all | ns per task = time / N |
+//! | [`spawn_join`] | spawn N tasks that bump a shared counter, wait for all (grove: one scope, and a handle per task) | ns per task = time / N |
 //! | [`yield_now`] | one task yields N times with nothing else to run | ns per yield = time / N |
 //! | [`parked_memory`] | N tasks blocked at once | RSS growth / N, KiB per task |
 //! | [`skynet`] | 10-ary tree of 1,000,000 leaves, every node a task | time of the run |

@@ -28,6 +28,7 @@ fn text<E: std::fmt::Debug>(e: E) -> String {
 fn colour(name: &str) -> RGBColor {
     match name {
         "grove" => RGBColor(0x2e, 0x7d, 0x32),
+        "grove, join each" => RGBColor(0x81, 0xc7, 0x84),
         "Go" => RGBColor(0x00, 0x89, 0xb8),
         "tokio" => RGBColor(0xc6, 0x28, 0x28),
         "may" => RGBColor(0x8e, 0x24, 0xaa),

@@ -205,6 +205,15 @@ pub fn targets(ws: &[Workload], capacity: Option<&Capacity>, full: bool, cores: 
     let mut checks = vec![
         vs_go(ws, "spawn_join", 0.5),
         Check {
+            label: format!("spawn_join: {} / Go", super::suite::JOIN_EACH),
+            value: find(ws, "spawn_join").and_then(|w| {
+                Some(w.ratio_to_grove(super::suite::JOIN_EACH)? / w.ratio_to_grove("Go")?)
+            }),
+            bound: None,
+            at_most: true,
+            unit: "x",
+        },
+        Check {
             label: "spawn_join: grove / tokio".into(),
             value: grove_over(ws, "spawn_join", "tokio"),
             bound: Some(0.5),

@@ -69,14 +69,24 @@ pub fn may_note(fit: usize, wanted: usize, what: &str) -> String {
     }
 }
 
-/// `spawn_join`: spawn N tasks that bump a shared counter; join all.
+/// `spawn_join`: spawn N tasks that bump a shared counter; wait for all.
+/// grove's first row is the program Go's twin runs (borrowed counter, one
+/// wait for all); the second joins a handle per task (see `spawn_join`).
 pub fn spawn_join(ctx: &Ctx) -> Workload {
     let (n, n_std) = (ctx.sizes.spawn, ctx.sizes.spawn_std);
     let (rt, tk) = (ctx.grove(ctx.workers), ctx.tokio(ctx.workers));
+    let rt2 = Rc::clone(&rt);
     let n_may = util::may_fit_quiet(n);
-    let mut entries = vec![Entry::new("grove", n, move |n| {
-        Ok(per_op(spawn_join::grove(&rt, n), n))
-    })];
+    let mut entries = vec![
+        Entry::new("grove", n, move |n| {
+            Ok(per_op(spawn_join::grove_scope(&rt, n), n))
+        })
+        .note("thread::scope: tasks borrow the counter, one wait for all (Go's twin: WaitGroup)"),
+        Entry::new(JOIN_EACH, n, move |n| {
+            Ok(per_op(spawn_join::grove(&rt2, n), n))
+        })
+        .note("grove::go, an Arc clone and a JoinHandle per task, each joined"),
+    ];
     entries.extend(ctx.go_entry("spawn_join", go::scale(n, spawn_join::N), ctx.workers, 1.0));
     entries.push(Entry::new("tokio", n, move |n| {
         Ok(per_op(spawn_join::tokio(&tk, n), n))
@@ -96,13 +106,16 @@ pub fn spawn_join(ctx: &Ctx) -> Workload {
     );
     Workload {
         key: "spawn_join",
-        what: "spawn N tasks that each bump a shared counter, join them all".into(),
+        what: "spawn N tasks that each bump a shared counter, wait for them all".into(),
         unit: "ns/task",
         size: format!("{} tasks", human(n)),
         notes: Vec::new(),
         entries,
     }
 }
+
+/// The name of grove's spawn_join row that joins each task's handle.
+pub const JOIN_EACH: &str = "grove, join each";
 
 /// `skynet`: a 10-ary tree of tasks, leaves send their ordinal.
 pub fn skynet(ctx: &Ctx) -> Workload {
