@@ -380,12 +380,32 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
-    /// The scope against two scoped green threads finishing while it
-    /// starts to wait. `gone` stands for the scope's data: the finishing
-    /// threads read it only where `Count` allows (the one that wakes the
-    /// scope), and the scope writes it (frees it) once `wait_state` says
-    /// `Done`. Loom reports a read not ordered before that write as a data
+    /// A scoped green thread's end, as `ScopeData::finish` does it, with
+    /// `gone` standing for the scope's data: the one that wakes the scope
+    /// reads it.
+    fn finish(count: &Count, gone: &UnsafeCell<bool>) {
+        if count.finish() {
+            // SAFETY: loom checks this access.
+            assert!(!gone.with(|g| unsafe { *g }));
+            count.release();
+        }
+    }
+
+    /// The scope's end: wait, then free the data (`gone`). Loom reports a
+    /// finishing thread's read not ordered before this write as a data
     /// race, and the wait must end in every interleaving.
+    fn end(count: &Count, gone: &UnsafeCell<bool>) {
+        if count.start_waiting() {
+            while count.wait_state() != Wait::Done {
+                // Parking and spinning both come down to looking again.
+                thread::yield_now();
+            }
+        }
+        // SAFETY: loom checks this access.
+        gone.with_mut(|g| unsafe { *g = true });
+    }
+
+    /// Two scoped green threads finish while the scope starts to wait.
     #[test]
     fn no_finisher_touches_the_scope_after_it_ends() {
         loom::model(|| {
@@ -395,27 +415,37 @@ mod loom_tests {
                 .map(|_| {
                     count.add();
                     let (count, gone) = (count.clone(), gone.clone());
-                    thread::spawn(move || {
-                        if count.finish() {
-                            // The wake-up reads the scope's data.
-                            // SAFETY: loom checks this access.
-                            assert!(!gone.with(|g| unsafe { *g }));
-                            count.release();
-                        }
-                    })
+                    thread::spawn(move || finish(&count, &gone))
                 })
                 .collect();
-            if count.start_waiting() {
-                while count.wait_state() != Wait::Done {
-                    // Parking and spinning both come down to looking again.
-                    thread::yield_now();
-                }
-            }
-            // SAFETY: loom checks this access.
-            gone.with_mut(|g| unsafe { *g = true });
+            end(&count, &gone);
             for f in finishers {
                 f.join().unwrap();
             }
+        });
+    }
+
+    /// A scoped green thread spawns another and finishes first: the scope
+    /// still waits for the nested one. (Three threads: the preemptions
+    /// are bounded to keep the model to seconds.)
+    #[test]
+    fn a_nested_spawn_is_waited_for() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(2);
+        model.check(|| {
+            let count = Arc::new(Count::new());
+            let gone = Arc::new(UnsafeCell::new(false));
+            count.add();
+            let (count2, gone2) = (count.clone(), gone.clone());
+            let outer = thread::spawn(move || {
+                count2.add();
+                let (count3, gone3) = (count2.clone(), gone2.clone());
+                let inner = thread::spawn(move || finish(&count3, &gone3));
+                finish(&count2, &gone2);
+                inner
+            });
+            end(&count, &gone);
+            outer.join().unwrap().join().unwrap();
         });
     }
 }
