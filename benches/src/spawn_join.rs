@@ -4,12 +4,12 @@
 //!
 //! grove is measured two ways:
 //!
-//! - [`grove_scope`], the program Go's twin runs: the tasks borrow the
+//! - [`grove_scope()`], the program Go's twin runs: the tasks borrow the
 //!   counter and the spawner waits for all of them at once. Go's twin
 //!   shares the counter by pointer and waits on a `sync.WaitGroup`; the Rust
 //!   form of that is `thread::scope` (borrowed data, every task waited for
 //!   when the scope ends). This is the row compared with Go.
-//! - [`grove`], with what a `std::thread` program does: an `Arc` clone of
+//! - [`grove()`], with what a `std::thread` program does: an `Arc` clone of
 //!   the counter and a `JoinHandle` per task, each joined in turn.
 //!
 //! Every function panics if the counter does not end at N.

@@ -1,5 +1,16 @@
 //! Scoped green threads: like `std::thread::scope`, they may borrow from the
 //! caller's stack, and all of them are joined before `scope` returns.
+//!
+//! A scoped green thread whose output needs no drop (`()`, numbers,
+//! references: most of them) is a plain task running the caller's closure
+//! (spawned without the `'static` bound), its output left in the task for
+//! `join`: nothing is allocated besides the task, and a guard in the
+//! closure counts the thread done. An unjoined output may then be freed
+//! with the task after the scope has ended, which is sound because freeing
+//! it runs no code. An output with a destructor goes through a packet that
+//! the scope waits for, so that it is dropped before the scope ends, as in
+//! std. How the scope waits without a scoped thread touching its data
+//! after the end is the business of `Count` (modelled with loom).
 
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe, Location};
