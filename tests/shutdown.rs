@@ -362,6 +362,71 @@ fn destructors_may_spawn_and_sleep_during_shutdown() {
     });
 }
 
+/// Counts into a counter borrowed from the scope's owner when dropped.
+struct CountsInto<'a>(&'a AtomicUsize);
+
+impl Drop for CountsInto<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Reports, when the scope's owner is unwound, how many scoped threads had
+/// been unwound before it.
+struct ReportsCount<'a>(&'a AtomicUsize, Arc<AtomicUsize>);
+
+impl Drop for ReportsCount<'_> {
+    fn drop(&mut self) {
+        self.1
+            .store(self.0.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn shutdown_unwinds_scoped_threads_before_their_scope() {
+    // Scoped green threads parked forever hold guards that write into the
+    // owner's stack frame as they unwind: the owner (parked in `scope`)
+    // must be unwound after all of them. The owner is spawned from a green
+    // thread so that it and its scoped threads land on any worker.
+    const SCOPED: usize = 3;
+    watchdog(|| {
+        for_each_workers(|n| {
+            for round in 0..20 {
+                let rt = runtime(n);
+                let seen = Arc::new(AtomicUsize::new(usize::MAX));
+                let started = Latch::new(SCOPED);
+                let (seen2, started2) = (seen.clone(), started.clone());
+                rt.block_on(move || {
+                    drop(thread::spawn(move || {
+                        let unwound = AtomicUsize::new(0);
+                        let _report = ReportsCount(&unwound, seen2);
+                        thread::scope(|s| {
+                            for _ in 0..SCOPED {
+                                let (unwound, started) = (&unwound, started2.clone());
+                                s.spawn(move || {
+                                    let _guard = CountsInto(unwound);
+                                    started.count_down();
+                                    loop {
+                                        thread::park();
+                                    }
+                                });
+                            }
+                        });
+                        unreachable!("the scoped threads never end");
+                    }));
+                });
+                started.wait();
+                drop(rt);
+                assert_eq!(
+                    seen.load(Ordering::SeqCst),
+                    SCOPED,
+                    "{n} workers, round {round}: the scope's owner was unwound before its scoped threads"
+                );
+            }
+        });
+    });
+}
+
 #[test]
 fn dropping_an_idle_runtime_returns() {
     watchdog(|| {

@@ -29,6 +29,7 @@ use crate::idle::Idle;
 use crate::monitor;
 use crate::park::{self, Unparker, WaitReason};
 use crate::registry::Registry;
+use crate::scope;
 use crate::stack::{self, StackPool, BUDGET, DEFAULT_STACK_SIZE};
 use crate::task::{Header, Task, TaskRef};
 use crate::thread::{JoinHandle, ThreadId};
@@ -443,19 +444,26 @@ impl Scheduler {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(park::current_unparker());
         loop {
-            let tasks = shared.registry.snapshot();
-            let mut live = false;
-            for task in &tasks {
+            let mut tasks = shared.registry.snapshot();
+            tasks.retain(|task| {
                 let header = task.header();
-                if !header.state.load().is_done() && !header.abandoned.load(Ordering::SeqCst) {
-                    live = true;
+                !header.state.load().is_done() && !header.abandoned.load(Ordering::SeqCst)
+            });
+            if tasks.is_empty() {
+                break;
+            }
+            // Scoped green threads borrow from their scope's owner, which
+            // waits for them parked in `thread::scope`: unwind them first.
+            // The owner is woken when the last of them is done, and unwound
+            // then; it is unparked here only when nothing else is left.
+            let in_scope = |task: &TaskRef| task.header().wait.is(&scope::SCOPE);
+            let others = tasks.iter().any(|task| !in_scope(task));
+            for task in &tasks {
+                if !(others && in_scope(task)) {
                     park::unpark_task(task);
                 }
             }
             drop(tasks);
-            if !live {
-                break;
-            }
             for w in shared.workers.iter() {
                 w.unparker.unpark();
             }

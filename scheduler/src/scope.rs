@@ -11,6 +11,11 @@
 //! the scope waits for, so that it is dropped before the scope ends, as in
 //! std. How the scope waits without a scoped thread touching its data
 //! after the end is the business of `Count` (modelled with loom).
+//!
+//! Dropping a runtime while a scope waits on parked scoped green threads
+//! unwinds the scoped threads first (the shutdown leaves a task parked in
+//! `scope` for last), so that their destructors still find the owner's
+//! borrowed data; the owner is woken by the last of them and unwound after.
 
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -22,7 +27,8 @@ use crate::park::{self, Unparker, WaitReason};
 use crate::scheduler::{Handle, SpawnOptions};
 use crate::thread::{JoinHandle, Thread};
 
-static SCOPE: WaitReason = WaitReason("thread::scope");
+/// What a scope's owner waits on (the runtime's shutdown looks for it).
+pub(crate) static SCOPE: WaitReason = WaitReason("thread::scope");
 
 /// Set in `Count::running` once the scope's closure has returned and
 /// `scope` waits for the scoped green threads still running.
@@ -147,21 +153,20 @@ enum Inner<'scope, T> {
 
 /// Counts a scoped green thread done when dropped: after its closure ran
 /// (a panic included) or, unrun, after its captures were dropped.
-struct Finish(*const ScopeData);
-
-// SAFETY: ScopeData is Sync, and `scope` keeps it alive until every
-// `Finish` has been dropped (see `ScopeData::finish`).
-unsafe impl Send for Finish {}
+///
+/// It holds a reference to the scope's data, although `scope` does not
+/// return before every `Finish` is dropped: a runtime's shutdown unwinds
+/// its parked green threads in no set order, so a scope's owner may be
+/// unwound past `scope` while a scoped green thread is still parked, and
+/// that one's `Finish` must then find the data still there.
+struct Finish(Arc<ScopeData>);
 
 impl Drop for Finish {
     fn drop(&mut self) {
-        // SAFETY: `scope` does not return, nor drop the data, before the
-        // count this guard holds is given back, here.
-        let data = unsafe { &*self.0 };
         if thread::panicking() {
-            data.panicked.fetch_add(1, Ordering::Relaxed);
+            self.0.panicked.fetch_add(1, Ordering::Relaxed);
         }
-        data.finish();
+        self.0.finish();
     }
 }
 
@@ -271,7 +276,7 @@ impl<'scope> Scope<'scope, '_> {
         if !mem::needs_drop::<T>() {
             // A tuple drops in field order: if the body is dropped unrun,
             // `f`'s captures go before the guard that lets the scope end.
-            let captures = (f, Finish(Arc::as_ptr(&self.data)));
+            let captures = (f, Finish(Arc::clone(&self.data)));
             let body = move || {
                 let (f, finish) = captures;
                 let value = f();
@@ -279,10 +284,13 @@ impl<'scope> Scope<'scope, '_> {
                 value
             };
             // On an error the body was dropped, and its `Finish` with it.
-            // SAFETY: `scope` does not return (nor unwind past the borrowed
-            // data) before the body's `Finish` is dropped, which happens
-            // after the body ran or was dropped unrun; the output, left in
-            // the task if nobody joins it, needs no drop.
+            // SAFETY: `scope` does not return, nor unwind past the borrowed
+            // data (a panic in its closure is caught and waited past),
+            // before the body's `Finish` is dropped, which happens after
+            // the body ran or was dropped unrun; the output, left in the
+            // task if nobody joins it, needs no drop. A runtime's shutdown
+            // unwinds the scoped threads before the scope's owner (see the
+            // module docs).
             let inner = unsafe { self.handle.spawn_scoped(opts, location, body) }?;
             return Ok(ScopedJoinHandle(Inner::Direct {
                 inner,
