@@ -37,10 +37,12 @@ const WAITING: usize = 1 << (usize::BITS - 1);
 /// How `scope` learns that its scoped green threads are done, apart from
 /// parking (so that loom can model it, see `loom_tests`).
 ///
-/// The scope's data may be gone as soon as the count reaches zero, so a
-/// finishing thread touches nothing after its decrement, except the one
-/// that finds the scope waiting: it wakes the scope, then `release`s, and
-/// the scope, having seen the count at zero, waits for that.
+/// The scope may return as soon as the count reaches zero, so a finishing
+/// thread touches nothing after its decrement, except the one that finds
+/// the scope waiting: it wakes the scope, then `release`s, and the scope,
+/// having seen the count at zero, waits for that. (Each scoped thread also
+/// holds a reference to the scope's data, for a runtime's shutdown, which
+/// unwinds green threads in its own order; see `Finish`.)
 struct Count {
     /// Scoped green threads not finished (or not dropped unrun), plus
     /// `WAITING`.
