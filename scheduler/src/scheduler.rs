@@ -565,24 +565,10 @@ impl Handle {
         self.0.spawn(opts, location, f)
     }
 
-    /// Spawns a scoped green thread (see `scope`): [`Handle::spawn_at`]
-    /// for a closure and output that borrow.
-    ///
-    /// # Safety
-    ///
-    /// As for `Shared::spawn_unchecked`.
-    pub(crate) unsafe fn spawn_scoped<F, T>(
-        &self,
-        opts: SpawnOptions,
-        location: &'static Location<'static>,
-        f: F,
-    ) -> io::Result<JoinHandle<T>>
-    where
-        F: FnOnce() -> T + Send,
-        T: Send,
-    {
-        // SAFETY: the caller's contract is this one.
-        unsafe { self.0.spawn_unchecked(opts, location, f) }
+    /// The runtime itself (for `scope`'s spawns without the `'static`
+    /// bound, `Shared::spawn_unchecked`).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.0
     }
 
     /// Whether two handles are the same runtime.

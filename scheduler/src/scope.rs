@@ -293,7 +293,7 @@ impl<'scope> Scope<'scope, '_> {
             // task if nobody joins it, needs no drop. A runtime's shutdown
             // unwinds the scoped threads before the scope's owner (see the
             // module docs).
-            let inner = unsafe { self.handle.spawn_scoped(opts, location, body) }?;
+            let inner = unsafe { self.handle.shared().spawn_unchecked(opts, location, body) }?;
             return Ok(ScopedJoinHandle(Inner::Direct {
                 inner,
                 scope: &self.data,
@@ -318,7 +318,7 @@ impl<'scope> Scope<'scope, '_> {
         // SAFETY: as above, with the packet in place of `Finish`; the
         // result, which may need dropping, is dropped with the packet,
         // before the scope ends.
-        let inner = unsafe { self.handle.spawn_scoped(opts, location, body) }?;
+        let inner = unsafe { self.handle.shared().spawn_unchecked(opts, location, body) }?;
         Ok(ScopedJoinHandle(Inner::Packet { inner, packet }))
     }
 }
