@@ -23,7 +23,7 @@
 //! | `context`       | work until a random cancel, then drain: exact sum; every watcher sees `Cancelled` |
 //! | `panics`        | a planned subset panics (plain, non-string, inside a `Mutex`): each panic matched to its green thread, poison and counts exact |
 //! | `timers`        | `sleep`, `after`, `tick`, `recv_timeout`, `select!` timeouts, `with_timeout`: never early |
-//! | `spawn_tree`    | a fork-join tree with `thread::scope`: exact node count            |
+//! | `spawn_tree`    | a fork-join tree, some of it scoped (joined or not): exact node count |
 //! | `swarm`         | hundreds of short-lived green threads (half detached) send one value each: each exactly once |
 //! | `ring`          | a token passed around a ring of green and OS threads: exact count |
 //!
@@ -595,15 +595,29 @@ fn tree(depth: u32, width: usize, mut rng: Rng) -> u64 {
         return 1;
     }
     if rng.percent(30) {
-        // Scoped green threads borrowing from this frame.
-        let seeds: Vec<Rng> = (0..width).map(|_| rng.fork()).collect();
-        thread::scope(|s| {
+        // Scoped green threads borrowing from this frame: some joined, some
+        // left to the scope, adding their count into a borrowed counter.
+        let seeds: Vec<(Rng, bool)> = (0..width).map(|_| (rng.fork(), rng.percent(50))).collect();
+        let unjoined = AtomicU64::new(0);
+        let joined = thread::scope(|s| {
             let hs: Vec<_> = seeds
                 .iter()
-                .map(|seed| s.spawn(|| tree(depth - 1, width, seed.clone())))
+                .filter_map(|(seed, join)| {
+                    if *join {
+                        Some(s.spawn(|| tree(depth - 1, width, seed.clone())))
+                    } else {
+                        let unjoined = &unjoined;
+                        s.spawn(move || {
+                            unjoined
+                                .fetch_add(tree(depth - 1, width, seed.clone()), Ordering::Relaxed);
+                        });
+                        None
+                    }
+                })
                 .collect();
-            1 + hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
-        })
+            hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+        });
+        1 + joined + unjoined.load(Ordering::Relaxed)
     } else {
         let hs: Vec<_> = (0..width)
             .map(|_| {
