@@ -9,8 +9,7 @@
 //! with the task after the scope has ended, which is sound because freeing
 //! it runs no code. An output with a destructor goes through a packet that
 //! the scope waits for, so that it is dropped before the scope ends, as in
-//! std. How the scope waits without a scoped thread touching its data
-//! after the end is the business of `Count` (modelled with loom).
+//! std. The scope waits on one count (`Count`, modelled with loom).
 //!
 //! Dropping a runtime while a scope waits on parked scoped green threads
 //! unwinds the scoped threads first (the shutdown leaves a task parked in
@@ -22,7 +21,7 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::{Arc, Mutex};
 use std::{fmt, io, mem, thread};
 
-use crate::loom::{AtomicU8, AtomicUsize, Ordering};
+use crate::loom::{AtomicUsize, Ordering};
 use crate::park::{self, Unparker, WaitReason};
 use crate::scheduler::{Handle, SpawnOptions};
 use crate::thread::{JoinHandle, Thread};
@@ -35,40 +34,24 @@ pub(crate) static SCOPE: WaitReason = WaitReason("thread::scope");
 const WAITING: usize = 1 << (usize::BITS - 1);
 
 /// How `scope` learns that its scoped green threads are done, apart from
-/// parking (so that loom can model it, see `loom_tests`).
+/// parking (so that loom can model it, see `loom_tests`): a count of those
+/// running, and a flag for the scope waiting, in one word, so that exactly
+/// one of them (the last to finish once the scope waits) wakes the scope.
 ///
-/// The scope may return as soon as the count reaches zero, so a finishing
-/// thread touches nothing after its decrement, except the one that finds
-/// the scope waiting: it wakes the scope, then `release`s, and the scope,
-/// having seen the count at zero, waits for that. (Each scoped thread also
-/// holds a reference to the scope's data, for a runtime's shutdown, which
-/// unwinds green threads in its own order; see `Finish`.)
+/// The scope may return as soon as the count reaches zero. A finishing
+/// thread's writes to borrowed data come before its decrement, and what it
+/// touches after (the count, the waker) it holds a reference to; see
+/// `Finish`.
 struct Count {
     /// Scoped green threads not finished (or not dropped unrun), plus
     /// `WAITING`.
     running: AtomicUsize,
-    /// Set by the last scoped green thread to finish after `WAITING` was
-    /// set, once it has woken the scope: its last touch of the data.
-    released: AtomicU8,
-}
-
-/// Where the waiting scope stands.
-#[derive(Debug, PartialEq, Eq)]
-enum Wait {
-    /// Every scoped green thread is done and touches nothing any more.
-    Done,
-    /// The last one is between its decrement and `release`, on another
-    /// thread, without blocking: wait it out.
-    Releasing,
-    /// Some are running: park (the last one wakes the scope).
-    Running,
 }
 
 impl Count {
     fn new() -> Count {
         Count {
             running: AtomicUsize::new(0),
-            released: AtomicU8::new(0),
         }
     }
 
@@ -78,14 +61,10 @@ impl Count {
     }
 
     /// A scoped green thread is done; true if the caller must wake the
-    /// scope and then call `release` (and touch nothing after).
+    /// scope.
     #[must_use]
     fn finish(&self) -> bool {
         self.running.fetch_sub(1, Ordering::AcqRel) == WAITING | 1
-    }
-
-    fn release(&self) {
-        self.released.store(1, Ordering::Release);
     }
 
     /// The scope's closure has returned: true if it must wait.
@@ -93,14 +72,9 @@ impl Count {
         self.running.fetch_or(WAITING, Ordering::AcqRel) != 0
     }
 
-    fn wait_state(&self) -> Wait {
-        if self.released.load(Ordering::Acquire) != 0 {
-            Wait::Done
-        } else if self.running.load(Ordering::Acquire) == WAITING {
-            Wait::Releasing
-        } else {
-            Wait::Running
-        }
+    /// Whether every scoped green thread is done (once waiting).
+    fn all_done(&self) -> bool {
+        self.running.load(Ordering::Acquire) == WAITING
     }
 
     fn running(&self) -> usize {
@@ -117,12 +91,10 @@ struct ScopeData {
 }
 
 impl ScopeData {
-    /// A scoped green thread is done (finished, or dropped unrun); see
-    /// [`Count`] for why nothing touches `self` after the decrement.
+    /// A scoped green thread is done (finished, or dropped unrun).
     fn finish(&self) {
         if self.count.finish() {
             self.main.unpark();
-            self.count.release();
         }
     }
 }
@@ -156,11 +128,8 @@ enum Inner<'scope, T> {
 /// Counts a scoped green thread done when dropped: after its closure ran
 /// (a panic included) or, unrun, after its captures were dropped.
 ///
-/// It holds a reference to the scope's data, although `scope` does not
-/// return before every `Finish` is dropped: a runtime's shutdown unwinds
-/// its parked green threads in no set order, so a scope's owner may be
-/// unwound past `scope` while a scoped green thread is still parked, and
-/// that one's `Finish` must then find the data still there.
+/// It holds a reference to the scope's data: the scope may return as soon
+/// as the count it gives back reaches zero, before this has woken it.
 struct Finish(Arc<ScopeData>);
 
 impl Drop for Finish {
@@ -230,15 +199,8 @@ where
     let data = &scope.data;
     if data.count.start_waiting() {
         let at = Location::caller();
-        loop {
-            match data.count.wait_state() {
-                Wait::Done => break,
-                Wait::Releasing => {
-                    std::hint::spin_loop();
-                    std::thread::yield_now();
-                }
-                Wait::Running => park::park_with(&SCOPE, None, at),
-            }
+        while !data.count.all_done() {
+            park::park_with(&SCOPE, None, at);
         }
     }
     match result {
@@ -401,48 +363,63 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
-    /// A scoped green thread's end, as `ScopeData::finish` does it, with
-    /// `gone` standing for the scope's data: the one that wakes the scope
-    /// reads it.
-    fn finish(count: &Count, gone: &UnsafeCell<bool>) {
+    /// What a scoped green thread borrows: written by it, read by the
+    /// scope's owner once the scope has ended.
+    type Borrowed = Arc<UnsafeCell<u32>>;
+
+    /// A scoped green thread: it writes what it borrows, then is done.
+    fn scoped(count: &Count, woken: &AtomicUsize, borrowed: &Borrowed) {
+        // SAFETY: loom checks this access.
+        borrowed.with_mut(|b| unsafe { *b += 1 });
         if count.finish() {
-            // SAFETY: loom checks this access.
-            assert!(!gone.with(|g| unsafe { *g }));
-            count.release();
+            woken.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// The scope's end: wait, then free the data (`gone`). Loom reports a
-    /// finishing thread's read not ordered before this write as a data
-    /// race, and the wait must end in every interleaving.
-    fn end(count: &Count, gone: &UnsafeCell<bool>) {
-        if count.start_waiting() {
-            while count.wait_state() != Wait::Done {
-                // Parking and spinning both come down to looking again.
-                thread::yield_now();
-            }
+    /// The scope's end: wait, then read what the scoped threads wrote. Loom
+    /// reports a read not ordered after the writes as a data race; the
+    /// wait must end in every interleaving, and the scope is woken at most
+    /// once, and only if it waited. Returns whether it waited.
+    fn end(count: &Count, woken: &AtomicUsize, borrowed: &[Borrowed]) -> bool {
+        let waited = count.start_waiting();
+        while !count.all_done() {
+            // Parking and spinning both come down to looking again.
+            thread::yield_now();
         }
-        // SAFETY: loom checks this access.
-        gone.with_mut(|g| unsafe { *g = true });
+        for b in borrowed {
+            // SAFETY: loom checks this access.
+            assert_eq!(b.with(|b| unsafe { *b }), 1);
+        }
+        assert!(woken.load(Ordering::Relaxed) <= usize::from(waited));
+        waited
+    }
+
+    /// Once every scoped thread is through: a scope that waited (it would
+    /// have parked) was woken exactly once.
+    fn woken_once_if_waited(waited: bool, woken: &AtomicUsize) {
+        assert_eq!(woken.load(Ordering::Relaxed), usize::from(waited));
     }
 
     /// Two scoped green threads finish while the scope starts to wait.
     #[test]
-    fn no_finisher_touches_the_scope_after_it_ends() {
+    fn the_scope_ends_after_its_scoped_threads() {
         loom::model(|| {
             let count = Arc::new(Count::new());
-            let gone = Arc::new(UnsafeCell::new(false));
-            let finishers: Vec<_> = (0..2)
-                .map(|_| {
+            let woken = Arc::new(AtomicUsize::new(0));
+            let borrowed: Vec<Borrowed> = (0..2).map(|_| Arc::new(UnsafeCell::new(0))).collect();
+            let threads: Vec<_> = borrowed
+                .iter()
+                .map(|b| {
                     count.add();
-                    let (count, gone) = (count.clone(), gone.clone());
-                    thread::spawn(move || finish(&count, &gone))
+                    let (count, woken, b) = (count.clone(), woken.clone(), b.clone());
+                    thread::spawn(move || scoped(&count, &woken, &b))
                 })
                 .collect();
-            end(&count, &gone);
-            for f in finishers {
-                f.join().unwrap();
+            let waited = end(&count, &woken, &borrowed);
+            for t in threads {
+                t.join().unwrap();
             }
+            woken_once_if_waited(waited, &woken);
         });
     }
 
@@ -455,18 +432,25 @@ mod loom_tests {
         model.preemption_bound = Some(2);
         model.check(|| {
             let count = Arc::new(Count::new());
-            let gone = Arc::new(UnsafeCell::new(false));
+            let woken = Arc::new(AtomicUsize::new(0));
+            let borrowed: Vec<Borrowed> = (0..2).map(|_| Arc::new(UnsafeCell::new(0))).collect();
             count.add();
-            let (count2, gone2) = (count.clone(), gone.clone());
+            let (count2, woken2, outer_b, inner_b) = (
+                count.clone(),
+                woken.clone(),
+                borrowed[0].clone(),
+                borrowed[1].clone(),
+            );
             let outer = thread::spawn(move || {
                 count2.add();
-                let (count3, gone3) = (count2.clone(), gone2.clone());
-                let inner = thread::spawn(move || finish(&count3, &gone3));
-                finish(&count2, &gone2);
+                let (count3, woken3) = (count2.clone(), woken2.clone());
+                let inner = thread::spawn(move || scoped(&count3, &woken3, &inner_b));
+                scoped(&count2, &woken2, &outer_b);
                 inner
             });
-            end(&count, &gone);
+            let waited = end(&count, &woken, &borrowed);
             outer.join().unwrap().join().unwrap();
+            woken_once_if_waited(waited, &woken);
         });
     }
 }
