@@ -15,6 +15,15 @@
 //! unwinds the scoped threads first (the shutdown leaves a task parked in
 //! `scope` for last), so that their destructors still find the owner's
 //! borrowed data; the owner is woken by the last of them and unwound after.
+//!
+//! Known gap, not fixed yet: if the owner is parked inside the scope's
+//! closure instead (on a channel, say) when its runtime is dropped, the
+//! shutdown unwinds it with the scoped threads; `scope` catches that
+//! unwind, as it catches any panic of its closure, and waits for them by
+//! blocking its worker's OS thread, so the runtime gives the owner up as
+//! "caught the unwind and blocked again", and a scoped thread homed on that
+//! worker is never unwound: the drop hangs. The shutdown would have to
+//! unwind an owner only once its scopes have no live scoped threads.
 
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe, Location};
