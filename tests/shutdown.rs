@@ -428,6 +428,55 @@ fn shutdown_unwinds_scoped_threads_before_their_scope() {
 }
 
 #[test]
+fn shutdown_unwinds_scoped_threads_before_an_owner_blocked_in_its_scope() {
+    // As above, but the owner is parked inside the scope's closure (on a
+    // channel nobody sends on), not in the scope's own wait: `scope`
+    // catches the owner's unwind as it catches any panic of its closure,
+    // and must then find its scoped threads already gone. The drop returns
+    // (it used to hang: the owner blocked its worker while unwinding).
+    const SCOPED: usize = 3;
+    watchdog(|| {
+        for_each_workers(|n| {
+            for round in 0..20 {
+                let rt = runtime(n);
+                let seen = Arc::new(AtomicUsize::new(usize::MAX));
+                let started = Latch::new(SCOPED + 1);
+                let (seen2, started2) = (seen.clone(), started.clone());
+                let (_never_tx, never_rx) = grove::chan::bounded::<()>(0);
+                rt.block_on(move || {
+                    drop(thread::spawn(move || {
+                        let unwound = AtomicUsize::new(0);
+                        let _report = ReportsCount(&unwound, seen2);
+                        thread::scope(|s| {
+                            for _ in 0..SCOPED {
+                                let (unwound, started) = (&unwound, started2.clone());
+                                s.spawn(move || {
+                                    let _guard = CountsInto(unwound);
+                                    started.count_down();
+                                    loop {
+                                        thread::park();
+                                    }
+                                });
+                            }
+                            started2.count_down();
+                            let _ = never_rx.recv();
+                        });
+                        unreachable!("nobody sends");
+                    }));
+                });
+                started.wait();
+                drop(rt);
+                assert_eq!(
+                    seen.load(Ordering::SeqCst),
+                    SCOPED,
+                    "{n} workers, round {round}: the scope's owner was unwound before its scoped threads"
+                );
+            }
+        });
+    });
+}
+
+#[test]
 fn dropping_an_idle_runtime_returns() {
     watchdog(|| {
         for_each_workers(|n| {

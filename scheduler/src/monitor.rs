@@ -76,11 +76,7 @@ fn report(shared: &Shared, worker: usize, task: u64, held: Duration) {
         .find(|t| t.header().id == task)
         .map(|t| {
             let h = t.header();
-            let name = h
-                .name
-                .as_deref()
-                .map(|n| format!(" '{n}'"))
-                .unwrap_or_default();
+            let name = h.name().map(|n| format!(" '{n}'")).unwrap_or_default();
             let last_park = h
                 .wait
                 .last_site()

@@ -754,7 +754,7 @@ impl TaskInfo {
             .map(Duration::from_millis);
         Some(TaskInfo {
             id: ThreadId::from_raw(h.id),
-            name: h.name.as_deref().map(str::to_string),
+            name: h.name().map(str::to_string),
             state,
             spawned_at: h.spawned_at,
             blocked_on: wait.map(|w| w.0),

@@ -16,24 +16,26 @@
 //! `scope` for last), so that their destructors still find the owner's
 //! borrowed data; the owner is woken by the last of them and unwound after.
 //!
-//! Known gap, not fixed yet: if the owner is parked inside the scope's
-//! closure instead (on a channel, say) when its runtime is dropped, the
-//! shutdown unwinds it with the scoped threads; `scope` catches that
-//! unwind, as it catches any panic of its closure, and waits for them by
-//! blocking its worker's OS thread, so the runtime gives the owner up as
-//! "caught the unwind and blocked again", and a scoped thread homed on that
-//! worker is never unwound: the drop hangs. The shutdown would have to
-//! unwind an owner only once its scopes have no live scoped threads.
+//! The same holds when the owner is parked inside the scope's closure (on
+//! a channel, say): its worker does not unwind it while a scope it has
+//! open has live scoped threads (`Header::open_scope`,
+//! `has_live_scoped_threads`), so that `scope`, which catches the
+//! owner's unwind as it catches any panic of its closure, finds nothing
+//! left to wait for and lets the unwind go on.
 
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe, Location};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::AtomicPtr;
 use std::sync::{Arc, Mutex};
 use std::{fmt, io, mem, thread};
 
 use crate::loom::{AtomicUsize, Ordering};
 use crate::park::{self, Unparker, WaitReason};
 use crate::scheduler::{Handle, SpawnOptions};
+use crate::task::Header;
 use crate::thread::{JoinHandle, Thread};
+use crate::worker;
 
 /// What a scope's owner waits on (the runtime's shutdown looks for it).
 pub(crate) static SCOPE: WaitReason = WaitReason("thread::scope");
@@ -93,6 +95,9 @@ impl Count {
 
 struct ScopeData {
     count: Count,
+    /// The scope that was open in the owner green thread when this one
+    /// opened (see `Header::open_scope`), or null.
+    outer: AtomicPtr<()>,
     /// Scoped green threads that panicked, less those whose panic a `join`
     /// returned: if any are left when the scope ends, `scope` panics.
     panicked: AtomicUsize,
@@ -106,6 +111,63 @@ impl ScopeData {
             self.main.unpark();
         }
     }
+}
+
+/// Marks a scope open in its owner green thread (`Header::open_scope`)
+/// for as long as it lives, so that a runtime's shutdown unwinds the
+/// owner only after the scoped green threads (see
+/// [`has_live_scoped_threads`]). Declared before the wait in `scope`, it is
+/// dropped after it, whether `scope` returns or unwinds.
+struct Open(Option<NonNull<Header>>);
+
+impl Open {
+    fn new(data: &Arc<ScopeData>) -> Open {
+        let header = worker::with_current_header(|h| h.map(NonNull::from));
+        if let Some(header) = header {
+            // SAFETY: the running green thread's own header, alive while it
+            // runs (and this guard lives on its stack).
+            let header = unsafe { header.as_ref() };
+            let outer = header
+                .open_scope
+                .swap(Arc::as_ptr(data) as *mut (), Ordering::Relaxed);
+            data.outer.store(outer, Ordering::Relaxed);
+        }
+        Open(header)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if let Some(header) = self.0 {
+            // SAFETY: as in `new`: still the same green thread, running.
+            let header = unsafe { header.as_ref() };
+            let mine = header.open_scope.load(Ordering::Relaxed);
+            // SAFETY: `mine` is this scope's data (scopes close innermost
+            // first), alive: `scope` holds it until after this guard.
+            let outer = unsafe { &*(mine as *const ScopeData) }
+                .outer
+                .load(Ordering::Relaxed);
+            header.open_scope.store(outer, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Whether the green thread of `header`, suspended, has a scope open whose
+/// scoped green threads are not all done. The caller holds its run token
+/// (it cannot resume and close its scopes meanwhile).
+pub(crate) fn has_live_scoped_threads(header: &Header) -> bool {
+    let mut open = header.open_scope.load(Ordering::Relaxed) as *const ScopeData;
+    while !open.is_null() {
+        // SAFETY: every open scope's data is held by its `scope` frame on
+        // the suspended green thread's stack until the scope closes, which
+        // needs the run token the caller holds.
+        let data = unsafe { &*open };
+        if data.count.running() > 0 {
+            return true;
+        }
+        open = data.outer.load(Ordering::Relaxed) as *const ScopeData;
+    }
+    false
 }
 
 /// A scope to spawn scoped green threads in; see [`scope`].
@@ -195,6 +257,7 @@ where
     let scope = Scope {
         data: Arc::new(ScopeData {
             count: Count::new(),
+            outer: AtomicPtr::new(ptr::null_mut()),
             panicked: AtomicUsize::new(0),
             main: park::current_unparker(),
         }),
@@ -202,6 +265,7 @@ where
         scope: PhantomData,
         env: PhantomData,
     };
+    let _open = Open::new(&scope.data);
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
     // Wait for every scoped green thread, whatever happened above: they
     // borrow from our caller.

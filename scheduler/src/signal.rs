@@ -149,7 +149,7 @@ fn report_overflow(header: &Header) -> ! {
         len += n;
     };
     put(b"\ngreen thread '");
-    match header.name.as_deref() {
+    match header.name() {
         Some(name) if !name.is_empty() => {
             let name = name.as_bytes();
             put(&name[..name.len().min(200)]);

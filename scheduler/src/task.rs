@@ -367,7 +367,10 @@ pub(crate) struct Header {
     vtable: &'static Vtable,
     pub(crate) state: State,
     pub(crate) id: u64,
-    pub(crate) name: Option<Box<str>>,
+    /// Boxed twice: a thin pointer keeps the header one word smaller
+    /// (names are rare; the header holds `open_scope` in that word).
+    #[allow(clippy::box_collection)]
+    name: Option<Box<String>>,
     pub(crate) spawned_at: &'static Location<'static>,
     pub(crate) stack_size: usize,
     /// The worker the task runs on once started (`usize::MAX` before).
@@ -386,6 +389,9 @@ pub(crate) struct Header {
     /// itself, so its runtime is not deadlocked.
     pub(crate) timed: AtomicBool,
     join_waiter: Mutex<Option<Unparker>>,
+    /// The innermost `thread::scope` open in this green thread (its data,
+    /// on the task's stack), for the runtime's shutdown; see `scope`.
+    pub(crate) open_scope: AtomicPtr<()>,
     /// Touched only by the worker that holds the run token (invariant 1).
     coro: UnsafeCell<Option<Coro>>,
 }
@@ -414,7 +420,7 @@ impl Header {
             vtable,
             state: State::new(),
             id,
-            name: name.map(String::into_boxed_str),
+            name: name.map(Box::new),
             spawned_at,
             stack_size,
             home: AtomicUsize::new(usize::MAX),
@@ -425,8 +431,14 @@ impl Header {
             abandoned: AtomicBool::new(false),
             timed: AtomicBool::new(false),
             join_waiter: Mutex::new(None),
+            open_scope: AtomicPtr::new(ptr::null_mut()),
             coro: UnsafeCell::new(None),
         }
+    }
+
+    /// The green thread's name, if it was given one.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref().map(String::as_str)
     }
 
     /// The task's runtime.
@@ -755,7 +767,7 @@ impl fmt::Debug for TaskRef {
         let h = self.header();
         f.debug_struct("Task")
             .field("id", &h.id)
-            .field("name", &h.name)
+            .field("name", &h.name())
             .field("state", &h.state.load())
             .finish()
     }

@@ -98,7 +98,7 @@ impl Thread {
     /// The thread's name, if it has one.
     pub fn name(&self) -> Option<&str> {
         match &self.0 {
-            Inner::Green(task) => task.header().name.as_deref(),
+            Inner::Green(task) => task.header().name(),
             Inner::Os(os) => os.name.as_deref(),
         }
     }

@@ -659,6 +659,14 @@ impl Worker {
                 return;
             }
         } else if self.shared.is_shutting_down() {
+            if self.must_wait_for_scoped_threads(header) {
+                // Its scoped green threads borrow from its stack: they are
+                // unwound first, and this one is looked at again after
+                // them, as after a yield.
+                header.state.transition_to_scheduled();
+                self.yielded.borrow_mut().push_back(task);
+                return;
+            }
             self.unwind(task);
             return;
         }
@@ -764,6 +772,20 @@ impl Worker {
                 false
             }
         }
+    }
+
+    /// At shutdown: whether `header`'s task (suspended, run token held)
+    /// has a scope open whose scoped green threads are not all done yet,
+    /// so that unwinding it now would drop what they borrow. Not when a
+    /// worker was given up: its green threads never end.
+    fn must_wait_for_scoped_threads(&self, header: &Header) -> bool {
+        let given_up = || {
+            self.shared
+                .workers
+                .iter()
+                .any(|w| w.abandoned.load(Ordering::Relaxed))
+        };
+        crate::scope::has_live_scoped_threads(header) && !given_up()
     }
 
     /// Unwinds a started task at shutdown, on this (its own) worker.
