@@ -382,65 +382,21 @@ impl Drop for ReportsCount<'_> {
     }
 }
 
-#[test]
-fn shutdown_unwinds_scoped_threads_before_their_scope() {
-    // Scoped green threads parked forever hold guards that write into the
-    // owner's stack frame as they unwind: the owner (parked in `scope`)
-    // must be unwound after all of them. The owner is spawned from a green
-    // thread so that it and its scoped threads land on any worker.
+/// Drops runtimes while a scope's owner is parked, with scoped green
+/// threads parked forever whose guards write into the owner's stack frame
+/// as they unwind: the owner must be unwound after all of them. It is
+/// spawned from a green thread so that it and its scoped threads land on
+/// any worker. It parks in the scope's own wait, or (`inside`) on a
+/// channel inside the scope's closure, where `scope` catches its unwind
+/// as it catches any panic of its closure.
+fn scoped_threads_unwind_before_their_owner(inside: bool) {
     const SCOPED: usize = 3;
-    watchdog(|| {
+    watchdog(move || {
         for_each_workers(|n| {
             for round in 0..20 {
                 let rt = runtime(n);
                 let seen = Arc::new(AtomicUsize::new(usize::MAX));
-                let started = Latch::new(SCOPED);
-                let (seen2, started2) = (seen.clone(), started.clone());
-                rt.block_on(move || {
-                    drop(thread::spawn(move || {
-                        let unwound = AtomicUsize::new(0);
-                        let _report = ReportsCount(&unwound, seen2);
-                        thread::scope(|s| {
-                            for _ in 0..SCOPED {
-                                let (unwound, started) = (&unwound, started2.clone());
-                                s.spawn(move || {
-                                    let _guard = CountsInto(unwound);
-                                    started.count_down();
-                                    loop {
-                                        thread::park();
-                                    }
-                                });
-                            }
-                        });
-                        unreachable!("the scoped threads never end");
-                    }));
-                });
-                started.wait();
-                drop(rt);
-                assert_eq!(
-                    seen.load(Ordering::SeqCst),
-                    SCOPED,
-                    "{n} workers, round {round}: the scope's owner was unwound before its scoped threads"
-                );
-            }
-        });
-    });
-}
-
-#[test]
-fn shutdown_unwinds_scoped_threads_before_an_owner_blocked_in_its_scope() {
-    // As above, but the owner is parked inside the scope's closure (on a
-    // channel nobody sends on), not in the scope's own wait: `scope`
-    // catches the owner's unwind as it catches any panic of its closure,
-    // and must then find its scoped threads already gone. The drop returns
-    // (it used to hang: the owner blocked its worker while unwinding).
-    const SCOPED: usize = 3;
-    watchdog(|| {
-        for_each_workers(|n| {
-            for round in 0..20 {
-                let rt = runtime(n);
-                let seen = Arc::new(AtomicUsize::new(usize::MAX));
-                let started = Latch::new(SCOPED + 1);
+                let started = Latch::new(SCOPED + usize::from(inside));
                 let (seen2, started2) = (seen.clone(), started.clone());
                 let (_never_tx, never_rx) = grove::chan::bounded::<()>(0);
                 rt.block_on(move || {
@@ -458,10 +414,12 @@ fn shutdown_unwinds_scoped_threads_before_an_owner_blocked_in_its_scope() {
                                     }
                                 });
                             }
-                            started2.count_down();
-                            let _ = never_rx.recv();
+                            if inside {
+                                started2.count_down();
+                                let _ = never_rx.recv();
+                            }
                         });
-                        unreachable!("nobody sends");
+                        unreachable!("the scoped threads never end, nobody sends");
                     }));
                 });
                 started.wait();
@@ -474,6 +432,17 @@ fn shutdown_unwinds_scoped_threads_before_an_owner_blocked_in_its_scope() {
             }
         });
     });
+}
+
+#[test]
+fn shutdown_unwinds_scoped_threads_before_their_scope() {
+    scoped_threads_unwind_before_their_owner(false);
+}
+
+#[test]
+fn shutdown_unwinds_scoped_threads_before_an_owner_blocked_in_its_scope() {
+    // It used to hang: the owner blocked its worker while unwinding.
+    scoped_threads_unwind_before_their_owner(true);
 }
 
 #[test]
