@@ -29,7 +29,6 @@ use crate::idle::Idle;
 use crate::monitor;
 use crate::park::{self, Unparker, WaitReason};
 use crate::registry::Registry;
-use crate::scope;
 use crate::stack::{self, StackPool, BUDGET, DEFAULT_STACK_SIZE};
 use crate::task::{Header, Task, TaskRef};
 use crate::thread::{JoinHandle, ThreadId};
@@ -452,16 +451,10 @@ impl Scheduler {
             if tasks.is_empty() {
                 break;
             }
-            // Scoped green threads borrow from their scope's owner, which
-            // waits for them parked in `thread::scope`: unwind them first.
-            // The owner is woken when the last of them is done, and unwound
-            // then; it is unparked here only when nothing else is left.
-            let in_scope = |task: &TaskRef| task.header().wait.is(&scope::SCOPE);
-            let others = tasks.iter().any(|task| !in_scope(task));
+            // A scope's owner is unwound only after its scoped green
+            // threads, by its worker (see `Worker::must_wait_for_scoped_threads`).
             for task in &tasks {
-                if !(others && in_scope(task)) {
-                    park::unpark_task(task);
-                }
+                park::unpark_task(task);
             }
             drop(tasks);
             for w in shared.workers.iter() {

@@ -11,17 +11,13 @@
 //! the scope waits for, so that it is dropped before the scope ends, as in
 //! std. The scope waits on one count (`Count`, modelled with loom).
 //!
-//! Dropping a runtime while a scope waits on parked scoped green threads
-//! unwinds the scoped threads first (the shutdown leaves a task parked in
-//! `scope` for last), so that their destructors still find the owner's
-//! borrowed data; the owner is woken by the last of them and unwound after.
-//!
-//! The same holds when the owner is parked inside the scope's closure (on
-//! a channel, say): its worker does not unwind it while a scope it has
-//! open has live scoped threads (`Header::open_scope`,
-//! `has_live_scoped_threads`), so that `scope`, which catches the
-//! owner's unwind as it catches any panic of its closure, finds nothing
-//! left to wait for and lets the unwind go on.
+//! Dropping a runtime while scoped green threads are parked unwinds them
+//! before the scope's owner, wherever it is parked (in the scope's wait,
+//! or on a channel inside its closure): its worker does not unwind it
+//! while a scope it has open has live scoped threads (`Header::open_scope`,
+//! `has_live_scoped_threads`), so their destructors still find what they
+//! borrow, and `scope`, which catches the owner's unwind as it catches any
+//! panic of its closure, finds nothing left to wait for and lets it go on.
 
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -37,8 +33,7 @@ use crate::task::Header;
 use crate::thread::{JoinHandle, Thread};
 use crate::worker;
 
-/// What a scope's owner waits on (the runtime's shutdown looks for it).
-pub(crate) static SCOPE: WaitReason = WaitReason("thread::scope");
+static SCOPE: WaitReason = WaitReason("thread::scope");
 
 /// Set in `Count::running` once the scope's closure has returned and
 /// `scope` waits for the scoped green threads still running.

@@ -336,11 +336,6 @@ impl WaitSite {
         self.reason.store(ptr::null_mut(), Ordering::Relaxed);
     }
 
-    /// Whether the task is parked (or about to park) for `reason`.
-    pub(crate) fn is(&self, reason: &'static WaitReason) -> bool {
-        ptr::eq(self.reason.load(Ordering::Relaxed), reason)
-    }
-
     /// Where the task last parked, if it ever did (kept after it woke).
     pub(crate) fn last_site(&self) -> Option<&'static Location<'static>> {
         let at = self.at.load(Ordering::Relaxed);
