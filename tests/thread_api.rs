@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -599,6 +599,100 @@ fn yield_now_lets_every_green_thread_progress() {
             }
             assert_eq!(arrived.load(Ordering::Relaxed), N);
         });
+    });
+}
+
+/// Round trips of the hand-off pair in the fairness tests: far more picks
+/// than any fairness interval, so a starved green thread shows as one that
+/// ran only once the pair was done.
+const PAIR_ROUNDS: u64 = 100_000;
+
+/// Starts two green threads that hand a value back and forth
+/// [`PAIR_ROUNDS`] times over unbuffered channels: each wakes the other into
+/// its worker's run-next slot, so that worker always has one of them ready.
+/// After 10 rounds the first one spawns `late` (on its own worker) and, at
+/// the end, returns what `late` returned. `rounds` counts round trips.
+fn hand_off_pair<T, F>(rounds: Arc<AtomicU64>, late: F) -> thread::JoinHandle<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (ping_tx, ping_rx) = grove::chan::bounded::<u64>(0);
+    let (pong_tx, pong_rx) = grove::chan::bounded::<u64>(0);
+    let pong = thread::spawn(move || {
+        for v in &ping_rx {
+            if pong_tx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    thread::spawn(move || {
+        let mut late = Some(late);
+        let mut handle = None;
+        for i in 0..PAIR_ROUNDS {
+            ping_tx.send(i).unwrap();
+            assert_eq!(pong_rx.recv().unwrap(), i);
+            rounds.fetch_add(1, Ordering::Relaxed);
+            if i == 10 {
+                handle = late.take().map(thread::spawn);
+            }
+        }
+        drop(ping_tx);
+        pong.join().unwrap();
+        handle.expect("spawned at round 10").join().unwrap()
+    })
+}
+
+#[test]
+fn a_new_green_thread_starts_while_a_hand_off_pair_keeps_its_worker_busy() {
+    // The pair never leaves its worker idle; the new green thread waits in
+    // that worker's queue of unstarted tasks, which the fairness tick must
+    // reach (on one worker nothing else would run it before the pair ends).
+    for_each_workers(|n| {
+        let rounds = Arc::new(AtomicU64::new(0));
+        let seen = {
+            let rounds = rounds.clone();
+            runtime(n).block_on(move || {
+                let at_start = rounds.clone();
+                hand_off_pair(rounds, move || at_start.load(Ordering::Relaxed))
+                    .join()
+                    .unwrap()
+            })
+        };
+        assert_eq!(rounds.load(Ordering::Relaxed), PAIR_ROUNDS);
+        assert!(
+            seen < PAIR_ROUNDS / 2,
+            "the new green thread started only after {seen} of the pair's {PAIR_ROUNDS} rounds"
+        );
+    });
+}
+
+#[test]
+fn a_yielding_green_thread_progresses_while_a_hand_off_pair_keeps_its_worker_busy() {
+    // yield_now sends a green thread to the back of its worker's queues,
+    // behind the pair's run-next hand-offs: the fairness tick must come
+    // back to it.
+    const YIELDS: usize = 200;
+    for_each_workers(|n| {
+        let rounds = Arc::new(AtomicU64::new(0));
+        let seen = {
+            let rounds = rounds.clone();
+            runtime(n).block_on(move || {
+                let at_end = rounds.clone();
+                let yielder = move || {
+                    for _ in 0..YIELDS {
+                        thread::yield_now();
+                    }
+                    at_end.load(Ordering::Relaxed)
+                };
+                hand_off_pair(rounds, yielder).join().unwrap()
+            })
+        };
+        assert_eq!(rounds.load(Ordering::Relaxed), PAIR_ROUNDS);
+        assert!(
+            seen < PAIR_ROUNDS / 2,
+            "{YIELDS} yields took until round {seen} of the pair's {PAIR_ROUNDS}"
+        );
     });
 }
 

@@ -3,7 +3,9 @@
 //! # Where a worker looks for work
 //!
 //! ```text
-//!  every 61st tick: inbox, then the global injector first (fairness)
+//!  every 61st tick: the inbox joins the local queue, then the global
+//!                     injector, own deque and yielded tasks go first, the
+//!                     last two in turns (fairness: see `fairness_pick`)
 //!  1. run-next slot      the task this worker just woke (≤ 3 in a row)
 //!  2. local queue        resumable tasks homed here (never stolen)
 //!  3. inbox              tasks homed here that other threads woke
@@ -102,6 +104,9 @@ pub(crate) struct Worker {
     stacks: RefCell<Vec<Stack>>,
     parker: Parker,
     tick: Cell<u32>,
+    /// Which of new and yielded tasks the next fairness tick looks at
+    /// first (see `Worker::fairness_pick`).
+    yielded_first: Cell<bool>,
     streak: Cell<u32>,
     searching: Cell<bool>,
     rng: Cell<u64>,
@@ -284,6 +289,7 @@ impl Worker {
             stacks: RefCell::new(Vec::new()),
             parker,
             tick: Cell::new(FAIRNESS_TICK),
+            yielded_first: Cell::new(false),
             streak: Cell::new(0),
             searching: Cell::new(false),
             rng: Cell::new(
@@ -343,7 +349,7 @@ impl Worker {
         let tick = self.tick.get().wrapping_sub(1);
         self.tick.set(if tick == 0 { FAIRNESS_TICK } else { tick });
         if tick == 0 {
-            if let Some(task) = self.pop_inbox().or_else(|| self.pop_injector()) {
+            if let Some(task) = self.fairness_pick() {
                 return Some(task);
             }
         }
@@ -363,6 +369,30 @@ impl Worker {
             .or_else(|| self.deque.pop())
             .or_else(|| self.pop_injector())
             .or_else(|| self.yielded.borrow_mut().pop_front())
+    }
+
+    /// The fairness tick's pick: the queues that two green threads handing
+    /// off to each other through run-next and the local queue would
+    /// otherwise keep from ever being looked at get a turn. The inbox joins
+    /// the local queue (served at least every fourth pick); then one task
+    /// from the global injector or this worker's own unstarted tasks, or
+    /// one that yielded, those two alternating in which goes first so that
+    /// a steady stream of spawns cannot starve a yielder (nor yielders new
+    /// tasks). Without this a spawned green thread never started on a
+    /// worker whose run-next pair never stops.
+    fn fairness_pick(&self) -> Option<TaskRef> {
+        if let Some(task) = self.pop_inbox() {
+            self.local.borrow_mut().push_back(task);
+        }
+        let yielded_first = self.yielded_first.get();
+        self.yielded_first.set(!yielded_first);
+        let new = || self.pop_injector().or_else(|| self.deque.pop());
+        let yielded = || self.yielded.borrow_mut().pop_front();
+        if yielded_first {
+            yielded().or_else(new)
+        } else {
+            new().or_else(yielded)
+        }
     }
 
     fn pop_run_next(&self) -> Option<TaskRef> {
