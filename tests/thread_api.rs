@@ -660,8 +660,10 @@ fn a_new_green_thread_starts_while_a_hand_off_pair_keeps_its_worker_busy() {
             })
         };
         assert_eq!(rounds.load(Ordering::Relaxed), PAIR_ROUNDS);
+        // Spawned at round 10; a pick every half round trip, and the
+        // scheduler's fairness bounds are tens of picks.
         assert!(
-            seen < PAIR_ROUNDS / 2,
+            seen < 1_000,
             "the new green thread started only after {seen} of the pair's {PAIR_ROUNDS} rounds"
         );
     });

@@ -6,7 +6,10 @@
 //!  every 61st tick: the inbox joins the local queue, then the global
 //!                     injector, own deque and yielded tasks go first, the
 //!                     last two in turns (fairness: see `fairness_pick`)
-//!  1. run-next slot      the task this worker just woke (≤ 3 in a row)
+//!  1. run-next slot      the task this worker just woke (≤ 3 in a row;
+//!                        then it queues behind the local queue, or, if
+//!                        that is empty, behind the inbox and one
+//!                        unstarted task: see `end_streak`)
 //!  2. local queue        resumable tasks homed here (never stolen)
 //!  3. inbox              tasks homed here that other threads woke
 //!  4. own deque          unstarted tasks, newest first (depth-first)
@@ -358,8 +361,13 @@ impl Worker {
         if tick % 16 == 0 && !self.timers.borrow().is_empty() {
             self.fire_timers();
         }
-        if let Some(task) = self.pop_run_next() {
-            return Some(task);
+        if let Some(task) = self.run_next.take() {
+            let streak = self.streak.get();
+            if streak < MAX_RUN_NEXT_STREAK {
+                self.streak.set(streak + 1);
+                return Some(task);
+            }
+            return Some(self.end_streak(task));
         }
         self.streak.set(0);
         if let Some(task) = self.local.borrow_mut().pop_front() {
@@ -395,15 +403,27 @@ impl Worker {
         }
     }
 
-    fn pop_run_next(&self) -> Option<TaskRef> {
-        let task = self.run_next.take()?;
-        let streak = self.streak.get();
-        if streak < MAX_RUN_NEXT_STREAK {
-            self.streak.set(streak + 1);
-            Some(task)
-        } else {
-            self.local.borrow_mut().push_back(task);
-            None
+    /// A run-next streak is over: `task` goes to the back of the local
+    /// queue and the turn goes to the task at its front. If there was none
+    /// (two green threads handing off to each other and nothing else
+    /// resumable here), a task woken by another thread or an unstarted one
+    /// gets the turn before `task` comes back: otherwise those would wait
+    /// for the fairness tick while the pair runs.
+    #[cold]
+    fn end_streak(&self, task: TaskRef) -> TaskRef {
+        self.streak.set(0);
+        let mut local = self.local.borrow_mut();
+        if let Some(other) = local.pop_front() {
+            local.push_back(task);
+            return other;
+        }
+        drop(local);
+        match self.pop_inbox().or_else(|| self.deque.pop()) {
+            Some(other) => {
+                self.local.borrow_mut().push_back(task);
+                other
+            }
+            None => task,
         }
     }
 
