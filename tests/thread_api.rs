@@ -605,7 +605,7 @@ fn yield_now_lets_every_green_thread_progress() {
 /// Round trips of the hand-off pair in the fairness tests: far more picks
 /// than any fairness interval, so a starved green thread shows as one that
 /// ran only once the pair was done.
-const PAIR_ROUNDS: u64 = 100_000;
+const PAIR_ROUNDS: u64 = 10_000;
 
 /// Starts two green threads that hand a value back and forth
 /// [`PAIR_ROUNDS`] times over unbuffered channels: each wakes the other into
@@ -674,7 +674,7 @@ fn a_yielding_green_thread_progresses_while_a_hand_off_pair_keeps_its_worker_bus
     // yield_now sends a green thread to the back of its worker's queues,
     // behind the pair's run-next hand-offs: the fairness tick must come
     // back to it.
-    const YIELDS: usize = 200;
+    const YIELDS: usize = 20;
     for_each_workers(|n| {
         let rounds = Arc::new(AtomicU64::new(0));
         let seen = {
@@ -694,6 +694,50 @@ fn a_yielding_green_thread_progresses_while_a_hand_off_pair_keeps_its_worker_bus
         assert!(
             seen < PAIR_ROUNDS / 2,
             "{YIELDS} yields took until round {seen} of the pair's {PAIR_ROUNDS}"
+        );
+    });
+}
+
+#[test]
+fn work_from_os_threads_runs_while_every_worker_runs_a_hand_off_pair() {
+    // A spawn from outside goes through the global injector, and a value
+    // sent from an OS thread wakes its receiver through the receiver's
+    // worker's inbox: both must get a turn while hand-off pairs keep every
+    // worker busy.
+    for_each_workers(|n| {
+        let rt = runtime(n);
+        let rounds = Arc::new(AtomicU64::new(0));
+        let total = PAIR_ROUNDS * n as u64;
+        let pairs: Vec<_> = (0..n)
+            .map(|_| {
+                let rounds = rounds.clone();
+                rt.spawn(move || hand_off_pair(rounds, || ()).join().unwrap())
+            })
+            .collect();
+        wait_until("the pairs to start", || {
+            rounds.load(Ordering::Relaxed) >= 100
+        });
+        let spawned_seen = {
+            let rounds = rounds.clone();
+            rt.spawn(move || rounds.load(Ordering::Relaxed))
+                .join()
+                .unwrap()
+        };
+        let (tx, rx) = grove::chan::bounded::<u64>(0);
+        let receiver = {
+            let rounds = rounds.clone();
+            rt.spawn(move || (rx.recv().unwrap(), rounds.load(Ordering::Relaxed)))
+        };
+        tx.send(7).unwrap();
+        let (got, woken_seen) = receiver.join().unwrap();
+        assert_eq!(got, 7);
+        for pair in pairs {
+            pair.join().unwrap();
+        }
+        assert_eq!(rounds.load(Ordering::Relaxed), total);
+        assert!(
+            spawned_seen < total / 2 && woken_seen < total / 2,
+            "work from outside ran only after {spawned_seen} and {woken_seen} of {total} rounds"
         );
     });
 }
