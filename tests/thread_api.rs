@@ -643,23 +643,36 @@ where
     })
 }
 
+/// Runs a [`hand_off_pair`] as the main green thread of a fresh runtime of
+/// `workers` workers, its late green thread doing `work` and then reading
+/// the pair's round count; returns that count, once the pair is done.
+fn pair_rounds_after<W>(workers: usize, work: W) -> u64
+where
+    W: FnOnce() + Send + 'static,
+{
+    let rounds = Arc::new(AtomicU64::new(0));
+    let seen = {
+        let rounds = rounds.clone();
+        runtime(workers).block_on(move || {
+            let at_end = rounds.clone();
+            let late = move || {
+                work();
+                at_end.load(Ordering::Relaxed)
+            };
+            hand_off_pair(rounds, late).join().unwrap()
+        })
+    };
+    assert_eq!(rounds.load(Ordering::Relaxed), PAIR_ROUNDS);
+    seen
+}
+
 #[test]
 fn a_new_green_thread_starts_while_a_hand_off_pair_keeps_its_worker_busy() {
     // The pair never leaves its worker idle; the new green thread waits in
     // that worker's queue of unstarted tasks, which the fairness tick must
     // reach (on one worker nothing else would run it before the pair ends).
     for_each_workers(|n| {
-        let rounds = Arc::new(AtomicU64::new(0));
-        let seen = {
-            let rounds = rounds.clone();
-            runtime(n).block_on(move || {
-                let at_start = rounds.clone();
-                hand_off_pair(rounds, move || at_start.load(Ordering::Relaxed))
-                    .join()
-                    .unwrap()
-            })
-        };
-        assert_eq!(rounds.load(Ordering::Relaxed), PAIR_ROUNDS);
+        let seen = pair_rounds_after(n, || {});
         // Spawned at round 10; a pick every half round trip, and the
         // scheduler's fairness bounds are tens of picks.
         assert!(
@@ -676,21 +689,11 @@ fn a_yielding_green_thread_progresses_while_a_hand_off_pair_keeps_its_worker_bus
     // back to it.
     const YIELDS: usize = 20;
     for_each_workers(|n| {
-        let rounds = Arc::new(AtomicU64::new(0));
-        let seen = {
-            let rounds = rounds.clone();
-            runtime(n).block_on(move || {
-                let at_end = rounds.clone();
-                let yielder = move || {
-                    for _ in 0..YIELDS {
-                        thread::yield_now();
-                    }
-                    at_end.load(Ordering::Relaxed)
-                };
-                hand_off_pair(rounds, yielder).join().unwrap()
-            })
-        };
-        assert_eq!(rounds.load(Ordering::Relaxed), PAIR_ROUNDS);
+        let seen = pair_rounds_after(n, || {
+            for _ in 0..YIELDS {
+                thread::yield_now();
+            }
+        });
         assert!(
             seen < PAIR_ROUNDS / 2,
             "{YIELDS} yields took until round {seen} of the pair's {PAIR_ROUNDS}"
