@@ -415,7 +415,6 @@ impl Worker {
     /// resumable here), a task woken by another thread or an unstarted one
     /// gets the turn before `task` comes back: otherwise those would wait
     /// for the fairness tick while the pair runs.
-    #[cold]
     fn end_streak(&self, task: TaskRef) -> TaskRef {
         self.streak.set(0);
         let mut local = self.local.borrow_mut();
