@@ -746,40 +746,6 @@ fn work_from_os_threads_runs_while_every_worker_runs_a_hand_off_pair() {
 }
 
 #[test]
-fn a_spawning_loop_on_one_worker_lets_what_it_spawned_start() {
-    // On one worker nobody else starts the spawned green threads, so the
-    // spawner yields to them once 256 wait; without that all 10,000 would
-    // be queued (their records written, then read back cold) before the
-    // first one ran.
-    const TASKS: usize = 10_000;
-    watchdog(|| {
-        let most_waiting = runtime(1).block_on(|| {
-            let started = Arc::new(AtomicUsize::new(0));
-            let mut most = 0;
-            let handles: Vec<_> = (0..TASKS)
-                .map(|i| {
-                    let mine = started.clone();
-                    let handle = thread::spawn(move || {
-                        mine.fetch_add(1, Ordering::Relaxed);
-                    });
-                    most = most.max(i + 1 - started.load(Ordering::Relaxed));
-                    handle
-                })
-                .collect();
-            for handle in handles {
-                handle.join().unwrap();
-            }
-            assert_eq!(started.load(Ordering::Relaxed), TASKS);
-            most
-        });
-        assert!(
-            most_waiting <= 256,
-            "{most_waiting} spawned green threads were waiting to start at once"
-        );
-    });
-}
-
-#[test]
 fn sleep_parks_only_the_green_thread() {
     const SLEEP: Duration = Duration::from_millis(200);
     const OTHERS: usize = 4;

@@ -32,12 +32,6 @@ use crate::runtime::Runtime;
 ///
 /// Panics if no stack can be had for it; [`Builder::spawn`] returns that
 /// as an `io::Error`.
-///
-/// The new green thread starts when a worker gets to it; spawning does not
-/// wait for that. One exception keeps a spawning loop on a runtime of one
-/// worker from queueing every task before the first runs: a green thread
-/// whose worker already holds 256 unstarted tasks yields to them as it
-/// spawns another (with more workers, idle ones take those tasks instead).
 #[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where

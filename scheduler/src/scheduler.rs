@@ -285,12 +285,11 @@ impl Shared {
             f,
         );
         let handle = JoinHandle::new(for_handle);
-        let mut backlog = false;
         let leftover = worker::with_worker(|w| match w {
             Some(w) if Arc::ptr_eq(&w.shared, self) => {
                 w.count_spawn();
                 self.registry.insert(w.index, for_registry);
-                backlog = w.push_spawned(raw);
+                w.push_spawned(raw);
                 None
             }
             _ => Some((raw, for_registry)),
@@ -301,9 +300,6 @@ impl Shared {
                 .insert(self.registry.external_shard(), for_registry);
             self.injector.push(raw);
             self.notify_parked();
-        }
-        if backlog {
-            crate::park::yield_now();
         }
         Ok(handle)
     }

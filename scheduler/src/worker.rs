@@ -59,12 +59,6 @@ const MAX_RUN_NEXT_STREAK: u32 = 3;
 /// Runtime operations a green thread may do per turn before it must yield
 /// (tokio's coop budget).
 const BUDGET: u32 = 128;
-/// Unstarted tasks queued on a lone worker at which a green thread that
-/// spawns another yields (Go's local run queue holds 256): the queued tasks
-/// then run while their records and the stacks they reuse are still in
-/// cache, instead of a whole loop's worth of records being written first
-/// and read back cold. With more workers the idle ones steal instead.
-const SPAWN_BACKLOG: usize = 256;
 /// How long an idle worker polls before it parks its OS thread. Waking a
 /// parked thread costs 5–20 µs on the small VMs we measure on; this is a
 /// guess at the balance between burnt CPU and wake-up latency.
@@ -693,14 +687,9 @@ impl Worker {
         bump(&self.counters().spawned, 1);
     }
 
-    /// Whether the spawner should now yield: on a runtime of one worker,
-    /// nobody else will start the queued tasks, and a loop that spawns
-    /// faster than they could run would otherwise queue all of them before
-    /// the first starts (see [`SPAWN_BACKLOG`]).
-    pub(crate) fn push_spawned(&self, task: TaskRef) -> bool {
+    pub(crate) fn push_spawned(&self, task: TaskRef) {
         self.deque.push(task);
         self.shared.notify_parked();
-        self.shared.workers.len() == 1 && self.deque.len() >= SPAWN_BACKLOG
     }
 
     /// Runs `task` until it parks, yields or finishes.
