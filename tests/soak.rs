@@ -26,6 +26,7 @@
 //! | `spawn_tree`    | a fork-join tree, some of it scoped (joined or not): exact node count |
 //! | `swarm`         | hundreds of short-lived green threads (half detached) send one value each: each exactly once |
 //! | `ring`          | a token passed around a ring of green and OS threads: exact count |
+//! | `fairness`      | a hand-off pair runs until the green threads it spawned beside itself (some yielding) have all reported: none starved |
 //!
 //! `soak` is `#[ignore]`d: CI runs it in release through `.ci/soak`.
 //! `GROVE_SOAK_SECS` sets its length (default 60; 5 is a quick mode),
@@ -710,6 +711,50 @@ fn ring(mut cx: Mix) -> u64 {
     laps * size as u64
 }
 
+/// A hand-off pair that goes on until the green threads it spawns beside
+/// itself (on its own worker, some yielding first) have all reported in:
+/// they get turns although the pair always has one of its two ready there.
+fn fairness(mut cx: Mix) -> u64 {
+    let others = cx.rng.range(1, 20) * SCALE;
+    let lead = cx.green(move |mut rng| {
+        let (ping_tx, ping_rx) = chan::bounded::<u64>(0);
+        let (pong_tx, pong_rx) = chan::bounded::<u64>(0);
+        let pong = thread::spawn(move || {
+            for v in &ping_rx {
+                if pong_tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let (done_tx, done_rx) = chan::unbounded::<usize>();
+        let mut handles = Vec::new();
+        let (mut rounds, mut reported) = (0u64, 0);
+        while reported < others {
+            if handles.len() < others && rng.percent(10) {
+                let (i, yields, done_tx) = (handles.len(), rng.below(20), done_tx.clone());
+                handles.push(thread::spawn(move || {
+                    for _ in 0..yields {
+                        thread::yield_now();
+                    }
+                    done_tx.send(i).expect("the pair is waiting");
+                    i
+                }));
+            }
+            ping_tx.send(rounds).unwrap();
+            assert_eq!(pong_rx.recv().unwrap(), rounds);
+            rounds += 1;
+            reported += done_rx.try_iter().count();
+        }
+        drop(ping_tx);
+        pong.join().unwrap();
+        for (i, h) in handles.into_iter().enumerate() {
+            assert_eq!(h.join().unwrap(), i);
+        }
+        rounds
+    });
+    lead.join() + others as u64
+}
+
 // ---------------------------------------------------------------------------
 // Epochs and the run.
 
@@ -729,6 +774,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("spawn_tree", spawn_tree),
     ("swarm", swarm),
     ("ring", ring),
+    ("fairness", fairness),
 ];
 
 #[derive(Default)]
