@@ -112,6 +112,20 @@ impl<T: ?Sized> RwLock<T> {
         false
     }
 
+    /// The first attempt of `read`: one add that cannot fail, where the
+    /// compare-exchange of `try_read_word` fails and retries whenever
+    /// another reader came or went in between (Go's RLock is one add too).
+    /// If a writer holds or waits for the lock, the count is taken back as
+    /// an unlock would (waking a writer it may have held off).
+    fn read_fast(&self) -> bool {
+        let prev = self.state.fetch_add(READER, Ordering::SeqCst);
+        if prev & (WRITER | WRITERS_WAITING) == 0 {
+            return true;
+        }
+        self.read_unlock();
+        false
+    }
+
     /// Takes the write lock if nobody holds the lock. `waiting` writers
     /// besides the caller keep WRITERS_WAITING set.
     fn try_write_word(&self, waiting: usize) -> bool {
@@ -143,7 +157,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Locks for reading, parking while a writer holds or waits for it.
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        if !self.try_read_word() && !self.spin_for(|| self.try_read_word()) {
+        if !self.read_fast() && !self.spin_for(|| self.try_read_word()) {
             let at = Location::caller();
             grove_scheduler::park::coop_tick();
             let _ = self
