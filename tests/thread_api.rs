@@ -746,6 +746,41 @@ fn work_from_os_threads_runs_while_every_worker_runs_a_hand_off_pair() {
 }
 
 #[test]
+fn a_yield_loop_still_lets_timers_and_other_threads_wake_green_threads() {
+    // One worker whose main green thread spins on yield_now: a yield with
+    // nothing else queued comes straight back, but a sleeper's timer and a
+    // value sent from an OS thread must still wake the green threads that
+    // wait for them.
+    watchdog(|| {
+        runtime(1).block_on(|| {
+            let done = Arc::new(AtomicUsize::new(0));
+            let sleeper = {
+                let done = done.clone();
+                thread::spawn(move || {
+                    thread::sleep(Duration::from_millis(5));
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+            };
+            let (tx, rx) = grove::chan::bounded::<u32>(0);
+            let receiver = {
+                let done = done.clone();
+                thread::spawn(move || {
+                    assert_eq!(rx.recv().unwrap(), 9);
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+            };
+            let os = std::thread::spawn(move || tx.send(9).unwrap());
+            while done.load(Ordering::SeqCst) < 2 {
+                thread::yield_now();
+            }
+            sleeper.join().unwrap();
+            receiver.join().unwrap();
+            os.join().unwrap();
+        });
+    });
+}
+
+#[test]
 fn sleep_parks_only_the_green_thread() {
     const SLEEP: Duration = Duration::from_millis(200);
     const OTHERS: usize = 4;

@@ -665,6 +665,22 @@ impl Worker {
         }
     }
 
+    /// Whether this worker has nothing to run but the task it runs: every
+    /// queue empty, no timer set (one could be due), no shutdown going on.
+    fn alone(&self) -> bool {
+        let run_next = self.run_next.take();
+        let none_next = run_next.is_none();
+        self.run_next.set(run_next);
+        none_next
+            && self.local.borrow().is_empty()
+            && self.yielded.borrow().is_empty()
+            && self.deque.is_empty()
+            && self.me().inbox.is_empty()
+            && self.shared.injector.is_empty()
+            && self.timers.borrow().is_empty()
+            && !self.shared.is_shutting_down()
+    }
+
     /// Puts a task this worker woke into the run-next slot; the task that
     /// was there goes to the back of the local queue (or, with migration,
     /// to the stealable deque).
@@ -740,6 +756,12 @@ impl Worker {
                 }
                 Resumed::Suspended(Request::Yield) => {
                     bump(&self.counters().yields, 1);
+                    if self.alone() {
+                        // Nobody here to let run: straight back, without the
+                        // trip through the queues (and the two state
+                        // changes it takes).
+                        continue;
+                    }
                     header.state.transition_to_scheduled();
                     self.yielded.borrow_mut().push_back(task);
                     return;
