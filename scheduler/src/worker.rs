@@ -389,8 +389,11 @@ impl Worker {
     /// tasks). Without this a spawned green thread never started on a
     /// worker whose run-next pair never stops.
     fn fairness_pick(&self) -> Option<TaskRef> {
+        // `pop_inbox` returns the inbox's first task and queues the rest:
+        // put the first back in front of them, keeping the inbox's order.
+        let queued = self.local.borrow().len();
         if let Some(task) = self.pop_inbox() {
-            self.local.borrow_mut().push_back(task);
+            self.local.borrow_mut().insert(queued, task);
         }
         let yielded_first = self.yielded_first.get();
         self.yielded_first.set(!yielded_first);
