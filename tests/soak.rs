@@ -790,7 +790,7 @@ struct Totals {
 }
 
 /// Reads the diagnostics of a busy runtime while green threads come and go
-/// (its registry and counters are shared with the workers) and checks what
+/// (the task slab and the counters are shared with the workers) and checks what
 /// holds at any instant. The counters are read one by one, so `completed`
 /// may briefly run ahead of `spawned`: only monotonicity is checked.
 fn probe_diagnostics(rt: &Runtime, workers: usize) {

@@ -701,46 +701,73 @@ fn a_yielding_green_thread_progresses_while_a_hand_off_pair_keeps_its_worker_bus
     });
 }
 
+/// Round trips after which a [`hand_off_pair_until`] gives up waiting to be
+/// stopped: hundreds of milliseconds of hand-offs, far longer than an OS
+/// thread waits for a turn on a busy machine.
+const PAIR_GIVE_UP: u64 = 2_000_000;
+
+/// A hand-off pair like [`hand_off_pair`] that goes on until `stop` is set
+/// (true) or [`PAIR_GIVE_UP`] round trips have passed (false).
+fn hand_off_pair_until(rounds: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> thread::JoinHandle<bool> {
+    let (ping_tx, ping_rx) = grove::chan::bounded::<u64>(0);
+    let (pong_tx, pong_rx) = grove::chan::bounded::<u64>(0);
+    let pong = thread::spawn(move || {
+        for v in &ping_rx {
+            if pong_tx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    thread::spawn(move || {
+        let mut stopped = false;
+        for i in 0..PAIR_GIVE_UP {
+            ping_tx.send(i).unwrap();
+            assert_eq!(pong_rx.recv().unwrap(), i);
+            rounds.fetch_add(1, Ordering::Relaxed);
+            if stop.load(Ordering::Relaxed) {
+                stopped = true;
+                break;
+            }
+        }
+        drop(ping_tx);
+        pong.join().unwrap();
+        stopped
+    })
+}
+
 #[test]
 fn work_from_os_threads_runs_while_every_worker_runs_a_hand_off_pair() {
     // A spawn from outside goes through the global injector, and a value
     // sent from an OS thread wakes its receiver through the receiver's
     // worker's inbox: both must get a turn while hand-off pairs keep every
-    // worker busy.
+    // worker busy. The pairs go on until both are done (however long the
+    // OS thread waits for a CPU), or give up: a starved spawn or wake-up
+    // would run only after that.
     for_each_workers(|n| {
         let rt = runtime(n);
         let rounds = Arc::new(AtomicU64::new(0));
-        let total = PAIR_ROUNDS * n as u64;
+        let stop = Arc::new(AtomicBool::new(false));
         let pairs: Vec<_> = (0..n)
             .map(|_| {
-                let rounds = rounds.clone();
-                rt.spawn(move || hand_off_pair(rounds, || ()).join().unwrap())
+                let (rounds, stop) = (rounds.clone(), stop.clone());
+                rt.spawn(move || hand_off_pair_until(rounds, stop).join().unwrap())
             })
             .collect();
         wait_until("the pairs to start", || {
             rounds.load(Ordering::Relaxed) >= 100
         });
-        let spawned_seen = {
-            let rounds = rounds.clone();
-            rt.spawn(move || rounds.load(Ordering::Relaxed))
-                .join()
-                .unwrap()
-        };
+        let spawned_ran = rt.spawn(|| true).join().unwrap();
         let (tx, rx) = grove::chan::bounded::<u64>(0);
-        let receiver = {
-            let rounds = rounds.clone();
-            rt.spawn(move || (rx.recv().unwrap(), rounds.load(Ordering::Relaxed)))
-        };
+        let receiver = rt.spawn(move || rx.recv().unwrap());
         tx.send(7).unwrap();
-        let (got, woken_seen) = receiver.join().unwrap();
-        assert_eq!(got, 7);
-        for pair in pairs {
-            pair.join().unwrap();
-        }
-        assert_eq!(rounds.load(Ordering::Relaxed), total);
-        assert!(
-            spawned_seen < total / 2 && woken_seen < total / 2,
-            "work from outside ran only after {spawned_seen} and {woken_seen} of {total} rounds"
+        assert_eq!(receiver.join().unwrap(), 7);
+        assert!(spawned_ran);
+        stop.store(true, Ordering::Relaxed);
+        let stopped = pairs.into_iter().map(|p| p.join().unwrap());
+        let given_up = stopped.filter(|&s| !s).count();
+        assert_eq!(
+            given_up, 0,
+            "work from outside ran only after {given_up} of {n} pairs gave up ({PAIR_GIVE_UP} rounds each)"
         );
     });
 }

@@ -39,7 +39,6 @@ pub mod lock;
 mod loom;
 mod monitor;
 pub mod park;
-mod registry;
 pub mod scheduler;
 pub mod scope;
 mod signal;

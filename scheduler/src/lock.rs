@@ -1,4 +1,4 @@
-//! The lock under every channel and each shard of the task registry: a
+//! The lock under every channel: a
 //! test-and-test-and-set spin lock.
 //!
 //! A channel's critical sections are a handful of loads and stores (pop a

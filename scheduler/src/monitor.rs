@@ -69,9 +69,7 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
 }
 
 fn report(shared: &Shared, worker: usize, task: u64, held: Duration) {
-    let info = shared
-        .registry
-        .snapshot()
+    let info = crate::task::live_tasks(shared)
         .iter()
         .find(|t| t.header().id == task)
         .map(|t| {

@@ -1,5 +1,6 @@
-//! A scheduler instance: its workers, shared queues, stack pool and task
-//! registry; spawning; and shutdown.
+//! A scheduler instance: its workers, shared queues and stack pool;
+//! spawning; and shutdown. (Its live tasks are found by walking the task
+//! slab, `task::live_tasks`: a spawn registers nothing.)
 //!
 //! # Shutdown (`Scheduler::drop`)
 //!
@@ -28,9 +29,8 @@ use crossbeam_utils::CachePadded;
 use crate::idle::Idle;
 use crate::monitor;
 use crate::park::{self, Unparker, WaitReason};
-use crate::registry::Registry;
 use crate::stack::{self, StackPool, BUDGET, DEFAULT_STACK_SIZE};
-use crate::task::{Header, Task, TaskRef};
+use crate::task::{self, HeaderInit, Task, TaskRef};
 use crate::thread::{JoinHandle, ThreadId};
 use crate::worker::{self, Counters, Worker};
 
@@ -139,7 +139,6 @@ pub(crate) struct Shared {
     pub(crate) stacks_wanted: std::sync::atomic::AtomicBool,
     pub(crate) idle: Idle,
     pub(crate) stacks: StackPool,
-    pub(crate) registry: Registry,
     pub(crate) migrate: bool,
     state: AtomicU8,
     external_spawned: AtomicU64,
@@ -271,16 +270,13 @@ impl Shared {
             None => self.stacks.size(),
         };
         self.check_stacks()?;
-        let [raw, for_handle, for_registry] = Task::spawn(
-            |vtable| {
-                Header::new(
-                    ThreadId::next().get(),
-                    opts.name,
-                    stack_size,
-                    location,
-                    self,
-                    vtable,
-                )
+        let [raw, for_handle] = Task::spawn(
+            HeaderInit {
+                id: ThreadId::next().get(),
+                name: opts.name,
+                stack_size,
+                spawned_at: location,
+                shared: self,
             },
             f,
         );
@@ -288,16 +284,13 @@ impl Shared {
         let leftover = worker::with_worker(|w| match w {
             Some(w) if Arc::ptr_eq(&w.shared, self) => {
                 w.count_spawn();
-                self.registry.insert(w.index, for_registry);
                 w.push_spawned(raw);
                 None
             }
-            _ => Some((raw, for_registry)),
+            _ => Some(raw),
         });
-        if let Some((raw, for_registry)) = leftover {
+        if let Some(raw) = leftover {
             self.external_spawned.fetch_add(1, Ordering::Relaxed);
-            self.registry
-                .insert(self.registry.external_shard(), for_registry);
             self.injector.push(raw);
             self.notify_parked();
         }
@@ -347,7 +340,6 @@ impl Scheduler {
                 stack::validate_stack_size(config.stack_size)?,
                 config.max_stacks,
             ),
-            registry: Registry::new(n + 1),
             migrate: config.migrate,
             state: AtomicU8::new(RUNNING),
             external_spawned: AtomicU64::new(0),
@@ -443,7 +435,7 @@ impl Scheduler {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(park::current_unparker());
         loop {
-            let mut tasks = shared.registry.snapshot();
+            let mut tasks = task::live_tasks(shared);
             tasks.retain(|task| {
                 let header = task.header();
                 !header.state.load().is_done() && !header.abandoned.load(Ordering::SeqCst)
@@ -476,7 +468,6 @@ impl Scheduler {
             unparker.unpark();
             let _ = monitor.join();
         }
-        shared.registry.clear();
         shared.stacks.clear();
         *shared
             .shutdown_waiter
@@ -610,7 +601,7 @@ impl Handle {
         let activity = (stats.spawned, stats.resumes, stats.completed);
         let mut live = 0;
         let mut all_asleep = true;
-        for task in self.0.registry.snapshot() {
+        for task in task::live_tasks(&self.0) {
             let h = task.header();
             let s = h.state.load();
             if s.is_done() {
@@ -630,10 +621,7 @@ impl Handle {
 
     /// Every live green thread, in no particular order.
     pub fn tasks(&self) -> Vec<TaskInfo> {
-        let mut out: Vec<TaskInfo> = self
-            .0
-            .registry
-            .snapshot()
+        let mut out: Vec<TaskInfo> = task::live_tasks(&self.0)
             .iter()
             .filter_map(|t| TaskInfo::of(t, &self.0))
             .collect();

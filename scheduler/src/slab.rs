@@ -18,10 +18,19 @@
 //!   and a thread gives its lists to the global ones when it exits.
 //! - Chunks are never returned to the system: like Go's cache of dead
 //!   goroutines, memory for task records is kept at its peak for reuse.
+//! - Every block, free or in use, begins with a word that is only ever
+//!   accessed atomically ([`alloc`] hands it out holding 0, [`dealloc`]
+//!   takes it back holding 0), and [`for_each_block`] visits every block
+//!   there is: a task keeps its reference count in that word, so finding
+//!   every live task (`Runtime::tasks`, shutdown) walks the blocks and
+//!   spawning registers nothing anywhere. Blocks too big for a class are
+//!   listed while they are allocated.
 
 use std::alloc::{self, Layout};
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::ptr::NonNull;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Mutex;
 
 const CLASS: usize = 64;
@@ -61,8 +70,29 @@ thread_local! {
 
 static GLOBAL: [Mutex<Vec<Block>>; CLASSES] = [const { Mutex::new(Vec::new()) }; CLASSES];
 
+/// Every chunk carved so far, with its block size.
+static CHUNKS: Mutex<Vec<(Block, usize)>> = Mutex::new(Vec::new());
+
+/// The addresses of the allocated blocks too big for a class.
+static BIG: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
+
+fn lock<T>(m: &'static Mutex<T>) -> std::sync::MutexGuard<'static, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn global(class: usize) -> std::sync::MutexGuard<'static, Vec<Block>> {
-    GLOBAL[class].lock().unwrap_or_else(|e| e.into_inner())
+    lock(&GLOBAL[class])
+}
+
+/// Makes the first word of `block` an atomic zero.
+///
+/// # Safety
+///
+/// `block` is valid for writes of a word and aligned for one, and nobody
+/// else accesses it yet.
+unsafe fn zero_first_word(block: NonNull<u8>) {
+    // SAFETY: per the contract.
+    unsafe { block.cast::<AtomicUsize>().write(AtomicUsize::new(0)) };
 }
 
 fn class_of(layout: Layout) -> Option<usize> {
@@ -91,11 +121,20 @@ fn refill(class: usize, list: &mut Vec<Block>) {
     };
     for i in 0..CHUNK {
         // SAFETY: `i * size` stays inside the chunk just allocated.
-        list.push(Block(unsafe { chunk.add(i * size) }));
+        let block = unsafe { chunk.add(i * size) };
+        // SAFETY: a fresh block (blocks are 64-byte aligned), not yet
+        // listed anywhere.
+        unsafe { zero_first_word(block) };
+        list.push(Block(block));
     }
+    // Listed once its first words are written: `for_each_block` reads them.
+    lock(&CHUNKS).push((Block(chunk), size));
 }
 
-/// Memory for a value of `layout`.
+/// Memory for a value of `layout` (at least a word, word-aligned). Its
+/// first word is an `AtomicUsize` holding 0: the caller accesses that word
+/// only atomically, for as long as it holds the block, since
+/// [`for_each_block`] may read it at any time.
 pub(crate) fn alloc(layout: Layout) -> NonNull<u8> {
     if let Some(class) = class_of(layout) {
         let block = CACHE.try_with(|c| {
@@ -115,19 +154,50 @@ pub(crate) fn alloc(layout: Layout) -> NonNull<u8> {
         global(class).append(&mut list);
         return block;
     }
-    // SAFETY: task layouts are never zero-sized (a task has a header).
+    assert!(
+        layout.size() >= size_of::<AtomicUsize>() && layout.align() >= align_of::<AtomicUsize>(),
+        "a slab block holds at least an aligned word"
+    );
+    // SAFETY: not zero-sized (asserted above).
     let block = unsafe { alloc::alloc(layout) };
-    NonNull::new(block).unwrap_or_else(|| alloc::handle_alloc_error(layout))
+    let block = NonNull::new(block).unwrap_or_else(|| alloc::handle_alloc_error(layout));
+    // SAFETY: fresh, big and aligned enough for a word (asserted above).
+    unsafe { zero_first_word(block) };
+    lock(&BIG).insert(block.as_ptr() as usize);
+    block
+}
+
+/// Calls `f` with every block there is, free or allocated. Only the first
+/// word of a block may be read, and only atomically: the block may be
+/// allocated, freed and reused meanwhile, but not returned to the system
+/// (chunks never are; a big block is unlisted before it is freed, and `f`
+/// runs with the list locked). `f` must not allocate or free a big block.
+pub(crate) fn for_each_block(mut f: impl FnMut(NonNull<u8>)) {
+    let chunks: Vec<(Block, usize)> = lock(&CHUNKS).clone();
+    for (Block(chunk), size) in chunks {
+        for i in 0..CHUNK {
+            // SAFETY: `i * size` stays inside the chunk, which is never freed.
+            f(unsafe { chunk.add(i * size) });
+        }
+    }
+    for &block in lock(&BIG).iter() {
+        // SAFETY: listed, so allocated and not null; freed only after
+        // `dealloc` unlists it, which waits for this lock.
+        f(unsafe { NonNull::new_unchecked(block as *mut u8) });
+    }
 }
 
 /// Gives back memory from [`alloc`] with the same `layout`.
 ///
 /// # Safety
 ///
-/// `block` came from `alloc(layout)` and is not used any more.
+/// `block` came from `alloc(layout)` and is not used any more; its first
+/// word holds 0 again.
 pub(crate) unsafe fn dealloc(block: NonNull<u8>, layout: Layout) {
     let Some(class) = class_of(layout) else {
-        // SAFETY: per the contract, with the layout `alloc` used.
+        lock(&BIG).remove(&(block.as_ptr() as usize));
+        // SAFETY: per the contract, with the layout `alloc` used; unlisted
+        // above, so `for_each_block` no longer reads it.
         unsafe { alloc::dealloc(block.as_ptr(), layout) };
         return;
     };
@@ -165,6 +235,45 @@ mod tests {
         assert_eq!(class_of(Layout::from_size_align(64, 16).unwrap()), Some(0));
         assert_eq!(class_of(Layout::from_size_align(65, 16).unwrap()), Some(1));
         assert_eq!(class_of(Layout::from_size_align(64, 32).unwrap()), None);
+    }
+
+    #[test]
+    fn every_block_is_visited_and_starts_with_an_atomic_zero() {
+        use std::collections::HashSet;
+        use std::sync::atomic::Ordering;
+        let small = Layout::from_size_align(192, 16).unwrap();
+        let big = Layout::from_size_align(5000, 64).unwrap();
+        let blocks: Vec<(NonNull<u8>, Layout)> = (0..2 * CHUNK)
+            .map(|_| (alloc(small), small))
+            .chain((0..3).map(|_| (alloc(big), big)))
+            .collect();
+        for (i, &(block, _)) in blocks.iter().enumerate() {
+            // SAFETY: the first word of a block is an atomic (`alloc`).
+            let word = unsafe { block.cast::<AtomicUsize>().as_ref() };
+            assert_eq!(word.load(Ordering::Relaxed), 0, "handed out holding 0");
+            word.store(i + 1, Ordering::Relaxed);
+        }
+        let mut seen = HashSet::new();
+        for_each_block(|block| {
+            // SAFETY: as above.
+            let word = unsafe { block.cast::<AtomicUsize>().as_ref() };
+            let tag = word.load(Ordering::Relaxed);
+            if tag != 0 && blocks.get(tag - 1).is_some_and(|b| b.0 == block) {
+                seen.insert(block.as_ptr() as usize);
+            }
+        });
+        assert_eq!(seen.len(), blocks.len(), "every allocated block is visited");
+        for (block, layout) in blocks {
+            // SAFETY: as above; then allocated here with `layout`, unused,
+            // its first word back to 0.
+            unsafe {
+                block
+                    .cast::<AtomicUsize>()
+                    .as_ref()
+                    .store(0, Ordering::Relaxed);
+                dealloc(block, layout);
+            }
+        }
     }
 
     #[test]

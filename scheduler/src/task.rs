@@ -355,8 +355,14 @@ impl WaitSite {
 }
 
 /// The untyped part of every task.
+///
+/// `repr(C)` with `refs` first: the count is the first word of the task's
+/// slab block, which `live_tasks` reads atomically whatever the block holds
+/// (see `slab`), so nothing writes it but atomic operations.
+#[repr(C)]
 pub(crate) struct Header {
-    /// References to the task (`TaskRef`s).
+    /// References to the task (`TaskRef`s). A task that is not DONE holds
+    /// one to itself (see `Task::spawn`), given up when it completes.
     refs: AtomicUsize,
     /// The task's typed operations.
     vtable: &'static Vtable,
@@ -400,34 +406,46 @@ unsafe impl Sync for Header {}
 // worker that runs it (the soundness rule), whichever thread holds the Arc.
 unsafe impl Send for Header {}
 
+/// What a spawn says about a new task (the rest of its header starts out
+/// the same for every task).
+pub(crate) struct HeaderInit<'a> {
+    pub(crate) id: u64,
+    pub(crate) name: Option<String>,
+    pub(crate) stack_size: usize,
+    pub(crate) spawned_at: &'static Location<'static>,
+    pub(crate) shared: &'a Shared,
+}
+
 impl Header {
+    /// Writes every field of the header at `at` but `refs`, which the
+    /// caller sets (atomically) afterwards.
+    ///
+    /// # Safety
+    ///
+    /// `at` is valid for writes of a `Header` and aligned, its `refs` is an
+    /// initialized atomic holding 0, and nobody reads the other fields
+    /// before the caller publishes them by a release store to `refs`.
     #[inline]
-    pub(crate) fn new(
-        id: u64,
-        name: Option<String>,
-        stack_size: usize,
-        spawned_at: &'static Location<'static>,
-        shared: &Shared,
-        vtable: &'static Vtable,
-    ) -> Header {
-        Header {
-            refs: AtomicUsize::new(1),
-            vtable,
-            state: State::new(),
-            id,
-            name: name.map(Box::new),
-            spawned_at,
-            stack_size,
-            home: AtomicUsize::new(usize::MAX),
-            shared,
-            yielder: YielderSlot::default(),
-            wait: WaitSite::default(),
-            unwinding: AtomicBool::new(false),
-            abandoned: AtomicBool::new(false),
-            timed: AtomicBool::new(false),
-            join_waiter: Mutex::new(None),
-            open_scope: AtomicPtr::new(ptr::null_mut()),
-            coro: UnsafeCell::new(None),
+    unsafe fn init(at: *mut Header, init: HeaderInit<'_>, vtable: &'static Vtable) {
+        // SAFETY: per the contract: each field is written in place, `refs`
+        // is left alone.
+        unsafe {
+            ptr::addr_of_mut!((*at).vtable).write(vtable);
+            ptr::addr_of_mut!((*at).state).write(State::new());
+            ptr::addr_of_mut!((*at).id).write(init.id);
+            ptr::addr_of_mut!((*at).name).write(init.name.map(Box::new));
+            ptr::addr_of_mut!((*at).spawned_at).write(init.spawned_at);
+            ptr::addr_of_mut!((*at).stack_size).write(init.stack_size);
+            ptr::addr_of_mut!((*at).home).write(AtomicUsize::new(usize::MAX));
+            ptr::addr_of_mut!((*at).shared).write(init.shared);
+            ptr::addr_of_mut!((*at).yielder).write(YielderSlot::default());
+            ptr::addr_of_mut!((*at).wait).write(WaitSite::default());
+            ptr::addr_of_mut!((*at).unwinding).write(AtomicBool::new(false));
+            ptr::addr_of_mut!((*at).abandoned).write(AtomicBool::new(false));
+            ptr::addr_of_mut!((*at).timed).write(AtomicBool::new(false));
+            ptr::addr_of_mut!((*at).join_waiter).write(Mutex::new(None));
+            ptr::addr_of_mut!((*at).open_scope).write(AtomicPtr::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*at).coro).write(UnsafeCell::new(None));
         }
     }
 
@@ -548,32 +566,31 @@ where
         dealloc: Self::dealloc,
     };
 
-    /// Makes the task and its first `N` references (a spawn needs one for
-    /// the run queue, one for the `JoinHandle`, one for the registry).
-    /// Allocates the task and builds it in place (`header` makes its
-    /// header; building it here rather than passing a finished `Header`
-    /// in saves copying it twice on every spawn). The count starts at `N`:
-    /// no atomic read-modify-write, each of which would wait for the
-    /// header's stores to drain first.
+    /// Makes the task, its reference to itself (see `Header::refs`: the
+    /// last of the `N + 1` counted, given up by `TaskRef::complete`), and
+    /// `N` references for the caller (a spawn needs one for the run queue
+    /// and one for the `JoinHandle`). Builds the task in place in a slab
+    /// block, around the count, which `live_tasks` may be reading: the
+    /// count goes from 0 to `N + 1` in one release store, after which the
+    /// task is visible there. No atomic read-modify-write, each of which
+    /// would wait for the header's stores to drain first.
     #[inline]
-    pub(crate) fn spawn<const N: usize>(
-        header: impl FnOnce(&'static Vtable) -> Header,
-        f: F,
-    ) -> [TaskRef; N] {
+    pub(crate) fn spawn<const N: usize>(header: HeaderInit<'_>, f: F) -> [TaskRef; N] {
         const { assert!(N > 0) };
         let layout = Layout::new::<Task<F, T>>();
         let memory = slab::alloc(layout).cast::<Task<F, T>>();
-        // SAFETY: `memory` is fresh, sized and aligned for a Task<F, T>;
-        // nobody else can see it yet, so a plain store sets the count.
+        let task = memory.as_ptr();
+        // SAFETY: `memory` is sized and aligned for a Task<F, T>, and its
+        // first word, the header's `refs` (repr(C) twice), is an atomic 0
+        // (`slab::alloc`): while it is 0 nobody reads the rest, which is
+        // written here field by field, leaving the count alone.
         unsafe {
-            memory.as_ptr().write(Task {
-                header: header(&Self::VTABLE),
-                body: UnsafeCell::new(Some(f)),
-                output: UnsafeCell::new(None),
-            });
-            (*memory.as_ptr()).header.refs.store(N, Ordering::Relaxed);
+            Header::init(ptr::addr_of_mut!((*task).header), header, &Self::VTABLE);
+            ptr::addr_of_mut!((*task).body).write(UnsafeCell::new(Some(f)));
+            ptr::addr_of_mut!((*task).output).write(UnsafeCell::new(None));
+            (*ptr::addr_of!((*task).header.refs)).store(N + 1, Ordering::Release);
         }
-        // The N references the count says exist.
+        // N of the references the count says exist.
         std::array::from_fn(|_| TaskRef(memory.cast()))
     }
 
@@ -667,7 +684,9 @@ where
     unsafe fn dealloc(header: NonNull<Header>) {
         let task = header.cast::<Task<F, T>>();
         // SAFETY: the last reference is gone (TaskRef::drop): nobody else
-        // can reach the task; it was made by `spawn` with this layout.
+        // can reach the task; it was made by `spawn` with this layout, and
+        // its count, the block's first word, is back to 0 (dropping an
+        // atomic writes nothing).
         unsafe {
             ptr::drop_in_place(task.as_ptr());
             slab::dealloc(task.cast(), Layout::new::<Task<F, T>>());
@@ -747,14 +766,62 @@ impl Clone for TaskRef {
 
 impl Drop for TaskRef {
     fn drop(&mut self) {
-        if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {
+        self.release(1);
+    }
+}
+
+impl TaskRef {
+    /// Gives up `n` references (this one among them).
+    #[inline]
+    fn release(&self, n: usize) {
+        if self.header().refs.fetch_sub(n, Ordering::Release) != n {
             return;
         }
         // Every other reference's use happens before the free (as in Arc).
         fence(Ordering::Acquire);
-        // SAFETY: that was the last reference.
+        // SAFETY: those were the last references.
         unsafe { (self.header().vtable.dealloc)(self.0) }
     }
+
+    /// Drops this reference and the task's reference to itself: called
+    /// once, by whoever completes the task (it is DONE), in one atomic
+    /// operation.
+    pub(crate) fn complete(self) {
+        let this = std::mem::ManuallyDrop::new(self);
+        this.release(2);
+    }
+}
+
+/// A reference to every task of `shared` that is not freed yet (some may
+/// be DONE), found by walking the task slab: spawning registers a task
+/// nowhere. A block's first word is its task's count (see `Header`); a
+/// nonzero count is taken one higher only while it stays nonzero, so a
+/// task being freed or built is skipped, and the release store that
+/// published a task's header comes before the read of its fields here.
+pub(crate) fn live_tasks(shared: &Shared) -> Vec<TaskRef> {
+    let mut out = Vec::new();
+    slab::for_each_block(|block| {
+        // SAFETY: every slab block begins with an atomic word, accessed only
+        // atomically (`slab::alloc`); here it is only loaded and swapped.
+        let refs = unsafe { block.cast::<AtomicUsize>().as_ref() };
+        let mut n = refs.load(Ordering::Relaxed);
+        while n != 0 {
+            match refs.compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => {
+                    // Held now: the block heads a live task (the slab's
+                    // only users are tasks, header first).
+                    out.push(TaskRef(block.cast()));
+                    return;
+                }
+                Err(now) => n = now,
+            }
+        }
+    });
+    // References to other runtimes' tasks are dropped outside the walk
+    // (the last one frees its task).
+    let (ours, _theirs): (Vec<TaskRef>, Vec<TaskRef>) =
+        out.into_iter().partition(|t| t.header().runs_on(shared));
+    ours
 }
 
 impl fmt::Debug for TaskRef {

@@ -159,8 +159,9 @@ pub(crate) fn with_current_header<R>(f: impl FnOnce(Option<&Header>) -> R) -> R 
     // that task, with the TaskRef alive on `Worker::resume`'s frame; the
     // caller is that task. The header is then borrowed for `f`, which may
     // outlast the resume if `f` suspends: the task's allocation stays alive
-    // meanwhile because the registry holds a reference to every task that
-    // is not finished, and the task cannot finish while `f` is on its stack.
+    // meanwhile because every task that is not finished holds a reference
+    // to itself (`Header::refs`), and the task cannot finish while `f` is
+    // on its stack.
     f(unsafe { task.as_ref() }.map(TaskRef::header))
 }
 
@@ -554,7 +555,6 @@ impl Worker {
     /// Steps 7 and 8: timers, stealing, spinning, parking. Returns a task,
     /// or `None` after a park (the caller loops).
     fn find_work_or_park(&self) -> Option<TaskRef> {
-        let mut sweeping = true;
         if self.shared.is_shutting_down() {
             self.cancel_starved();
         } else {
@@ -580,20 +580,6 @@ impl Worker {
             }
             if self.shared.is_stopped() || Instant::now() >= spin_until {
                 break;
-            }
-            if sweeping {
-                // Idle: give finished tasks' records back (see `Registry`),
-                // a stretch per turn while there is something to free.
-                let registry = &self.shared.registry;
-                sweeping = registry.sweep(self.index) | registry.sweep(registry.external_shard());
-                // Freeing a record drops a detached task's result, whose
-                // destructor may wake a green thread homed here (into
-                // run-next or the local queue, which this loop does not
-                // watch).
-                if let Some(task) = self.next_task() {
-                    self.stop_searching();
-                    return Some(task);
-                }
             }
             // Watch the inbox closely between the costlier looks (a steal
             // reads the other workers' deques, a clock read is ~25 ns): a
@@ -893,7 +879,10 @@ impl Worker {
         if before.has_join_waiter() {
             header.wake_joiner();
         }
-        drop(task);
+        // With the task's reference to itself: a detached task is freed
+        // here, its output dropped (a destructor may wake a green thread
+        // into this worker's queues, which the run loop looks at next).
+        task.complete();
         if self.shared.is_shutting_down() {
             self.shared.wake_shutdown_waiter();
         }
