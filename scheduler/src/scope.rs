@@ -11,6 +11,17 @@
 //! the scope waits for, so that it is dropped before the scope ends, as in
 //! std. The scope waits on one count (`Count`, modelled with loom).
 //!
+//! Spawning writes nothing that the scoped threads write: every scoped
+//! thread decrements the count as it finishes, so a spawner that also
+//! incremented it would pull that cache line back across cores on every
+//! spawn. The scope's owner (the green thread that opened it, which does
+//! nearly all the spawning) takes the count up `BATCH` at a time and hands
+//! out the increments from its own word (`ScopeData::credit`), giving back
+//! those left over when its closure returns; and a scoped thread holds a
+//! plain pointer to the scope's data, not a reference-counted one, because
+//! the scope's end waits for the last finisher to be done with the data
+//! (`Count::release`), not only for the count to reach zero.
+//!
 //! Dropping a runtime while scoped green threads are parked unwinds them
 //! before the scope's owner, wherever it is parked (in the scope's wait,
 //! or on a channel inside its closure): its worker does not unwind it
@@ -26,6 +37,8 @@ use std::sync::atomic::AtomicPtr;
 use std::sync::{Arc, Mutex};
 use std::{fmt, io, mem, thread};
 
+use crossbeam_utils::{Backoff, CachePadded};
+
 use crate::loom::{AtomicUsize, Ordering};
 use crate::park::{self, Unparker, WaitReason};
 use crate::scheduler::{Handle, SpawnOptions};
@@ -39,48 +52,71 @@ static SCOPE: WaitReason = WaitReason("thread::scope");
 /// `scope` waits for the scoped green threads still running.
 const WAITING: usize = 1 << (usize::BITS - 1);
 
+/// Increments the owner of a scope takes at a time (see the module docs).
+const BATCH: usize = 64;
+
 /// How `scope` learns that its scoped green threads are done, apart from
 /// parking (so that loom can model it, see `loom_tests`): a count of those
 /// running, and a flag for the scope waiting, in one word, so that exactly
 /// one of them (the last to finish once the scope waits) wakes the scope.
 ///
-/// The scope may return as soon as the count reaches zero. A finishing
-/// thread's writes to borrowed data come before its decrement, and what it
-/// touches after (the count, the waker) it holds a reference to; see
-/// `Finish`.
+/// A finishing thread's writes to borrowed data come before its
+/// decrement. The one whose decrement ends the wait goes on to wake the
+/// scope and then sets `released`; the scope, once it sees the count at
+/// zero, waits for that too before it returns and frees the data.
 struct Count {
     /// Scoped green threads not finished (or not dropped unrun), plus
+    /// increments taken ahead by the owner and not handed out yet, plus
     /// `WAITING`.
     running: AtomicUsize,
+    /// Set (1) by the thread that woke the waiting scope, once it no
+    /// longer touches the scope's data.
+    released: AtomicUsize,
 }
 
 impl Count {
     fn new() -> Count {
         Count {
             running: AtomicUsize::new(0),
+            released: AtomicUsize::new(0),
         }
     }
 
-    /// A scoped green thread is about to be spawned.
-    fn add(&self) {
-        self.running.fetch_add(1, Ordering::Relaxed);
+    /// `n` scoped green threads are about to be spawned (or `n` increments
+    /// taken ahead).
+    fn add(&self, n: usize) {
+        self.running.fetch_add(n, Ordering::Relaxed);
     }
 
     /// A scoped green thread is done; true if the caller must wake the
-    /// scope.
+    /// scope, and then `release` it.
     #[must_use]
     fn finish(&self) -> bool {
         self.running.fetch_sub(1, Ordering::AcqRel) == WAITING | 1
     }
 
-    /// The scope's closure has returned: true if it must wait.
-    fn start_waiting(&self) -> bool {
-        self.running.fetch_or(WAITING, Ordering::AcqRel) != 0
+    /// The thread that woke the scope is done with the scope's data.
+    fn release(&self) {
+        self.released.store(1, Ordering::Release);
+    }
+
+    /// The scope's closure has returned, leaving `unused` increments taken
+    /// ahead: true if the scope must wait (for `all_done`, then for
+    /// `released`).
+    fn start_waiting(&self, unused: usize) -> bool {
+        let delta = WAITING.wrapping_sub(unused);
+        let before = self.running.fetch_add(delta, Ordering::AcqRel);
+        before.wrapping_add(delta) != WAITING
     }
 
     /// Whether every scoped green thread is done (once waiting).
     fn all_done(&self) -> bool {
         self.running.load(Ordering::Acquire) == WAITING
+    }
+
+    /// Whether the thread that woke the scope is done with its data.
+    fn is_released(&self) -> bool {
+        self.released.load(Ordering::Acquire) != 0
     }
 
     fn running(&self) -> usize {
@@ -89,7 +125,13 @@ impl Count {
 }
 
 struct ScopeData {
-    count: Count,
+    /// Written by every finishing scoped thread: a line of its own.
+    count: CachePadded<Count>,
+    /// Increments of `count` taken ahead by the owner, not handed out yet;
+    /// only the owner writes it.
+    credit: AtomicUsize,
+    /// The green thread that opened the scope (`None`: an OS thread).
+    owner: Option<NonNull<Header>>,
     /// The scope that was open in the owner green thread when this one
     /// opened (see `Header::open_scope`), or null.
     outer: AtomicPtr<()>,
@@ -99,11 +141,46 @@ struct ScopeData {
     main: Unparker,
 }
 
+// SAFETY: `owner` is only compared with the running green thread's header,
+// never dereferenced; every other field is Send and Sync.
+unsafe impl Send for ScopeData {}
+// SAFETY: as above.
+unsafe impl Sync for ScopeData {}
+
 impl ScopeData {
-    /// A scoped green thread is done (finished, or dropped unrun).
+    /// Counts a scoped green thread about to be spawned: from the owner's
+    /// credit if the caller is the owner, else on the shared count.
+    fn reserve(&self) {
+        let me = worker::with_current_header(|h| h.map(NonNull::from));
+        if me.is_none() || me != self.owner {
+            self.count.add(1);
+            return;
+        }
+        // Only the owner writes `credit`: no read-modify-write needed.
+        match self.credit.load(Ordering::Relaxed) {
+            0 => {
+                self.count.add(BATCH);
+                self.credit.store(BATCH - 1, Ordering::Relaxed);
+            }
+            left => self.credit.store(left - 1, Ordering::Relaxed),
+        }
+    }
+
+    /// Scoped green threads not done (for diagnostics and shutdown).
+    fn live(&self) -> usize {
+        // Credit first: while the owner is suspended it does not change,
+        // and a spawn elsewhere only ever raises the count first.
+        let credit = self.credit.load(Ordering::Relaxed);
+        self.count.running().saturating_sub(credit)
+    }
+
+    /// A scoped green thread is done (finished, or dropped unrun). Touches
+    /// nothing of the scope's data after its decrement unless it is the
+    /// one to wake the scope, which waits for its `release`.
     fn finish(&self) {
         if self.count.finish() {
             self.main.unpark();
+            self.count.release();
         }
     }
 }
@@ -157,7 +234,7 @@ pub(crate) fn has_live_scoped_threads(header: &Header) -> bool {
         // the suspended green thread's stack until the scope closes, which
         // needs the run token the caller holds.
         let data = unsafe { &*open };
-        if data.count.running() > 0 {
+        if data.live() > 0 {
             return true;
         }
         open = data.outer.load(Ordering::Relaxed) as *const ScopeData;
@@ -194,16 +271,24 @@ enum Inner<'scope, T> {
 /// Counts a scoped green thread done when dropped: after its closure ran
 /// (a panic included) or, unrun, after its captures were dropped.
 ///
-/// It holds a reference to the scope's data: the scope may return as soon
-/// as the count it gives back reaches zero, before this has woken it.
-struct Finish(Arc<ScopeData>);
+/// It points to the scope's data without holding a reference (see the
+/// module docs): the scope does not end before this has counted itself
+/// done and, if it woke the scope, released it.
+struct Finish(NonNull<ScopeData>);
+
+// SAFETY: a pointer to Sync data, which the scope keeps alive until every
+// `Finish` is done with it (see `ScopeData::finish`).
+unsafe impl Send for Finish {}
 
 impl Drop for Finish {
     fn drop(&mut self) {
+        // SAFETY: the scope's data lives until this has counted itself done
+        // (and released the scope, if it woke it): see `scope`.
+        let data = unsafe { self.0.as_ref() };
         if thread::panicking() {
-            self.0.panicked.fetch_add(1, Ordering::Relaxed);
+            data.panicked.fetch_add(1, Ordering::Relaxed);
         }
-        self.0.finish();
+        data.finish();
     }
 }
 
@@ -251,7 +336,9 @@ where
 {
     let scope = Scope {
         data: Arc::new(ScopeData {
-            count: Count::new(),
+            count: CachePadded::new(Count::new()),
+            credit: AtomicUsize::new(0),
+            owner: worker::with_current_header(|h| h.map(NonNull::from)),
             outer: AtomicPtr::new(ptr::null_mut()),
             panicked: AtomicUsize::new(0),
             main: park::current_unparker(),
@@ -265,10 +352,21 @@ where
     // Wait for every scoped green thread, whatever happened above: they
     // borrow from our caller.
     let data = &scope.data;
-    if data.count.start_waiting() {
+    // Only the owner (this thread) writes the credit, and its closure is done.
+    let unused = data.credit.swap(0, Ordering::Relaxed);
+    if data.count.start_waiting(unused) {
         let at = Location::caller();
         while !data.count.all_done() {
             park::park_with(&SCOPE, None, at);
+        }
+        // The last scoped thread woke us and may still be in `finish`.
+        let backoff = Backoff::new();
+        while !data.count.is_released() {
+            if backoff.is_completed() {
+                thread::yield_now();
+            } else {
+                backoff.snooze();
+            }
         }
     }
     match result {
@@ -304,11 +402,11 @@ impl<'scope> Scope<'scope, '_> {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
-        self.data.count.add();
+        self.data.reserve();
         if !mem::needs_drop::<T>() {
             // A tuple drops in field order: if the body is dropped unrun,
             // `f`'s captures go before the guard that lets the scope end.
-            let captures = (f, Finish(Arc::clone(&self.data)));
+            let captures = (f, Finish(NonNull::from(&*self.data)));
             let body = move || {
                 let (f, finish) = captures;
                 let value = f();
@@ -356,7 +454,7 @@ impl<'scope> Scope<'scope, '_> {
 impl fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("running", &self.data.count.running())
+            .field("running", &self.data.live())
             .finish_non_exhaustive()
     }
 }
@@ -441,18 +539,27 @@ mod loom_tests {
         borrowed.with_mut(|b| unsafe { *b += 1 });
         if count.finish() {
             woken.fetch_add(1, Ordering::Relaxed);
+            count.release();
         }
     }
 
-    /// The scope's end: wait, then read what the scoped threads wrote. Loom
-    /// reports a read not ordered after the writes as a data race; the
-    /// wait must end in every interleaving, and the scope is woken at most
-    /// once, and only if it waited. Returns whether it waited.
-    fn end(count: &Count, woken: &AtomicUsize, borrowed: &[Borrowed]) -> bool {
-        let waited = count.start_waiting();
+    /// The scope's end, `unused` increments taken ahead left over: wait,
+    /// then read what the scoped threads wrote. Loom reports a read not
+    /// ordered after the writes as a data race; the wait must end in every
+    /// interleaving, and the scope is woken at most once, and only if it
+    /// waited, in which case the waker has released it when the wait
+    /// ends. Returns whether it waited.
+    fn end(count: &Count, unused: usize, woken: &AtomicUsize, borrowed: &[Borrowed]) -> bool {
+        let waited = count.start_waiting(unused);
         while !count.all_done() {
             // Parking and spinning both come down to looking again.
             thread::yield_now();
+        }
+        if waited {
+            while !count.is_released() {
+                thread::yield_now();
+            }
+            assert_eq!(woken.load(Ordering::Relaxed), 1, "released after waking");
         }
         for b in borrowed {
             // SAFETY: loom checks this access.
@@ -478,12 +585,12 @@ mod loom_tests {
             let threads: Vec<_> = borrowed
                 .iter()
                 .map(|b| {
-                    count.add();
+                    count.add(1);
                     let (count, woken, b) = (count.clone(), woken.clone(), b.clone());
                     thread::spawn(move || scoped(&count, &woken, &b))
                 })
                 .collect();
-            let waited = end(&count, &woken, &borrowed);
+            let waited = end(&count, 0, &woken, &borrowed);
             for t in threads {
                 t.join().unwrap();
             }
@@ -502,7 +609,7 @@ mod loom_tests {
             let count = Arc::new(Count::new());
             let woken = Arc::new(AtomicUsize::new(0));
             let borrowed: Vec<Borrowed> = (0..2).map(|_| Arc::new(UnsafeCell::new(0))).collect();
-            count.add();
+            count.add(1);
             let (count2, woken2, outer_b, inner_b) = (
                 count.clone(),
                 woken.clone(),
@@ -510,14 +617,38 @@ mod loom_tests {
                 borrowed[1].clone(),
             );
             let outer = thread::spawn(move || {
-                count2.add();
+                count2.add(1);
                 let (count3, woken3) = (count2.clone(), woken2.clone());
                 let inner = thread::spawn(move || scoped(&count3, &woken3, &inner_b));
                 scoped(&count2, &woken2, &outer_b);
                 inner
             });
-            let waited = end(&count, &woken, &borrowed);
+            let waited = end(&count, 0, &woken, &borrowed);
             outer.join().unwrap().join().unwrap();
+            woken_once_if_waited(waited, &woken);
+        });
+    }
+
+    /// The owner takes three increments ahead, spawns two scoped green
+    /// threads on them and gives the third back as its closure returns.
+    #[test]
+    fn increments_taken_ahead_are_given_back() {
+        loom::model(|| {
+            let count = Arc::new(Count::new());
+            let woken = Arc::new(AtomicUsize::new(0));
+            let borrowed: Vec<Borrowed> = (0..2).map(|_| Arc::new(UnsafeCell::new(0))).collect();
+            count.add(3);
+            let threads: Vec<_> = borrowed
+                .iter()
+                .map(|b| {
+                    let (count, woken, b) = (count.clone(), woken.clone(), b.clone());
+                    thread::spawn(move || scoped(&count, &woken, &b))
+                })
+                .collect();
+            let waited = end(&count, 1, &woken, &borrowed);
+            for t in threads {
+                t.join().unwrap();
+            }
             woken_once_if_waited(waited, &woken);
         });
     }
