@@ -120,6 +120,10 @@ impl Runtime {
 
     /// Every live green thread: id, name, state, where it was spawned, and
     /// what it is blocked on and where.
+    ///
+    /// A diagnostic, not a hot-path call: it looks at every task record the
+    /// process holds memory for (as many as were ever alive at once, in all
+    /// runtimes), since spawning registers a green thread nowhere.
     pub fn tasks(&self) -> Vec<TaskInfo> {
         self.scheduler.tasks()
     }
