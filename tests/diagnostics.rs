@@ -305,6 +305,83 @@ fn tasks_reports_running_and_queued() {
     });
 }
 
+/// `tasks()` of each runtime lists that runtime's green threads and no
+/// other's, whatever their closures' size (a big one is a task record of
+/// its own kind), and only while they live.
+#[test]
+fn tasks_lists_only_the_runtimes_own_green_threads() {
+    watchdog(|| {
+        const EACH: usize = 50;
+        let runtimes = [runtime(2), runtime(1)];
+        let mut handles = Vec::new();
+        for (r, rt) in runtimes.iter().enumerate() {
+            for i in 0..EACH {
+                let name = format!("rt{r}-{i}");
+                let h = if i % 10 == 0 {
+                    // A closure of more than a kilobyte.
+                    let ballast = [i as u8; 4096];
+                    spawn_named(rt, &name, move || {
+                        chan::never::<()>().recv().ok();
+                        ballast.iter().map(|&b| b as usize).sum::<usize>()
+                    })
+                    .0
+                } else {
+                    spawn_named(rt, &name, || {
+                        thread::park();
+                        0
+                    })
+                    .0
+                };
+                handles.push((r, i, h));
+            }
+        }
+        for rt in &runtimes {
+            wait_until("every green thread to block", || {
+                rt.tasks()
+                    .iter()
+                    .filter(|t| t.state == TaskState::Parked)
+                    .count()
+                    == EACH
+            });
+        }
+        for (r, rt) in runtimes.iter().enumerate() {
+            let mut names: Vec<String> = rt.tasks().into_iter().filter_map(|t| t.name).collect();
+            names.sort();
+            let mut want: Vec<String> = (0..EACH).map(|i| format!("rt{r}-{i}")).collect();
+            want.sort();
+            assert_eq!(
+                names, want,
+                "runtime {r} lists its own green threads, once each"
+            );
+        }
+        // The small ones are unparked and joined; the big ones stay parked
+        // until their runtime is dropped (unwound: their join is an Err).
+        let mut big = Vec::new();
+        for (r, i, h) in handles {
+            if i % 10 == 0 {
+                big.push((r, h));
+            } else {
+                h.thread().unpark();
+                assert_eq!(h.join().unwrap(), 0);
+            }
+        }
+        for rt in &runtimes {
+            assert_eq!(rt.tasks().len(), EACH / 10, "only the big ones are left");
+        }
+        let [first, second] = runtimes;
+        drop(first);
+        assert_eq!(
+            second.tasks().len(),
+            EACH / 10,
+            "the other runtime's stay listed"
+        );
+        drop(second);
+        for (_, h) in big {
+            assert!(h.join().is_err(), "unwound by its runtime's drop");
+        }
+    });
+}
+
 /// Finished green threads whose handles were dropped (detached) are swept
 /// out of the runtime's books: `tasks()` stops listing them, and each
 /// one's result is dropped, at the latest when the runtime is.
