@@ -617,30 +617,54 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    let (ping_tx, ping_rx) = grove::chan::bounded::<u64>(0);
-    let (pong_tx, pong_rx) = grove::chan::bounded::<u64>(0);
-    let pong = thread::spawn(move || {
-        for v in &ping_rx {
-            if pong_tx.send(v).is_err() {
-                break;
-            }
-        }
-    });
+    let echo = Echo::start();
     thread::spawn(move || {
         let mut late = Some(late);
         let mut handle = None;
         for i in 0..PAIR_ROUNDS {
-            ping_tx.send(i).unwrap();
-            assert_eq!(pong_rx.recv().unwrap(), i);
+            echo.round_trip(i);
             rounds.fetch_add(1, Ordering::Relaxed);
             if i == 10 {
                 handle = late.take().map(thread::spawn);
             }
         }
-        drop(ping_tx);
-        pong.join().unwrap();
+        echo.stop();
         handle.expect("spawned at round 10").join().unwrap()
     })
+}
+
+/// The second half of a hand-off pair: a green thread that sends back
+/// every value it is sent, over unbuffered channels.
+struct Echo {
+    ping: grove::chan::Sender<u64>,
+    pong: grove::chan::Receiver<u64>,
+    echo: thread::JoinHandle<()>,
+}
+
+impl Echo {
+    fn start() -> Echo {
+        let (ping, ping_rx) = grove::chan::bounded::<u64>(0);
+        let (pong_tx, pong) = grove::chan::bounded::<u64>(0);
+        let echo = thread::spawn(move || {
+            for v in &ping_rx {
+                if pong_tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        Echo { ping, pong, echo }
+    }
+
+    /// Sends `i` and checks that it comes back.
+    fn round_trip(&self, i: u64) {
+        self.ping.send(i).unwrap();
+        assert_eq!(self.pong.recv().unwrap(), i);
+    }
+
+    fn stop(self) {
+        drop(self.ping);
+        self.echo.join().unwrap();
+    }
 }
 
 /// Runs a [`hand_off_pair`] as the main green thread of a fresh runtime of
@@ -709,28 +733,18 @@ const PAIR_GIVE_UP: u64 = 2_000_000;
 /// A hand-off pair like [`hand_off_pair`] that goes on until `stop` is set
 /// (true) or [`PAIR_GIVE_UP`] round trips have passed (false).
 fn hand_off_pair_until(rounds: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> thread::JoinHandle<bool> {
-    let (ping_tx, ping_rx) = grove::chan::bounded::<u64>(0);
-    let (pong_tx, pong_rx) = grove::chan::bounded::<u64>(0);
-    let pong = thread::spawn(move || {
-        for v in &ping_rx {
-            if pong_tx.send(v).is_err() {
-                break;
-            }
-        }
-    });
+    let echo = Echo::start();
     thread::spawn(move || {
         let mut stopped = false;
         for i in 0..PAIR_GIVE_UP {
-            ping_tx.send(i).unwrap();
-            assert_eq!(pong_rx.recv().unwrap(), i);
+            echo.round_trip(i);
             rounds.fetch_add(1, Ordering::Relaxed);
             if stop.load(Ordering::Relaxed) {
                 stopped = true;
                 break;
             }
         }
-        drop(ping_tx);
-        pong.join().unwrap();
+        echo.stop();
         stopped
     })
 }
