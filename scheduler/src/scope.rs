@@ -292,6 +292,36 @@ impl Drop for Finish {
     }
 }
 
+/// Armed once the scope waits for its scoped threads: when dropped (the
+/// wait over, or unwound by a runtime's shutdown) it waits until the
+/// thread that woke the scope is done with the scope's data
+/// (`Count::release`), which is then free to go.
+struct AwaitRelease<'a>(&'a Arc<ScopeData>);
+
+impl Drop for AwaitRelease<'_> {
+    fn drop(&mut self) {
+        let count = &self.0.count;
+        if !count.all_done() {
+            // Unwound with scoped threads still live: only when a worker
+            // was given up at shutdown (see `has_live_scoped_threads`).
+            // Their `Finish` may yet run: the data stays, leaked.
+            mem::forget(Arc::clone(self.0));
+            return;
+        }
+        // The last scoped thread brought the count to zero and is between
+        // its decrement and its release: a few instructions, unless its OS
+        // thread was preempted.
+        let backoff = Backoff::new();
+        while !count.is_released() {
+            if backoff.is_completed() {
+                thread::yield_now();
+            } else {
+                backoff.snooze();
+            }
+        }
+    }
+}
+
 /// Where a scoped green thread leaves a result that needs dropping. When
 /// the last reference is gone the scope counts the thread as finished.
 struct Packet<'scope, T> {
@@ -355,18 +385,14 @@ where
     // Only the owner (this thread) writes the credit, and its closure is done.
     let unused = data.credit.swap(0, Ordering::Relaxed);
     if data.count.start_waiting(unused) {
+        // Declared after `scope`, so dropped before it, also when a
+        // runtime's shutdown unwinds us out of the park below (which it
+        // does only once no scoped thread is live, see
+        // `has_live_scoped_threads`).
+        let _released = AwaitRelease(data);
         let at = Location::caller();
         while !data.count.all_done() {
             park::park_with(&SCOPE, None, at);
-        }
-        // The last scoped thread woke us and may still be in `finish`.
-        let backoff = Backoff::new();
-        while !data.count.is_released() {
-            if backoff.is_completed() {
-                thread::yield_now();
-            } else {
-                backoff.snooze();
-            }
         }
     }
     match result {
