@@ -406,6 +406,9 @@ unsafe impl Sync for Header {}
 // worker that runs it (the soundness rule), whichever thread holds the Arc.
 unsafe impl Send for Header {}
 
+// `live_tasks` reads a block's first word as the count of the task in it.
+const _: () = assert!(std::mem::offset_of!(Header, refs) == 0);
+
 /// What a spawn says about a new task (the rest of its header starts out
 /// the same for every task).
 pub(crate) struct HeaderInit<'a> {
