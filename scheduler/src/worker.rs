@@ -66,6 +66,22 @@ const SPIN: Duration = Duration::from_micros(50);
 /// How long a victim's only queued task is left to its owner (see
 /// `Worker::worth_stealing`); Go waits 3 µs before stealing `runnext`.
 const STEAL_GRACE: Duration = Duration::from_micros(5);
+/// A thief's first look at a victim's short queue (see
+/// `Worker::worth_stealing`).
+#[derive(Clone, Copy)]
+struct QueueSeen {
+    since: Instant,
+    /// The victim's spawn count then.
+    spawned: u64,
+    /// It held more than one task.
+    batch: bool,
+}
+
+/// Up to this many unstarted tasks that their owner stopped adding to (a
+/// batch just spawned) are left to it for [`BATCH_GRACE`] (see
+/// `Worker::worth_stealing`).
+const SHORT_QUEUE: usize = 8;
+const BATCH_GRACE: Duration = Duration::from_micros(50);
 /// Longest idle spin a worker grows to (see `Worker::park`).
 const MAX_SPIN: Duration = Duration::from_millis(1);
 /// PAUSE instructions between two looks at the inbox while idle.
@@ -114,7 +130,7 @@ pub(crate) struct Worker {
     searching: Cell<bool>,
     rng: Cell<u64>,
     /// Per victim: since when we saw exactly one task in its deque.
-    lone_since: RefCell<Vec<Option<Instant>>>,
+    lone_since: RefCell<Vec<Option<QueueSeen>>>,
     /// How long this worker spins before parking; grows while parks end
     /// quickly (fine-grained traffic with another worker), resets after a
     /// long idle. Two workers that each park before the other's wake-up
@@ -503,9 +519,17 @@ impl Worker {
     /// for [`STEAL_GRACE`]; the owner usually runs it as soon as the task
     /// that spawned it blocks, and then a spawn-then-wait pair (a
     /// producer and its consumer, ping and pong) shares one worker instead
-    /// of paying a cross-core wake-up per message for its whole life. Two or
-    /// more queued tasks are stolen at once (fork-join spreads as before).
-    /// Go does the same for its `runnext` slot (`runqgrab`'s usleep(3)).
+    /// of paying a cross-core wake-up per message for its whole life. Go
+    /// does the same for its `runnext` slot (`runqgrab`'s usleep(3)).
+    ///
+    /// The same for a short batch (up to [`SHORT_QUEUE`] tasks) that its
+    /// owner stopped adding to, for [`BATCH_GRACE`]: tasks spawned together
+    /// and then waited on (producers and consumers over one channel) start
+    /// on one worker as their spawner blocks, instead of being split by
+    /// the steal of half of them, which made every message a cross-core
+    /// hand-off. A victim that spawns again between two looks is forking
+    /// work (fork-join): its queue is stolen from at once, as are longer
+    /// queues.
     fn worth_stealing(&self, victim: usize) -> bool {
         let queued = self.shared.workers[victim].stealer.len();
         let mut lone_since = self.lone_since.borrow_mut();
@@ -514,12 +538,27 @@ impl Worker {
                 lone_since[victim] = None;
                 false
             }
-            1 => {
+            1..=SHORT_QUEUE => {
                 let now = Instant::now();
+                let spawned = self.shared.workers[victim]
+                    .counters
+                    .spawned
+                    .load(Ordering::Relaxed);
                 match lone_since[victim] {
-                    Some(since) => now.duration_since(since) >= STEAL_GRACE,
+                    // More spawned since we first saw the queue: its owner
+                    // is forking work, not about to start a batch.
+                    Some(seen) if queued > 1 && spawned != seen.spawned => true,
+                    Some(seen) => {
+                        // A batch keeps its grace while its owner starts it.
+                        let grace = if seen.batch { BATCH_GRACE } else { STEAL_GRACE };
+                        now.duration_since(seen.since) >= grace
+                    }
                     None => {
-                        lone_since[victim] = Some(now);
+                        lone_since[victim] = Some(QueueSeen {
+                            since: now,
+                            spawned,
+                            batch: queued > 1,
+                        });
                         false
                     }
                 }
