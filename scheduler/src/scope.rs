@@ -602,26 +602,38 @@ mod loom_tests {
     }
 
     /// Two scoped green threads finish while the scope starts to wait.
-    #[test]
-    fn the_scope_ends_after_its_scoped_threads() {
-        loom::model(|| {
+    /// Two scoped green threads finish while the scope starts to wait.
+    /// The owner takes `ahead` increments before spawning them (0: one per
+    /// spawn) and gives back the unused ones as its closure returns.
+    fn two_scoped_threads(ahead: usize) {
+        loom::model(move || {
             let count = Arc::new(Count::new());
             let woken = Arc::new(AtomicUsize::new(0));
             let borrowed: Vec<Borrowed> = (0..2).map(|_| Arc::new(UnsafeCell::new(0))).collect();
+            if ahead > 0 {
+                count.add(ahead);
+            }
             let threads: Vec<_> = borrowed
                 .iter()
                 .map(|b| {
-                    count.add(1);
+                    if ahead == 0 {
+                        count.add(1);
+                    }
                     let (count, woken, b) = (count.clone(), woken.clone(), b.clone());
                     thread::spawn(move || scoped(&count, &woken, &b))
                 })
                 .collect();
-            let waited = end(&count, 0, &woken, &borrowed);
+            let waited = end(&count, ahead.saturating_sub(2), &woken, &borrowed);
             for t in threads {
                 t.join().unwrap();
             }
             woken_once_if_waited(waited, &woken);
         });
+    }
+
+    #[test]
+    fn the_scope_ends_after_its_scoped_threads() {
+        two_scoped_threads(0);
     }
 
     /// A scoped green thread spawns another and finishes first: the scope
@@ -659,23 +671,6 @@ mod loom_tests {
     /// threads on them and gives the third back as its closure returns.
     #[test]
     fn increments_taken_ahead_are_given_back() {
-        loom::model(|| {
-            let count = Arc::new(Count::new());
-            let woken = Arc::new(AtomicUsize::new(0));
-            let borrowed: Vec<Borrowed> = (0..2).map(|_| Arc::new(UnsafeCell::new(0))).collect();
-            count.add(3);
-            let threads: Vec<_> = borrowed
-                .iter()
-                .map(|b| {
-                    let (count, woken, b) = (count.clone(), woken.clone(), b.clone());
-                    thread::spawn(move || scoped(&count, &woken, &b))
-                })
-                .collect();
-            let waited = end(&count, 1, &woken, &borrowed);
-            for t in threads {
-                t.join().unwrap();
-            }
-            woken_once_if_waited(waited, &woken);
-        });
+        two_scoped_threads(3);
     }
 }
