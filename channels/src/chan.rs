@@ -58,6 +58,7 @@ impl<T> Got<T> {
     /// Wakes whoever must be woken and produces the value; `None` if a
     /// rendezvous was abandoned (try again).
     #[track_caller]
+    #[inline(always)]
     pub(crate) fn finish(self) -> Option<T> {
         match self {
             Got::Value(value, waker) => {
@@ -93,6 +94,7 @@ impl<T> State<T> {
 
     /// A send that can complete now: to a waiting receiver, else into the
     /// buffer. Returns the receiver to wake.
+    #[inline(always)]
     pub(crate) fn try_send(&mut self, value: T) -> Result<Option<Unparker>, TrySendError<T>> {
         if self.is_disconnected_for_send() {
             return Err(TrySendError::Disconnected(value));
@@ -112,6 +114,7 @@ impl<T> State<T> {
     }
 
     /// A receive that can complete now.
+    #[inline(always)]
     pub(crate) fn try_recv(&mut self, not_of: Option<&SelectCx>) -> Result<Got<T>, TryRecvError> {
         if self.has_item() {
             let value = self.buf.pop_front().expect("has_item");

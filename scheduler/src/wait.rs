@@ -3,18 +3,21 @@
 //! everything built on it is safe code.
 //!
 //! A blocked operation puts an `Entry` in a queue, under the lock that
-//! guards the queue (the channel's or the primitive's), and parks. The entry points at a [`Packet`]: for a plain
-//! `send`/`recv` the packet lives on the blocked thread's own stack (sound
-//! because green-thread stacks never move); for a `select` arm it is shared
-//! (`Arc`), since it may be used after the select returns.
+//! guards the queue (the channel's or the primitive's), and parks. An entry
+//! is one word, a pointer to the waiter's [`Packet`], which holds the rest
+//! (value, state, unparker, select): for a plain `send`/`recv` the packet
+//! lives on the blocked thread's own stack (sound because green-thread
+//! stacks never move) and is written there in place; for a `select` arm it
+//! is shared (`Arc`), since it may be used after the select returns.
 //!
 //! ```text
 //!   channel (locked)                 blocked thread's stack
 //!   ┌───────────────┐               ┌───────────────────────────┐
-//!   │ recvq: Entry ─┼── *packet ───►│ Packet { state, value }   │
-//!   │        Entry  │               │ (select: SelectCx {       │
-//!   │ sendq: ...    │── *select ───►│    selected: arm or 0 })  │
-//!   └───────────────┘               └───────────────────────────┘
+//!   │ recvq: Entry ─┼── *packet ───►│ Packet { state, value,    │
+//!   │        Entry  │               │   unparker, select ─┐ }   │
+//!   │ sendq: ...    │               │ (select: SelectCx { ◄┘    │
+//!   └───────────────┘               │    selected: arm or 0 })  │
+//!                                   └───────────────────────────┘
 //! ```
 //!
 //! # Protocol
@@ -40,6 +43,8 @@
 use crate::loom::{AtomicU8, AtomicUsize, Ordering};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -69,17 +74,29 @@ const FILLING: u8 = 8;
 /// keeps its value and sends it some other way.
 const RECEIVER_GONE: u8 = 9;
 
-/// Where a blocked operation's value goes or comes from.
+/// Where a blocked operation's value goes or comes from, and who waits
+/// for it. A queue's entry is a pointer to its waiter's packet.
 pub struct Packet<T> {
     state: AtomicU8,
+    /// A select send arm: its value does not exist yet. Written before the
+    /// packet is queued.
+    lazy_send: UnsafeCell<bool>,
     value: UnsafeCell<Option<T>>,
+    /// The waiter: written before the packet is queued, moved out by the
+    /// claimer before it sets `state`.
+    unparker: UnsafeCell<Option<Unparker>>,
+    /// A select arm's select and the arm's index in it. Written before the
+    /// packet is queued.
+    select: UnsafeCell<Option<(NonNull<SelectCx>, usize)>>,
     /// Rendezvous only: the receiver waiting for a select sender's value.
     partner: UnsafeCell<Option<Unparker>>,
 }
 
-// SAFETY: `value` and `partner` are written by one side and read by the
-// other only across a Release store / Acquire load of `state` (or under the
-// channel lock); T: Send lets the value cross threads.
+// SAFETY: `value`, `unparker` and `partner` are written by one side and
+// read by the other only across a Release store / Acquire load of `state`
+// (or under the channel lock); `select` and `lazy_send` are written before
+// the packet is queued and only read under the channel lock after that;
+// T: Send lets the value cross threads.
 unsafe impl<T: Send> Sync for Packet<T> {}
 
 impl<T> Packet<T> {
@@ -87,13 +104,35 @@ impl<T> Packet<T> {
     pub fn new(value: Option<T>) -> Packet<T> {
         Packet {
             state: AtomicU8::new(WAITING),
+            lazy_send: UnsafeCell::new(false),
             value: UnsafeCell::new(value),
+            unparker: UnsafeCell::new(None),
+            select: UnsafeCell::new(None),
             partner: UnsafeCell::new(None),
+        }
+    }
+
+    /// A plain waiter's packet, on its stack.
+    fn waiting(value: Option<T>, unparker: Unparker) -> Packet<T> {
+        Packet {
+            unparker: UnsafeCell::new(Some(unparker)),
+            ..Packet::new(value)
         }
     }
 
     fn state(&self) -> u8 {
         self.state.load(Ordering::Acquire)
+    }
+
+    /// A plain packet whose entry its owner removed from the queue before
+    /// anyone claimed it: drops the unparker and gives the value back.
+    fn release_unclaimed(&self) -> Option<T> {
+        // SAFETY: the entry is gone unclaimed (removed under the lock by the
+        // caller, the packet's owner): nobody else reads the packet now.
+        unsafe {
+            drop((*self.unparker.get()).take());
+            (*self.value.get()).take()
+        }
     }
 
     /// Takes the value once the packet is no longer WAITING.
@@ -144,47 +183,84 @@ impl SelectCx {
     }
 }
 
-enum PacketRef<T> {
-    /// On a plain waiter's stack; alive by protocol step 3.
-    Stack(NonNull<Packet<T>>),
-    /// A select arm's packet.
-    Shared(Arc<Packet<T>>),
+/// A waiter in a channel queue: one word, a pointer to its packet (a queue
+/// push writes nothing else). A plain waiter's packet is on its stack,
+/// alive by protocol step 3. A select arm's packet is shared: the pointer
+/// comes from `Arc::into_raw` (the entry holds one count) and has its low
+/// bit set, which is how the two are told apart.
+pub struct Entry<T> {
+    tagged: NonNull<u8>,
+    _packet: PhantomData<Arc<Packet<T>>>,
 }
 
-/// A waiter in a channel queue.
-pub struct Entry<T> {
-    packet: PacketRef<T>,
-    unparker: Unparker,
-    /// The waiting select and the arm's index in it.
-    select: Option<(NonNull<SelectCx>, usize)>,
-    /// A select send arm: its value does not exist yet.
-    lazy_send: bool,
-}
+const SELECT_ARM: usize = 1;
 
 // SAFETY: the pointers follow the protocol above (their targets outlive the
 // entry); the value they lead to is T: Send.
 unsafe impl<T: Send> Send for Entry<T> {}
 
 impl<T> Entry<T> {
-    fn packet(&self) -> &Packet<T> {
-        match &self.packet {
-            // SAFETY: protocol step 3: the owner does not drop a packet
-            // while an entry pointing at it exists or it is WAITING.
-            PacketRef::Stack(p) => unsafe { p.as_ref() },
-            PacketRef::Shared(p) => p,
+    fn plain(packet: &Packet<T>) -> Entry<T> {
+        Entry {
+            tagged: NonNull::from(packet).cast(),
+            _packet: PhantomData,
         }
     }
 
+    fn select_arm(packet: Arc<Packet<T>>) -> Entry<T> {
+        let raw = NonNull::new(Arc::into_raw(packet).cast_mut().cast::<u8>())
+            .expect("an Arc's pointer is not null");
+        Entry {
+            tagged: raw.map_addr(|a| a | SELECT_ARM),
+            _packet: PhantomData,
+        }
+    }
+
+    /// Another count of a select arm's packet.
+    fn shared_packet(&self) -> Option<Arc<Packet<T>>> {
+        if !self.is_select_arm() {
+            return None;
+        }
+        let packet = self.packet_ptr();
+        // SAFETY: from `Arc::into_raw` (see `select_arm`), and this entry
+        // holds a count, so the count is at least one while we add ours.
+        unsafe {
+            Arc::increment_strong_count(packet);
+            Some(Arc::from_raw(packet))
+        }
+    }
+
+    fn is_select_arm(&self) -> bool {
+        self.tagged.addr().get() & SELECT_ARM != 0
+    }
+
+    fn packet_ptr(&self) -> *const Packet<T> {
+        self.tagged
+            .as_ptr()
+            .map_addr(|a| a & !SELECT_ARM)
+            .cast::<Packet<T>>()
+    }
+
+    fn packet(&self) -> &Packet<T> {
+        // SAFETY: a plain waiter does not drop its packet while an entry
+        // pointing at it exists or it is WAITING (protocol step 3); a
+        // select arm's packet is kept alive by the count this entry holds.
+        unsafe { &*self.packet_ptr() }
+    }
+
     fn select(&self) -> Option<(&SelectCx, usize)> {
-        // SAFETY: a select's context lives until the select has removed its
+        if !self.is_select_arm() {
+            return None;
+        }
+        // SAFETY: written before the packet was queued (see `Packet`);
+        // a select's context lives until the select has removed its
         // entries from every queue (under each queue's lock, which we hold).
-        self.select.map(|(cx, arm)| (unsafe { cx.as_ref() }, arm))
+        unsafe { *self.packet().select.get() }.map(|(cx, arm)| (unsafe { cx.as_ref() }, arm))
     }
 
     /// Whether this entry belongs to the select `cx`.
     pub fn is_of(&self, cx: &SelectCx) -> bool {
-        self.select
-            .is_some_and(|(p, _)| std::ptr::eq(p.as_ptr(), cx))
+        self.select().is_some_and(|(c, _)| std::ptr::eq(c, cx))
     }
 
     /// Protocol step 1: claim this waiter. `None` if its select is decided.
@@ -201,6 +277,16 @@ impl<T> Entry<T> {
     pub fn is_claimable(&self) -> bool {
         self.select()
             .is_none_or(|(cx, _)| cx.selected.load(Ordering::Acquire) == 0)
+    }
+}
+
+impl<T> Drop for Entry<T> {
+    fn drop(&mut self) {
+        if self.is_select_arm() {
+            // SAFETY: the pointer came from `Arc::into_raw` in `select_arm`
+            // and this entry's count was not given back yet.
+            drop(unsafe { Arc::from_raw(self.packet_ptr()) });
+        }
     }
 }
 
@@ -226,17 +312,15 @@ impl<T> Entry<T> {
     /// Protocol step 2's last act: publishes `state` to the waiter and
     /// hands back its unparker (to call once the channel lock is released).
     fn complete(self, state: u8) -> Unparker {
-        let Entry {
-            unparker, packet, ..
-        } = self;
-        match packet {
-            PacketRef::Stack(p) => {
-                // SAFETY: still alive (step 3); this store is the last access.
-                unsafe { p.as_ref() }.state.store(state, Ordering::Release);
-            }
-            PacketRef::Shared(p) => p.state.store(state, Ordering::Release),
-        }
-        unparker
+        let packet = self.packet();
+        // SAFETY: claimed (step 1) and still WAITING: the owner does not
+        // touch its unparker; it was written before the packet was queued.
+        let unparker = unsafe { (*packet.unparker.get()).take() };
+        // A plain packet may be gone once this store is seen: the last
+        // access to it (the select arm's count is given back after it).
+        packet.state.store(state, Ordering::Release);
+        drop(self);
+        unparker.expect("a queued packet names its waiter")
     }
 }
 
@@ -254,7 +338,8 @@ impl<T> Claimed<T> {
     /// What the claimed waiter is.
     pub fn kind(&self) -> Kind {
         let entry = self.entry.as_ref().expect("not finished");
-        if entry.lazy_send {
+        // SAFETY: written before the packet was queued (see `Packet`).
+        if unsafe { *entry.packet().lazy_send.get() } {
             Kind::LazySender
         } else if self.has_value() {
             Kind::Sender
@@ -316,10 +401,9 @@ impl<T> Claimed<T> {
     pub fn rendezvous(mut self) -> (Rendezvous<T>, Unparker) {
         debug_assert_eq!(self.kind(), Kind::LazySender);
         let entry = self.entry.take().expect("not finished");
-        let PacketRef::Shared(packet) = &entry.packet else {
-            unreachable!("a select arm's packet is shared")
-        };
-        let packet = packet.clone();
+        let packet = entry
+            .shared_packet()
+            .expect("a select arm's packet is shared");
         // SAFETY: written before the Release store of RENDEZVOUS in
         // `finish`; the sender reads it only after seeing that state.
         unsafe { *packet.partner.get() = Some(park::current_unparker()) };
@@ -426,7 +510,7 @@ impl<T> WaitQueue<T> {
     /// the caller then takes the general path.
     #[inline]
     pub fn take_from_plain_sender(&mut self) -> Option<(T, Unparker)> {
-        if self.entries.front()?.select.is_some() {
+        if self.entries.front()?.is_select_arm() {
             return None;
         }
         let entry = self.entries.pop_front()?;
@@ -449,7 +533,7 @@ impl<T> WaitQueue<T> {
     #[inline]
     pub fn deliver_to_plain_receiver(&mut self, value: T) -> Result<Unparker, T> {
         match self.entries.front() {
-            Some(entry) if entry.select.is_none() => {}
+            Some(entry) if !entry.is_select_arm() => {}
             _ => return Err(value),
         }
         let entry = self.entries.pop_front().expect("a front entry");
@@ -475,7 +559,7 @@ impl<T> WaitQueue<T> {
         let found = self
             .entries
             .iter()
-            .position(|e| std::ptr::eq(e.packet(), packet));
+            .position(|e| std::ptr::eq(e.packet_ptr(), packet));
         found.map(|i| self.entries.remove(i)).is_some()
     }
 
@@ -502,12 +586,14 @@ impl<T> WaitQueue<T> {
         packet: Arc<Packet<T>>,
         lazy_send: bool,
     ) {
-        self.entries.push_back(Entry {
-            packet: PacketRef::Shared(packet),
-            unparker: park::current_unparker(),
-            select: Some((NonNull::from(cx), arm)),
-            lazy_send,
-        });
+        // SAFETY: the packet is in no queue yet: nobody else reads these
+        // fields before the push below publishes it (under the lock).
+        unsafe {
+            *packet.unparker.get() = Some(park::current_unparker());
+            *packet.select.get() = Some((NonNull::from(cx), arm));
+            *packet.lazy_send.get() = lazy_send;
+        }
+        self.entries.push_back(Entry::select_arm(packet));
     }
 }
 
@@ -541,13 +627,12 @@ pub fn block<T, S, G>(
 where
     G: std::ops::DerefMut<Target = S>,
 {
-    let packet = Packet::new(value);
-    queue(&mut guard).entries.push_back(Entry {
-        packet: PacketRef::Stack(NonNull::from(&packet)),
-        unparker: park::current_unparker(),
-        select: None,
-        lazy_send: false,
-    });
+    // Not dropped as a whole: every way out takes its value, and its
+    // unparker is taken by the claimer or, if the entry was removed
+    // unclaimed, by `Packet::release_unclaimed`; nothing else in a plain
+    // packet owns anything. This saves the drop's checks on every wait.
+    let packet = ManuallyDrop::new(Packet::waiting(value, park::current_unparker()));
+    queue(&mut guard).entries.push_back(Entry::plain(&packet));
     drop(guard);
     // If the park unwinds (the runtime is unwinding this green thread), the
     // entry must still leave the queue before the packet dies.
@@ -574,12 +659,10 @@ where
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let mut guard = relock();
-            if queue(&mut guard).remove_packet(&packet) {
+            if queue(&mut guard).remove_packet(&*packet) {
                 drop(guard);
                 std::mem::forget(waiting);
-                // SAFETY: our entry is gone and nobody claimed it: the value
-                // is ours alone again.
-                return Woken::Timeout(unsafe { (*packet.value.get()).take() });
+                return Woken::Timeout(packet.release_unclaimed());
             }
             // Claimed meanwhile: the claimer finishes shortly (step 3).
             drop(guard);
@@ -612,13 +695,16 @@ where
         let mut guard = (self.relock)();
         let removed = (self.queue)(&mut guard).remove_packet(self.packet);
         drop(guard);
-        if !removed {
-            // Claimed: wait for the claimer before the packet goes away. We
-            // are unwinding, so this blocks the OS thread (never switches).
-            while self.packet.state() == WAITING {
-                park::park(&UNWINDING);
-            }
+        if removed {
+            drop(self.packet.release_unclaimed());
+            return;
         }
+        // Claimed: wait for the claimer before the packet goes away. We
+        // are unwinding, so this blocks the OS thread (never switches).
+        while self.packet.state() == WAITING {
+            park::park(&UNWINDING);
+        }
+        drop(self.packet.take_value());
     }
 }
 
