@@ -139,11 +139,13 @@ impl State {
 
     /// A worker took the task out of a run queue. Returns the old state.
     pub(crate) fn transition_to_running(&self) -> Snapshot {
-        self.update(|s| {
-            assert!(s.is_scheduled(), "ran a task that was not scheduled: {s:?}");
-            Some(s.0 & !LIFECYCLE | RUNNING)
-        })
-        .expect("closure never refuses")
+        // SCHEDULED is 0 and RUNNING 1: one add, no compare-exchange loop.
+        let before = Snapshot(self.0.fetch_add(RUNNING - SCHEDULED, Ordering::AcqRel));
+        assert!(
+            before.is_scheduled(),
+            "ran a task that was not scheduled: {before:?}"
+        );
+        before
     }
 
     /// The task's coroutine now exists.
