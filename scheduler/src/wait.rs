@@ -98,6 +98,10 @@ pub struct Packet<T> {
 // the packet is queued and only read under the channel lock after that;
 // T: Send lets the value cross threads.
 unsafe impl<T: Send> Sync for Packet<T> {}
+// SAFETY: all it owns is Send (T: Send, unparkers); the one raw pointer,
+// `select`, is only followed by claimers under the channel lock while the
+// select it names is alive (see `Entry::select`).
+unsafe impl<T: Send> Send for Packet<T> {}
 
 impl<T> Packet<T> {
     /// A packet holding a sender's value, or empty for a receiver.
@@ -208,6 +212,8 @@ impl<T> Entry<T> {
     }
 
     fn select_arm(packet: Arc<Packet<T>>) -> Entry<T> {
+        // The tag bit is free: a packet holds an `Option<Unparker>`.
+        const { assert!(std::mem::align_of::<Packet<T>>() > SELECT_ARM) };
         let raw = NonNull::new(Arc::into_raw(packet).cast_mut().cast::<u8>())
             .expect("an Arc's pointer is not null");
         Entry {
@@ -798,6 +804,64 @@ pub fn arm_outcome<T>(packet: &ArmPacket<T>) -> ArmOutcome<T> {
             packet: packet.clone(),
         }),
         _ => ArmOutcome::Retry,
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A select arm's entry holds one count of its packet: every way the
+    /// entry leaves a queue gives it back (the select keeps its own).
+    #[test]
+    fn select_arm_entries_give_back_their_count() {
+        let cx = SelectCx::new();
+        let mut queue = WaitQueue::<u32>::new();
+
+        // Unregistered.
+        let packet: ArmPacket<u32> = Arc::new(Packet::new(None));
+        queue.push_select(&cx, 0, packet.clone(), false);
+        assert_eq!(Arc::strong_count(&packet), 2);
+        assert!(queue.entries.front().is_some_and(|e| e.is_of(&cx)));
+        queue.remove_select(&cx);
+        assert!(queue.is_empty());
+        assert_eq!(Arc::strong_count(&packet), 1);
+
+        // Claimed and completed.
+        queue.push_select(&cx, 1, packet.clone(), false);
+        let claimed = queue.claim_first(None).expect("claimable");
+        assert_eq!(claimed.kind(), Kind::Receiver);
+        claimed.deliver(7).wake();
+        assert_eq!(Arc::strong_count(&packet), 1);
+        assert_eq!(cx.selected(), Some(1));
+        assert!(matches!(arm_outcome(&packet), ArmOutcome::Received(7)));
+
+        // Skipped because its select was decided elsewhere.
+        let decided = SelectCx::new();
+        assert!(decided.abort());
+        let other: ArmPacket<u32> = Arc::new(Packet::new(None));
+        queue.push_select(&decided, 0, other.clone(), true);
+        assert_eq!(Arc::strong_count(&other), 2);
+        assert!(queue.claim_first(None).is_none());
+        assert_eq!(Arc::strong_count(&other), 1);
+    }
+
+    /// A plain waiter's entry is one untagged word; the fast paths see
+    /// through select arms to leave them to the general path.
+    #[test]
+    fn fast_paths_leave_select_arms_alone() {
+        let cx = SelectCx::new();
+        let mut queue = WaitQueue::<u32>::new();
+        let packet: ArmPacket<u32> = Arc::new(Packet::new(None));
+        queue.push_select(&cx, 0, packet.clone(), false);
+        assert_eq!(queue.deliver_to_plain_receiver(5).err(), Some(5));
+        assert!(queue.take_from_plain_sender().is_none());
+        assert_eq!(queue.len(), 1, "still queued for the general path");
+        queue.remove_select(&cx);
+        assert_eq!(
+            std::mem::size_of::<Entry<u32>>(),
+            std::mem::size_of::<usize>()
+        );
     }
 }
 
