@@ -258,10 +258,11 @@ impl<T> Entry<T> {
         if !self.is_select_arm() {
             return None;
         }
-        // SAFETY: written before the packet was queued (see `Packet`);
-        // a select's context lives until the select has removed its
+        // SAFETY: written before the packet was queued (see `Packet`).
+        let (cx, arm) = unsafe { *self.packet().select.get() }?;
+        // SAFETY: a select's context lives until the select has removed its
         // entries from every queue (under each queue's lock, which we hold).
-        unsafe { *self.packet().select.get() }.map(|(cx, arm)| (unsafe { cx.as_ref() }, arm))
+        Some((unsafe { cx.as_ref() }, arm))
     }
 
     /// Whether this entry belongs to the select `cx`.
