@@ -812,6 +812,19 @@ pub fn arm_outcome<T>(packet: &ArmPacket<T>) -> ArmOutcome<T> {
 mod tests {
     use super::*;
 
+    /// Registers arm `arm` of `cx` in `queue`; the select's own count of
+    /// the packet comes back.
+    fn register(
+        queue: &mut WaitQueue<u32>,
+        cx: &SelectCx,
+        arm: usize,
+        lazy: bool,
+    ) -> ArmPacket<u32> {
+        let packet: ArmPacket<u32> = Arc::new(Packet::new(None));
+        queue.push_select(cx, arm, packet.clone(), lazy);
+        packet
+    }
+
     /// A select arm's entry holds one count of its packet: every way the
     /// entry leaves a queue gives it back (the select keeps its own).
     #[test]
@@ -820,8 +833,7 @@ mod tests {
         let mut queue = WaitQueue::<u32>::new();
 
         // Unregistered.
-        let packet: ArmPacket<u32> = Arc::new(Packet::new(None));
-        queue.push_select(&cx, 0, packet.clone(), false);
+        let packet = register(&mut queue, &cx, 0, false);
         assert_eq!(Arc::strong_count(&packet), 2);
         assert!(queue.entries.front().is_some_and(|e| e.is_of(&cx)));
         queue.remove_select(&cx);
@@ -840,8 +852,7 @@ mod tests {
         // Skipped because its select was decided elsewhere.
         let decided = SelectCx::new();
         assert!(decided.abort());
-        let other: ArmPacket<u32> = Arc::new(Packet::new(None));
-        queue.push_select(&decided, 0, other.clone(), true);
+        let other = register(&mut queue, &decided, 0, true);
         assert_eq!(Arc::strong_count(&other), 2);
         assert!(queue.claim_first(None).is_none());
         assert_eq!(Arc::strong_count(&other), 1);
@@ -853,8 +864,7 @@ mod tests {
     fn fast_paths_leave_select_arms_alone() {
         let cx = SelectCx::new();
         let mut queue = WaitQueue::<u32>::new();
-        let packet: ArmPacket<u32> = Arc::new(Packet::new(None));
-        queue.push_select(&cx, 0, packet.clone(), false);
+        let _packet = register(&mut queue, &cx, 0, false);
         assert_eq!(queue.deliver_to_plain_receiver(5).err(), Some(5));
         assert!(queue.take_from_plain_sender().is_none());
         assert_eq!(queue.len(), 1, "still queued for the general path");
