@@ -68,7 +68,7 @@ impl Unparker {
 
     /// Like [`Unparker::unpark`], consuming the handle (saves a reference
     /// count round trip when the handle is not needed afterwards).
-    #[inline]
+    #[inline(always)]
     pub fn wake(self) {
         match self.0 {
             Inner::Green(task) => wake_task(task),
@@ -100,7 +100,7 @@ pub(crate) fn unpark_task(task: &TaskRef) {
 }
 
 /// `unpark_task`, consuming the reference.
-#[inline]
+#[inline(always)]
 fn wake_task(task: TaskRef) {
     match task.header().state.unpark() {
         Unpark::Nothing => {}
@@ -150,6 +150,7 @@ fn os_park(deadline: Option<Instant>) {
 }
 
 /// The unparker of the calling thread: its green thread, or the OS thread.
+#[inline(always)]
 pub fn current_unparker() -> Unparker {
     match worker::current_task() {
         Some(task) => Unparker::green(task),

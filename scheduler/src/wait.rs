@@ -515,7 +515,7 @@ impl<T> WaitQueue<T> {
     /// [`Claimed::take`], in one step: if the first waiter is a plain (not
     /// select) sender, takes its value and completes it. `None` otherwise;
     /// the caller then takes the general path.
-    #[inline]
+    #[inline(always)]
     pub fn take_from_plain_sender(&mut self) -> Option<(T, Unparker)> {
         if self.entries.front()?.is_select_arm() {
             return None;
@@ -537,7 +537,7 @@ impl<T> WaitQueue<T> {
     /// [`Claimed::deliver`]: if the first waiter is a plain (not select)
     /// receiver, gives it `value` and completes it. `Err(value)` otherwise;
     /// the caller then takes the general path.
-    #[inline]
+    #[inline(always)]
     pub fn deliver_to_plain_receiver(&mut self, value: T) -> Result<Unparker, T> {
         match self.entries.front() {
             Some(entry) if !entry.is_select_arm() => {}
