@@ -185,6 +185,7 @@ pub fn park_timeout(reason: &'static WaitReason, timeout: Duration) {
 
 /// Parks until unparked or until `deadline`, recording `at` as the place
 /// of the blocking call (for wrappers that track their caller).
+#[inline(always)]
 pub fn park_with(
     reason: &'static WaitReason,
     deadline: Option<Instant>,
@@ -193,6 +194,7 @@ pub fn park_with(
     park_inner(reason, deadline, at);
 }
 
+#[inline(always)]
 fn park_inner(
     reason: &'static WaitReason,
     deadline: Option<Instant>,
