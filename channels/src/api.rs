@@ -121,6 +121,7 @@ impl<T> Sender<T> {
     /// On a closed channel, or one with no receivers left, the value comes
     /// back in `Err`.
     #[track_caller]
+    #[inline(always)]
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
         self.chan
             .send(msg, None, Location::caller())
@@ -207,6 +208,7 @@ impl<T> Receiver<T> {
     /// Receives a value, waiting while there is none. After the channel is
     /// closed and drained, returns `Err(RecvError)`.
     #[track_caller]
+    #[inline(always)]
     pub fn recv(&self) -> Result<T, RecvError> {
         self.recv_until(None, Location::caller())
             .map_err(|_| RecvError)

@@ -313,6 +313,7 @@ impl<T> Chan<T> {
         state.buf.len() - state.claimed
     }
 
+    #[inline(always)]
     pub(crate) fn send(
         &self,
         mut value: T,
@@ -372,6 +373,7 @@ impl<T> Chan<T> {
         Ok(())
     }
 
+    #[inline(always)]
     pub(crate) fn recv(
         &self,
         deadline: Option<Instant>,
