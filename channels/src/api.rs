@@ -245,6 +245,7 @@ impl<T> Receiver<T> {
         self.recv_until(Some(deadline), Location::caller())
     }
 
+    #[inline(always)]
     fn recv_until(
         &self,
         deadline: Option<Instant>,

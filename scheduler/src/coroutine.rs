@@ -130,6 +130,7 @@ impl Coro {
 /// Must be called from the body of the green thread whose header this is;
 /// [`crate::worker`] guarantees it by only handing out the header of the task
 /// it is running.
+#[inline(always)]
 pub(crate) fn suspend(header: &Header, request: Request) {
     let yielder = header.yielder.0.load(Ordering::Relaxed) as *const Yielder<(), Request>;
     assert!(!yielder.is_null(), "suspend outside a green thread");

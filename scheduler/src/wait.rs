@@ -622,6 +622,7 @@ pub enum Woken<T> {
 /// `guard` holds the channel's lock; `relock` takes it again; `queue` picks
 /// the queue out of the locked state. `value` is a sender's value.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn block<T, S, G>(
     mut guard: G,
     relock: impl Fn() -> G,

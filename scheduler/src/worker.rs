@@ -169,6 +169,7 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
 
 /// Runs `f` with the header of the green thread running here, if any. `f`
 /// may suspend the green thread: no borrow of thread-local state is held.
+#[inline(always)]
 pub(crate) fn with_current_header<R>(f: impl FnOnce(Option<&Header>) -> R) -> R {
     let task = CURRENT.with(Cell::get);
     // SAFETY: CURRENT is non-null only while this OS thread's worker resumes
