@@ -4,7 +4,8 @@
 //! `std::sync::mpsc`, and a way to start a task ([`Spawner`]) as a green
 //! thread, a may coroutine or an OS thread. Each workload is written once
 //! over these, and monomorphised per implementation, so the hot loops call
-//! the channel methods directly. tokio is async and has its own versions.
+//! the channel methods directly (the wrappers are always inlined, for
+//! every implementation alike). tokio is async and has its own versions.
 
 use std::sync::{Arc, Mutex};
 
@@ -28,18 +29,21 @@ pub trait Rx: Send + 'static {
 }
 
 impl Tx for grove::chan::Sender<u64> {
+    #[inline(always)]
     fn put(&self, v: u64) {
         self.send(v).expect("grove channel closed under a sender");
     }
 }
 
 impl Rx for grove::chan::Receiver<u64> {
+    #[inline(always)]
     fn take(&self) -> Option<u64> {
         self.recv().ok()
     }
 }
 
 impl Tx for crossbeam_channel::Sender<u64> {
+    #[inline(always)]
     fn put(&self, v: u64) {
         self.send(v)
             .expect("crossbeam channel closed under a sender");
@@ -47,12 +51,14 @@ impl Tx for crossbeam_channel::Sender<u64> {
 }
 
 impl Rx for crossbeam_channel::Receiver<u64> {
+    #[inline(always)]
     fn take(&self) -> Option<u64> {
         self.recv().ok()
     }
 }
 
 impl Tx for std::sync::mpsc::SyncSender<u64> {
+    #[inline(always)]
     fn put(&self, v: u64) {
         self.send(v)
             .expect("std mpsc channel closed under a sender");
@@ -60,6 +66,7 @@ impl Tx for std::sync::mpsc::SyncSender<u64> {
 }
 
 impl Rx for std::sync::mpsc::Receiver<u64> {
+    #[inline(always)]
     fn take(&self) -> Option<u64> {
         self.recv().ok()
     }
@@ -70,6 +77,7 @@ impl Rx for std::sync::mpsc::Receiver<u64> {
 pub struct SharedStdRx(pub Arc<Mutex<std::sync::mpsc::Receiver<u64>>>);
 
 impl Rx for SharedStdRx {
+    #[inline(always)]
     fn take(&self) -> Option<u64> {
         let rx = self.0.lock().unwrap_or_else(|e| e.into_inner());
         rx.recv().ok()
@@ -77,18 +85,21 @@ impl Rx for SharedStdRx {
 }
 
 impl Tx for may::sync::mpsc::Sender<u64> {
+    #[inline(always)]
     fn put(&self, v: u64) {
         self.send(v).expect("may channel closed under a sender");
     }
 }
 
 impl Rx for may::sync::mpsc::Receiver<u64> {
+    #[inline(always)]
     fn take(&self) -> Option<u64> {
         self.recv().ok()
     }
 }
 
 impl Tx for may::sync::mpmc::Sender<u64> {
+    #[inline(always)]
     fn put(&self, v: u64) {
         self.send(v).expect("may channel closed under a sender");
     }
@@ -104,6 +115,7 @@ impl Tx for may::sync::mpmc::Sender<u64> {
 }
 
 impl Rx for may::sync::mpmc::Receiver<u64> {
+    #[inline(always)]
     fn take(&self) -> Option<u64> {
         match self.recv() {
             Ok(0) | Err(_) => None,
