@@ -129,8 +129,9 @@ pub(crate) struct Worker {
     streak: Cell<u32>,
     searching: Cell<bool>,
     rng: Cell<u64>,
-    /// Per victim: since when we saw exactly one task in its deque.
-    lone_since: RefCell<Vec<Option<QueueSeen>>>,
+    /// Per victim: our first look at its short queue, while it stays
+    /// short (see `worth_stealing`).
+    queue_seen: RefCell<Vec<Option<QueueSeen>>>,
     /// How long this worker spins before parking; grows while parks end
     /// quickly (fine-grained traffic with another worker), resets after a
     /// long idle. Two workers that each park before the other's wake-up
@@ -316,7 +317,7 @@ impl Worker {
             rng: Cell::new(
                 0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0xff51_afd7_ed55_8ccd),
             ),
-            lone_since: RefCell::new(vec![None; n]),
+            queue_seen: RefCell::new(vec![None; n]),
             spin: Cell::new(SPIN),
         }
     }
@@ -508,7 +509,7 @@ impl Worker {
                     }
                     match workers[victim].stealer.steal_batch_and_pop(&self.deque) {
                         Steal::Success(task) => {
-                            self.lone_since.borrow_mut()[victim] = None;
+                            self.queue_seen.borrow_mut()[victim] = None;
                             let stolen = 1 + self.deque.len() as u64;
                             bump(&self.counters().steals, stolen);
                             return Some(task);
@@ -543,10 +544,10 @@ impl Worker {
     /// queues.
     fn worth_stealing(&self, victim: usize) -> bool {
         let queued = self.shared.workers[victim].stealer.len();
-        let mut lone_since = self.lone_since.borrow_mut();
+        let mut queue_seen = self.queue_seen.borrow_mut();
         match queued {
             0 => {
-                lone_since[victim] = None;
+                queue_seen[victim] = None;
                 false
             }
             1..=SHORT_QUEUE => {
@@ -555,7 +556,7 @@ impl Worker {
                     .counters
                     .spawned
                     .load(Ordering::Relaxed);
-                match lone_since[victim] {
+                match queue_seen[victim] {
                     // More spawned since we first saw the queue: its owner
                     // is forking work, not about to start a batch.
                     Some(seen) if queued > 1 && spawned != seen.spawned => true,
@@ -565,7 +566,7 @@ impl Worker {
                         now.duration_since(seen.since) >= grace
                     }
                     None => {
-                        lone_since[victim] = Some(QueueSeen {
+                        queue_seen[victim] = Some(QueueSeen {
                             since: now,
                             spawned,
                             batch: queued > 1,
