@@ -24,8 +24,10 @@ use std::time::Instant;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
+use std::ptr::NonNull;
+
 use crate::signal;
-use crate::stack::Stack;
+use crate::stack::{Stack, TOP_SLOT};
 use crate::task::{self, Header, TaskRef};
 
 /// What a green thread asks of its worker when it suspends.
@@ -47,17 +49,34 @@ pub(crate) enum Resumed {
     Finished(Stack),
 }
 
-/// A started green thread: its coroutine and stack.
+/// A started green thread: its coroutine, which owns its stack and lives at
+/// the top of that stack, in the slot corosensei's frames start below
+/// (`Stack::top_slot`). The task record holds only this pointer: a record
+/// is written by its spawner and then by the worker that runs it, so every
+/// line it spans is a line the next spawn fetches back from another core,
+/// while the top of a stack is written only by the worker running on it
+/// (stacks are reused hot, last in first out). What the overflow handler
+/// needs is rebuilt per resume (see [`Coro::running`]).
 ///
-/// Kept small: it sits in the task record, which a spawner writes and the
-/// running worker writes after it, so every byte here is a byte the next
-/// spawn fetches back from another core's cache. What the overflow handler
-/// needs is rebuilt per resume (see [`Coro::running`]) rather than stored.
-pub(crate) struct Coro {
+/// Valid until [`Coro::resume`] reports the body finished or
+/// [`Coro::force_unwind`] returns: the stack then goes back to the pool
+/// (and its slot to the next coroutine on it), so the caller drops the
+/// `Coro` at once. Dropping a `Coro` whose body has not finished leaks its
+/// coroutine and stack (see `Header`: a suspended task is never unwound on
+/// a foreign thread).
+pub(crate) struct Coro(NonNull<Slot>);
+
+/// What lives in a stack's top slot while a coroutine runs on it.
+struct Slot {
     inner: Option<Inner>,
     /// Its stack's guard page, lowest and highest (exclusive) address.
     guard: (usize, usize),
 }
+
+const _: () = assert!(
+    std::mem::size_of::<Slot>() <= TOP_SLOT && std::mem::align_of::<Slot>() <= 16,
+    "a coroutine fits in the slot at the top of its stack"
+);
 
 /// A task's header pointer, moved into its own coroutine body.
 #[derive(Clone, Copy)]
@@ -89,37 +108,62 @@ impl Coro {
                 task::run_body(header.0);
             }
         };
-        Coro {
-            inner: Some(Coroutine::with_stack(stack, body)),
-            guard,
-        }
+        let slot = stack.top_slot().cast::<Slot>();
+        let inner = Coroutine::with_stack(stack, body);
+        // SAFETY: the slot is `TOP_SLOT` bytes at the top of the stack the
+        // coroutine now owns, 16-byte aligned, and no frame is ever pushed
+        // there (corosensei starts below it, see `Stack`); the previous
+        // coroutine on this stack is gone (its `Coro` was dropped when it
+        // finished). The slot stays ours as long as the stack is mapped,
+        // which the coroutine in it keeps so.
+        unsafe {
+            slot.as_ptr().write(Slot {
+                inner: Some(inner),
+                guard,
+            })
+        };
+        Coro(slot)
+    }
+
+    fn slot(&self) -> &Slot {
+        // SAFETY: valid while this `Coro` is (see the type's docs), and only
+        // the worker holding the task's run token has the `Coro`.
+        unsafe { self.0.as_ref() }
+    }
+
+    fn slot_mut(&mut self) -> &mut Slot {
+        // SAFETY: as in `slot`, and `&mut self` makes this the only access.
+        unsafe { self.0.as_mut() }
     }
 
     /// What the overflow handler must know while this coroutine runs: its
     /// guard page, and `header` (its task's) for the name and stack size.
     pub(crate) fn running(&self, header: &Header) -> signal::Running {
-        signal::Running::new(self.guard, header)
+        signal::Running::new(self.slot().guard, header)
     }
 
-    /// Switches to the green thread until it suspends or returns.
+    /// Switches to the green thread until it suspends or returns. Once it
+    /// returns, the stack is handed back and this `Coro` must be dropped.
     pub(crate) fn resume(&mut self) -> Resumed {
-        let inner = self
+        let slot = self.slot_mut();
+        let inner = slot
             .inner
             .as_mut()
             .expect("resumed a finished green thread");
         match inner.resume(()) {
             CoroutineResult::Yield(request) => Resumed::Suspended(request),
             CoroutineResult::Return(()) => {
-                let inner = self.inner.take().expect("coroutine present");
+                let inner = slot.inner.take().expect("coroutine present");
                 Resumed::Finished(inner.into_stack())
             }
         }
     }
 
     /// Unwinds a suspended green thread so that its destructors run, then
-    /// hands its stack back. The body sees a panic out of its `suspend`.
+    /// hands its stack back (after which this `Coro` must be dropped). The
+    /// body sees a panic out of its `suspend`.
     pub(crate) fn force_unwind(&mut self) -> Option<Stack> {
-        let mut inner = self.inner.take()?;
+        let mut inner = self.slot_mut().inner.take()?;
         inner.force_unwind();
         Some(inner.into_stack())
     }

@@ -2,12 +2,15 @@
 //! by the kernel, pooled so that a spawn reuses a stack whose top pages are
 //! already resident.
 //!
-//! This module owns stack memory; nothing else calls `mmap` or `munmap`.
+//! This module owns stack memory: nothing else maps or unmaps a stack (the
+//! one other mapping grove makes is the task slab's arena, see `slab`).
 //!
 //! One stack, addresses growing upwards:
 //!
 //! ```text
-//!   base ────────►┌──────────────────────────┐  high address, 16-byte aligned
+//!   base ────────►┌──────────────────────────┐  high address, page aligned
+//!                 │ top slot (TOP_SLOT)      │  the coroutine itself (`coroutine::Coro`)
+//!                 ├──────────────────────────┤  corosensei's base: 16-byte aligned
 //!                 │ first frames (hot pages) │  committed on first touch and kept
 //!                 ├ ─ ─ hot watermark ─ ─ ─ ─┤  when the stack goes to the global pool
 //!                 │ reserved, not committed  │  MAP_NORESERVE: costs address space only
@@ -24,7 +27,7 @@
 
 use std::io;
 use std::mem::ManuallyDrop;
-use std::ptr;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -92,6 +95,10 @@ pub fn validate_stack_size(size: usize) -> io::Result<usize> {
     Ok(size.div_ceil(page) * page)
 }
 
+/// Bytes at the very top of every stack kept for the coroutine that runs
+/// on it (see `coroutine::Coro`): corosensei pushes its frames below them.
+pub(crate) const TOP_SLOT: usize = 128;
+
 /// One guarded stack reservation. Dropping it unmaps it.
 pub(crate) struct Stack {
     /// Highest address (exclusive); the first frame is pushed below it.
@@ -145,6 +152,12 @@ impl Stack {
         self.len - page_size()
     }
 
+    /// The slot at the top (`TOP_SLOT` bytes, 16-byte aligned) where the
+    /// coroutine running on this stack keeps itself.
+    pub(crate) fn top_slot(&self) -> NonNull<u8> {
+        NonNull::new((self.base - TOP_SLOT) as *mut u8).expect("a stack's top is never null")
+    }
+
     /// The guard page's address range, for the overflow handler.
     pub(crate) fn guard(&self) -> (usize, usize) {
         let low = self.base - self.len;
@@ -183,11 +196,12 @@ impl Drop for Stack {
 }
 
 // SAFETY: the mapping has a PROT_NONE guard page below at least one usable
-// page (sizes are validated to a page or more), `base` and `limit` are page
-// aligned and so 16-byte aligned.
+// page (sizes are validated to a page or more); the base corosensei sees is
+// the top less `TOP_SLOT` (kept for the coroutine itself), and it and the
+// limit are 16-byte aligned (pages are, and `TOP_SLOT` is a multiple of 16).
 unsafe impl corosensei::stack::Stack for Stack {
     fn base(&self) -> StackPointer {
-        StackPointer::new(self.base).expect("stack base is never null")
+        StackPointer::new(self.base - TOP_SLOT).expect("stack base is never null")
     }
 
     fn limit(&self) -> StackPointer {
@@ -468,6 +482,24 @@ mod tests {
         assert_eq!(pool.pooled(), 1);
         pool.clear();
         assert_eq!(pool.mapped(), 0);
+    }
+
+    #[test]
+    fn the_top_slot_lies_above_the_frames_and_is_aligned() {
+        use corosensei::stack::Stack as _;
+        let pool = StackPool::new(16 * 1024, None);
+        let Ok(stack) = pool.get(16 * 1024) else {
+            panic!("mapping a stack failed")
+        };
+        let slot = stack.top_slot().as_ptr() as usize;
+        assert_eq!(slot % 16, 0);
+        assert_eq!(slot + TOP_SLOT, stack.base, "the slot ends at the top");
+        assert_eq!(stack.base().get(), slot, "frames start below the slot");
+        assert!(stack.limit().get() < slot);
+        // SAFETY: the slot lies in the stack's usable part.
+        unsafe { (slot as *mut [u8; TOP_SLOT]).write_volatile([7; TOP_SLOT]) };
+        pool.put_many([stack]);
+        pool.clear();
     }
 
     #[test]

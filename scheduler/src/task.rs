@@ -396,6 +396,7 @@ pub(crate) struct Header {
     /// on the task's stack), for the runtime's shutdown; see `scope`.
     pub(crate) open_scope: AtomicPtr<()>,
     /// Touched only by the worker that holds the run token (invariant 1).
+    /// One word: the coroutine lives at the top of its stack.
     coro: UnsafeCell<Option<Coro>>,
 }
 
@@ -506,13 +507,15 @@ impl Header {
 
 impl Drop for Header {
     fn drop(&mut self) {
-        if let Some(coro) = self.coro.get_mut().take() {
-            // A started task that was never finished nor unwound: its stack
-            // may hold references into other threads' state. Unwinding it here
-            // would run its destructors on a foreign thread, so leak it.
-            debug_assert!(false, "task {} dropped while suspended", self.id);
-            std::mem::forget(coro);
-        }
+        // A started task that was never finished nor unwound: its stack may
+        // hold references into other threads' state. Unwinding it here
+        // would run its destructors on a foreign thread, so it is leaked
+        // (dropping a `Coro` leaves its coroutine and stack alone).
+        debug_assert!(
+            self.coro.get_mut().is_none(),
+            "task {} dropped while suspended",
+            self.id
+        );
     }
 }
 
