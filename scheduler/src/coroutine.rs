@@ -19,12 +19,11 @@
 //!   stack back to the pool
 //! ```
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::Instant;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
-
-use std::ptr::NonNull;
 
 use crate::signal;
 use crate::stack::{Stack, TOP_SLOT};
@@ -80,7 +79,7 @@ const _: () = assert!(
 
 /// A task's header pointer, moved into its own coroutine body.
 #[derive(Clone, Copy)]
-struct SendPtr(std::ptr::NonNull<Header>);
+struct SendPtr(NonNull<Header>);
 
 /// Where a running coroutine's `Yielder` lives. Written once when the body
 /// starts, read by [`suspend`] from the same green thread.

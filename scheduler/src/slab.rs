@@ -43,6 +43,8 @@ use std::ptr::NonNull;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Mutex;
 
+use crate::stack::HUGE_PAGE;
+
 const CLASS: usize = 64;
 const CLASSES: usize = 16;
 const ALIGN: usize = 16;
@@ -112,8 +114,6 @@ fn class_of(layout: Layout) -> Option<usize> {
 
 /// Address space reserved at a time for chunks (see the module docs).
 const ARENA: usize = 1 << 30;
-/// The huge page size the arena is aligned to.
-const HUGE_PAGE: usize = 2 << 20;
 
 /// The part of the current arena not yet carved: `[next, end)`.
 static ARENA_LEFT: Mutex<(usize, usize)> = Mutex::new((0, 0));

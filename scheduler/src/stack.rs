@@ -57,9 +57,11 @@ const GLOBAL_POOL: usize = 1024;
 /// thread stacks) when the stack budget is computed.
 const MAP_HEADROOM: usize = 2048;
 
-/// Stacks of at least this size could hold a transparent huge page; they are
-/// marked `MADV_NOHUGEPAGE` so that touching one page does not commit 2 MiB.
-const HUGE_PAGE: usize = 2 * 1024 * 1024;
+/// The transparent huge page size. Stacks of at least this size could hold
+/// one; they are marked `MADV_NOHUGEPAGE` so that touching one page does
+/// not commit 2 MiB. (The task slab's arena, which wants them, is aligned
+/// to it.)
+pub(crate) const HUGE_PAGE: usize = 2 * 1024 * 1024;
 
 /// The system page size.
 pub fn page_size() -> usize {
@@ -101,7 +103,8 @@ pub(crate) const TOP_SLOT: usize = 128;
 
 /// One guarded stack reservation. Dropping it unmaps it.
 pub(crate) struct Stack {
-    /// Highest address (exclusive); the first frame is pushed below it.
+    /// Highest address (exclusive); the top slot lies just below it, and
+    /// the first frame below that.
     base: usize,
     /// Whole mapping, guard page included.
     len: usize,
