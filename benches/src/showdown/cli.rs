@@ -96,8 +96,9 @@ OPTIONS:
                        1,2,4,8,16) on skynet and fib_fork (or the --only list)
     -h, --help         this text
 
-Implementations run interleaved (round-robin per repetition); the table shows
-medians with min-max and each one's ratio to grove (lower is better everywhere).
+Implementations run interleaved: each repetition runs every one once, in
+order, the order reversed every other repetition. The table shows medians
+with min-max and each one's ratio to grove (lower is better everywhere).
 Every run verifies its result; a wrong one shows as WRONG instead of a time.
 GROVE_GO_TWIN=/path/to/grovebench uses Go's twins built elsewhere (a machine
 without Go): `go build -o grovebench .` in benches/go.",
