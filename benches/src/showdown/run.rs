@@ -1,8 +1,8 @@
 //! Running a workload: warm-up, then the implementations interleaved
 //! (each once per repetition, the order reversed every other one), each
-//! run guarded so that a panic (a
-//! WRONG RESULT among them) becomes a table cell instead of a crash, a
-//! watchdog for runs that hang, and the progress line on stderr.
+//! run guarded so that a panic (a WRONG RESULT among them) becomes a table
+//! cell instead of a crash, a watchdog for runs that hang, and the
+//! progress line on stderr.
 
 use std::io::{IsTerminal, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
