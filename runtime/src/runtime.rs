@@ -94,9 +94,7 @@ impl Runtime {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn shutdown(mut self) -> ShutdownReport {
-        ShutdownReport {
-            leaked: self.scheduler.shutdown(),
-        }
+        ShutdownReport::new(self.scheduler.shutdown())
     }
 
     /// Spawns a green thread on this runtime. Panics if no stack can be had
@@ -135,9 +133,7 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        let report = ShutdownReport {
-            leaked: self.scheduler.shutdown(),
-        };
+        let report = ShutdownReport::new(self.scheduler.shutdown());
         if self.report_leaks && !report.is_clean() {
             eprintln!("{report}");
         }
@@ -146,20 +142,40 @@ impl Drop for Runtime {
 
 /// The green threads a runtime still had when it shut down, grouped by
 /// where they were spawned.
+///
+/// Each was unwound (its destructors ran on its own worker) or dropped
+/// unrun, except those in [`ShutdownReport::not_unwound`]: green threads
+/// that refused to die (one caught its runtime's unwind and blocked again,
+/// or blocked in a destructor while panicking) and what depended on them.
+/// Those are leaked: their stacks and what they borrow are never freed.
 #[derive(Clone, Debug)]
 pub struct ShutdownReport {
     leaked: Vec<TaskInfo>,
+    not_unwound: Vec<TaskInfo>,
 }
 
 impl ShutdownReport {
-    /// True if no green thread was left.
-    pub fn is_clean(&self) -> bool {
-        self.leaked.is_empty()
+    fn new(outcome: grove_scheduler::ShutdownOutcome) -> ShutdownReport {
+        ShutdownReport {
+            leaked: outcome.live,
+            not_unwound: outcome.leaked,
+        }
     }
 
-    /// Every green thread that was still live.
+    /// True if no green thread was left.
+    pub fn is_clean(&self) -> bool {
+        self.leaked.is_empty() && self.not_unwound.is_empty()
+    }
+
+    /// Every green thread that was still live (Go's goroutine leaks).
     pub fn leaked(&self) -> &[TaskInfo] {
         &self.leaked
+    }
+
+    /// The green threads that could not be unwound: never freed, their
+    /// worker OS threads (if stuck in them) never joined.
+    pub fn not_unwound(&self) -> &[TaskInfo] {
+        &self.not_unwound
     }
 
     /// Leaked green threads per spawn site, most first.
@@ -183,7 +199,7 @@ impl fmt::Display for ShutdownReport {
         }
         writeln!(
             f,
-            "grove: {} green thread(s) still live at shutdown (unwound):",
+            "grove: {} green thread(s) still live at shutdown (unwound unless listed as leaked):",
             self.leaked.len()
         )?;
         for (at, n) in self.by_spawn_site() {
@@ -194,6 +210,21 @@ impl fmt::Display for ShutdownReport {
                 .filter_map(|t| t.blocked_on)
                 .collect();
             writeln!(f, "  {n} spawned at {at}, blocked on {reasons:?}")?;
+        }
+        if !self.not_unwound.is_empty() {
+            writeln!(
+                f,
+                "grove: {} green thread(s) could not be unwound and were leaked:",
+                self.not_unwound.len()
+            )?;
+            for t in &self.not_unwound {
+                writeln!(
+                    f,
+                    "  green thread {} spawned at {}",
+                    t.id.as_u64(),
+                    t.spawned_at
+                )?;
+            }
         }
         Ok(())
     }
@@ -289,7 +320,8 @@ impl Builder {
     /// Breaking this is undefined behaviour: the value is then used from a
     /// thread it does not belong to.
     pub unsafe fn full_migration(mut self, enabled: bool) -> Builder {
-        self.config.migrate = enabled;
+        // SAFETY: the caller takes on the same contract (see above).
+        unsafe { self.config.set_full_migration(enabled) };
         self
     }
 

@@ -41,12 +41,15 @@ mod monitor;
 pub mod park;
 pub mod scheduler;
 pub mod scope;
+mod shutdown;
 mod signal;
 mod slab;
 pub mod stack;
 mod task;
 pub mod thread;
 mod timer;
+#[doc(hidden)]
+pub mod tls;
 pub mod wait;
 mod worker;
 
@@ -55,4 +58,5 @@ pub use scheduler::{
     global, Config, DeadlockProbe, Handle, Scheduler, SpawnOptions, Stats, TaskInfo, TaskState,
     DEFAULT_STALL_WARNING,
 };
+pub use shutdown::ShutdownOutcome;
 pub use thread::{current, JoinHandle, Thread, ThreadId};

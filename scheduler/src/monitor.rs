@@ -12,7 +12,7 @@
 //! preemption: the monitor only tells; the stuck worker's unstarted tasks
 //! are stolen by the other workers as usual.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,9 @@ pub(crate) struct Watch {
     /// Milliseconds the current green thread has held the worker, as the
     /// monitor last measured it (0: not stalled).
     pub(crate) stalled_ms: AtomicU64,
+    /// The running green thread blocks the worker's OS thread while
+    /// unwinding a panic (see `worker::block_os_thread`).
+    pub(crate) blocked_unwinding: AtomicBool,
 }
 
 /// Samples every worker until the runtime stops.
@@ -83,6 +86,22 @@ fn report(shared: &Shared, worker: usize, task: u64, held: Duration) {
             format!("{name} (spawned at {}{last_park})", h.spawned_at)
         })
         .unwrap_or_default();
+    if shared.workers[worker]
+        .watch
+        .blocked_unwinding
+        .load(Ordering::Relaxed)
+    {
+        eprintln!(
+            "grove: green thread {task}{info} is blocked while unwinding a panic: worker {worker} \
+             cannot run its other green threads until it is woken ({} ms so far). A green thread \
+             never switches away while panicking, so a destructor (or a panic hook) that blocks \
+             on a channel, lock or join waits on its OS thread; if what it waits for needs a green \
+             thread of worker {worker}, it waits forever. Do not block in destructors that may \
+             run during a panic",
+            held.as_millis()
+        );
+        return;
+    }
     eprintln!(
         "grove: green thread {task}{info} has held worker {worker} for {} ms without parking or \
          yielding; a blocking call in a green thread (std::thread::sleep, blocking I/O, a std \

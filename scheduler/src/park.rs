@@ -235,7 +235,14 @@ pub fn yield_now() {
             coroutine::suspend(header, Request::Yield);
             true
         }
-        Some(_) => true,
+        Some(header) => {
+            if !std::thread::panicking() {
+                // Being unwound by its runtime's shutdown, it caught the
+                // unwind and goes on yielding: it will never be unwound.
+                worker::abandon(header, worker::SWALLOWED);
+            }
+            true
+        }
         None => false,
     });
     if !in_green {

@@ -1,19 +1,7 @@
 //! A scheduler instance: its workers, shared queues and stack pool;
-//! spawning; and shutdown. (Its live tasks are found by walking the task
-//! slab, `task::live_tasks`: a spawn registers nothing.)
-//!
-//! # Shutdown (`Scheduler::drop`)
-//!
-//! 1. Mark the runtime shutting down. From here a worker cancels every
-//!    unstarted task it pops (its closure is dropped unrun) and unwinds every
-//!    started task it pops, on that task's own worker, so destructors run
-//!    where the task ran. A task that parks from now on is taken back at
-//!    once, so it gets unwound too.
-//! 2. Unpark every parked task (they go to their home worker's inbox, where
-//!    step 1 applies) and wake every worker.
-//! 3. Wait until no task is live, repeating step 2 (destructors may spawn or
-//!    park), then stop the workers and join their threads.
-//! 4. Unmap every pooled stack.
+//! spawning. (Its live tasks are found by walking the task slab,
+//! `task::live_tasks`: a spawn registers nothing.) Dropping it shuts it
+//! down: see `shutdown`.
 
 use std::io;
 use std::panic::Location;
@@ -28,7 +16,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::idle::Idle;
 use crate::monitor;
-use crate::park::{self, Unparker, WaitReason};
+use crate::park::Unparker;
 use crate::stack::{self, StackPool, BUDGET, DEFAULT_STACK_SIZE};
 use crate::task::{self, HeaderInit, Task, TaskRef};
 use crate::thread::{JoinHandle, ThreadId};
@@ -46,8 +34,14 @@ pub struct Config {
     /// Most stacks this runtime may map at once (below the process-wide
     /// `vm.max_map_count` budget); `None` for the budget alone.
     pub max_stacks: Option<usize>,
-    /// Whether a started green thread may resume on another worker.
-    pub migrate: bool,
+    /// Whether a started green thread may resume on another worker: off
+    /// unless [`Config::set_full_migration`], an unsafe call, turns it on.
+    /// Private, so that safe code cannot set it:
+    ///
+    /// ```compile_fail
+    /// let config = grove_scheduler::Config { migrate: true, ..Default::default() };
+    /// ```
+    migrate: bool,
     /// Report a green thread that holds its worker this long without
     /// parking or yielding (see `monitor`); `None`: no monitor thread.
     pub stall_warning: Option<Duration>,
@@ -73,6 +67,22 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Whether a started green thread may resume on another worker.
+    pub fn full_migration(&self) -> bool {
+        self.migrate
+    }
+
+    /// Lets a started green thread resume on whichever worker woke it.
+    ///
+    /// # Safety
+    ///
+    /// The contract of `grove::runtime::Builder::full_migration`: no green
+    /// thread of the runtime keeps, across a call that may park, anything
+    /// tied to its OS thread.
+    pub unsafe fn set_full_migration(&mut self, enabled: bool) {
+        self.migrate = enabled;
+    }
+
     /// Checks every field; `InvalidInput` with a message if one is off.
     pub fn validate(&self) -> io::Result<()> {
         if self.workers == 0 {
@@ -122,11 +132,16 @@ pub(crate) struct WorkerShared {
     pub(crate) sleeping: CachePadded<std::sync::atomic::AtomicBool>,
 }
 
-const RUNNING: u8 = 0;
-const SHUTTING_DOWN: u8 = 1;
-const STOPPED: u8 = 2;
+impl WorkerShared {
+    /// Whether shutdown gave up on this worker's OS thread (see `shutdown`).
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+}
 
-static SHUTDOWN: WaitReason = WaitReason("Runtime::drop");
+const RUNNING: u8 = 0;
+pub(crate) const SHUTTING_DOWN: u8 = 1;
+pub(crate) const STOPPED: u8 = 2;
 
 /// State shared by a scheduler's workers and handles.
 pub(crate) struct Shared {
@@ -140,7 +155,7 @@ pub(crate) struct Shared {
     pub(crate) idle: Idle,
     pub(crate) stacks: StackPool,
     pub(crate) migrate: bool,
-    state: AtomicU8,
+    pub(crate) state: AtomicU8,
     external_spawned: AtomicU64,
     shutdown_waiter: Mutex<Option<Unparker>>,
 }
@@ -178,6 +193,22 @@ impl Shared {
     /// Whether any queue a thief can take from holds work.
     pub(crate) fn has_stealable_work(&self) -> bool {
         !self.injector.is_empty() || self.workers.iter().any(|w| !w.stealer.is_empty())
+    }
+
+    /// Green threads finished (returned, unwound, or dropped unrun).
+    pub(crate) fn completed(&self) -> u64 {
+        self.workers
+            .iter()
+            .map(|w| w.counters.completed.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Who to wake when the last green thread finishes at shutdown.
+    pub(crate) fn set_shutdown_waiter(&self, waiter: Option<Unparker>) {
+        *self
+            .shutdown_waiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = waiter;
     }
 
     /// Green threads spawned and not finished.
@@ -301,16 +332,19 @@ impl Shared {
 /// A running scheduler: worker threads plus their shared state. Dropping it
 /// shuts it down (see the module docs).
 pub struct Scheduler {
-    shared: Arc<Shared>,
-    threads: Vec<thread::JoinHandle<()>>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) threads: Vec<thread::JoinHandle<()>>,
     /// The stall monitor, if configured, and how to wake it at shutdown.
-    monitor: Option<(thread::JoinHandle<()>, OsUnparker)>,
+    pub(crate) monitor: Option<(thread::JoinHandle<()>, OsUnparker)>,
 }
 
 impl Scheduler {
     /// Starts the worker threads.
     pub fn new(config: Config) -> io::Result<Scheduler> {
         config.validate()?;
+        if config.migrate {
+            crate::tls::migration_on();
+        }
         let n = config.workers;
         let mut deques = Vec::with_capacity(n);
         let mut parkers = Vec::with_capacity(n);
@@ -409,77 +443,9 @@ impl Scheduler {
     }
 }
 
-impl Scheduler {
-    /// Shuts the scheduler down (see the module docs) and returns the green
-    /// threads that were still live when it started: they were unwound.
-    /// Dropping the scheduler does the same and discards the list.
-    pub fn shutdown(&mut self) -> Vec<TaskInfo> {
-        if self.threads.is_empty() {
-            return Vec::new(); // already shut down
-        }
-        let shared = &self.shared;
-        let own_thread = worker::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, shared)));
-        if own_thread {
-            // Waiting for ourselves would never end; the threads are left
-            // running, detached, and the runtime leaks.
-            eprintln!(
-                "grove: a Runtime was dropped from one of its own green threads; it is leaked"
-            );
-            self.threads.clear();
-            return Vec::new();
-        }
-        let live = self.handle().tasks();
-        shared.state.store(SHUTTING_DOWN, Ordering::SeqCst);
-        *shared
-            .shutdown_waiter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(park::current_unparker());
-        loop {
-            let mut tasks = task::live_tasks(shared);
-            tasks.retain(|task| {
-                let header = task.header();
-                !header.state.load().is_done() && !header.abandoned.load(Ordering::SeqCst)
-            });
-            if tasks.is_empty() {
-                break;
-            }
-            // A scope's owner is unwound only after its scoped green
-            // threads, by its worker (see `Worker::must_wait_for_scoped_threads`).
-            for task in &tasks {
-                park::unpark_task(task);
-            }
-            drop(tasks);
-            for w in shared.workers.iter() {
-                w.unparker.unpark();
-            }
-            park::park_timeout(&SHUTDOWN, Duration::from_millis(10));
-        }
-        shared.state.store(STOPPED, Ordering::SeqCst);
-        for w in shared.workers.iter() {
-            w.unparker.unpark();
-        }
-        for (i, handle) in self.threads.drain(..).enumerate() {
-            if shared.workers[i].abandoned.load(Ordering::SeqCst) {
-                continue; // stuck in a green thread that will not unwind
-            }
-            let _ = handle.join();
-        }
-        if let Some((monitor, unparker)) = self.monitor.take() {
-            unparker.unpark();
-            let _ = monitor.join();
-        }
-        shared.stacks.clear();
-        *shared
-            .shutdown_waiter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = None;
-        live
-    }
-}
-
 impl Drop for Scheduler {
     fn drop(&mut self) {
-        self.shutdown();
+        let _ = self.shutdown();
     }
 }
 
@@ -707,7 +673,7 @@ pub struct TaskInfo {
 }
 
 impl TaskInfo {
-    fn of(task: &TaskRef, shared: &Shared) -> Option<TaskInfo> {
+    pub(crate) fn of(task: &TaskRef, shared: &Shared) -> Option<TaskInfo> {
         let h = task.header();
         let s = h.state.load();
         let state = if s.is_done() {

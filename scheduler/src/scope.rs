@@ -138,6 +138,11 @@ struct ScopeData {
     /// Scoped green threads that panicked, less those whose panic a `join`
     /// returned: if any are left when the scope ends, `scope` panics.
     panicked: AtomicUsize,
+    /// Scoped green threads whose body has finished but whose result
+    /// packet is still held (by an unjoined `ScopedJoinHandle`): counted in
+    /// `count` until the packet goes, yet no longer running. Only a
+    /// runtime's shutdown reads it (see [`has_live_scoped_threads`]).
+    finished_packets: AtomicUsize,
     main: Unparker,
 }
 
@@ -166,12 +171,24 @@ impl ScopeData {
         }
     }
 
-    /// Scoped green threads not done (for diagnostics and shutdown).
+    /// Scoped green threads not done, their unjoined result packets
+    /// included (for diagnostics).
     fn live(&self) -> usize {
         // Credit first: while the owner is suspended it does not change,
         // and a spawn elsewhere only ever raises the count first.
         let credit = self.credit.load(Ordering::Relaxed);
         self.count.running().saturating_sub(credit)
+    }
+
+    /// Scoped green threads whose body may still run or be dropped unrun:
+    /// [`ScopeData::live`] less the finished ones whose packet an unjoined
+    /// handle holds (the owner holds those handles: waiting for them would
+    /// wait for the owner itself). Never less than the true number: the
+    /// count is read before `finished_packets`, and a packet leaves
+    /// `finished_packets` before it leaves the count (see `Packet::drop`).
+    fn running_tasks(&self) -> usize {
+        let live = self.live();
+        live.saturating_sub(self.finished_packets.load(Ordering::Acquire))
     }
 
     /// A scoped green thread is done (finished, or dropped unrun). Touches
@@ -224,8 +241,11 @@ impl Drop for Open {
     }
 }
 
-/// Whether the green thread of `header`, suspended, has a scope open whose
-/// scoped green threads are not all done. The caller holds its run token
+/// Whether the green thread of `header`, suspended, has a scope open with
+/// scoped green threads that may still run (or be dropped unrun): until
+/// they are done, unwinding it would free what they borrow. Finished
+/// scoped threads whose result an unjoined handle holds do not count: the
+/// owner's own unwind drops those handles. The caller holds its run token
 /// (it cannot resume and close its scopes meanwhile).
 pub(crate) fn has_live_scoped_threads(header: &Header) -> bool {
     let mut open = header.open_scope.load(Ordering::Relaxed) as *const ScopeData;
@@ -234,7 +254,7 @@ pub(crate) fn has_live_scoped_threads(header: &Header) -> bool {
         // the suspended green thread's stack until the scope closes, which
         // needs the run token the caller holds.
         let data = unsafe { &*open };
-        if data.live() > 0 {
+        if data.running_tasks() > 0 {
             return true;
         }
         open = data.outer.load(Ordering::Relaxed) as *const ScopeData;
@@ -327,7 +347,18 @@ impl Drop for AwaitRelease<'_> {
 struct Packet<'scope, T> {
     scope: Arc<ScopeData>,
     result: Mutex<Option<thread::Result<T>>>,
+    /// The body has finished and counted itself in
+    /// `ScopeData::finished_packets`.
+    body_done: std::sync::atomic::AtomicBool,
     _marker: PhantomData<Option<&'scope ScopeData>>,
+}
+
+impl<T> Packet<'_, T> {
+    /// The body stored its result and is about to let go of the packet.
+    fn body_finished(&self) {
+        self.scope.finished_packets.fetch_add(1, Ordering::Release);
+        self.body_done.store(true, Ordering::Relaxed);
+    }
 }
 
 impl<T> Drop for Packet<'_, T> {
@@ -339,6 +370,10 @@ impl<T> Drop for Packet<'_, T> {
         // The result may hold borrowed data: drop it before the scope can
         // end, i.e. before the count goes down.
         drop(result.take());
+        if *self.body_done.get_mut() {
+            // Before the count goes down (see `ScopeData::running_tasks`).
+            self.scope.finished_packets.fetch_sub(1, Ordering::Release);
+        }
         self.scope.finish();
     }
 }
@@ -371,6 +406,7 @@ where
             owner: worker::with_current_header(|h| h.map(NonNull::from)),
             outer: AtomicPtr::new(ptr::null_mut()),
             panicked: AtomicUsize::new(0),
+            finished_packets: AtomicUsize::new(0),
             main: park::current_unparker(),
         }),
         handle: Handle::current(),
@@ -456,6 +492,7 @@ impl<'scope> Scope<'scope, '_> {
         let packet = Arc::new(Packet {
             scope: self.data.clone(),
             result: Mutex::new(None),
+            body_done: std::sync::atomic::AtomicBool::new(false),
             _marker: PhantomData,
         });
         // As above: `f`'s captures go before the packet.
@@ -467,6 +504,7 @@ impl<'scope> Scope<'scope, '_> {
                 .result
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(result);
+            their_packet.body_finished();
             drop(their_packet);
         };
         // SAFETY: as above, with the packet in place of `Finish`; the

@@ -78,6 +78,10 @@ impl Snapshot {
     pub(crate) fn is_started(self) -> bool {
         self.0 & STARTED != 0
     }
+    /// Blocking its worker's OS thread (it parked while panicking).
+    pub(crate) fn is_os_blocked(self) -> bool {
+        self.0 & OS_BLOCKED != 0
+    }
     pub(crate) fn has_join_waiter(self) -> bool {
         self.0 & JOIN_WAITER != 0
     }
@@ -385,9 +389,13 @@ pub(crate) struct Header {
     pub(crate) wait: WaitSite,
     /// Set before a forced unwind, so the body re-throws what it catches.
     pub(crate) unwinding: AtomicBool,
-    /// It caught the forced unwind and blocked again: given up on (see
-    /// `worker::block_os_thread`).
+    /// Given up on at shutdown: it caught the forced unwind and blocked
+    /// again (see `worker::block_os_thread`), or it could not be unwound
+    /// (see `shutdown`); it is leaked, never unwound.
     pub(crate) abandoned: AtomicBool,
+    /// At shutdown: a scope owner held back until its scoped green threads
+    /// are done (see `Worker::retry_deferred`).
+    pub(crate) deferred: AtomicBool,
     /// Parked with a timer armed (a sleep, a timeout): it will wake by
     /// itself, so its runtime is not deadlocked.
     pub(crate) timed: AtomicBool,
@@ -448,6 +456,7 @@ impl Header {
             ptr::addr_of_mut!((*at).wait).write(WaitSite::default());
             ptr::addr_of_mut!((*at).unwinding).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).abandoned).write(AtomicBool::new(false));
+            ptr::addr_of_mut!((*at).deferred).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).timed).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).join_waiter).write(Mutex::new(None));
             ptr::addr_of_mut!((*at).open_scope).write(AtomicPtr::new(ptr::null_mut()));

@@ -3,6 +3,12 @@
 //! the switch (see `coroutine`). Entries carry the park sequence they were
 //! armed for (`task::State::fire_timer`), so a timer whose park already ended
 //! is recognised as stale and dropped.
+//!
+//! Every entry holds a reference to its task, and the last reference to a
+//! finished, detached task frees it, dropping its output: user code. So no
+//! method here drops an entry: whatever leaves the heap is handed back to
+//! the caller, who drops it once it holds no borrow of the worker's queues
+//! or of this heap (a destructor may wake green threads into them).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -58,11 +64,15 @@ impl Timers {
         self.heap.is_empty()
     }
 
-    /// Arms a timer for park number `park_seq` of `task`.
-    pub(crate) fn insert(&mut self, deadline: Instant, park_seq: u32, task: TaskRef) {
-        if self.heap.len() >= self.sweep_at {
-            self.sweep();
-        }
+    /// Arms a timer for park number `park_seq` of `task`. Returns the stale
+    /// entries a sweep took out (see [`Stale`]), for the caller to drop.
+    #[must_use = "dropping stale timers may run user code: drop them after releasing the heap"]
+    pub(crate) fn insert(&mut self, deadline: Instant, park_seq: u32, task: TaskRef) -> Stale {
+        let stale = if self.heap.len() >= self.sweep_at {
+            self.sweep()
+        } else {
+            Stale(Vec::new())
+        };
         self.order += 1;
         self.heap.push(Entry {
             deadline,
@@ -70,37 +80,50 @@ impl Timers {
             park_seq,
             task,
         });
+        stale
     }
 
-    /// Drops timers whose park already ended (the task was woken early), so
-    /// a loop of `recv_timeout(long)` that always gets its value in time
+    /// Takes out timers whose park already ended (the task was woken early),
+    /// so a loop of `recv_timeout(long)` that always gets its value in time
     /// does not grow the heap without bound.
-    fn sweep(&mut self) {
-        self.heap
-            .retain(|e| e.task.header().state.timer_is_live(e.park_seq));
+    fn sweep(&mut self) -> Stale {
+        let (live, stale): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut self.heap)
+            .into_iter()
+            .partition(|e| e.task.header().state.timer_is_live(e.park_seq));
+        self.heap = BinaryHeap::from(live);
         self.sweep_at = (2 * self.heap.len()).max(MIN_SWEEP);
+        Stale(stale.into_iter().map(|e| e.task).collect())
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.heap.peek().map(|e| e.deadline)
     }
 
-    /// Fires every timer due at `now`: `wake` gets each task whose park it
-    /// ended (already moved to SCHEDULED). Returns how many were woken.
-    pub(crate) fn fire(&mut self, now: Instant, mut wake: impl FnMut(TaskRef)) -> usize {
-        let mut woken = 0;
-        while self.heap.peek().is_some_and(|e| e.deadline <= now) {
+    /// Takes out the earliest timer due at `now`, if any: its task and the
+    /// park it was armed for. The caller fires it (`State::fire_timer`)
+    /// and drops the reference if it was stale, holding no borrow.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(TaskRef, u32)> {
+        if self.heap.peek().is_some_and(|e| e.deadline <= now) {
             let entry = self.heap.pop().expect("peeked");
-            if entry.task.header().state.fire_timer(entry.park_seq) {
-                woken += 1;
-                wake(entry.task);
-            }
+            Some((entry.task, entry.park_seq))
+        } else {
+            None
         }
-        woken
     }
 
-    /// Removes every entry (shutdown).
-    pub(crate) fn clear(&mut self) {
-        self.heap.clear();
+    /// Takes out every entry (shutdown), for the caller to drop.
+    #[must_use = "dropping timers may run user code: drop them after releasing the heap"]
+    pub(crate) fn take_all(&mut self) -> Stale {
+        Stale(
+            std::mem::take(&mut self.heap)
+                .into_iter()
+                .map(|e| e.task)
+                .collect(),
+        )
     }
 }
+
+/// Task references taken out of the heap without firing. Dropping one may
+/// free a finished task and run its output's destructor, so the caller
+/// drops this only after releasing every borrow of its worker's state.
+pub(crate) struct Stale(#[allow(dead_code, reason = "held only to be dropped")] Vec<TaskRef>);

@@ -119,6 +119,9 @@ pub(crate) struct Worker {
     run_next: Cell<Option<TaskRef>>,
     local: RefCell<VecDeque<TaskRef>>,
     yielded: RefCell<VecDeque<TaskRef>>,
+    /// At shutdown: scope owners whose scoped green threads may still run,
+    /// held (run token and all) until those are done; see `shutdown`.
+    deferred: RefCell<VecDeque<TaskRef>>,
     timers: RefCell<Timers>,
     stacks: RefCell<Vec<Stack>>,
     parker: Parker,
@@ -221,37 +224,54 @@ pub(crate) fn wake_blocked_thread(task: &TaskRef) {
 
 /// Parks the running green thread by blocking its OS thread: the path taken
 /// while the thread is panicking, where switching away is never allowed.
+///
+/// Nothing else runs on this worker meanwhile: a destructor that blocks on
+/// something only another green thread of this worker can provide waits
+/// forever. The stall monitor says so plainly (`blocked_unwinding`), and a
+/// runtime's shutdown gives such a worker up (see `shutdown`, step 4).
 pub(crate) fn block_os_thread(header: &Header, deadline: Option<Instant>) {
     if header.unwinding.load(Ordering::Relaxed) && !std::thread::panicking() {
         // Being unwound by its runtime's shutdown, the green thread caught
         // the unwind (a catch_unwind around a blocking call, in a loop) and
         // blocks again: it can never be unwound. Leak it and its worker
         // rather than hang the runtime's drop.
-        abandon(header);
+        abandon(header, SWALLOWED);
     }
     if !header.state.begin_os_block() {
         return; // an unpark was pending
     }
     let woken = with_worker(|w| {
         let w = w.expect("a green thread runs on a worker");
-        loop {
+        let watch = &w.me().watch;
+        watch.blocked_unwinding.store(true, Ordering::Relaxed);
+        let woken = loop {
             if header.state.end_os_block_if_notified() {
-                return true;
+                break true;
             }
             match deadline {
-                Some(d) if Instant::now() >= d => return false,
+                Some(d) if Instant::now() >= d => break false,
                 Some(d) => w.parker.park_deadline(d),
                 None => w.parker.park(),
             }
-        }
+        };
+        watch.blocked_unwinding.store(false, Ordering::Relaxed);
+        woken
     });
     if !woken {
         header.state.end_os_block();
     }
 }
 
+/// Why a green thread is abandoned when it swallows its forced unwind.
+pub(crate) const SWALLOWED: &str = "caught the unwind of its runtime's shutdown and blocked or \
+     yielded again: a catch_unwind around a blocking call must let the unwind through \
+     (resume_unwind what it does not expect)";
+
+/// Gives up on the green thread of `header` and on its worker's OS thread
+/// at shutdown (see `shutdown`, step 4): neither is ever waited for again,
+/// and the green thread is leaked. `why` completes "green thread N ...".
 #[cold]
-fn abandon(header: &Header) {
+pub(crate) fn abandon(header: &Header, why: &str) {
     if header.abandoned.swap(true, Ordering::SeqCst) {
         return;
     }
@@ -259,10 +279,8 @@ fn abandon(header: &Header) {
     let shared = header.shared();
     shared.workers[home].abandoned.store(true, Ordering::SeqCst);
     eprintln!(
-        "grove: green thread {} (spawned at {}) caught the unwind of its runtime's shutdown and \
-         blocked again; it cannot be unwound, so it and worker thread {home} are leaked. A \
-         catch_unwind around a blocking call must let the unwind through (resume_unwind what \
-         it does not expect)",
+        "grove: green thread {} (spawned at {}) {why}; it cannot be unwound, so it and worker \
+         thread {home} are leaked",
         header.id, header.spawned_at
     );
 }
@@ -307,6 +325,7 @@ impl Worker {
             run_next: Cell::new(None),
             local: RefCell::new(VecDeque::new()),
             yielded: RefCell::new(VecDeque::new()),
+            deferred: RefCell::new(VecDeque::new()),
             timers: RefCell::new(Timers::new()),
             stacks: RefCell::new(Vec::new()),
             parker,
@@ -593,14 +612,27 @@ impl Worker {
         &self.me().counters
     }
 
-    /// Fires due timers; woken tasks join the local queue.
+    /// Fires due timers; woken tasks join the local queue. One entry at a
+    /// time, with no borrow held between them: a stale entry may hold the
+    /// last reference to a finished task, whose output's destructor may
+    /// wake green threads into this worker's queues.
     fn fire_timers(&self) -> usize {
-        let mut timers = self.timers.borrow_mut();
-        if timers.is_empty() {
+        if self.timers.borrow().is_empty() {
             return 0;
         }
-        let mut local = self.local.borrow_mut();
-        timers.fire(Instant::now(), |task| local.push_back(task))
+        let now = Instant::now();
+        let mut woken = 0;
+        loop {
+            let due = self.timers.borrow_mut().pop_due(now);
+            let Some((task, seq)) = due else {
+                return woken;
+            };
+            if task.header().state.fire_timer(seq) {
+                woken += 1;
+                self.local.borrow_mut().push_back(task);
+            }
+            // A stale entry's reference is dropped here, no borrow held.
+        }
     }
 
     /// Steps 7 and 8: timers, stealing, spinning, parking. Returns a task,
@@ -608,13 +640,18 @@ impl Worker {
     fn find_work_or_park(&self) -> Option<TaskRef> {
         if self.shared.is_shutting_down() {
             self.cancel_starved();
+            self.retry_deferred();
         } else {
             self.retry_starved();
         }
         let spin_until = Instant::now() + self.spin.get();
         let inbox = &self.me().inbox;
         loop {
-            if self.fire_timers() > 0 {
+            // Fired timers wake tasks into the local queue; so may the
+            // destructors that run when a stale timer, a cancelled task or
+            // an unwound one lets go of a finished task's output.
+            self.fire_timers();
+            if self.has_resumable() {
                 self.stop_searching();
                 return self.next_task();
             }
@@ -705,6 +742,14 @@ impl Worker {
         }
     }
 
+    /// Whether a task waits in the run-next slot or the local queue.
+    fn has_resumable(&self) -> bool {
+        let run_next = self.run_next.take();
+        let some = run_next.is_some();
+        self.run_next.set(run_next);
+        some || !self.local.borrow().is_empty()
+    }
+
     /// Whether this worker has nothing to run but the task it runs: every
     /// queue empty, no timer set (one could be due), no shutdown going on.
     fn alone(&self) -> bool {
@@ -764,12 +809,19 @@ impl Worker {
                 return;
             }
         } else if self.shared.is_shutting_down() {
-            if self.must_wait_for_scoped_threads(header) {
+            if header.abandoned.load(Ordering::SeqCst) {
+                // Leaked by the shutdown (see `shutdown`, step 4): never
+                // run again, whatever may still wake it.
+                return;
+            }
+            if crate::scope::has_live_scoped_threads(header) {
                 // Its scoped green threads borrow from its stack: they are
-                // unwound first, and this one is looked at again after
-                // them, as after a yield.
+                // unwound first; this one waits, run token held, until
+                // they are done (`retry_deferred`), or forever if they
+                // never are (see `shutdown`, step 4).
                 header.state.transition_to_scheduled();
-                self.yielded.borrow_mut().push_back(task);
+                header.deferred.store(true, Ordering::SeqCst);
+                self.deferred.borrow_mut().push_back(task);
                 return;
             }
             self.unwind(task);
@@ -818,7 +870,8 @@ impl Worker {
                                 }
                             } else if let Some(deadline) = deadline {
                                 header.timed.store(true, Ordering::Relaxed);
-                                self.timers.borrow_mut().insert(deadline, seq, task);
+                                let stale = self.timers.borrow_mut().insert(deadline, seq, task);
+                                drop(stale); // after the borrow: may run user code
                             }
                             return;
                         }
@@ -885,18 +938,18 @@ impl Worker {
         }
     }
 
-    /// At shutdown: whether `header`'s task (suspended, run token held)
-    /// has a scope open whose scoped green threads are not all done yet,
-    /// so that unwinding it now would drop what they borrow. Not when a
-    /// worker was given up: its green threads never end.
-    fn must_wait_for_scoped_threads(&self, header: &Header) -> bool {
-        let given_up = || {
-            self.shared
-                .workers
-                .iter()
-                .any(|w| w.abandoned.load(Ordering::Relaxed))
-        };
-        crate::scope::has_live_scoped_threads(header) && !given_up()
+    /// At shutdown, when idle: the deferred scope owners whose scoped
+    /// green threads are all done now are unwound.
+    fn retry_deferred(&self) {
+        let waiting = self.deferred.borrow().len();
+        for _ in 0..waiting {
+            let Some(task) = self.deferred.borrow_mut().pop_front() else {
+                return;
+            };
+            task.header().deferred.store(false, Ordering::SeqCst);
+            // Looks again and defers it again if it must still wait.
+            self.run(task);
+        }
     }
 
     /// Unwinds a started task at shutdown, on this (its own) worker.
@@ -1015,15 +1068,25 @@ impl Worker {
         }
     }
 
-    /// At thread exit: stacks back to the pool, timers dropped.
+    /// At thread exit: stacks back to the pool, timers and queued task
+    /// references dropped, each after its queue's borrow is released (the
+    /// last reference to a finished task runs its output's destructor).
     fn release_everything(&self) {
-        self.timers.borrow_mut().clear();
+        let timers = self.timers.borrow_mut().take_all();
+        drop(timers);
         let stacks: Vec<Stack> = self.stacks.borrow_mut().drain(..).collect();
         self.counters().cached_stacks.store(0, Ordering::Relaxed);
         self.shared.stacks.put_many(stacks);
         while self.deque.pop().is_some() {}
-        self.local.borrow_mut().clear();
-        self.yielded.borrow_mut().clear();
+        for queue in [&self.local, &self.yielded, &self.deferred] {
+            loop {
+                let tasks = std::mem::take(&mut *queue.borrow_mut());
+                if tasks.is_empty() {
+                    break;
+                }
+                drop(tasks);
+            }
+        }
         self.run_next.take();
     }
 }

@@ -11,11 +11,9 @@ fn spawn_and_join() {
 
 #[test]
 fn many_park_unpark() {
-    let s = Scheduler::new(Config {
-        workers: 2,
-        ..Config::default()
-    })
-    .unwrap();
+    let mut config = Config::default();
+    config.workers = 2;
+    let s = Scheduler::new(config).unwrap();
     let h = s.handle();
     let n = Arc::new(AtomicUsize::new(0));
     let main = {

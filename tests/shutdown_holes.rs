@@ -1,0 +1,474 @@
+//! Shutdown cases that broke grove's safety promise (issue "soundness and
+//! shutdown: seven holes"), each reproduced from safe code: a scope owner
+//! unwound before a scoped green thread that swallowed its unwind, a stale
+//! timer dropping an output under a borrow of its worker's queues, a drop
+//! that spun forever on an unjoined scoped handle, a destructor that blocks
+//! while unwinding, and a drop that looped once a worker was abandoned.
+//!
+//! Those that can crash, abort or leave a stuck OS thread behind run in a
+//! child process (`run_in_child`); the rest run here, bounded by the
+//! watchdog.
+
+#[path = "common/base.rs"]
+mod base;
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use base::{
+    blocked_on, for_each_workers, in_child, run_in_child, runtime, wait_until, watchdog,
+    watchdog_for,
+};
+use grove::chan;
+use grove::thread;
+use grove::Runtime;
+
+/// Keeps the calling green thread on its worker, without yielding, for
+/// `d`: long enough for an idle worker to steal what it just spawned.
+fn spin_for(d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+fn os_thread() -> std::thread::ThreadId {
+    std::thread::current().id()
+}
+
+/// What a scoped green thread borrows of its owner: data that records its
+/// own drop in a flag the scoped thread holds separately, so that a
+/// scoped thread can tell, without touching freed memory, that it outlived
+/// what it borrows.
+struct OwnerData {
+    values: Vec<u64>,
+    dropped: Arc<AtomicBool>,
+}
+
+impl OwnerData {
+    fn new() -> (OwnerData, Arc<AtomicBool>) {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let data = OwnerData {
+            values: (0..1024).collect(),
+            dropped: dropped.clone(),
+        };
+        (data, dropped)
+    }
+
+    /// Reads the data, unless it is gone (then reading it would be the
+    /// use-after-free itself): `Err` says which.
+    fn read(&self, dropped: &AtomicBool) -> Result<(), String> {
+        if dropped.load(Ordering::SeqCst) {
+            return Err("the owner's data was dropped while a scoped thread could use it".into());
+        }
+        let sum: u64 = std::hint::black_box(&self.values).iter().sum();
+        if sum == 1023 * 1024 / 2 {
+            Ok(())
+        } else {
+            Err(format!("the owner's data reads wrong: {sum}"))
+        }
+    }
+}
+
+impl Drop for OwnerData {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Case 1, first shape: a scoped green thread catches its runtime's forced
+/// unwind and goes on, reading its owner's data. Its owner, on another
+/// worker, used to be unwound (and its stack unmapped) at once, since a
+/// worker had been given up: the scoped thread then read freed memory.
+/// The owner must be leaked instead, its data intact for as long as the
+/// scoped thread runs.
+#[test]
+fn an_owner_outlives_a_scoped_thread_that_swallowed_the_unwind() {
+    const NAME: &str = "an_owner_outlives_a_scoped_thread_that_swallowed_the_unwind";
+    if !in_child(NAME) {
+        let (passed, output) = run_in_child(NAME);
+        assert!(passed, "the child failed:\n{output}");
+        return;
+    }
+    watchdog_for(Duration::from_secs(120), || {
+        let mut apart = 0;
+        for round in 0..8 {
+            let rt = runtime(2);
+            let (placed_tx, placed_rx) = mpsc::channel::<bool>();
+            let (report_tx, report_rx) = mpsc::channel::<Result<usize, String>>();
+            rt.spawn(move || {
+                let (data, dropped) = OwnerData::new();
+                let owner = os_thread();
+                thread::scope(|s| {
+                    s.spawn(|| {
+                        placed_tx.send(os_thread() != owner).unwrap();
+                        let mut caught = 0;
+                        for _ in 0..40 {
+                            let slept = panic::catch_unwind(AssertUnwindSafe(|| {
+                                thread::sleep(Duration::from_millis(2))
+                            }));
+                            caught += usize::from(slept.is_err());
+                            if let Err(e) = data.read(&dropped) {
+                                let _ = report_tx.send(Err(e));
+                                return;
+                            }
+                        }
+                        report_tx.send(Ok(caught)).unwrap();
+                    });
+                    spin_for(Duration::from_millis(5));
+                });
+            });
+            let split = placed_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the scoped thread started");
+            apart += usize::from(split);
+            let dropped = Instant::now();
+            let report = rt.shutdown();
+            assert!(
+                dropped.elapsed() < Duration::from_secs(10),
+                "round {round}: shutdown took {:?}",
+                dropped.elapsed()
+            );
+            assert!(
+                !report.not_unwound().is_empty(),
+                "round {round}: the scoped thread and its owner are reported leaked"
+            );
+            let read = report_rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the scoped thread reports");
+            assert_eq!(read, Ok(1), "round {round}: it caught one forced unwind");
+        }
+        assert!(apart > 0, "the owner and its scoped thread never ran apart");
+    });
+}
+
+/// Reads its owner's data when dropped, and says what it found.
+struct ChecksOwner<'a> {
+    data: &'a OwnerData,
+    dropped: Arc<AtomicBool>,
+    report: mpsc::Sender<Result<(), String>>,
+}
+
+impl Drop for ChecksOwner<'_> {
+    fn drop(&mut self) {
+        let _ = self.report.send(self.data.read(&self.dropped));
+    }
+}
+
+/// Case 1, second shape: an unrelated green thread swallows its runtime's
+/// unwind on worker 1, where a scoped green thread is parked with a
+/// destructor that reads its owner's data; the owner is on worker 0. The
+/// owner used to be unwound first; the scoped thread's destructor ran
+/// once the swallower let its worker go, reading freed memory. Now the
+/// owner is never unwound while the scoped thread may run.
+#[test]
+fn an_unrelated_swallower_does_not_let_an_owner_go_first() {
+    const NAME: &str = "an_unrelated_swallower_does_not_let_an_owner_go_first";
+    if !in_child(NAME) {
+        let (passed, output) = run_in_child(NAME);
+        assert!(passed, "the child failed:\n{output}");
+        return;
+    }
+    watchdog_for(Duration::from_secs(120), || {
+        let mut apart = 0;
+        for round in 0..8 {
+            let rt = runtime(2);
+            let (placed_tx, placed_rx) = mpsc::channel::<bool>();
+            let (report_tx, report_rx) = mpsc::channel::<Result<(), String>>();
+            let (swallower_done_tx, swallower_done_rx) = mpsc::channel::<()>();
+            let (_never_tx, never_rx) = chan::bounded::<()>(0);
+            rt.spawn(move || {
+                let (data, dropped) = OwnerData::new();
+                let owner = os_thread();
+                thread::scope(|s| {
+                    let data = &data;
+                    s.spawn(move || {
+                        let _check = ChecksOwner {
+                            data,
+                            dropped,
+                            report: report_tx,
+                        };
+                        let scoped = os_thread();
+                        // Spawned after this one, the swallower is woken
+                        // first at shutdown (see the abandoned-worker test
+                        // below), and takes this worker.
+                        let swallower = thread::spawn(move || {
+                            placed_tx
+                                .send(scoped != owner && os_thread() == scoped)
+                                .unwrap();
+                            for _ in 0..40 {
+                                let _ =
+                                    panic::catch_unwind(|| thread::sleep(Duration::from_millis(2)));
+                            }
+                            swallower_done_tx.send(()).unwrap();
+                        });
+                        drop(swallower);
+                        let _ = never_rx.recv();
+                    });
+                    spin_for(Duration::from_millis(5));
+                });
+            });
+            let split = placed_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the swallower started");
+            apart += usize::from(split);
+            let dropped = Instant::now();
+            drop(rt);
+            assert!(
+                dropped.elapsed() < Duration::from_secs(10),
+                "round {round}: drop took {:?}",
+                dropped.elapsed()
+            );
+            swallower_done_rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the swallower ends");
+            // Unwound before the swallower took its worker, or never: either
+            // way the scoped thread never outlived its owner's data.
+            if let Ok(found) = report_rx.recv_timeout(Duration::from_millis(200)) {
+                assert_eq!(found, Ok(()), "round {round}");
+            }
+        }
+        assert!(apart > 0, "the owner and the swallower never ran apart");
+    });
+}
+
+/// Case 5: a detached green thread returns the last `Sender` of a channel
+/// on which two green threads of the same worker wait; it was woken before
+/// its `recv_timeout` expired, so its stale timer held the last reference
+/// to it. When the timer came due, the worker dropped the entry (and with
+/// it the output, closing the channel and waking both receivers) while it
+/// held its queues: "already borrowed", and an abort.
+#[test]
+fn a_stale_timer_drops_an_output_outside_the_workers_borrows() {
+    const NAME: &str = "a_stale_timer_drops_an_output_outside_the_workers_borrows";
+    if !in_child(NAME) {
+        let (passed, output) = run_in_child(NAME);
+        assert!(passed, "the child failed:\n{output}");
+        return;
+    }
+    watchdog(|| {
+        for round in 0..3 {
+            let rt = runtime(1);
+            let closed = rt.block_on(|| {
+                let (tx, rx) = chan::unbounded::<u32>();
+                let receivers: Vec<_> = (0..2)
+                    .map(|_| {
+                        let rx = rx.clone();
+                        thread::spawn(move || rx.recv().is_err())
+                    })
+                    .collect();
+                drop(rx);
+                let (wake_tx, wake_rx) = chan::bounded::<()>(1);
+                drop(thread::spawn(move || {
+                    let _ = wake_rx.recv_timeout(Duration::from_millis(100));
+                    tx // the output: the channel's last sender
+                }));
+                // One worker: the receivers and the timed receiver run and
+                // park before this green thread comes back from its yields.
+                for _ in 0..4 {
+                    thread::yield_now();
+                }
+                wake_tx.send(()).unwrap();
+                receivers
+                    .into_iter()
+                    .map(|r| r.join().unwrap())
+                    .collect::<Vec<bool>>()
+            });
+            assert_eq!(closed, [true, true], "round {round}");
+        }
+    });
+}
+
+/// Case 6: a scope's owner parked while it holds the unjoined handle of a
+/// finished scoped green thread whose result has a destructor. The owner
+/// waited for that result's packet, which only the owner's own unwind
+/// drops: dropping the runtime spun forever.
+#[test]
+fn an_owner_holding_a_finished_handle_with_a_destructor_is_unwound() {
+    for_each_workers(|n| {
+        let rt = runtime(n);
+        let (_never_tx, never_rx) = chan::bounded::<()>(0);
+        let unwound = Arc::new(AtomicBool::new(false));
+        let flag = unwound.clone();
+        rt.spawn(move || {
+            struct Flag(Arc<AtomicBool>);
+            impl Drop for Flag {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+            let _flag = Flag(flag);
+            thread::scope(|s| {
+                let h = s.spawn(|| String::from("x"));
+                while !h.is_finished() {
+                    thread::yield_now();
+                }
+                let _ = never_rx.recv();
+                drop(h);
+            });
+        });
+        wait_until("the owner parks", || {
+            blocked_on(&rt, "chan recv").len() == 1
+        });
+        let dropped = Instant::now();
+        drop(rt);
+        assert!(unwound.load(Ordering::SeqCst), "{n} workers: not unwound");
+        assert!(
+            dropped.elapsed() < Duration::from_secs(5),
+            "{n} workers: drop took {:?}",
+            dropped.elapsed()
+        );
+    });
+}
+
+/// Blocks on its channel when dropped.
+struct BlocksInDrop(chan::Receiver<()>);
+
+impl Drop for BlocksInDrop {
+    fn drop(&mut self) {
+        let _ = self.0.recv();
+    }
+}
+
+/// Case 7: a destructor blocks while its green thread unwinds a panic, and
+/// what it waits for is a green thread of the same worker. The green thread
+/// must not switch away while panicking, so its worker's OS thread blocks:
+/// the stall report says so plainly, and dropping the runtime still returns
+/// (the worker is given up and reported).
+#[test]
+fn a_destructor_blocking_while_unwinding_is_reported_and_drop_returns() {
+    const NAME: &str = "a_destructor_blocking_while_unwinding_is_reported_and_drop_returns";
+    if !in_child(NAME) {
+        let (passed, output) = run_in_child(NAME);
+        assert!(passed, "the child failed:\n{output}");
+        assert!(
+            output.contains("is blocked while unwinding a panic: worker 0 cannot run its other"),
+            "no plain stall report:\n{output}"
+        );
+        return;
+    }
+    watchdog(|| {
+        let rt = Runtime::builder()
+            .workers(1)
+            .stall_warning(Some(Duration::from_millis(50)))
+            .build()
+            .unwrap();
+        let (tx, rx) = chan::bounded::<()>(0);
+        let panicker = rt.spawn(move || {
+            // Holds the sender, parked on the same worker.
+            let holder = thread::spawn(move || {
+                let _tx = tx;
+                loop {
+                    thread::park();
+                }
+            });
+            thread::yield_now();
+            let _blocks = BlocksInDrop(rx);
+            drop(holder);
+            panic::panic_any("boom");
+        });
+        wait_until("the stall is reported", || {
+            rt.tasks().iter().any(|t| t.stalling_worker_for.is_some())
+        });
+        assert!(!panicker.is_finished());
+        let dropped = Instant::now();
+        let report = rt.shutdown();
+        assert!(
+            dropped.elapsed() < Duration::from_secs(5),
+            "shutdown took {:?}",
+            dropped.elapsed()
+        );
+        assert_eq!(report.not_unwound().len(), 2, "{report}");
+    });
+}
+
+/// Counts its drop.
+struct Counts(Arc<AtomicUsize>);
+
+impl Drop for Counts {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A green thread catches its runtime's forced unwind and parks again, in
+/// a loop, while other green threads are parked on its worker: once it
+/// holds the worker, they can never run. Dropping the runtime used to loop
+/// forever waiting for them; now it returns, and each of them was either
+/// unwound before the swallower took the worker (its destructor ran) or is
+/// reported as not unwound.
+#[test]
+fn dropping_a_runtime_with_an_abandoned_worker_returns() {
+    const NAME: &str = "dropping_a_runtime_with_an_abandoned_worker_returns";
+    if !in_child(NAME) {
+        let (passed, output) = run_in_child(NAME);
+        assert!(passed, "the child failed:\n{output}");
+        return;
+    }
+    watchdog(|| {
+        let mut stuck_behind = 0;
+        for round in 0..10 {
+            let rt = runtime(1);
+            let dropped = Arc::new(AtomicUsize::new(0));
+            for _ in 0..3 {
+                let guard = Counts(dropped.clone());
+                rt.spawn(move || {
+                    let _guard = guard;
+                    loop {
+                        thread::park();
+                    }
+                });
+            }
+            // Spawned last, it is usually woken first at shutdown (the task
+            // records are walked in address order, and a fresh slab hands
+            // out blocks from the top), so the others are stuck behind it.
+            rt.spawn(move || loop {
+                let _ = panic::catch_unwind(thread::park);
+            });
+            wait_until("all four park", || blocked_on(&rt, "park").len() == 4);
+            let report = rt.shutdown();
+            assert_eq!(report.leaked().len(), 4, "{report}");
+            let others_left = report.not_unwound().len() - 1;
+            assert_eq!(
+                dropped.load(Ordering::SeqCst) + others_left,
+                3,
+                "round {round}: each was unwound or reported\n{report}"
+            );
+            stuck_behind += others_left;
+        }
+        assert!(
+            stuck_behind > 0,
+            "no green thread was ever stuck behind the swallower: the test missed its case"
+        );
+    });
+}
+
+/// The same with a green thread that swallows the unwind and then yields
+/// in a loop (it never parks): it used to spin its worker forever.
+#[test]
+fn a_green_thread_that_swallows_the_unwind_and_yields_is_abandoned() {
+    const NAME: &str = "a_green_thread_that_swallows_the_unwind_and_yields_is_abandoned";
+    if !in_child(NAME) {
+        let (passed, output) = run_in_child(NAME);
+        assert!(passed, "the child failed:\n{output}");
+        return;
+    }
+    watchdog(|| {
+        let rt = runtime(2);
+        let (started_tx, started_rx) = mpsc::channel();
+        rt.spawn(move || {
+            started_tx.send(()).unwrap();
+            if panic::catch_unwind(thread::park).is_err() {
+                loop {
+                    thread::yield_now();
+                }
+            }
+        });
+        started_rx.recv().unwrap();
+        wait_until("it parks", || blocked_on(&rt, "park").len() == 1);
+        let report = rt.shutdown();
+        assert_eq!(report.not_unwound().len(), 1, "{report}");
+    });
+}
