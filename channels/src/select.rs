@@ -438,6 +438,12 @@ thread_local! {
 
 /// xorshift64*, seeded per thread from the thread's address.
 fn random(n: usize) -> usize {
+    // Through `tls`: a select's green thread may have migrated since its
+    // caller last touched a thread-local.
+    grove_scheduler::tls::tls(|| random_here(n))
+}
+
+fn random_here(n: usize) -> usize {
     RNG.with(|rng| {
         let mut x = rng.get();
         if x == 0 {

@@ -317,6 +317,14 @@ impl Builder {
     /// - a value that is not `Send` (an `Rc`, a `std::sync::MutexGuard`, a
     ///   raw handle tied to its OS thread).
     ///
+    /// Mind the compiler too: it may compute a thread-local's address once
+    /// in a function and use it again after a call, so a function that
+    /// touches a thread-local and also makes such a call may touch the
+    /// wrong thread's value even if no reference is held in the source.
+    /// Touch thread-locals only in functions that make no call that may
+    /// park (put the access in an `#[inline(never)]` helper). grove's own
+    /// code does this for its thread-locals.
+    ///
     /// Breaking this is undefined behaviour: the value is then used from a
     /// thread it does not belong to.
     pub unsafe fn full_migration(mut self, enabled: bool) -> Builder {

@@ -214,12 +214,14 @@ fn refill(class: usize, list: &mut Vec<Block>) {
 /// [`for_each_block`] may read it at any time.
 pub(crate) fn alloc(layout: Layout) -> NonNull<u8> {
     if let Some(class) = class_of(layout) {
-        let block = CACHE.try_with(|c| {
-            let list = &mut c.borrow_mut().lists[class];
-            if list.is_empty() {
-                refill(class, list);
-            }
-            list.pop()
+        let block = crate::tls::tls(|| {
+            CACHE.try_with(|c| {
+                let list = &mut c.borrow_mut().lists[class];
+                if list.is_empty() {
+                    refill(class, list);
+                }
+                list.pop()
+            })
         });
         if let Ok(Some(Block(block))) = block {
             return block;
@@ -278,13 +280,15 @@ pub(crate) unsafe fn dealloc(block: NonNull<u8>, layout: Layout) {
         unsafe { alloc::dealloc(block.as_ptr(), layout) };
         return;
     };
-    let kept = CACHE.try_with(|c| {
-        let list = &mut c.borrow_mut().lists[class];
-        list.push(Block(block));
-        if list.len() > KEEP {
-            let half = list.len() / 2;
-            global(class).extend(list.drain(..half));
-        }
+    let kept = crate::tls::tls(|| {
+        CACHE.try_with(|c| {
+            let list = &mut c.borrow_mut().lists[class];
+            list.push(Block(block));
+            if list.len() > KEEP {
+                let half = list.len() / 2;
+                global(class).extend(list.drain(..half));
+            }
+        })
     });
     if kept.is_err() {
         global(class).push(Block(block));

@@ -33,16 +33,18 @@ thread_local! {
 
 impl ThreadId {
     pub(crate) fn next() -> ThreadId {
-        let id = IDS.with(|ids| {
-            let (next, end) = ids.get();
-            if next < end {
-                ids.set((next + 1, end));
-                next
-            } else {
-                let start = NEXT_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
-                ids.set((start + 1, start + ID_BLOCK));
-                start
-            }
+        let id = crate::tls::tls(|| {
+            IDS.with(|ids| {
+                let (next, end) = ids.get();
+                if next < end {
+                    ids.set((next + 1, end));
+                    next
+                } else {
+                    let start = NEXT_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+                    ids.set((start + 1, start + ID_BLOCK));
+                    start
+                }
+            })
         });
         ThreadId::from_raw(id)
     }

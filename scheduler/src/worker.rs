@@ -49,6 +49,7 @@ use crate::signal;
 use crate::stack::{NoStack, Stack, WORKER_CACHE};
 use crate::task::{Header, TaskRef};
 use crate::timer::Timers;
+use crate::tls::tls;
 
 /// Go's and tokio's fairness interval: every 61st pick looks at the shared
 /// queues first, so local ping-pong cannot starve them.
@@ -163,7 +164,7 @@ thread_local! {
 /// Runs `f` with this thread's worker, if it is one.
 #[inline]
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
-    let worker = WORKER.with(Cell::get);
+    let worker = tls(|| WORKER.with(Cell::get));
     // SAFETY: WORKER is non-null only while `Worker::run_thread` runs on
     // this OS thread with the worker alive on its frame (it clears the
     // pointer before the worker goes away), and a worker is only ever used
@@ -175,7 +176,7 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
 /// may suspend the green thread: no borrow of thread-local state is held.
 #[inline(always)]
 pub(crate) fn with_current_header<R>(f: impl FnOnce(Option<&Header>) -> R) -> R {
-    let task = CURRENT.with(Cell::get);
+    let task = tls(|| CURRENT.with(Cell::get));
     // SAFETY: CURRENT is non-null only while this OS thread's worker resumes
     // that task, with the TaskRef alive on `Worker::resume`'s frame; the
     // caller is that task. The header is then borrowed for `f`, which may
@@ -188,7 +189,7 @@ pub(crate) fn with_current_header<R>(f: impl FnOnce(Option<&Header>) -> R) -> R 
 
 /// The green thread running here.
 pub(crate) fn current_task() -> Option<TaskRef> {
-    let task = CURRENT.with(Cell::get);
+    let task = tls(|| CURRENT.with(Cell::get));
     // SAFETY: as in `with_current_header`; the clone ends the borrow here.
     unsafe { task.as_ref() }.cloned()
 }
@@ -290,18 +291,23 @@ pub(crate) fn abandon(header: &Header, why: &str) {
 /// budget is never reset, so it never runs out there.
 #[inline]
 pub(crate) fn spend_budget() -> bool {
-    BUDGET_LEFT.with(|b| {
-        let left = b.get() - 1;
-        b.set(left);
-        left == 0 && budget_ran_out()
-    })
+    let ran_out = tls(|| {
+        BUDGET_LEFT.with(|b| {
+            let left = b.get() - 1;
+            b.set(left);
+            left == 0
+        })
+    });
+    ran_out && budget_ran_out()
 }
 
 /// The budget hit zero: refill it, and say whether a green thread spent it.
 #[cold]
 fn budget_ran_out() -> bool {
-    BUDGET_LEFT.with(|b| b.set(u32::MAX));
-    !CURRENT.with(Cell::get).is_null()
+    tls(|| {
+        BUDGET_LEFT.with(|b| b.set(u32::MAX));
+        !CURRENT.with(Cell::get).is_null()
+    })
 }
 
 /// The payload a green thread's `join` sees when the runtime shut down

@@ -42,6 +42,37 @@
 //! assert_eq!(*counter.lock().unwrap(), 100);
 //! ```
 //!
+//! # Auto traits
+//!
+//! As std's: a lock is `Send + Sync` when its data is `Send` (a `RwLock`
+//! also needs `Sync` data to be `Sync`), and a guard is `Sync` only when
+//! the data is. Unlike std's, guards are `Send`: a green thread may carry
+//! one across a park, and nothing ties a grove lock to an OS thread.
+//! `tests/soundness_surface.rs` asserts the positive cases; these pin the
+//! negative ones.
+//!
+//! ```compile_fail
+//! fn shared<T: Sync>(_: &T) {}
+//! let lock = grove_runtime::sync::Mutex::new(std::cell::Cell::new(0u64));
+//! shared(&lock.lock().unwrap()); // error: a guard of Cell data is not Sync
+//! ```
+//!
+//! ```compile_fail
+//! fn shared<T: Sync>(_: &T) {}
+//! let lock = grove_runtime::sync::RwLock::new(std::cell::Cell::new(0u64));
+//! shared(&lock.write().unwrap()); // error: not Sync either
+//! ```
+//!
+//! ```compile_fail
+//! fn sent<T: Send>(_: T) {}
+//! sent(grove_runtime::sync::Mutex::new(std::rc::Rc::new(0))); // error: Rc is not Send
+//! ```
+//!
+//! ```compile_fail
+//! fn shared<T: Sync>(_: &T) {}
+//! shared(&grove_runtime::sync::RwLock::new(std::cell::Cell::new(0))); // error: Cell is not Sync
+//! ```
+//!
 //! All of them sit on one wait-queue core (`monitor`, over
 //! `grove_scheduler::wait`), except `Mutex`, which uses the queue directly
 //! for Go's starvation hand-off.
