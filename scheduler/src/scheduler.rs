@@ -205,10 +205,14 @@ impl Shared {
 
     /// Who to wake when the last green thread finishes at shutdown.
     pub(crate) fn set_shutdown_waiter(&self, waiter: Option<Unparker>) {
-        *self
-            .shutdown_waiter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = waiter;
+        let old = std::mem::replace(
+            &mut *self
+                .shutdown_waiter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+            waiter,
+        );
+        drop(old); // after the lock (see `Header::set_join_waiter`)
     }
 
     /// Green threads spawned and not finished.

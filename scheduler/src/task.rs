@@ -498,7 +498,14 @@ impl Header {
 
     /// Stores the joiner to wake at completion.
     pub(crate) fn set_join_waiter(&self, waiter: Unparker) {
-        *self.join_waiter.lock().unwrap_or_else(|e| e.into_inner()) = Some(waiter);
+        let old = self
+            .join_waiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(waiter);
+        // After the lock: the last reference to a green thread may go with
+        // it, and with that its output's destructor.
+        drop(old);
     }
 
     /// Wakes the joiner (called once, after DONE).
