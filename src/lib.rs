@@ -18,7 +18,7 @@
 
 pub use grove_channels as chan;
 pub use grove_channels::select;
-pub use grove_runtime::{context, go, run, sync, thread, Runtime};
+pub use grove_runtime::{blocking, context, go, run, sync, thread, Runtime};
 
 /// Runtime configuration and diagnostics types.
 pub mod runtime {

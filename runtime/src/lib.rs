@@ -44,6 +44,35 @@ where
     }
 }
 
+/// Hands a blocking call to another OS thread: runs `f` on the calling
+/// green thread's runtime's blocking pool and parks the green thread (its
+/// worker runs others) until `f` returns; a panic in `f` is resumed here.
+/// From a plain OS thread, `f` runs inline.
+///
+/// This is the answer to "a blocking OS call blocks a worker": file I/O,
+/// name resolution, a database driver, a long computation. `f` may borrow
+/// from the caller (no `'static`): the caller stays parked until `f` has
+/// returned, also while its runtime shuts down. The pool starts OS threads
+/// on demand, up to [`Builder::max_blocking_threads`] (512 by default);
+/// idle ones exit after about 10 s.
+///
+/// ```
+/// let text = grove_runtime::run(|| {
+///     let path = std::env::temp_dir().join("grove-blocking-doc.txt");
+///     grove_runtime::blocking(|| std::fs::write(&path, "hello")).unwrap();
+///     grove_runtime::blocking(|| std::fs::read_to_string(&path)).unwrap()
+/// });
+/// assert_eq!(text, "hello");
+/// ```
+#[track_caller]
+pub fn blocking<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    grove_scheduler::blocking::blocking(f)
+}
+
 /// Go's `go f()`: spawns `f` as a green thread on the runtime of the
 /// calling green thread, or on the global runtime from any other thread.
 ///

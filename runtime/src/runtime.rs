@@ -347,6 +347,14 @@ impl Builder {
         self
     }
 
+    /// The most OS threads [`crate::blocking`] may use at once for this
+    /// runtime (at least 1; 512 by default). Calls beyond it wait for a
+    /// free thread.
+    pub fn max_blocking_threads(mut self, n: usize) -> Builder {
+        self.config.max_blocking_threads = n;
+        self
+    }
+
     /// Report a green thread that keeps its worker busy this long without
     /// parking or yielding (a blocking OS call inside a green thread, or a
     /// long computation): once per episode on stderr, and in

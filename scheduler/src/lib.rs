@@ -33,8 +33,10 @@
 
 #![warn(missing_docs)]
 
+pub mod blocking;
 mod coroutine;
 mod idle;
+pub mod io;
 pub mod lock;
 mod loom;
 mod monitor;

@@ -105,8 +105,9 @@ fn report(shared: &Shared, worker: usize, task: u64, held: Duration) {
     eprintln!(
         "grove: green thread {task}{info} has held worker {worker} for {} ms without parking or \
          yielding; a blocking call in a green thread (std::thread::sleep, blocking I/O, a std \
-         lock) stalls the green threads waiting on that worker: use grove::thread::sleep, grove's \
-         channels and sync, or move the blocking work to a std::thread",
+         lock) stalls the green threads waiting on that worker: wrap it in grove::blocking(|| ..) \
+         (it runs on another OS thread while this green thread parks), use grove::net for \
+         sockets, grove::thread::sleep, grove's channels and sync",
         held.as_millis()
     );
 }

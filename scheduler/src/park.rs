@@ -194,11 +194,32 @@ pub fn park_with(
     park_inner(reason, deadline, at);
 }
 
+/// [`park_with`] for a wait on the outside world (a socket, a call on the
+/// blocking pool): however long it lasts, the runtime's deadlock report
+/// never counts the green thread as asleep.
+pub fn park_external(
+    reason: &'static WaitReason,
+    deadline: Option<Instant>,
+    at: &'static Location<'static>,
+) {
+    park_inner_as(reason, deadline, at, true);
+}
+
 #[inline(always)]
 fn park_inner(
     reason: &'static WaitReason,
     deadline: Option<Instant>,
     at: &'static Location<'static>,
+) {
+    park_inner_as(reason, deadline, at, false);
+}
+
+#[inline(always)]
+fn park_inner_as(
+    reason: &'static WaitReason,
+    deadline: Option<Instant>,
+    at: &'static Location<'static>,
+    external: bool,
 ) {
     let suspended = worker::with_current_header(|header| {
         let Some(header) = header else {
@@ -211,6 +232,10 @@ fn park_inner(
             return true;
         }
         header.wait.set(reason, at);
+        if external {
+            // Cleared when it next runs (`Worker::resume`).
+            header.timed.store(true, Ordering::Relaxed);
+        }
         if std::thread::panicking() || header.unwinding.load(Ordering::Relaxed) {
             // Never switch while unwinding: std keeps its panic count in a
             // thread-local, and a forced unwind must reach the root before

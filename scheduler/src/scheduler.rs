@@ -45,6 +45,8 @@ pub struct Config {
     /// Report a green thread that holds its worker this long without
     /// parking or yielding (see `monitor`); `None`: no monitor thread.
     pub stall_warning: Option<Duration>,
+    /// Most OS threads of the blocking pool at once (see `blocking`).
+    pub max_blocking_threads: usize,
 }
 
 /// A green thread holding its worker this long is reported by default.
@@ -62,6 +64,7 @@ impl Default for Config {
             max_stacks: None,
             migrate: false,
             stall_warning: Some(DEFAULT_STALL_WARNING),
+            max_blocking_threads: crate::blocking::DEFAULT_MAX_BLOCKING_THREADS,
         }
     }
 }
@@ -97,6 +100,11 @@ impl Config {
         stack::validate_stack_size(self.stack_size)?;
         if self.max_stacks == Some(0) {
             return Err(invalid("max_stacks(0) would let no green thread start"));
+        }
+        if self.max_blocking_threads == 0 {
+            return Err(invalid(
+                "max_blocking_threads(0) would let no blocking call run",
+            ));
         }
         if self.thread_name.contains('\0') {
             return Err(invalid("thread_name contains a NUL byte"));
@@ -158,6 +166,10 @@ pub(crate) struct Shared {
     pub(crate) state: AtomicU8,
     external_spawned: AtomicU64,
     shutdown_waiter: Mutex<Option<Unparker>>,
+    /// The poller, made when the first descriptor is registered (see `io`).
+    pub(crate) io: OnceLock<crate::io::Driver>,
+    pub(crate) io_init: Mutex<()>,
+    pub(crate) blocking: Arc<crate::blocking::Pool>,
 }
 
 impl Shared {
@@ -172,8 +184,20 @@ impl Shared {
     /// Idle protocol step 1: wake a parked worker for new stealable work.
     pub(crate) fn notify_parked(&self) {
         if let Some(worker) = self.idle.worker_to_notify() {
-            self.workers[worker].unparker.unpark();
+            self.wake_worker(worker);
         }
+    }
+
+    /// Wakes worker `index` from its sleep: its futex, or the poller if it
+    /// is the one blocked in it (see `io`).
+    pub(crate) fn wake_worker(&self, index: usize) {
+        if let Some(driver) = self.io.get() {
+            if driver.poller.load(Ordering::SeqCst) == index {
+                driver.wake();
+                return;
+            }
+        }
+        self.workers[index].unparker.unpark();
     }
 
     /// Hands a woken task to its home worker.
@@ -186,7 +210,7 @@ impl Shared {
         // `sleeping`, or we see `sleeping` raised (see `Worker::park`).
         std::sync::atomic::fence(Ordering::SeqCst);
         if worker.sleeping.load(Ordering::SeqCst) {
-            worker.unparker.unpark();
+            self.wake_worker(home);
         }
     }
 
@@ -382,6 +406,12 @@ impl Scheduler {
             state: AtomicU8::new(RUNNING),
             external_spawned: AtomicU64::new(0),
             shutdown_waiter: Mutex::new(None),
+            io: OnceLock::new(),
+            io_init: Mutex::new(()),
+            blocking: Arc::new(crate::blocking::Pool::new(
+                config.max_blocking_threads,
+                format!("{}-blocking", config.thread_name),
+            )),
         });
         let mut scheduler = Scheduler {
             shared: shared.clone(),

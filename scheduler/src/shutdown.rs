@@ -21,7 +21,10 @@
 //!    threads may still run (`scope::has_live_scoped_threads`) holds it
 //!    back, run token and all, in its `deferred` list, and looks again
 //!    whenever it idles (`Worker::retry_deferred`). No busy loop: a held
-//!    owner costs nothing while it waits.
+//!    owner costs nothing while it waits. A green thread whose call on the
+//!    blocking pool is in flight is held back the same way until the call
+//!    returns (the call borrows from its stack): shutdown waits for it,
+//!    however long it takes, as it waits for any destructor.
 //! 4. **Green threads that refuse to die are leaked, never freed.**
 //!    - A green thread that catches the forced unwind and then blocks or
 //!      yields again can never be unwound: it is *abandoned* on the spot
@@ -41,8 +44,9 @@
 //!    borrows stays valid for as long as it may run. Each is reported:
 //!    on stderr, and in what [`Scheduler::shutdown`] returns.
 //! 5. **Stop.** The state becomes STOPPED; the workers leave their loops
-//!    and are joined (abandoned ones are not), the stall monitor stops, and
-//!    the pooled stacks are unmapped.
+//!    and are joined (abandoned ones are not), the blocking pool's threads
+//!    exit as they go idle, the stall monitor stops, and the pooled stacks
+//!    are unmapped.
 //!
 //! # The guarantee
 //!
@@ -126,8 +130,9 @@ impl Scheduler {
         }
         // Step 5.
         shared.state.store(STOPPED, Ordering::SeqCst);
-        for w in shared.workers.iter() {
-            w.unparker.unpark();
+        shared.blocking.stop();
+        for i in 0..shared.workers.len() {
+            shared.wake_worker(i);
         }
         for (i, handle) in self.threads.drain(..).enumerate() {
             if shared.workers[i].is_abandoned() {
@@ -149,22 +154,29 @@ impl Scheduler {
 /// only stuck ones are left, which are leaked.
 fn unwind_all(shared: &Shared) {
     let mut completed = shared.completed();
-    let mut still_since = Instant::now();
+    // Since when nothing completed, and since when, besides, every green
+    // thread left was stuck.
+    let mut quiet_since = Instant::now();
+    let mut stuck_since = Instant::now();
     loop {
         let tasks = remaining(shared);
         if tasks.is_empty() {
             return;
         }
+        let now = Instant::now();
         let now_completed = shared.completed();
-        if now_completed != completed {
-            completed = now_completed;
-            still_since = Instant::now();
+        let progressed = now_completed != completed;
+        completed = now_completed;
+        if progressed {
+            quiet_since = now;
         }
-        let still_for = still_since.elapsed();
-        if still_for >= STUCK_GRACE {
+        if progressed || !tasks.iter().all(|t| is_stuck(shared, t)) {
+            stuck_since = now;
+        }
+        if now.duration_since(quiet_since) >= STUCK_GRACE {
             abandon_blocked_workers(&tasks);
         }
-        if still_for >= SETTLE && tasks.iter().all(|t| is_stuck(shared, t)) {
+        if now.duration_since(stuck_since) >= SETTLE {
             leak(shared, &tasks);
             return;
         }
@@ -174,8 +186,8 @@ fn unwind_all(shared: &Shared) {
             park::unpark_task(task);
         }
         drop(tasks);
-        for w in shared.workers.iter() {
-            w.unparker.unpark();
+        for i in 0..shared.workers.len() {
+            shared.wake_worker(i);
         }
         park::park_timeout(&SHUTDOWN, POLL);
     }
@@ -196,6 +208,9 @@ fn remaining(shared: &Shared) -> Vec<TaskRef> {
 /// a scope owner held back for its scoped threads.
 fn is_stuck(shared: &Shared, task: &TaskRef) -> bool {
     let header = task.header();
+    if header.blocking_calls.load(Ordering::SeqCst) != 0 {
+        return false; // a call on the blocking pool returns in its own time
+    }
     if header.deferred.load(Ordering::SeqCst) {
         return true;
     }

@@ -35,7 +35,7 @@ use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::{fmt, ptr, thread};
 
@@ -393,11 +393,15 @@ pub(crate) struct Header {
     /// again (see `worker::block_os_thread`), or it could not be unwound
     /// (see `shutdown`); it is leaked, never unwound.
     pub(crate) abandoned: AtomicBool,
-    /// At shutdown: a scope owner held back until its scoped green threads
-    /// are done (see `Worker::retry_deferred`).
+    /// At shutdown: held back until its scoped green threads or its calls
+    /// on the blocking pool are done (see `Worker::retry_deferred`).
     pub(crate) deferred: AtomicBool,
-    /// Parked with a timer armed (a sleep, a timeout): it will wake by
-    /// itself, so its runtime is not deadlocked.
+    /// Its calls on the blocking pool in flight (0 or 1; a count, so that
+    /// the pool thread's decrement can trail the caller's next call).
+    pub(crate) blocking_calls: AtomicU32,
+    /// Parked with a timer armed (a sleep, a timeout) or waiting on the
+    /// outside world (`park::park_external`: a socket, the blocking pool):
+    /// it will wake by itself, so its runtime is not deadlocked.
     pub(crate) timed: AtomicBool,
     join_waiter: Mutex<Option<Unparker>>,
     /// The innermost `thread::scope` open in this green thread (its data,
@@ -457,6 +461,7 @@ impl Header {
             ptr::addr_of_mut!((*at).unwinding).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).abandoned).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).deferred).write(AtomicBool::new(false));
+            ptr::addr_of_mut!((*at).blocking_calls).write(AtomicU32::new(0));
             ptr::addr_of_mut!((*at).timed).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).join_waiter).write(Mutex::new(None));
             ptr::addr_of_mut!((*at).open_scope).write(AtomicPtr::new(ptr::null_mut()));

@@ -433,6 +433,7 @@ impl Worker {
     /// tasks). Without this a spawned green thread never started on a
     /// worker whose run-next pair never stops.
     fn fairness_pick(&self) -> Option<TaskRef> {
+        self.poll_io_now();
         // `pop_inbox` returns the inbox's first task and queues the rest:
         // put the first back in front of them, keeping the inbox's order.
         let queued = self.local.borrow().len();
@@ -652,6 +653,7 @@ impl Worker {
         }
         let spin_until = Instant::now() + self.spin.get();
         let inbox = &self.me().inbox;
+        self.poll_io_now();
         loop {
             // Fired timers wake tasks into the local queue; so may the
             // destructors that run when a stale timer, a cancelled task or
@@ -727,13 +729,29 @@ impl Worker {
         // `Shared::push_to_inbox`); the fence pairs with theirs, and the
         // inbox is looked at once more after the flag is up.
         let me = &self.me();
+        // Sleep in the poller if descriptors are registered and nobody else
+        // does (see `io`), else on the futex. A waker that sees `sleeping`
+        // sees `poller` too (set first), and knows which to wake.
+        let driver = self.shared.used_driver();
+        let poller = driver.and_then(|d| d.try_poll());
+        if let (Some(driver), Some(_)) = (driver, &poller) {
+            driver.poller.store(self.index, Ordering::SeqCst);
+        }
         me.sleeping.store(true, Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
-        if me.inbox.is_empty() {
-            match deadline {
+        let inbox_empty = me.inbox.is_empty();
+        match poller {
+            Some(poller) => {
+                poller.poll(inbox_empty, deadline);
+                if let Some(driver) = driver {
+                    driver.poller.store(crate::io::NO_POLLER, Ordering::SeqCst);
+                }
+            }
+            None if inbox_empty => match deadline {
                 Some(d) => self.parker.park_deadline(d),
                 None => self.parker.park(),
-            }
+            },
+            None => {}
         }
         me.sleeping.store(false, Ordering::Relaxed);
         let slept = parked_at.elapsed();
@@ -745,6 +763,19 @@ impl Worker {
         if !idle.unpark_worker_by_id(self.index) {
             // A notifier woke us and counted us as a searcher.
             self.searching.set(true);
+        }
+    }
+
+    /// Takes the poller's events without blocking, if descriptors are
+    /// registered and nobody else polls or sleeps in the poller (see `io`):
+    /// a busy worker's share of the polling.
+    fn poll_io_now(&self) {
+        if let Some(driver) = self.shared.used_driver() {
+            if driver.poller.load(Ordering::Relaxed) == crate::io::NO_POLLER {
+                if let Some(poller) = driver.try_poll() {
+                    poller.poll(false, None);
+                }
+            }
         }
     }
 
@@ -820,9 +851,12 @@ impl Worker {
                 // run again, whatever may still wake it.
                 return;
             }
-            if crate::scope::has_live_scoped_threads(header) {
-                // Its scoped green threads borrow from its stack: they are
-                // unwound first; this one waits, run token held, until
+            if crate::scope::has_live_scoped_threads(header)
+                || header.blocking_calls.load(Ordering::SeqCst) != 0
+            {
+                // Its scoped green threads, or its call on the blocking
+                // pool, borrow from its stack: they are unwound (or
+                // return) first; this one waits, run token held, until
                 // they are done (`retry_deferred`), or forever if they
                 // never are (see `shutdown`, step 4).
                 header.state.transition_to_scheduled();
@@ -930,8 +964,8 @@ impl Worker {
                 header.state.transition_to_scheduled();
                 self.shared.starved.push(task.clone());
                 if !self.shared.stacks_wanted.swap(true, Ordering::SeqCst) {
-                    for w in self.shared.workers.iter() {
-                        w.unparker.unpark();
+                    for i in 0..self.shared.workers.len() {
+                        self.shared.wake_worker(i);
                     }
                 }
                 false
