@@ -21,7 +21,7 @@ use std::time::Duration;
 use grove_scheduler::{park as seam, Handle, SpawnOptions};
 
 pub use grove_scheduler::scope::{scope, Scope, ScopedJoinHandle};
-pub use grove_scheduler::thread::{current, JoinHandle, Thread, ThreadId};
+pub use grove_scheduler::thread::{current, current_worker, JoinHandle, Thread, ThreadId};
 pub use std::thread::{available_parallelism, panicking, AccessError, LocalKey, Result};
 
 use crate::runtime::Runtime;
@@ -84,6 +84,7 @@ pub fn park_timeout(d: Duration) {
 pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
+    worker: Option<usize>,
 }
 
 impl Builder {
@@ -105,10 +106,35 @@ impl Builder {
         self
     }
 
+    /// Starts the green thread on worker `i` of its runtime (numbered from
+    /// 0), where it stays: it is never stolen. For benchmarks, and for
+    /// programs that want two green threads on one worker (or on two).
+    /// `spawn` returns an `InvalidInput` error if the runtime has no worker
+    /// `i`.
+    ///
+    /// ```
+    /// let rt = grove_runtime::Runtime::builder().workers(2).build()?;
+    /// let on = rt.block_on(|| {
+    ///     grove_runtime::thread::Builder::new()
+    ///         .on_worker(1)
+    ///         .spawn(grove_runtime::thread::current_worker)
+    ///         .unwrap()
+    ///         .join()
+    ///         .unwrap()
+    /// });
+    /// assert_eq!(on, Some(1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_worker(mut self, i: usize) -> Builder {
+        self.worker = Some(i);
+        self
+    }
+
     fn options(self) -> SpawnOptions {
         SpawnOptions {
             name: self.name,
             stack_size: self.stack_size,
+            worker: self.worker,
         }
     }
 

@@ -124,6 +124,9 @@ pub struct SpawnOptions {
     pub name: Option<String>,
     /// Its stack limit (validated); the runtime's default if `None`.
     pub stack_size: Option<usize>,
+    /// The worker it must start on (and, never stolen, stay on); any if
+    /// `None`. An index past the last worker is refused (`InvalidInput`).
+    pub worker: Option<usize>,
 }
 
 /// The half of a worker other threads see.
@@ -328,6 +331,14 @@ impl Shared {
             Some(size) => stack::validate_stack_size(size)?,
             None => self.stacks.size(),
         };
+        if let Some(worker) = opts.worker {
+            if worker >= self.workers.len() {
+                return Err(invalid(&format!(
+                    "on_worker({worker}): this runtime has {} worker(s), numbered from 0",
+                    self.workers.len()
+                )));
+            }
+        }
         self.check_stacks()?;
         let [raw, for_handle] = Task::spawn(
             HeaderInit {
@@ -340,6 +351,23 @@ impl Shared {
             f,
         );
         let handle = JoinHandle::new(for_handle);
+        if let Some(home) = opts.worker {
+            // Pinned: homed before it starts, and queued where nobody
+            // steals (see `Worker::run`).
+            raw.header().home.store(home, Ordering::Relaxed);
+            let counted = worker::with_worker(|w| match w {
+                Some(w) if Arc::ptr_eq(&w.shared, self) => {
+                    w.count_spawn();
+                    true
+                }
+                _ => false,
+            });
+            if !counted {
+                self.external_spawned.fetch_add(1, Ordering::Relaxed);
+            }
+            self.push_to_inbox(home, raw);
+            return Ok(handle);
+        }
         let leftover = worker::with_worker(|w| match w {
             Some(w) if Arc::ptr_eq(&w.shared, self) => {
                 w.count_spawn();

@@ -138,6 +138,12 @@ impl fmt::Debug for Thread {
     }
 }
 
+/// The worker the calling green thread runs on (its index in its runtime,
+/// from 0); `None` on a plain OS thread.
+pub fn current_worker() -> Option<usize> {
+    worker::with_current_header(|h| h.map(|h| h.home.load(std::sync::atomic::Ordering::Relaxed)))
+}
+
 /// The calling thread: its green thread, or else the OS thread.
 pub fn current() -> Thread {
     if let Some(task) = worker::current_task() {

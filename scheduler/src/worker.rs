@@ -835,13 +835,21 @@ impl Worker {
         let header = task.header();
         let before = header.state.transition_to_running();
         if !before.is_started() {
-            // Known from now on (tasks() shows a Running task's worker).
-            header.home.store(self.index, Ordering::Relaxed);
             if self.shared.is_shutting_down() {
                 task.cancel(Box::new(UNWOUND));
                 self.complete(task);
                 return;
             }
+            let pinned = header.home.load(Ordering::Relaxed);
+            if pinned != usize::MAX && pinned != self.index {
+                // Spawned `on_worker(pinned)` and taken here (a starved
+                // task retried by another worker): send it home.
+                header.state.transition_to_scheduled();
+                self.shared.push_to_inbox(pinned, task);
+                return;
+            }
+            // Known from now on (tasks() shows a Running task's worker).
+            header.home.store(self.index, Ordering::Relaxed);
             if !self.start(&task) {
                 return;
             }
