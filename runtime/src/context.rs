@@ -303,41 +303,52 @@ impl Node {
 }
 
 impl Drop for Node {
-    /// Hands armed `after_func`s to the parent (invariant 4), leaves the
-    /// parent's children, and drops the chain of ancestors this was the
-    /// last reference to one at a time (not recursively).
+    /// Hands armed `after_func`s up (invariant 4), leaves the parent's
+    /// children, and drops the chain of ancestors this was the last
+    /// reference to one at a time (not recursively), each handing its own
+    /// armed hooks further up.
     fn drop(&mut self) {
-        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
-        let armed: Vec<(u64, Hook)> = std::mem::take(&mut inner.hooks.map)
-            .into_iter()
-            .filter(|(_, h)| matches!(h, Hook::Func(_)) && h.is_live())
-            .collect();
+        let mut hooks = take_armed(self.inner.get_mut().unwrap_or_else(|e| e.into_inner()));
         let mut to_fire = Vec::new();
-        if let Some(parent) = &self.parent {
-            for (id, hook) in armed {
-                if let Err(hook) = parent.add_hook(id, hook) {
-                    to_fire.push(hook);
-                }
-            }
-        }
-        to_fire.into_iter().for_each(Hook::fire);
-
         let mut child = self.id;
         let mut parent = self.parent.take();
         while let Some(node) = parent {
-            node.lock().children.remove(&child);
+            {
+                let mut inner = node.lock();
+                inner.children.remove(&child);
+                if inner.err.is_some() {
+                    to_fire.append(&mut hooks);
+                } else {
+                    for (id, hook) in hooks.drain(..) {
+                        inner.hooks.insert(id, hook);
+                    }
+                }
+            }
             match Arc::try_unwrap(node) {
                 Ok(mut last) => {
                     child = last.id;
+                    hooks = take_armed(last.inner.get_mut().unwrap_or_else(|e| e.into_inner()));
                     parent = last.parent.take();
-                    // `last` drops here with no parent: no recursion (its
-                    // own drop hands its hooks nowhere: it has no parent
-                    // left, and nothing can cancel it any more).
+                    // `last` drops here with no parent and no hooks: no
+                    // recursion.
                 }
                 Err(_) => break,
             }
         }
+        // Hooks of a root node are dropped unrun: nothing can cancel it
+        // any more. Invariant 3: no lock is held here.
+        drop(hooks);
+        to_fire.into_iter().for_each(|(_, hook)| hook.fire());
     }
+}
+
+/// The armed `after_func`s of a node being dropped (waiter hooks cannot be
+/// there: a waiter holds its context).
+fn take_armed(inner: &mut NodeInner) -> Vec<(u64, Hook)> {
+    std::mem::take(&mut inner.hooks.map)
+        .into_iter()
+        .filter(|(_, h)| matches!(h, Hook::Func(_)) && h.is_live())
+        .collect()
 }
 
 impl Context {
@@ -613,7 +624,8 @@ impl CancelCauseHandle {
         if self.node.cancelled.load(Ordering::Acquire) {
             return; // Already cancelled: skip boxing a cause that loses.
         }
-        self.node.cancel(ContextError::Cancelled, Some(Arc::new(cause)));
+        self.node
+            .cancel(ContextError::Cancelled, Some(Arc::new(cause)));
     }
 }
 
@@ -816,8 +828,12 @@ where
             f();
         }
     };
-    if let Err(watcher) = spawn_boxed(&handle.func.runtime, opts, handle.func.at, Box::new(watcher))
-    {
+    if let Err(watcher) = spawn_boxed(
+        &handle.func.runtime,
+        opts,
+        handle.func.at,
+        Box::new(watcher),
+    ) {
         // The runtime is gone or out of stacks: watch from the caller's
         // runtime (or the global one); failing that, refuse loudly.
         let opts = SpawnOptions {

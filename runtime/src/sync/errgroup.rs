@@ -321,10 +321,7 @@ impl<E: Send + 'static> ErrGroup<E> {
         }
         let (first, panicked) = {
             let mut failure = self.inner.failure();
-            (
-                failure.first.take(),
-                std::mem::take(&mut failure.panicked),
-            )
+            (failure.first.take(), std::mem::take(&mut failure.panicked))
         };
         if panicked {
             drop(first);
