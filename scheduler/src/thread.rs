@@ -161,6 +161,9 @@ pub fn current() -> Thread {
 
 /// An owned permission to join a green thread (wait for it to finish and
 /// take its result). Dropping it detaches the green thread, as in std.
+///
+/// Async code awaits it instead of joining: it is `IntoFuture` (see
+/// [`JoinFuture`]).
 pub struct JoinHandle<T> {
     task: TaskRef,
     /// Made on first use of `thread()`: most handles are only joined.
