@@ -18,12 +18,13 @@
 
 pub use grove_channels as chan;
 pub use grove_channels::select;
-pub use grove_runtime::{blocking, context, go, run, sync, thread, Runtime};
+pub use grove_runtime::{blocking, context, future, go, run, sync, thread, Runtime};
 
 /// Runtime configuration and diagnostics types.
 pub mod runtime {
     pub use grove_runtime::runtime::{
-        Builder, Runtime, ShutdownReport, Stats, TaskInfo, TaskState, DEFAULT_DEADLOCK_GRACE,
+        num_green_threads, Builder, Runtime, ShutdownReport, Stats, TaskInfo, TaskState,
+        DEFAULT_DEADLOCK_GRACE,
     };
     pub use grove_scheduler::stack::{mapped_stacks, max_map_count, stack_budget};
 }

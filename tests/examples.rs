@@ -20,6 +20,8 @@ const EXAMPLES: &[&str] = &[
     "leak_context",
     "task_dump",
     "valgrind_smoke",
+    "errgroup_fanout",
+    "tokio_bridge",
 ];
 
 fn example_path(name: &str) -> PathBuf {

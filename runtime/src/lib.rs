@@ -1,11 +1,13 @@
 //! grove's user-facing runtime: [`Runtime`] and its [`Builder`], the
-//! [`thread`] module that mirrors `std::thread`, and [`run`] / [`go`].
+//! [`thread`] module that mirrors `std::thread`, [`run`] / [`go`], Go's
+//! [`sync`] and [`context`], and the [`future`] bridge to async Rust.
 //!
 //! Most programs use these through the `grove` facade crate.
 
 #![warn(missing_docs)]
 
 pub mod context;
+pub mod future;
 pub mod runtime;
 pub mod sync;
 pub mod thread;

@@ -375,3 +375,34 @@ impl Builder {
         })
     }
 }
+
+/// Go's `runtime.NumGoroutine()`: the green threads of the calling green
+/// thread's runtime that were spawned and have not finished, the caller
+/// included (queued ones count too). From a plain OS thread, those of the
+/// global runtime (started if it was not: then 0).
+///
+/// A snapshot: other threads may spawn or finish green threads meanwhile.
+/// A green thread counts as finished before its `join` returns.
+///
+/// ```
+/// let rt = grove_runtime::Runtime::builder().workers(2).build()?;
+/// let n = rt.block_on(|| {
+///     let (tx, rx) = grove_channels::bounded::<()>(0);
+///     let parked: Vec<_> = (0..3)
+///         .map(|_| {
+///             let rx = rx.clone();
+///             grove_runtime::go(move || rx.recv())
+///         })
+///         .collect();
+///     let n = grove_runtime::runtime::num_green_threads(); // 3 parked + this one
+///     drop(tx);
+///     parked.into_iter().for_each(|h| drop(h.join()));
+///     n
+/// });
+/// assert_eq!(n, 4);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn num_green_threads() -> usize {
+    let live = grove_scheduler::Handle::current().stats().live;
+    usize::try_from(live).unwrap_or(usize::MAX)
+}

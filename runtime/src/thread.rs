@@ -21,7 +21,9 @@ use std::time::Duration;
 use grove_scheduler::{park as seam, Handle, SpawnOptions};
 
 pub use grove_scheduler::scope::{scope, Scope, ScopedJoinHandle};
-pub use grove_scheduler::thread::{current, current_worker, JoinHandle, Thread, ThreadId};
+pub use grove_scheduler::thread::{
+    current, current_worker, JoinFuture, JoinHandle, Thread, ThreadId,
+};
 pub use std::thread::{available_parallelism, panicking, AccessError, LocalKey, Result};
 
 use crate::runtime::Runtime;

@@ -61,4 +61,4 @@ pub use scheduler::{
     DEFAULT_STALL_WARNING,
 };
 pub use shutdown::ShutdownOutcome;
-pub use thread::{current, JoinHandle, Thread, ThreadId};
+pub use thread::{current, JoinFuture, JoinHandle, Thread, ThreadId};

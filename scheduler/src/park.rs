@@ -46,7 +46,8 @@ pub static PARK: WaitReason = WaitReason("park");
 /// `thread::sleep`.
 pub static SLEEP: WaitReason = WaitReason("sleep");
 
-/// Wakes one parked green thread or OS thread.
+/// Wakes one parked green thread or OS thread (or, for a `JoinHandle`
+/// awaited as a future, the awaiting task's `Waker`).
 #[derive(Clone)]
 pub struct Unparker(Inner);
 
@@ -54,6 +55,7 @@ pub struct Unparker(Inner);
 enum Inner {
     Green(TaskRef),
     Os(OsUnparker),
+    Waker(std::task::Waker),
 }
 
 impl Unparker {
@@ -63,6 +65,7 @@ impl Unparker {
         match &self.0 {
             Inner::Green(task) => unpark_task(task),
             Inner::Os(unparker) => unparker.unpark(),
+            Inner::Waker(waker) => waker.wake_by_ref(),
         }
     }
 
@@ -73,11 +76,18 @@ impl Unparker {
         match self.0 {
             Inner::Green(task) => wake_task(task),
             Inner::Os(unparker) => unparker.unpark(),
+            Inner::Waker(waker) => waker.wake(),
         }
     }
 
     pub(crate) fn green(task: TaskRef) -> Unparker {
         Unparker(Inner::Green(task))
+    }
+
+    /// An unparker that wakes an async task: `unpark` calls the waker.
+    /// The waker is called with no lock of the scheduler held.
+    pub(crate) fn waker(waker: std::task::Waker) -> Unparker {
+        Unparker(Inner::Waker(waker))
     }
 }
 
@@ -86,6 +96,7 @@ impl fmt::Debug for Unparker {
         match &self.0 {
             Inner::Green(task) => write!(f, "Unparker(green thread {})", task.header().id),
             Inner::Os(_) => write!(f, "Unparker(OS thread)"),
+            Inner::Waker(_) => write!(f, "Unparker(Waker)"),
         }
     }
 }

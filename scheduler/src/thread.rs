@@ -1,12 +1,16 @@
 //! Thread handles shared by green threads and OS threads: [`ThreadId`],
-//! [`Thread`], [`JoinHandle`].
+//! [`Thread`], [`JoinHandle`] (and [`JoinFuture`], a `JoinHandle` awaited
+//! from async code).
 
 use std::cell::OnceCell;
 use std::fmt;
+use std::future::{Future, IntoFuture};
 use std::num::NonZeroU64;
 use std::panic::Location;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::park::{self, Unparker};
@@ -163,6 +167,9 @@ pub fn current() -> Thread {
 
 /// An owned permission to join a green thread (wait for it to finish and
 /// take its result). Dropping it detaches the green thread, as in std.
+///
+/// Async code awaits it instead of joining: it is `IntoFuture` (see
+/// [`JoinFuture`]).
 pub struct JoinHandle<T> {
     task: TaskRef,
     /// Made on first use of `thread()`: most handles are only joined.
@@ -286,5 +293,86 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("thread", self.thread())
             .field("finished", &self.is_finished())
             .finish()
+    }
+}
+
+/// A [`JoinHandle`] awaited from async code: `handle.await` (or
+/// `handle.into_future()`) gives the green thread's result, as `join` does,
+/// without blocking the executor's thread: the green thread's completion
+/// wakes the awaiting task's `Waker`, from whichever worker it finishes on.
+/// Works under any executor (tokio, async-std, `futures::executor`, or
+/// `grove::future::block_on`).
+///
+/// Dropping the future before it is ready detaches the green thread, as
+/// dropping its `JoinHandle` does.
+///
+/// ```
+/// use std::future::IntoFuture;
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     // any executor; this one parks the calling thread
+/// #     use std::task::{Context, Poll, Wake, Waker};
+/// #     struct T(std::thread::Thread);
+/// #     impl Wake for T { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
+/// #     let waker = Waker::from(std::sync::Arc::new(T(std::thread::current())));
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+/// #         std::thread::park();
+/// #     }
+/// # }
+/// let handle = grove_scheduler::Handle::current()
+///     .spawn(Default::default(), || 6 * 7)
+///     .unwrap();
+/// let answer = block_on(async move { handle.await.unwrap() });
+/// assert_eq!(answer, 42);
+/// ```
+#[must_use = "futures do nothing unless polled; dropping it detaches the green thread"]
+pub struct JoinFuture<T> {
+    /// `None` once the output was taken.
+    handle: Option<JoinHandle<T>>,
+}
+
+impl<T> IntoFuture for JoinHandle<T> {
+    type Output = std::thread::Result<T>;
+    type IntoFuture = JoinFuture<T>;
+
+    fn into_future(self) -> JoinFuture<T> {
+        JoinFuture { handle: Some(self) }
+    }
+}
+
+impl<T> Future for JoinFuture<T> {
+    type Output = std::thread::Result<T>;
+
+    /// The join protocol of [`JoinHandle::join`] with the waker as the
+    /// joiner: store it, announce it, and look at the state once more (a
+    /// completion in between either sees the waiter or is seen here).
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let handle = this
+            .handle
+            .as_ref()
+            .expect("JoinFuture polled after it returned Ready");
+        let header = handle.task.header();
+        if !header.state.load().is_done() {
+            header.set_join_waiter(Unparker::waker(cx.waker().clone()));
+            if !header.state.register_join_waiter().is_done() {
+                return Poll::Pending;
+            }
+        }
+        let handle = this.handle.take().expect("checked above");
+        // SAFETY: DONE was observed with Acquire above, and this future
+        // owns the only handle (it took it by value), taken out once.
+        let output = unsafe { handle.task.take_output::<T>() };
+        Poll::Ready(output.expect("a finished green thread has an output"))
+    }
+}
+
+impl<T> fmt::Debug for JoinFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.handle {
+            Some(handle) => f.debug_tuple("JoinFuture").field(handle).finish(),
+            None => f.write_str("JoinFuture(<taken>)"),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Synchronisation primitives mirroring `std::sync` — `Mutex`, `RwLock`,
 //! `Condvar`, `Barrier`, `Once`, `OnceLock`, with std's method names, guard
-//! types and poisoning — plus Go's `WaitGroup` and a `Semaphore`.
+//! types and poisoning — plus Go's `WaitGroup`, a weighted `Semaphore` and
+//! golang.org/x/sync's `ErrGroup`.
 //!
 //! Each parks a green thread (its worker runs others) and blocks a plain OS
 //! thread, so green threads and OS threads can share one lock. Swapping
@@ -78,16 +79,20 @@
 //! for Go's starvation hand-off.
 
 mod condvar;
+mod errgroup;
 mod monitor;
 mod mutex;
 mod once;
 mod rwlock;
+mod semaphore;
 mod waitgroup;
 
 pub use condvar::{Barrier, BarrierWaitResult, Condvar, WaitTimeoutResult};
+pub use errgroup::ErrGroup;
 pub use mutex::{Mutex, MutexGuard};
 pub use once::{Once, OnceLock, OnceState};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-pub use waitgroup::{Semaphore, SemaphorePermit, WaitGroup};
+pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
+pub use waitgroup::WaitGroup;
 
 pub use std::sync::{atomic, Arc, LockResult, PoisonError, TryLockError, TryLockResult, Weak};

@@ -1,0 +1,231 @@
+//! Go's `context.AfterFunc`: a function run in its own green thread once
+//! a context is done.
+//!
+//! Without a deadline anywhere up its chain, a context becomes done only by
+//! a cancellation, which runs the node's hooks: the function waits there as
+//! a `Hook::Func` and costs no green thread until it runs. With a deadline
+//! (lazy: no timer fires at it), a watcher green thread waits on `done()`,
+//! which closes at the deadline or on cancel. Either way the function sits
+//! in one shared slot that whoever runs it or stops it takes, so exactly
+//! one of them wins.
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::{Arc, Mutex, Weak};
+
+use grove_channels::{bounded, select, Sender};
+use grove_scheduler::{Handle, SpawnOptions};
+
+use super::{next_id, Context, Hook, Node};
+
+/// An `after_func` and where it runs.
+pub(super) struct AfterFunc {
+    /// Taken by whoever runs it or stops it: exactly one of them wins.
+    f: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// The runtime of the green thread that called `after_func` (the
+    /// global runtime from an OS thread).
+    runtime: Handle,
+    at: &'static Location<'static>,
+}
+
+impl AfterFunc {
+    fn take(&self) -> Option<Box<dyn FnOnce() + Send>> {
+        self.f.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    pub(super) fn is_armed(&self) -> bool {
+        self.f.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// Runs `f` in a new green thread of its runtime, if nobody ran or
+    /// stopped it yet. Should that runtime be gone (shut down) or out of
+    /// stacks, on the calling thread's runtime (or the global one); failing
+    /// that, on the calling thread: a context's `after_func` is never
+    /// silently lost.
+    pub(super) fn spawn(self: Arc<Self>) {
+        let Some(f) = self.take() else {
+            return;
+        };
+        let opts = || SpawnOptions {
+            name: Some(AFTER_FUNC_NAME.to_string()),
+            ..SpawnOptions::default()
+        };
+        let f = match spawn_boxed(&self.runtime, opts(), self.at, f) {
+            Ok(()) => return,
+            Err(f) => f,
+        };
+        match spawn_boxed(&Handle::current(), opts(), self.at, f) {
+            Ok(()) => {}
+            Err(f) => f(),
+        }
+    }
+}
+
+/// The name of the green threads that run `after_func`s (and watch their
+/// contexts' deadlines), as `Runtime::tasks()` shows them.
+const AFTER_FUNC_NAME: &str = "context::after_func";
+
+type BoxedFn = Box<dyn FnOnce() + Send>;
+
+/// Spawns `f`, or hands it back if the runtime refuses.
+fn spawn_boxed(
+    rt: &Handle,
+    opts: SpawnOptions,
+    at: &'static Location<'static>,
+    f: BoxedFn,
+) -> Result<(), BoxedFn> {
+    let slot = Arc::new(Mutex::new(Some(f)));
+    let taken = slot.clone();
+    let spawned = rt.spawn_at(opts, at, move || {
+        let f = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(f) = f {
+            f();
+        }
+    });
+    match spawned {
+        Ok(_detached) => Ok(()),
+        Err(_) => Err(slot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("a refused spawn did not run its closure")),
+    }
+}
+
+/// Stops an [`after_func`]: Go's `stop` function. Cloning it gives another
+/// handle to the same registration; dropping it does not stop anything.
+#[derive(Clone)]
+pub struct AfterFuncHandle {
+    func: Arc<AfterFunc>,
+    /// Where the hook was registered (a context without a deadline).
+    hook: Option<(Weak<Node>, u64)>,
+    /// Closed to release the deadline watcher (a context with one).
+    watcher_stop: Option<Sender<()>>,
+}
+
+impl AfterFuncHandle {
+    /// Stops `f` from running. Returns true if this call stopped it; false
+    /// if `f` was already started (the context is done) or stopped before.
+    /// It does not wait for a started `f` to finish (Go's rule).
+    pub fn stop(&self) -> bool {
+        let stopped = self.func.take();
+        if let Some((node, id)) = &self.hook {
+            if let Some(node) = node.upgrade() {
+                drop(node.remove_hook(*id));
+            }
+        }
+        if let Some(tx) = &self.watcher_stop {
+            tx.close();
+        }
+        // `f` (a user closure) drops here, no lock held.
+        stopped.is_some()
+    }
+}
+
+impl fmt::Debug for AfterFuncHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AfterFuncHandle")
+            .field("armed", &self.func.is_armed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Go's `context.AfterFunc`: runs `f` in its own green thread once `ctx`
+/// is done (cancelled, its deadline passed, or either of those for an
+/// ancestor). If `ctx` is done already, `f` starts at once. The returned
+/// handle's [`stop`](AfterFuncHandle::stop) keeps `f` from running.
+///
+/// `f` runs on the runtime of the green thread that called `after_func`
+/// (on the global runtime if an OS thread called it). A context that can
+/// never be done ([`Context::background`], [`Context::without_cancel`])
+/// never runs `f`.
+///
+/// Cost: without a deadline, `f` waits as a hook in the context (no green
+/// thread until it runs). With a deadline, a green thread parks until the
+/// deadline or the cancellation, whichever comes first, or until `stop()`.
+///
+/// ```
+/// use grove_runtime::context::{self, Context};
+/// use grove_runtime::sync::WaitGroup;
+///
+/// let (ctx, cancel) = Context::background().with_cancel();
+/// let wg = WaitGroup::new();
+/// wg.add(1);
+/// let done = wg.clone();
+/// let _handle = context::after_func(&ctx, move || done.done());
+/// cancel.cancel();
+/// wg.wait(); // f ran in its own green thread
+///
+/// let (ctx, _cancel) = Context::background().with_cancel();
+/// let handle = context::after_func(&ctx, || unreachable!());
+/// assert!(handle.stop()); // stopped before it could run
+/// assert!(!handle.stop());
+/// ```
+#[track_caller]
+pub fn after_func<F>(ctx: &Context, f: F) -> AfterFuncHandle
+where
+    F: FnOnce() + Send + 'static,
+{
+    let func = Arc::new(AfterFunc {
+        f: Mutex::new(Some(Box::new(f))),
+        runtime: Handle::current(),
+        at: Location::caller(),
+    });
+    let mut handle = AfterFuncHandle {
+        func: func.clone(),
+        hook: None,
+        watcher_stop: None,
+    };
+    let Some(node) = &ctx.node else {
+        return handle; // Never done: `f` waits for `stop()` or forever.
+    };
+    if node.deadline.is_none() {
+        let id = next_id();
+        match node.add_hook(id, Hook::Func(func)) {
+            Ok(()) => handle.hook = Some((Arc::downgrade(node), id)),
+            Err(hook) => hook.fire(),
+        }
+        return handle;
+    }
+    if ctx.is_done() {
+        func.spawn();
+        return handle;
+    }
+    // A deadline arms no hook (deadlines are lazy): a watcher green thread
+    // waits for `done()`, which closes at the deadline or on cancel. It
+    // holds the context, so an ancestor's cancellation still reaches it.
+    let (stop_tx, stop_rx) = bounded::<()>(0);
+    handle.watcher_stop = Some(stop_tx);
+    let watched = ctx.clone();
+    let opts = SpawnOptions {
+        name: Some(AFTER_FUNC_NAME.to_string()),
+        ..SpawnOptions::default()
+    };
+    let watcher = move || {
+        select! {
+            recv(watched.done()) -> _ => {}
+            recv(stop_rx) -> _ => return,
+        }
+        drop(watched);
+        if let Some(f) = func.take() {
+            f();
+        }
+    };
+    if let Err(watcher) = spawn_boxed(
+        &handle.func.runtime,
+        opts,
+        handle.func.at,
+        Box::new(watcher),
+    ) {
+        // The runtime is gone or out of stacks: watch from the caller's
+        // runtime (or the global one); failing that, refuse loudly.
+        let opts = SpawnOptions {
+            name: Some(AFTER_FUNC_NAME.to_string()),
+            ..SpawnOptions::default()
+        };
+        if spawn_boxed(&Handle::current(), opts, handle.func.at, watcher).is_err() {
+            panic!("context::after_func: no green thread could be spawned to watch the deadline");
+        }
+    }
+    handle
+}

@@ -1,0 +1,442 @@
+//! A weighted, first-come first-served semaphore: golang.org/x/sync's
+//! `semaphore.Weighted` with tokio's permit guards.
+//!
+//! # The model
+//!
+//! The state, behind one short-held lock: `avail` free permits, `total`
+//! permits in all (free plus held; `add_permits` grows it, `forget` shrinks
+//! it), and a FIFO queue of waiters, each asking for `n` permits.
+//!
+//! 1. An acquire takes its permits at once only if nobody is queued and
+//!    `avail >= n`; otherwise it joins the back of the queue and parks.
+//! 2. Whoever frees permits (a permit's drop, `add_permits`, a waiter that
+//!    gives up) grants them to the waiters at the front, in order, while
+//!    the front one's `n` fits in `avail`; it marks each granted waiter and
+//!    wakes it after the lock is released. A big waiter at the front thus
+//!    holds back smaller ones behind it (no barging, no starvation).
+//! 3. A waiter leaves by being granted (its permits are then already
+//!    counted as taken) or by giving up (context done, or unwound): it
+//!    takes itself out of the queue, or, if it was granted meanwhile, gives
+//!    the permits back (step 2), so no permit is ever lost.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use grove_scheduler::park::{self, WaitReason};
+use grove_scheduler::Unparker;
+
+use crate::context::{Context, ContextError};
+
+static ACQUIRE: WaitReason = WaitReason("Semaphore::acquire");
+
+/// A counting semaphore: at most `permits` holders at once, or, weighted,
+/// at most `permits` units held in all.
+///
+/// Waiters are served first come, first served: a waiter that asks for
+/// more permits than are free parks, and everyone who comes after it waits
+/// behind it even if their smaller request would fit (as Go's
+/// `semaphore.Weighted`; no big request starves).
+///
+/// ```
+/// use grove_runtime::sync::Semaphore;
+/// let sem = Semaphore::new(2);
+/// let a = sem.acquire();
+/// let b = sem.try_acquire().unwrap();
+/// assert!(sem.try_acquire().is_none());
+/// drop(a);
+/// assert_eq!(sem.available_permits(), 1);
+/// # drop(b);
+/// ```
+///
+/// Weighted, to bound memory rather than tasks:
+///
+/// ```
+/// use grove_runtime::sync::{Arc, Semaphore};
+///
+/// let budget = Arc::new(Semaphore::new(64 << 20)); // 64 MiB of buffers
+/// let jobs: Vec<_> = [8 << 20, 40 << 20, 30 << 20]
+///     .into_iter()
+///     .map(|bytes: usize| {
+///         let budget = budget.clone();
+///         grove_runtime::go(move || {
+///             let _mem = budget.acquire_many(bytes); // parks while over budget
+///             vec![0u8; bytes].len()
+///         })
+///     })
+///     .collect();
+/// let total: usize = jobs.into_iter().map(|j| j.join().unwrap()).sum();
+/// assert_eq!(total, 78 << 20);
+/// assert_eq!(budget.available_permits(), 64 << 20);
+/// ```
+///
+/// # Asking for more than the semaphore holds
+///
+/// `acquire_many(n)` with `n` larger than the permits the semaphore holds
+/// in all (free and held) waits, like any other request, for
+/// [`add_permits`](Semaphore::add_permits) to grow it, and holds back the
+/// waiters behind it meanwhile; `try_acquire_many` returns `None`. Go's
+/// `Acquire` with a context that is never done blocks forever there too;
+/// use [`acquire_many_ctx`](Semaphore::acquire_many_ctx) to bound the wait.
+pub struct Semaphore {
+    state: Mutex<State>,
+}
+
+struct State {
+    avail: usize,
+    total: usize,
+    queue: VecDeque<Arc<Waiter>>,
+}
+
+/// A queued request (protocol step 1).
+struct Waiter {
+    n: usize,
+    /// Set under the semaphore's lock when its permits were granted.
+    granted: AtomicBool,
+    unparker: Unparker,
+}
+
+/// Permits of a [`Semaphore`]; given back when dropped.
+#[must_use = "the permit is released as soon as it is dropped"]
+pub struct SemaphorePermit<'a> {
+    sem: &'a Semaphore,
+    n: usize,
+}
+
+/// Permits of a semaphore behind an `Arc` (from
+/// [`Semaphore::acquire_owned`]): `'static`, so it can move into a green
+/// thread; given back when dropped.
+#[must_use = "the permit is released as soon as it is dropped"]
+pub struct OwnedSemaphorePermit {
+    sem: Arc<Semaphore>,
+    n: usize,
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Semaphore")
+            .field("available_permits", &state.avail)
+            .field("waiters", &state.queue.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for SemaphorePermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphorePermit")
+            .field("permits", &self.n)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for OwnedSemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphorePermit")
+            .field("permits", &self.n)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` permits.
+    pub const fn new(permits: usize) -> Semaphore {
+        Semaphore {
+            state: Mutex::new(State {
+                avail: permits,
+                total: permits,
+                queue: VecDeque::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a permit, parking until one is free.
+    #[track_caller]
+    pub fn acquire(&self) -> SemaphorePermit<'_> {
+        self.acquire_many(1)
+    }
+
+    /// Takes `n` permits at once, parking until they are free and every
+    /// earlier waiter has been served (see the type's docs for `n` larger
+    /// than the semaphore). `n == 0` returns at once.
+    #[track_caller]
+    pub fn acquire_many(&self, n: usize) -> SemaphorePermit<'_> {
+        match self.take(n, None, Location::caller()) {
+            Ok(()) => SemaphorePermit { sem: self, n },
+            Err(err) => unreachable!("no context, yet the acquire gave up: {err}"),
+        }
+    }
+
+    /// Takes a permit, parking until one is free or until `ctx` is done
+    /// (cancelled, or its deadline passed): Go's `Acquire(ctx, 1)`. A
+    /// context that is done already fails at once, even if a permit is
+    /// free; one that becomes done while the permit is being granted also
+    /// fails (the permit goes to the next waiter).
+    ///
+    /// ```
+    /// use grove_runtime::context::{Context, ContextError};
+    /// use grove_runtime::sync::Semaphore;
+    /// use std::time::Duration;
+    ///
+    /// let sem = Semaphore::new(1);
+    /// let held = sem.acquire();
+    /// let (ctx, _cancel) = Context::background().with_timeout(Duration::from_millis(10));
+    /// assert_eq!(sem.acquire_ctx(&ctx).unwrap_err(), ContextError::DeadlineExceeded);
+    /// drop(held);
+    /// assert!(sem.acquire_ctx(&Context::background()).is_ok());
+    /// ```
+    #[track_caller]
+    pub fn acquire_ctx(&self, ctx: &Context) -> Result<SemaphorePermit<'_>, ContextError> {
+        self.acquire_many_ctx(1, ctx)
+    }
+
+    /// [`acquire_ctx`](Semaphore::acquire_ctx) for `n` permits at once.
+    #[track_caller]
+    pub fn acquire_many_ctx(
+        &self,
+        n: usize,
+        ctx: &Context,
+    ) -> Result<SemaphorePermit<'_>, ContextError> {
+        self.take(n, Some(ctx), Location::caller())?;
+        Ok(SemaphorePermit { sem: self, n })
+    }
+
+    /// Takes a permit if one is free now and nobody is waiting.
+    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        self.try_acquire_many(1)
+    }
+
+    /// Takes `n` permits if they are free now and nobody is waiting (a
+    /// waiter ahead is served first, as in Go's `TryAcquire`).
+    pub fn try_acquire_many(&self, n: usize) -> Option<SemaphorePermit<'_>> {
+        self.try_take(n).then(|| SemaphorePermit { sem: self, n })
+    }
+
+    /// [`acquire`](Semaphore::acquire) for a semaphore behind an `Arc`: the
+    /// permit holds the `Arc`, so it is `'static` and can move into a green
+    /// thread.
+    ///
+    /// ```
+    /// use grove_runtime::sync::{Arc, Semaphore};
+    ///
+    /// let sem = Arc::new(Semaphore::new(2));
+    /// let workers: Vec<_> = (0..8)
+    ///     .map(|i| {
+    ///         let permit = sem.clone().acquire_owned(); // at most 2 running
+    ///         grove_runtime::go(move || {
+    ///             let _permit = permit;
+    ///             i * 2
+    ///         })
+    ///     })
+    ///     .collect();
+    /// let sum: i32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    /// assert_eq!(sum, 56);
+    /// ```
+    #[track_caller]
+    pub fn acquire_owned(self: Arc<Self>) -> OwnedSemaphorePermit {
+        match self.take(1, None, Location::caller()) {
+            Ok(()) => OwnedSemaphorePermit { sem: self, n: 1 },
+            Err(err) => unreachable!("no context, yet the acquire gave up: {err}"),
+        }
+    }
+
+    /// [`try_acquire`](Semaphore::try_acquire) for a semaphore behind an
+    /// `Arc`.
+    pub fn try_acquire_owned(self: Arc<Self>) -> Option<OwnedSemaphorePermit> {
+        self.try_take(1)
+            .then(|| OwnedSemaphorePermit { sem: self, n: 1 })
+    }
+
+    /// Permits free now.
+    pub fn available_permits(&self) -> usize {
+        self.lock().avail
+    }
+
+    /// Adds `n` permits (waking waiters they satisfy).
+    ///
+    /// # Panics
+    ///
+    /// If the semaphore would hold more than `usize::MAX` permits in all,
+    /// free and held (it is left as it was).
+    pub fn add_permits(&self, n: usize) {
+        let woken = {
+            let mut state = self.lock();
+            let Some(total) = state.total.checked_add(n) else {
+                drop(state);
+                panic!("a Semaphore may not hold more than usize::MAX permits");
+            };
+            state.total = total;
+            state.avail += n;
+            state.grant()
+        };
+        woken.into_iter().for_each(Unparker::wake);
+    }
+
+    fn try_take(&self, n: usize) -> bool {
+        let mut state = self.lock();
+        if n == 0 || (state.queue.is_empty() && state.avail >= n) {
+            state.avail -= n;
+            return true;
+        }
+        false
+    }
+
+    /// Protocol step 1, then waits to be granted (or for `ctx`).
+    fn take(
+        &self,
+        n: usize,
+        ctx: Option<&Context>,
+        at: &'static Location<'static>,
+    ) -> Result<(), ContextError> {
+        if let Some(err) = ctx.and_then(Context::err) {
+            return Err(err);
+        }
+        let waiter = {
+            let mut state = self.lock();
+            if n == 0 || (state.queue.is_empty() && state.avail >= n) {
+                state.avail -= n;
+                return Ok(());
+            }
+            let waiter = Arc::new(Waiter {
+                n,
+                granted: AtomicBool::new(false),
+                unparker: park::current_unparker(),
+            });
+            state.queue.push_back(waiter.clone());
+            waiter
+        };
+        let mut queued = Queued {
+            sem: self,
+            waiter,
+            armed: true,
+        };
+        let _hook = ctx.and_then(|c| c.wake_on_cancel(park::current_unparker()));
+        let deadline: Option<Instant> = ctx.and_then(Context::deadline);
+        loop {
+            let granted = queued.waiter.granted.load(Ordering::Acquire);
+            if let Some(err) = ctx.and_then(Context::err) {
+                // Go prefers failing once the context is done, granted or
+                // not: `queued` gives the permits back (step 3).
+                return Err(err);
+            }
+            if granted {
+                queued.armed = false;
+                return Ok(());
+            }
+            park::park_with(&ACQUIRE, deadline, at);
+        }
+    }
+
+    /// Gives `n` permits back (a permit's drop).
+    fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let woken = {
+            let mut state = self.lock();
+            state.avail += n;
+            state.grant()
+        };
+        woken.into_iter().for_each(Unparker::wake);
+    }
+
+    fn forget_permits(&self, n: usize) {
+        self.lock().total -= n;
+    }
+}
+
+impl State {
+    /// Protocol step 2: grants the front waiters that fit; returns whom to
+    /// wake once the lock is released.
+    fn grant(&mut self) -> Vec<Unparker> {
+        let mut woken = Vec::new();
+        while let Some(front) = self.queue.front() {
+            if front.n > self.avail {
+                break;
+            }
+            self.avail -= front.n;
+            front.granted.store(true, Ordering::Release);
+            woken.push(front.unparker.clone());
+            self.queue.pop_front();
+        }
+        woken
+    }
+}
+
+/// A waiter in the queue; dropped without being disarmed (the context is
+/// done, or the waiter unwinds), it leaves (protocol step 3).
+struct Queued<'a> {
+    sem: &'a Semaphore,
+    waiter: Arc<Waiter>,
+    /// Cleared once the waiter took its granted permits.
+    armed: bool,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let woken = {
+            let mut state = self.sem.lock();
+            if self.waiter.granted.load(Ordering::Acquire) {
+                state.avail += self.waiter.n;
+            } else {
+                state.queue.retain(|w| !Arc::ptr_eq(w, &self.waiter));
+            }
+            // Leaving the front may let the waiters behind in.
+            state.grant()
+        };
+        woken.into_iter().for_each(Unparker::wake);
+    }
+}
+
+impl SemaphorePermit<'_> {
+    /// Keeps the permits taken for good (the semaphore shrinks by them).
+    pub fn forget(mut self) {
+        self.sem.forget_permits(self.n);
+        self.n = 0; // the drop gives back nothing
+    }
+
+    /// How many permits this holds.
+    pub fn num_permits(&self) -> usize {
+        self.n
+    }
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        self.sem.release(self.n);
+    }
+}
+
+impl OwnedSemaphorePermit {
+    /// Keeps the permits taken for good (the semaphore shrinks by them).
+    pub fn forget(mut self) {
+        self.sem.forget_permits(self.n);
+        self.n = 0; // the drop gives back nothing
+    }
+
+    /// How many permits this holds.
+    pub fn num_permits(&self) -> usize {
+        self.n
+    }
+
+    /// The semaphore the permits came from.
+    pub fn semaphore(&self) -> &Arc<Semaphore> {
+        &self.sem
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    fn drop(&mut self) {
+        self.sem.release(self.n);
+    }
+}
