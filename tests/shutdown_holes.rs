@@ -98,6 +98,10 @@ fn an_owner_outlives_a_scoped_thread_that_swallowed_the_unwind() {
             let rt = runtime(2);
             let (placed_tx, placed_rx) = mpsc::channel::<bool>();
             let (report_tx, report_rx) = mpsc::channel::<Result<usize, String>>();
+            // Set once the shutdown has returned: the scoped thread goes on
+            // until then (bounded), so it is still running when reported.
+            let stop = Arc::new(AtomicBool::new(false));
+            let stop2 = stop.clone();
             rt.spawn(move || {
                 let (data, dropped) = OwnerData::new();
                 let owner = os_thread();
@@ -105,7 +109,8 @@ fn an_owner_outlives_a_scoped_thread_that_swallowed_the_unwind() {
                     s.spawn(|| {
                         placed_tx.send(os_thread() != owner).unwrap();
                         let mut caught = 0;
-                        for _ in 0..40 {
+                        let give_up = Instant::now() + Duration::from_secs(20);
+                        while !stop2.load(Ordering::SeqCst) && Instant::now() < give_up {
                             let slept = panic::catch_unwind(AssertUnwindSafe(|| {
                                 thread::sleep(Duration::from_millis(2))
                             }));
@@ -135,6 +140,7 @@ fn an_owner_outlives_a_scoped_thread_that_swallowed_the_unwind() {
                 !report.not_unwound().is_empty(),
                 "round {round}: the scoped thread and its owner are reported leaked"
             );
+            stop.store(true, Ordering::SeqCst);
             let read = report_rx
                 .recv_timeout(Duration::from_secs(30))
                 .expect("the scoped thread reports");
