@@ -128,19 +128,26 @@ fn selects(rt: &Runtime) {
 fn mutex_context_and_panic(rt: &Runtime) {
     let counter = Arc::new(Mutex::new(Vec::new()));
     let wg = WaitGroup::new();
-    for i in 0..20 {
-        wg.add(1);
-        let (counter, wg) = (counter.clone(), wg.clone());
-        rt.spawn(move || {
-            let mut v = counter.lock().unwrap();
-            v.push(i);
-            thread::yield_now(); // parks while holding the lock
-            drop(v);
-            wg.done();
-        });
-    }
+    let lockers: Vec<_> = (0..20)
+        .map(|i| {
+            wg.add(1);
+            let (counter, wg) = (counter.clone(), wg.clone());
+            rt.spawn(move || {
+                let mut v = counter.lock().unwrap();
+                v.push(i);
+                thread::yield_now(); // parks while holding the lock
+                drop(v);
+                wg.done();
+            })
+        })
+        .collect();
     wg.wait();
     assert_eq!(counter.lock().unwrap().len(), 20);
+    // `done` is not the end of a green thread: join them, so that none is
+    // still finishing when the runtime's shutdown report is checked.
+    for h in lockers {
+        h.join().unwrap();
+    }
 
     let (ctx, cancel) = Context::background().with_cancel();
     let watchers: Vec<_> = (0..10)
