@@ -11,7 +11,7 @@
 //! as it holds a scope's owner back for its scoped threads.
 //!
 //! Threads are started on demand, up to `Config::max_blocking_threads`
-//! (512 by default, tokio's number); a thread idle for [`KEEP_ALIVE`]
+//! (512 by default, tokio's number); a thread idle for `KEEP_ALIVE`
 //! exits. Calls beyond the limit queue for the next free thread.
 
 use std::cell::UnsafeCell;

@@ -6,7 +6,7 @@
 //! - **One OS poller per runtime** (epoll, through `mio`), made when the
 //!   first file descriptor is registered. Every descriptor is registered
 //!   once, edge-triggered, for reading and writing ([`Registration`]).
-//! - **Readiness is a word per registration** ([`ScheduledIo`]): a ready bit
+//! - **Readiness is a word per registration** (`ScheduledIo`): a ready bit
 //!   per direction and a tick counting events. The poller sets bits and
 //!   bumps the tick; an operation that fails with `WouldBlock` clears its
 //!   direction's bit, but only if no event came since it last looked (the
@@ -23,7 +23,7 @@
 //!   work and would sleep blocks in the poller instead of on its futex, if
 //!   any descriptor is registered and no other worker is polling; its
 //!   next timer is the poll's timeout, and whoever wants to wake it writes
-//!   to the poller's waker instead of its futex ([`Shared::wake_worker`]).
+//!   to the poller's waker instead of its futex (`Shared::wake_worker`).
 //!   Busy workers poll without blocking at their fairness tick (every 61st
 //!   pick) when nobody is blocked in the poller, so a worker busy with
 //!   green threads never starves readiness for the others. (A green thread
@@ -31,8 +31,6 @@
 //!   green threads homed there wait for it, polled or not.)
 //! - A green thread parked on readiness waits for the outside world: it is
 //!   never counted in the "all green threads are asleep" report.
-//!
-//! [`Shared::wake_worker`]: crate::scheduler::Shared
 
 use std::io;
 use std::os::fd::RawFd;

@@ -340,7 +340,7 @@ impl Shared {
             }
         }
         self.check_stacks()?;
-        let [raw, for_handle] = Task::spawn(
+        let [raw, for_handle] = Task::new_task(
             HeaderInit {
                 id: ThreadId::next().get(),
                 name: opts.name,

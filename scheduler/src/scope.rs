@@ -640,7 +640,6 @@ mod loom_tests {
     }
 
     /// Two scoped green threads finish while the scope starts to wait.
-    /// Two scoped green threads finish while the scope starts to wait.
     /// The owner takes `ahead` increments before spawning them (0: one per
     /// spawn) and gives back the unused ones as its closure returns.
     fn two_scoped_threads(ahead: usize) {

@@ -365,10 +365,33 @@ impl WaitSite {
 /// `repr(C)` with `refs` first: the count is the first word of the task's
 /// slab block, which `live_tasks` reads atomically whatever the block holds
 /// (see `slab`), so nothing writes it but atomic operations.
+///
+/// # Who touches which field, and when
+///
+/// "Spawner" is whoever runs `Task::new_task` (before the task is
+/// published); "run token" is the worker that took the task out of a run
+/// queue (invariant 1); "anyone" means any thread holding a `TaskRef`.
+///
+/// | field | written by | read by | synchronised by |
+/// |---|---|---|---|
+/// | `refs` | anyone (clone, drop), `live_tasks` | the same | atomic RMW; first word of the block |
+/// | `vtable`, `id`, `name`, `spawned_at`, `stack_size` | spawner, once | anyone | published by the release store of `refs` |
+/// | `state` | anyone (unpark, timers, joiners), run token (transitions) | anyone | atomic; the transitions are the protocol (see the state word above) |
+/// | `home` | spawner (`on_worker`), run token (at start; every run with migration) | anyone (wakers route by it) | relaxed: a waker reads it after moving the task out of PARKED, which the run token's last write precedes |
+/// | `shared` | spawner, once | run token, wakers | valid while not DONE (a runtime outlives its live tasks) |
+/// | `yielder` | the task's body, once at start | the task itself (`suspend`) | same green thread |
+/// | `wait` | the task itself, around a park | `tasks()`, the monitor | relaxed; diagnostics only |
+/// | `unwinding` | run token, before a forced unwind | the task itself | same OS thread (the resume) |
+/// | `abandoned`, `deferred` | run token; the shutting-down thread (`shutdown::leak`) | worker at shutdown, shutdown loop | SeqCst flags, only at shutdown |
+/// | `blocking_calls` | the task (+1 before a blocking call), the pool thread (−1 after it) | worker at shutdown, shutdown loop | SeqCst counter |
+/// | `timed` | the task (`park_external`), run token (commit with a deadline, cleared at resume) | the deadlock probe | relaxed; diagnostics only |
+/// | `join_waiter` | the joiner | the completer (run token) | its mutex, then the JOIN_WAITER bit |
+/// | `open_scope` | the task itself (`scope`) | run token at shutdown | relaxed: the task is suspended and its token held |
+/// | `coro` | run token | run token | exclusive by invariant 1 (an `UnsafeCell`) |
 #[repr(C)]
 pub(crate) struct Header {
     /// References to the task (`TaskRef`s). A task that is not DONE holds
-    /// one to itself (see `Task::spawn`), given up when it completes.
+    /// one to itself (see `Task::new_task`), given up when it completes.
     refs: AtomicUsize,
     /// The task's typed operations.
     vtable: &'static Vtable,
@@ -543,7 +566,7 @@ impl Drop for Header {
 /// The typed operations of a task, reached from its header.
 ///
 /// Safety contract of every entry: the header passed is that of a live task
-/// made by `Task::<F, T>::spawn` with this very vtable (so the cast back to
+/// made by `Task::<F, T>::new_task` with this very vtable (so the cast back to
 /// `Task<F, T>` is right), and the caller has the access the entry names:
 /// the run token for `run_body`, `cancel` and `mark_unwound`, the only
 /// reader of a DONE task's output for `take_output`, the last reference
@@ -604,7 +627,7 @@ where
     /// task is visible there. No atomic read-modify-write, each of which
     /// would wait for the header's stores to drain first.
     #[inline]
-    pub(crate) fn spawn<const N: usize>(header: HeaderInit<'_>, f: F) -> [TaskRef; N] {
+    pub(crate) fn new_task<const N: usize>(header: HeaderInit<'_>, f: F) -> [TaskRef; N] {
         const { assert!(N > 0) };
         let layout = Layout::new::<Task<F, T>>();
         let memory = slab::alloc(layout).cast::<Task<F, T>>();

@@ -5,18 +5,22 @@
 //! ```text
 //!  every 61st tick: the inbox joins the local queue, then the global
 //!                     injector, own deque and yielded tasks go first, the
-//!                     last two in turns (fairness: see `fairness_pick`)
-//!  1. run-next slot      the task this worker just woke (≤ 3 in a row;
+//!                     last two in turns (fairness: see `fairness_pick`);
+//!                     the poller is polled without blocking (see `io`)
+//!  (a) run-next slot     the task this worker just woke (≤ 3 in a row;
 //!                        then it queues behind the local queue, or, if
 //!                        that is empty, behind the inbox and one
 //!                        unstarted task: see `end_streak`)
-//!  2. local queue        resumable tasks homed here (never stolen)
-//!  3. inbox              tasks homed here that other threads woke
-//!  4. own deque          unstarted tasks, newest first (depth-first)
-//!  5. injector           unstarted tasks spawned from outside, a batch
-//!  6. yielded            tasks that called yield_now, oldest first
-//!  7. due timers, then steal a batch of unstarted tasks from a random victim
-//!  8. spin a little on the inbox, then park until the next timer
+//!  (b) local queue       resumable tasks homed here (never stolen)
+//!  (c) inbox             tasks homed here that other threads woke
+//!  (d) own deque         unstarted tasks, newest first (depth-first)
+//!  (e) injector          unstarted tasks spawned from outside, a batch
+//!  (f) yielded           tasks that called yield_now, oldest first
+//!  (g) due timers, then steal a batch of unstarted tasks from a random
+//!      victim (searching by the idle protocol's steps, see `idle`)
+//!  (h) spin a little on the inbox, then sleep until the next timer: in the
+//!      poller if sockets are registered and nobody else is in it, else on
+//!      the worker's futex
 //! ```
 //!
 //! Resumable tasks go before new ones, and new ones depth-first: that bounds
@@ -57,6 +61,11 @@ const FAIRNESS_TICK: u32 = 61;
 /// Most run-next picks in a row before the local queue gets a turn
 /// (tokio's MAX_LIFO_POLLS_PER_TICK).
 const MAX_RUN_NEXT_STREAK: u32 = 3;
+/// Times in a row a green thread whose park was pre-empted by an unpark
+/// (a wake-up that came before the park committed) is resumed at once,
+/// before it goes to the back of the local queue (a guess, kept equal to
+/// the run-next streak's).
+const MAX_RENOTIFIED: u32 = 3;
 /// Runtime operations a green thread may do per turn before it must yield
 /// (tokio's coop budget).
 const BUDGET: u32 = 128;
@@ -105,7 +114,9 @@ pub(crate) struct Counters {
     pub(crate) cached_stacks: AtomicU64,
 }
 
-pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+/// Adds `by` to a counter that only the calling worker writes: a load and
+/// a store, not a read-modify-write (see [`Counters`]).
+pub(crate) fn add_own(counter: &AtomicU64, by: u64) {
     counter.store(counter.load(Ordering::Relaxed) + by, Ordering::Relaxed);
 }
 
@@ -519,7 +530,7 @@ impl Worker {
         }
     }
 
-    /// Steals a batch of unstarted tasks from a random victim (step 7).
+    /// Steals a batch of unstarted tasks from a random victim (look (g)).
     fn steal(&self) -> Option<TaskRef> {
         let workers = &self.shared.workers;
         let n = workers.len();
@@ -537,7 +548,7 @@ impl Worker {
                         Steal::Success(task) => {
                             self.queue_seen.borrow_mut()[victim] = None;
                             let stolen = 1 + self.deque.len() as u64;
-                            bump(&self.counters().steals, stolen);
+                            add_own(&self.counters().steals, stolen);
                             return Some(task);
                         }
                         Steal::Retry => retry = true,
@@ -642,7 +653,7 @@ impl Worker {
         }
     }
 
-    /// Steps 7 and 8: timers, stealing, spinning, parking. Returns a task,
+    /// Looks (g) and (h): timers, stealing, spinning, sleeping. Returns a task,
     /// or `None` after a park (the caller loops).
     fn find_work_or_park(&self) -> Option<TaskRef> {
         if self.shared.is_shutting_down() {
@@ -710,7 +721,8 @@ impl Worker {
         if idle.transition_worker_to_parked(self.index, was_searching)
             && self.shared.has_stealable_work()
         {
-            // Step 4: we were the last searcher and work arrived meanwhile.
+            // Idle protocol step 4: we were the last searcher and work
+            // arrived meanwhile.
             if !idle.unpark_worker_by_id(self.index) {
                 self.searching.set(true);
             }
@@ -722,7 +734,7 @@ impl Worker {
             }
             return;
         }
-        bump(&self.counters().parks, 1);
+        add_own(&self.counters().parks, 1);
         let deadline = self.timers.borrow().next_deadline();
         let parked_at = Instant::now();
         // Wakers unpark this thread only while this flag is up (see
@@ -818,13 +830,14 @@ impl Worker {
         }
     }
 
-    /// Queues a new, unstarted task spawned by a green thread of this worker.
-    /// Counts a spawn (before the task is visible anywhere, so that
-    /// `stats().spawned` never lags `tasks()`).
+    /// Counts a spawn by a green thread of this worker (before the task is
+    /// visible anywhere, so that `stats().spawned` never lags `tasks()`).
     pub(crate) fn count_spawn(&self) {
-        bump(&self.counters().spawned, 1);
+        add_own(&self.counters().spawned, 1);
     }
 
+    /// Queues a new, unstarted task spawned by a green thread of this
+    /// worker, where idle workers may steal it, and wakes one if needed.
     pub(crate) fn push_spawned(&self, task: TaskRef) {
         self.deque.push(task);
         self.shared.notify_parked();
@@ -895,7 +908,7 @@ impl Worker {
                     return;
                 }
                 Resumed::Suspended(Request::Yield) => {
-                    bump(&self.counters().yields, 1);
+                    add_own(&self.counters().yields, 1);
                     if self.alone() {
                         // Nobody here to let run: straight back, without the
                         // trip through the queues (and the two state
@@ -923,7 +936,7 @@ impl Worker {
                             }
                             return;
                         }
-                        Err(()) if renotified < MAX_RUN_NEXT_STREAK => renotified += 1,
+                        Err(()) if renotified < MAX_RENOTIFIED => renotified += 1,
                         Err(()) => {
                             header.state.transition_to_scheduled();
                             self.local.borrow_mut().push_back(task);
@@ -943,7 +956,7 @@ impl Worker {
         CURRENT.with(|c| c.set(task));
         signal::enter(coro.running(header));
         BUDGET_LEFT.with(|b| b.set(BUDGET));
-        bump(&self.counters().resumes, 1);
+        add_own(&self.counters().resumes, 1);
         let resumed = coro.resume();
         watch.running.store(0, Ordering::Relaxed);
         signal::leave();
@@ -957,7 +970,7 @@ impl Worker {
         let header = task.header();
         match self.take_stack(header.stack_size) {
             Ok(stack) => {
-                bump(&self.counters().stacks_taken, 1);
+                add_own(&self.counters().stacks_taken, 1);
                 header.home.store(self.index, Ordering::Relaxed);
                 header.state.mark_started();
                 let coro = Coro::new(stack, task);
@@ -1026,7 +1039,7 @@ impl Worker {
         let header = task.header();
         // Counted before anyone can see it done: a joiner that returns
         // finds `stats().live` already down.
-        bump(&self.counters().completed, 1);
+        add_own(&self.counters().completed, 1);
         let before = header.state.complete();
         if before.has_join_waiter() {
             header.wake_joiner();
@@ -1055,7 +1068,7 @@ impl Worker {
     }
 
     fn put_stack(&self, stack: Stack) {
-        bump(&self.counters().stacks_returned, 1);
+        add_own(&self.counters().stacks_returned, 1);
         let pool = &self.shared.stacks;
         if stack.size() != pool.size() {
             pool.unmap(stack);
