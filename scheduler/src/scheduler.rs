@@ -18,7 +18,7 @@ use crate::idle::Idle;
 use crate::monitor;
 use crate::park::Unparker;
 use crate::stack::{self, StackPool, BUDGET, DEFAULT_STACK_SIZE};
-use crate::task::{self, HeaderInit, Task, TaskRef};
+use crate::task::{self, HeaderInit, Runnable, Task, TaskRef};
 use crate::thread::{JoinHandle, ThreadId};
 use crate::worker::{self, Counters, Worker};
 
@@ -131,8 +131,8 @@ pub struct SpawnOptions {
 
 /// The half of a worker other threads see.
 pub(crate) struct WorkerShared {
-    pub(crate) stealer: Stealer<TaskRef>,
-    pub(crate) inbox: Injector<TaskRef>,
+    pub(crate) stealer: Stealer<Runnable>,
+    pub(crate) inbox: Injector<Runnable>,
     pub(crate) unparker: OsUnparker,
     pub(crate) counters: CachePadded<Counters>,
     pub(crate) watch: CachePadded<monitor::Watch>,
@@ -141,6 +141,11 @@ pub(crate) struct WorkerShared {
     pub(crate) abandoned: std::sync::atomic::AtomicBool,
     /// The worker is about to park or parked on its `Parker`.
     pub(crate) sleeping: CachePadded<std::sync::atomic::AtomicBool>,
+    /// Hand-offs to this worker in flight (`Shared::push_to_inbox`
+    /// between its push and its last look at this worker): a runtime's
+    /// shutdown waits for none to be left before it lets the runtime go,
+    /// since a task handed off may finish before its waker is done.
+    pub(crate) wakers: CachePadded<std::sync::atomic::AtomicUsize>,
 }
 
 impl WorkerShared {
@@ -157,9 +162,9 @@ pub(crate) const STOPPED: u8 = 2;
 /// State shared by a scheduler's workers and handles.
 pub(crate) struct Shared {
     pub(crate) workers: Box<[WorkerShared]>,
-    pub(crate) injector: Injector<TaskRef>,
+    pub(crate) injector: Injector<Runnable>,
     /// Unstarted tasks that found no stack; retried as stacks come back.
-    pub(crate) starved: Injector<TaskRef>,
+    pub(crate) starved: Injector<Runnable>,
     /// A task starved while workers may hold idle stacks in their caches:
     /// every worker hands its cache to the global pool when it sees this.
     pub(crate) stacks_wanted: std::sync::atomic::AtomicBool,
@@ -204,8 +209,11 @@ impl Shared {
     }
 
     /// Hands a woken task to its home worker.
-    pub(crate) fn push_to_inbox(&self, home: usize, task: TaskRef) {
+    pub(crate) fn push_to_inbox(&self, home: usize, task: Runnable) {
         let worker = &self.workers[home];
+        // Counted before the push, so before the task can run and finish:
+        // a shutdown that saw it finish sees this hand-off in flight.
+        worker.wakers.fetch_add(1, Ordering::Relaxed);
         worker.inbox.push(task);
         // Unparking is an atomic swap on the target's parker, another cache
         // line to bounce: skip it while the target is awake (it watches its
@@ -214,6 +222,21 @@ impl Shared {
         std::sync::atomic::fence(Ordering::SeqCst);
         if worker.sleeping.load(Ordering::SeqCst) {
             self.wake_worker(home);
+        }
+        worker.wakers.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Waits until no hand-off to any worker is in flight (see `wakers`).
+    pub(crate) fn wait_for_wakers(&self) {
+        for w in self.workers.iter() {
+            let backoff = crossbeam_utils::Backoff::new();
+            while w.wakers.load(Ordering::Acquire) != 0 {
+                if backoff.is_completed() {
+                    thread::yield_now();
+                } else {
+                    backoff.snooze();
+                }
+            }
         }
     }
 
@@ -365,20 +388,20 @@ impl Shared {
             if !counted {
                 self.external_spawned.fetch_add(1, Ordering::Relaxed);
             }
-            self.push_to_inbox(home, raw);
+            self.push_to_inbox(home, Runnable::new(raw));
             return Ok(handle);
         }
         let leftover = worker::with_worker(|w| match w {
             Some(w) if Arc::ptr_eq(&w.shared, self) => {
                 w.count_spawn();
-                w.push_spawned(raw);
+                w.push_spawned(Runnable::new(raw));
                 None
             }
             _ => Some(raw),
         });
         if let Some(raw) = leftover {
             self.external_spawned.fetch_add(1, Ordering::Relaxed);
-            self.injector.push(raw);
+            self.injector.push(Runnable::new(raw));
             self.notify_parked();
         }
         Ok(handle)
@@ -416,6 +439,7 @@ impl Scheduler {
                 watch: CachePadded::new(monitor::Watch::default()),
                 abandoned: std::sync::atomic::AtomicBool::new(false),
                 sleeping: CachePadded::new(std::sync::atomic::AtomicBool::new(false)),
+                wakers: CachePadded::new(std::sync::atomic::AtomicUsize::new(0)),
             });
             deques.push(deque);
             parkers.push(parker);

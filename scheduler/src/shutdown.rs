@@ -46,7 +46,10 @@
 //! 5. **Stop.** The state becomes STOPPED; the workers leave their loops
 //!    and are joined (abandoned ones are not), the blocking pool's threads
 //!    exit as they go idle, the stall monitor stops, and the pooled stacks
-//!    are unmapped.
+//!    are unmapped. Last, the shutdown waits for any hand-off still in
+//!    flight (a waker between queueing a task, which may have finished
+//!    since, and its last look at the target worker: `WorkerShared::
+//!    wakers`), so that the shared state outlives every use.
 //!
 //! # The guarantee
 //!
@@ -123,7 +126,8 @@ impl Scheduler {
         shared.set_shutdown_waiter(Some(park::current_unparker()));
         unwind_all(&shared);
         let leaked = given_up(&shared);
-        if !leaked.is_empty() || shared.workers.iter().any(|w| w.is_abandoned()) {
+        let leaking = !leaked.is_empty() || shared.workers.iter().any(|w| w.is_abandoned());
+        if leaking {
             // Leaked green threads and abandoned workers still point at
             // the shared state: it must outlive them, i.e. stay forever.
             std::mem::forget(shared.clone());
@@ -146,6 +150,11 @@ impl Scheduler {
         }
         shared.stacks.clear();
         shared.set_shutdown_waiter(None);
+        if !leaking {
+            // A waker may still be inside its hand-off of a task that has
+            // finished since; the shared state must outlive it.
+            shared.wait_for_wakers();
+        }
         ShutdownOutcome { live, leaked }
     }
 }

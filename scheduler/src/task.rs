@@ -508,6 +508,21 @@ impl Header {
         unsafe { &*self.shared }
     }
 
+    /// The task's runtime, for a caller about to hand its last use of the
+    /// task away (queue it): the runtime stays valid for the rest of that
+    /// hand-off even if the task then finishes at once, because a
+    /// runtime's shutdown waits for hand-offs in flight
+    /// (`WorkerShared::wakers`) before it lets the runtime go.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Header::shared`] at the call; the reference is used only
+    /// for one `Shared::push_to_inbox`.
+    pub(crate) unsafe fn shared_for_hand_off<'a>(&self) -> &'a Shared {
+        // SAFETY: per the contract and the doc above.
+        unsafe { &*self.shared }
+    }
+
     pub(crate) fn runs_on(&self, shared: &Shared) -> bool {
         ptr::eq(self.shared, shared)
     }
@@ -792,6 +807,47 @@ impl TaskRef {
         // SAFETY: per the contract, `out` has the task's output type.
         unsafe { (self.header().vtable.take_output)(self.0, (&mut out as *mut Option<_>).cast()) };
         out
+    }
+}
+
+/// The run token (invariant 1): a task that is SCHEDULED and in this
+/// value, which is in at most one run queue. Only a transition that makes
+/// its caller responsible for queueing the task makes one ([`Runnable::new`]
+/// after a spawn, an unpark that moved it out of PARKED, a timer that
+/// fired, a requeue); queue pops hand it out, and `Worker::run` consumes
+/// it. So "the caller holds the run token" is a type the compiler checks,
+/// not a comment.
+pub(crate) struct Runnable(TaskRef);
+
+impl Runnable {
+    /// The run token of `task`. The caller just made the task SCHEDULED
+    /// (or spawned it) and is the one who must queue it: there is no other
+    /// token for it.
+    #[inline(always)]
+    pub(crate) fn new(task: TaskRef) -> Runnable {
+        Runnable(task)
+    }
+
+    /// Gives the token up, keeping a plain reference (the task parked, or
+    /// finished).
+    #[inline(always)]
+    pub(crate) fn into_ref(self) -> TaskRef {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Runnable {
+    type Target = TaskRef;
+
+    #[inline(always)]
+    fn deref(&self) -> &TaskRef {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Runnable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
     }
 }
 

@@ -51,7 +51,7 @@ use crate::coroutine::{Coro, Request, Resumed};
 use crate::scheduler::{Shared, WorkerShared};
 use crate::signal;
 use crate::stack::{NoStack, Stack, WORKER_CACHE};
-use crate::task::{Header, TaskRef};
+use crate::task::{Header, Runnable, TaskRef};
 use crate::timer::Timers;
 use crate::tls::tls;
 
@@ -127,13 +127,13 @@ pub(crate) struct Worker {
     /// This worker's entry in `shared.workers` (looked up on every resume;
     /// see [`Worker::me`]).
     me: MePtr,
-    deque: Deque<TaskRef>,
-    run_next: Cell<Option<TaskRef>>,
-    local: RefCell<VecDeque<TaskRef>>,
-    yielded: RefCell<VecDeque<TaskRef>>,
+    deque: Deque<Runnable>,
+    run_next: Cell<Option<Runnable>>,
+    local: RefCell<VecDeque<Runnable>>,
+    yielded: RefCell<VecDeque<Runnable>>,
     /// At shutdown: scope owners whose scoped green threads may still run,
     /// held (run token and all) until those are done; see `shutdown`.
-    deferred: RefCell<VecDeque<TaskRef>>,
+    deferred: RefCell<VecDeque<Runnable>>,
     timers: RefCell<Timers>,
     stacks: RefCell<Vec<Stack>>,
     parker: Parker,
@@ -210,9 +210,11 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     with_worker(|w| w.map(|w| w.shared.clone()))
 }
 
-/// Queues a task that an unpark just moved PARKED → SCHEDULED.
+/// Queues a task that an unpark just moved PARKED → SCHEDULED (so the
+/// caller holds its run token).
 #[inline(always)]
 pub(crate) fn schedule_woken(task: TaskRef) {
+    let task = Runnable::new(task);
     let home = task.header().home.load(Ordering::Relaxed);
     let leftover = with_worker(|w| match w {
         Some(w) if task.header().runs_on(&w.shared) && (w.index == home || w.shared.migrate) => {
@@ -222,7 +224,10 @@ pub(crate) fn schedule_woken(task: TaskRef) {
         _ => Some(task),
     });
     if let Some(task) = leftover {
-        task.header().shared().push_to_inbox(home, task.clone());
+        // SAFETY: just moved out of PARKED by the caller, so not DONE; the
+        // reference serves this one push.
+        let shared = unsafe { task.header().shared_for_hand_off() };
+        shared.push_to_inbox(home, task);
     }
 }
 
@@ -329,7 +334,7 @@ impl Worker {
     pub(crate) fn new(
         index: usize,
         shared: Arc<Shared>,
-        deque: Deque<TaskRef>,
+        deque: Deque<Runnable>,
         parker: Parker,
     ) -> Worker {
         let n = shared.workers.len();
@@ -402,7 +407,7 @@ impl Worker {
     }
 
     #[inline(always)]
-    fn next_task(&self) -> Option<TaskRef> {
+    fn next_task(&self) -> Option<Runnable> {
         // A countdown, not `tick % 61`: this runs on every hand-off.
         let tick = self.tick.get().wrapping_sub(1);
         self.tick.set(if tick == 0 { FAIRNESS_TICK } else { tick });
@@ -443,7 +448,7 @@ impl Worker {
     /// a steady stream of spawns cannot starve a yielder (nor yielders new
     /// tasks). Without this a spawned green thread never started on a
     /// worker whose run-next pair never stops.
-    fn fairness_pick(&self) -> Option<TaskRef> {
+    fn fairness_pick(&self) -> Option<Runnable> {
         self.poll_io_now();
         // `pop_inbox` returns the inbox's first task and queues the rest:
         // put the first back in front of them, keeping the inbox's order.
@@ -468,7 +473,7 @@ impl Worker {
     /// resumable here), a task woken by another thread or an unstarted one
     /// gets the turn before `task` comes back: otherwise those would wait
     /// for the fairness tick while the pair runs.
-    fn end_streak(&self, task: TaskRef) -> TaskRef {
+    fn end_streak(&self, task: Runnable) -> Runnable {
         self.streak.set(0);
         let mut local = self.local.borrow_mut();
         if let Some(other) = local.pop_front() {
@@ -488,7 +493,7 @@ impl Worker {
     /// This worker's newest unstarted task. Looks first: popping an empty
     /// deque still costs a full fence, and the hand-off paths look often.
     #[inline]
-    fn pop_deque(&self) -> Option<TaskRef> {
+    fn pop_deque(&self) -> Option<Runnable> {
         if self.deque.is_empty() {
             return None;
         }
@@ -496,7 +501,7 @@ impl Worker {
     }
 
     /// Moves everything in the inbox to the local queue; returns the first.
-    fn pop_inbox(&self) -> Option<TaskRef> {
+    fn pop_inbox(&self) -> Option<Runnable> {
         let inbox = &self.me().inbox;
         if inbox.is_empty() {
             return None;
@@ -514,7 +519,7 @@ impl Worker {
         first
     }
 
-    fn pop_injector(&self) -> Option<TaskRef> {
+    fn pop_injector(&self) -> Option<Runnable> {
         let injector = &self.shared.injector;
         if injector.is_empty() {
             return None;
@@ -531,7 +536,7 @@ impl Worker {
     }
 
     /// Steals a batch of unstarted tasks from a random victim (look (g)).
-    fn steal(&self) -> Option<TaskRef> {
+    fn steal(&self) -> Option<Runnable> {
         let workers = &self.shared.workers;
         let n = workers.len();
         if n > 1 {
@@ -647,7 +652,7 @@ impl Worker {
             };
             if task.header().state.fire_timer(seq) {
                 woken += 1;
-                self.local.borrow_mut().push_back(task);
+                self.local.borrow_mut().push_back(Runnable::new(task));
             }
             // A stale entry's reference is dropped here, no borrow held.
         }
@@ -655,7 +660,7 @@ impl Worker {
 
     /// Looks (g) and (h): timers, stealing, spinning, sleeping. Returns a task,
     /// or `None` after a park (the caller loops).
-    fn find_work_or_park(&self) -> Option<TaskRef> {
+    fn find_work_or_park(&self) -> Option<Runnable> {
         if self.shared.is_shutting_down() {
             self.cancel_starved();
             self.retry_deferred();
@@ -819,7 +824,7 @@ impl Worker {
     /// was there goes to the back of the local queue (or, with migration,
     /// to the stealable deque).
     #[inline]
-    fn push_run_next(&self, task: TaskRef) {
+    fn push_run_next(&self, task: Runnable) {
         if let Some(prev) = self.run_next.replace(Some(task)) {
             if self.shared.migrate {
                 self.deque.push(prev);
@@ -838,13 +843,14 @@ impl Worker {
 
     /// Queues a new, unstarted task spawned by a green thread of this
     /// worker, where idle workers may steal it, and wakes one if needed.
-    pub(crate) fn push_spawned(&self, task: TaskRef) {
+    pub(crate) fn push_spawned(&self, task: Runnable) {
         self.deque.push(task);
         self.shared.notify_parked();
     }
 
-    /// Runs `task` until it parks, yields or finishes.
-    fn run(&self, task: TaskRef) {
+    /// Runs `task` until it parks, yields or finishes; at shutdown, drops
+    /// it unrun or unwinds it (see `shutdown`).
+    fn run(&self, task: Runnable) {
         let header = task.header();
         let before = header.state.transition_to_running();
         if !before.is_started() {
@@ -863,10 +869,12 @@ impl Worker {
             }
             // Known from now on (tasks() shows a Running task's worker).
             header.home.store(self.index, Ordering::Relaxed);
-            if !self.start(&task) {
-                return;
+            if let Some(task) = self.start(task) {
+                self.resume_until_it_stops(task);
             }
-        } else if self.shared.is_shutting_down() {
+            return;
+        }
+        if self.shared.is_shutting_down() {
             if header.abandoned.load(Ordering::SeqCst) {
                 // Leaked by the shutdown (see `shutdown`, step 4): never
                 // run again, whatever may still wake it.
@@ -891,6 +899,13 @@ impl Worker {
         if self.shared.migrate {
             header.home.store(self.index, Ordering::Relaxed);
         }
+        self.resume_until_it_stops(task);
+    }
+
+    /// Resumes a started task (RUNNING, its token held) until it parks,
+    /// yields or finishes, and acts on what it asked for.
+    fn resume_until_it_stops(&self, task: Runnable) {
+        let header = task.header();
         // SAFETY: we hold the run token: the task came out of a queue and is
         // RUNNING; the borrow ends before the token is given up below.
         let coro = unsafe { header.coro() }
@@ -922,12 +937,15 @@ impl Worker {
                 Resumed::Suspended(Request::Park { deadline }) => {
                     match header.state.commit_park() {
                         Ok(seq) => {
+                            // Parked: the token is given up.
+                            let task = task.into_ref();
+                            let header = task.header();
                             if self.shared.is_shutting_down() {
                                 // Parked while the runtime shuts down: take it
                                 // back at once (as its timer would) so it is
                                 // unwound instead of left parked.
                                 if header.state.fire_timer(seq) {
-                                    self.local.borrow_mut().push_back(task);
+                                    self.local.borrow_mut().push_back(Runnable::new(task));
                                 }
                             } else if let Some(deadline) = deadline {
                                 header.timed.store(true, Ordering::Relaxed);
@@ -948,12 +966,12 @@ impl Worker {
         }
     }
 
-    fn resume(&self, task: &TaskRef, coro: &mut Coro) -> Resumed {
+    fn resume(&self, task: &Runnable, coro: &mut Coro) -> Resumed {
         let header = task.header();
         header.timed.store(false, Ordering::Relaxed);
         let watch = &self.me().watch;
         watch.running.store(header.id, Ordering::Relaxed);
-        CURRENT.with(|c| c.set(task));
+        CURRENT.with(|c| c.set(&**task));
         signal::enter(coro.running(header));
         BUDGET_LEFT.with(|b| b.set(BUDGET));
         add_own(&self.counters().resumes, 1);
@@ -964,37 +982,37 @@ impl Worker {
         resumed
     }
 
-    /// Gives an unstarted task its stack and coroutine. False if it could
+    /// Gives an unstarted task its stack and coroutine. `None` if it could
     /// not start (it was requeued, or failed).
-    fn start(&self, task: &TaskRef) -> bool {
+    fn start(&self, task: Runnable) -> Option<Runnable> {
         let header = task.header();
         match self.take_stack(header.stack_size) {
             Ok(stack) => {
                 add_own(&self.counters().stacks_taken, 1);
                 header.home.store(self.index, Ordering::Relaxed);
                 header.state.mark_started();
-                let coro = Coro::new(stack, task);
+                let coro = Coro::new(stack, &task);
                 // SAFETY: run token held (the task is RUNNING, taken from a
                 // queue by us).
                 unsafe { *header.coro() = Some(coro) };
-                true
+                Some(task)
             }
             Err(NoStack::Exhausted) => {
                 // Wait for a stack to be freed (see `put_stack`), and ask
                 // the other workers for the stacks idle in their caches.
                 header.state.transition_to_scheduled();
-                self.shared.starved.push(task.clone());
+                self.shared.starved.push(task);
                 if !self.shared.stacks_wanted.swap(true, Ordering::SeqCst) {
                     for i in 0..self.shared.workers.len() {
                         self.shared.wake_worker(i);
                     }
                 }
-                false
+                None
             }
             Err(NoStack::Failed(err)) => {
                 task.cancel(Box::new(format!("green thread could not start: {err}")));
-                self.complete(task.clone());
-                false
+                self.complete(task);
+                None
             }
         }
     }
@@ -1014,13 +1032,13 @@ impl Worker {
     }
 
     /// Unwinds a started task at shutdown, on this (its own) worker.
-    fn unwind(&self, task: TaskRef) {
+    fn unwind(&self, task: Runnable) {
         let header = task.header();
         header.unwinding.store(true, Ordering::Relaxed);
         // SAFETY: run token held: the task was taken from a queue.
         let coro = unsafe { header.coro() }.take();
         if let Some(mut coro) = coro {
-            CURRENT.with(|c| c.set(&task));
+            CURRENT.with(|c| c.set(&*task));
             signal::enter(coro.running(header));
             let unwound = panic::catch_unwind(AssertUnwindSafe(|| coro.force_unwind()));
             signal::leave();
@@ -1035,7 +1053,7 @@ impl Worker {
         self.complete(task);
     }
 
-    fn complete(&self, task: TaskRef) {
+    fn complete(&self, task: Runnable) {
         let header = task.header();
         // Counted before anyone can see it done: a joiner that returns
         // finds `stats().live` already down.
@@ -1047,7 +1065,7 @@ impl Worker {
         // With the task's reference to itself: a detached task is freed
         // here, its output dropped (a destructor may wake a green thread
         // into this worker's queues, which the run loop looks at next).
-        task.complete();
+        task.into_ref().complete();
         if self.shared.is_shutting_down() {
             self.shared.wake_shutdown_waiter();
         }
