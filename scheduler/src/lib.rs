@@ -36,6 +36,7 @@
 pub mod blocking;
 mod coroutine;
 mod idle;
+mod inbox;
 pub mod io;
 pub mod lock;
 mod loom;

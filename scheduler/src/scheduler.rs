@@ -132,20 +132,30 @@ pub struct SpawnOptions {
 /// The half of a worker other threads see.
 pub(crate) struct WorkerShared {
     pub(crate) stealer: Stealer<Runnable>,
-    pub(crate) inbox: Injector<Runnable>,
     pub(crate) unparker: OsUnparker,
     pub(crate) counters: CachePadded<Counters>,
     pub(crate) watch: CachePadded<monitor::Watch>,
     /// Its thread is stuck in a green thread that will not unwind: it is
     /// not joined at shutdown (see `worker::block_os_thread`).
     pub(crate) abandoned: std::sync::atomic::AtomicBool,
-    /// The worker is about to park or parked on its `Parker`.
-    pub(crate) sleeping: CachePadded<std::sync::atomic::AtomicBool>,
-    /// Hand-offs to this worker in flight (`Shared::push_to_inbox`
-    /// between its push and its last look at this worker): a runtime's
-    /// shutdown waits for none to be left before it lets the runtime go,
-    /// since a task handed off may finish before its waker is done.
-    pub(crate) wakers: CachePadded<std::sync::atomic::AtomicUsize>,
+    /// Its inbox and what a waker looks at after a push: one cache line,
+    /// so that a cross-worker wake-up moves one line from the waker's
+    /// core and back (see `Shared::push_to_inbox`).
+    pub(crate) mailbox: CachePadded<Mailbox>,
+}
+
+/// A worker's inbox, with its doorbell (see `Shared::push_to_inbox`).
+pub(crate) struct Mailbox {
+    /// Green threads homed on the worker that other threads woke.
+    pub(crate) inbox: crate::inbox::Inbox,
+    /// The worker is about to sleep or sleeps (on its `Parker`, or in the
+    /// poller): a waker must wake it.
+    pub(crate) sleeping: std::sync::atomic::AtomicBool,
+    /// Hand-offs to this worker in flight (between the push and the
+    /// waker's last look here): a runtime's shutdown waits for none to be
+    /// left before it lets the runtime go, since a task handed off may
+    /// finish before its waker is done.
+    pub(crate) wakers: std::sync::atomic::AtomicUsize,
 }
 
 impl WorkerShared {
@@ -213,24 +223,24 @@ impl Shared {
         let worker = &self.workers[home];
         // Counted before the push, so before the task can run and finish:
         // a shutdown that saw it finish sees this hand-off in flight.
-        worker.wakers.fetch_add(1, Ordering::Relaxed);
-        worker.inbox.push(task);
+        worker.mailbox.wakers.fetch_add(1, Ordering::Relaxed);
+        worker.mailbox.inbox.push(task);
         // Unparking is an atomic swap on the target's parker, another cache
         // line to bounce: skip it while the target is awake (it watches its
         // inbox). The fences pair: either it sees our push after raising
         // `sleeping`, or we see `sleeping` raised (see `Worker::park`).
         std::sync::atomic::fence(Ordering::SeqCst);
-        if worker.sleeping.load(Ordering::SeqCst) {
+        if worker.mailbox.sleeping.load(Ordering::SeqCst) {
             self.wake_worker(home);
         }
-        worker.wakers.fetch_sub(1, Ordering::Release);
+        worker.mailbox.wakers.fetch_sub(1, Ordering::Release);
     }
 
     /// Waits until no hand-off to any worker is in flight (see `wakers`).
     pub(crate) fn wait_for_wakers(&self) {
         for w in self.workers.iter() {
             let backoff = crossbeam_utils::Backoff::new();
-            while w.wakers.load(Ordering::Acquire) != 0 {
+            while w.mailbox.wakers.load(Ordering::Acquire) != 0 {
                 if backoff.is_completed() {
                     thread::yield_now();
                 } else {
@@ -433,13 +443,15 @@ impl Scheduler {
             let parker = Parker::new();
             workers.push(WorkerShared {
                 stealer: deque.stealer(),
-                inbox: Injector::new(),
                 unparker: parker.unparker().clone(),
                 counters: CachePadded::new(Counters::default()),
                 watch: CachePadded::new(monitor::Watch::default()),
                 abandoned: std::sync::atomic::AtomicBool::new(false),
-                sleeping: CachePadded::new(std::sync::atomic::AtomicBool::new(false)),
-                wakers: CachePadded::new(std::sync::atomic::AtomicUsize::new(0)),
+                mailbox: CachePadded::new(Mailbox {
+                    inbox: crate::inbox::Inbox::new(),
+                    sleeping: std::sync::atomic::AtomicBool::new(false),
+                    wakers: std::sync::atomic::AtomicUsize::new(0),
+                }),
             });
             deques.push(deque);
             parkers.push(parker);

@@ -387,6 +387,7 @@ impl WaitSite {
 /// | `timed` | the task (`park_external`), run token (commit with a deadline, cleared at resume) | the deadlock probe | relaxed; diagnostics only |
 /// | `join_waiter` | the joiner | the completer (run token) | its mutex, then the JOIN_WAITER bit |
 /// | `open_scope` | the task itself (`scope`) | run token at shutdown | relaxed: the task is suspended and its token held |
+/// | `inbox_next` | the pusher of the token (`Inbox::push`), the inbox's owner | the inbox's owner | the head's Release CAS / Acquire swap |
 /// | `coro` | run token | run token | exclusive by invariant 1 (an `UnsafeCell`) |
 #[repr(C)]
 pub(crate) struct Header {
@@ -430,6 +431,8 @@ pub(crate) struct Header {
     /// The innermost `thread::scope` open in this green thread (its data,
     /// on the task's stack), for the runtime's shutdown; see `scope`.
     pub(crate) open_scope: AtomicPtr<()>,
+    /// The next task in the inbox this one waits in (see `inbox`).
+    pub(crate) inbox_next: AtomicPtr<Header>,
     /// Touched only by the worker that holds the run token (invariant 1).
     /// One word: the coroutine lives at the top of its stack.
     coro: UnsafeCell<Option<Coro>>,
@@ -488,6 +491,7 @@ impl Header {
             ptr::addr_of_mut!((*at).timed).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).join_waiter).write(Mutex::new(None));
             ptr::addr_of_mut!((*at).open_scope).write(AtomicPtr::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*at).inbox_next).write(AtomicPtr::new(ptr::null_mut()));
             ptr::addr_of_mut!((*at).coro).write(UnsafeCell::new(None));
         }
     }
@@ -833,6 +837,24 @@ impl Runnable {
     #[inline(always)]
     pub(crate) fn into_ref(self) -> TaskRef {
         self.0
+    }
+
+    /// The token as a pointer, for an intrusive queue (`inbox`): its
+    /// reference goes with it.
+    #[inline(always)]
+    pub(crate) fn into_raw(self) -> NonNull<Header> {
+        let this = std::mem::ManuallyDrop::new(self);
+        this.0 .0
+    }
+
+    /// Takes a token back from [`Runnable::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from `into_raw`, and is taken back once.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> Runnable {
+        Runnable(TaskRef(ptr))
     }
 }
 

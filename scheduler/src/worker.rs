@@ -502,21 +502,10 @@ impl Worker {
 
     /// Moves everything in the inbox to the local queue; returns the first.
     fn pop_inbox(&self) -> Option<Runnable> {
-        let inbox = &self.me().inbox;
-        if inbox.is_empty() {
-            return None;
-        }
-        let mut first = None;
-        let mut local = self.local.borrow_mut();
-        loop {
-            match inbox.steal() {
-                Steal::Success(task) if first.is_none() => first = Some(task),
-                Steal::Success(task) => local.push_back(task),
-                Steal::Empty => break,
-                Steal::Retry => {}
-            }
-        }
-        first
+        let mut taken = self.me().mailbox.inbox.take_all();
+        let first = taken.next()?;
+        self.local.borrow_mut().extend(taken);
+        Some(first)
     }
 
     fn pop_injector(&self) -> Option<Runnable> {
@@ -668,7 +657,7 @@ impl Worker {
             self.retry_starved();
         }
         let spin_until = Instant::now() + self.spin.get();
-        let inbox = &self.me().inbox;
+        let inbox = &self.me().mailbox.inbox;
         self.poll_io_now();
         loop {
             // Fired timers wake tasks into the local queue; so may the
@@ -733,7 +722,7 @@ impl Worker {
             }
             return;
         }
-        if self.shared.is_stopped() || !self.me().inbox.is_empty() {
+        if self.shared.is_stopped() || !self.me().mailbox.inbox.is_empty() {
             if !idle.unpark_worker_by_id(self.index) {
                 self.searching.set(true);
             }
@@ -754,9 +743,9 @@ impl Worker {
         if let (Some(driver), Some(_)) = (driver, &poller) {
             driver.poller.store(self.index, Ordering::SeqCst);
         }
-        me.sleeping.store(true, Ordering::SeqCst);
+        me.mailbox.sleeping.store(true, Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
-        let inbox_empty = me.inbox.is_empty();
+        let inbox_empty = me.mailbox.inbox.is_empty();
         match poller {
             Some(poller) => {
                 poller.poll(inbox_empty, deadline);
@@ -770,7 +759,7 @@ impl Worker {
             },
             None => {}
         }
-        me.sleeping.store(false, Ordering::Relaxed);
+        me.mailbox.sleeping.store(false, Ordering::Relaxed);
         let slept = parked_at.elapsed();
         self.spin.set(if slept < MAX_SPIN {
             (self.spin.get() * 2).min(MAX_SPIN)
@@ -814,7 +803,7 @@ impl Worker {
             && self.local.borrow().is_empty()
             && self.yielded.borrow().is_empty()
             && self.deque.is_empty()
-            && self.me().inbox.is_empty()
+            && self.me().mailbox.inbox.is_empty()
             && self.shared.injector.is_empty()
             && self.timers.borrow().is_empty()
             && !self.shared.is_shutting_down()
