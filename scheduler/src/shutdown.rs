@@ -37,8 +37,8 @@
 //!      again (started green threads never move), and a scope owner held
 //!      back for a scoped thread that cannot finish waits forever.
 //!
-//!    Once every green thread left is one of these and nothing has
-//!    progressed for [`SETTLE`], they are **leaked**: flagged abandoned,
+//!    Once a worker has been abandoned, every green thread left is one of
+//!    these, and nothing has progressed for [`SETTLE`], they are **leaked**: flagged abandoned,
 //!    never unwound, their stacks never reused or unmapped, the runtime's
 //!    shared state kept alive for good. So whatever a stuck green thread
 //!    borrows stays valid for as long as it may run. Each is reported:
@@ -179,7 +179,11 @@ fn unwind_all(shared: &Shared) {
         if progressed {
             quiet_since = now;
         }
-        if progressed || !tasks.iter().all(|t| is_stuck(shared, t)) {
+        // Without an abandoned worker nothing can be stuck for good: every
+        // green thread left is on a worker that runs, and a held-back one
+        // waits for those. Only with one is "no progress" worth a look.
+        let any_abandoned = shared.workers.iter().any(|w| w.is_abandoned());
+        if progressed || !any_abandoned || !tasks.iter().all(|t| is_stuck(shared, t)) {
             stuck_since = now;
         }
         if now.duration_since(quiet_since) >= STUCK_GRACE {
