@@ -36,7 +36,7 @@
 //! its reservation's free list. New stacks come from the reservation with
 //! the lowest address that has room, so that the others drain as green
 //! threads finish; a reservation with no stack in use is unmapped, except
-//! one per slot size kept for the next burst.
+//! a few (one per slot size, `KEPT_EMPTY` in all) kept for the next burst.
 //!
 //! ```text
 //!   one reservation (one mapping):
@@ -413,11 +413,24 @@ fn map_one(len: usize) -> io::Result<usize> {
 
 // ------------------------------------------------ guard-region reservations --
 
+/// Reservations with no slot in use that the process keeps mapped, at most
+/// one per slot size, for the next burst of green threads (their guards are
+/// installed already); any other reservation is unmapped once empty.
+const KEPT_EMPTY: usize = 4;
+
 /// [`StackMode::GuardRegions`]: the process's reservations, by slot size
-/// (a stack's length, guard page included). Few sizes are ever in use (a
-/// runtime's default, and what `Builder::stack_size` asks for), so a list.
+/// (a stack's length, guard page included).
 struct Arena {
-    classes: Mutex<Vec<Class>>,
+    inner: Mutex<ArenaInner>,
+}
+
+struct ArenaInner {
+    /// Few sizes are in use at once (a runtime's default, and what
+    /// `Builder::stack_size` asks for), so a list; a size with no
+    /// reservation left is removed.
+    classes: Vec<Class>,
+    /// Empty reservations kept, over all classes (at most `KEPT_EMPTY`).
+    kept_empty: usize,
 }
 
 /// The reservations holding slots of one size.
@@ -427,9 +440,8 @@ struct Class {
     reservations: BTreeMap<usize, Reservation>,
     /// Low addresses of the reservations with a free or uncarved slot.
     with_room: BTreeSet<usize>,
-    /// Reservations with no slot in use (kept for the next burst; at most
-    /// one stays once the pool shrinks).
-    empty: usize,
+    /// Whether one of its reservations is a kept empty one.
+    kept_empty: bool,
 }
 
 /// One reservation: one mapping, carved into slots from its low end.
@@ -443,26 +455,34 @@ struct Reservation {
     free: Vec<usize>,
     /// Slots in use (handed out as a `Stack`).
     in_use: usize,
+    /// Empty and kept (counted in `kept_empty`).
+    kept: bool,
 }
 
 static ARENA: Arena = Arena {
-    classes: Mutex::new(Vec::new()),
+    inner: Mutex::new(ArenaInner {
+        classes: Vec::new(),
+        kept_empty: 0,
+    }),
 };
 
 impl Arena {
     /// A slot of `slot` bytes, its lowest page a guard; returns its low end.
+    /// New slots come from the lowest reservation with room, so that the
+    /// higher ones drain and can be unmapped.
     fn take(&self, slot: usize) -> io::Result<usize> {
-        let mut classes = self.classes.lock().unwrap_or_else(|e| e.into_inner());
-        let class = match classes.iter().position(|c| c.slot == slot) {
-            Some(i) => &mut classes[i],
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = &mut *inner;
+        let class = match inner.classes.iter().position(|c| c.slot == slot) {
+            Some(i) => &mut inner.classes[i],
             None => {
-                classes.push(Class {
+                inner.classes.push(Class {
                     slot,
                     reservations: BTreeMap::new(),
                     with_room: BTreeSet::new(),
-                    empty: 0,
+                    kept_empty: false,
                 });
-                classes.last_mut().expect("just pushed")
+                inner.classes.last_mut().expect("just pushed")
             }
         };
         let base = match class.with_room.first() {
@@ -471,7 +491,6 @@ impl Arena {
                 let (base, reservation) = Reservation::map(slot)?;
                 class.reservations.insert(base, reservation);
                 class.with_room.insert(base);
-                class.empty += 1;
                 base
             }
         };
@@ -491,8 +510,10 @@ impl Arena {
                 low
             }
         };
-        if r.in_use == 0 {
-            class.empty -= 1;
+        if r.kept {
+            r.kept = false;
+            class.kept_empty = false;
+            inner.kept_empty -= 1;
         }
         r.in_use += 1;
         if r.free.is_empty() && r.carved == r.slots {
@@ -502,14 +523,18 @@ impl Arena {
     }
 
     /// Takes back the slot at `low` (its pages already released); unmaps
-    /// its reservation if that leaves it, and another, empty.
+    /// its reservation if that leaves it empty, unless it is kept (see
+    /// `KEPT_EMPTY`).
     fn give(&self, low: usize, slot: usize) {
         let unmap = {
-            let mut classes = self.classes.lock().unwrap_or_else(|e| e.into_inner());
-            let class = classes
-                .iter_mut()
-                .find(|c| c.slot == slot)
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let inner = &mut *inner;
+            let index = inner
+                .classes
+                .iter()
+                .position(|c| c.slot == slot)
                 .expect("a slot's class exists while the slot does");
+            let class = &mut inner.classes[index];
             let (&base, r) = class
                 .reservations
                 .range_mut(..=low)
@@ -521,12 +546,19 @@ impl Arena {
             class.with_room.insert(base);
             if r.in_use > 0 {
                 None
-            } else if class.empty == 0 {
-                class.empty = 1;
+            } else if !class.kept_empty && inner.kept_empty < KEPT_EMPTY {
+                r.kept = true;
+                class.kept_empty = true;
+                inner.kept_empty += 1;
                 None
             } else {
                 class.with_room.remove(&base);
-                class.reservations.remove(&base).map(|r| (base, r.len))
+                let len = r.len;
+                class.reservations.remove(&base);
+                if class.reservations.is_empty() {
+                    inner.classes.swap_remove(index);
+                }
+                Some((base, len))
             }
         };
         if let Some((base, len)) = unmap {
@@ -560,6 +592,7 @@ impl Reservation {
                 carved: 0,
                 free: Vec::new(),
                 in_use: 0,
+                kept: false,
             },
         ))
     }
@@ -998,5 +1031,56 @@ mod tests {
         let lowest = unsafe { (again.guard().1 as *const u64).read_volatile() };
         assert_eq!(lowest, 0, "a reused slot's pages were released");
         drop(again);
+    }
+
+    /// The reservations of slot size `slot`: (count, kept empty ones).
+    fn reservations_of(slot: usize) -> (usize, usize) {
+        let inner = ARENA.inner.lock().unwrap();
+        inner
+            .classes
+            .iter()
+            .find(|c| c.slot == slot)
+            .map_or((0, 0), |c| {
+                let kept = c.reservations.values().filter(|r| r.kept).count();
+                (c.reservations.len(), kept)
+            })
+    }
+
+    #[test]
+    fn drained_reservations_are_unmapped_but_one_per_size_at_most() {
+        if stack_mode() != StackMode::GuardRegions {
+            eprintln!("skipped: this process uses one mapping per stack");
+            return;
+        }
+        // 64 MiB stacks: 15 to a reservation, so 20 take two.
+        let size = 64 << 20;
+        let slot = size + page_size();
+        let stacks: Vec<Stack> = (0..20).map(|_| BUDGET.map(size).unwrap()).collect();
+        assert_eq!(reservations_of(slot).0, 2);
+        drop(stacks);
+        let (left, kept) = reservations_of(slot);
+        assert!(
+            left <= 1 && kept == left,
+            "{left} reservations left, {kept} kept"
+        );
+
+        // Many sizes, one stack each, one after another: the empty
+        // reservations kept stay few, and sizes without one are forgotten.
+        let sizes: Vec<usize> = (0..40).map(|i| (100 + i) * page_size()).collect();
+        for &size in &sizes {
+            drop(BUDGET.map(size).unwrap());
+        }
+        let left: usize = sizes
+            .iter()
+            .map(|&size| reservations_of(size + page_size()).0)
+            .sum();
+        assert!(left <= KEPT_EMPTY, "{left} empty reservations kept");
+        let inner = ARENA.inner.lock().unwrap();
+        assert!(inner.kept_empty <= KEPT_EMPTY);
+        assert!(
+            inner.classes.len() <= KEPT_EMPTY + 8,
+            "{} sizes",
+            inner.classes.len()
+        );
     }
 }
