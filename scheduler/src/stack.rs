@@ -24,8 +24,8 @@
 //!
 //! **Guard regions** ([`StackMode::GuardRegions`], Linux ≥ 6.13). Stacks
 //! are slots carved one after another from large reservations (`RESERVATION`
-//! bytes of address space each, `MAP_NORESERVE`, `MADV_NOHUGEPAGE`), one
-//! reservation per slot size. A slot's guard page is installed with
+//! bytes of address space each, `MAP_NORESERVE`, `MADV_NOHUGEPAGE`), the
+//! slots of a reservation all of one size. A slot's guard page is installed with
 //! `madvise(MADV_GUARD_INSTALL)` the first time the slot is carved and
 //! stays for the life of the reservation: it survives `MADV_DONTNEED`, and
 //! it does not split the mapping, so a reservation of thousands of stacks
@@ -54,14 +54,22 @@
 //! `Budget` reads that limit, counts mapped stacks, and turns running out
 //! into an error that says what to raise, before the kernel's bare ENOMEM.
 //!
-//! The mode is detected on first use and never changes. Setting the
-//! environment variable `GROVE_STACK_MODE=mappings` ([`STACK_MODE_ENV`])
-//! before the first green thread starts forces the per-stack mappings on
-//! any kernel (the tests run the overflow and stack tests both ways with
-//! it; it also serves a tool that does not know guard regions). Either
-//! way a stack looks the same from above: the guard is the page below the
-//! usable part, and the overflow handler (`signal`) recognises a fault
-//! there the same way.
+//! The mode is detected on first use (the first stack, or a call of
+//! [`stack_mode`]) and never changes. Setting the environment variable
+//! `GROVE_STACK_MODE=mappings` ([`STACK_MODE_ENV`]) before that forces the
+//! per-stack mappings on any kernel (the tests run the overflow and stack
+//! tests both ways with it; it also serves a tool that does not know guard
+//! regions: valgrind 3.19 passes the advice through to the kernel and
+//! memcheck runs clean in both modes). Either way a stack looks the same
+//! from above: the guard is the page below the usable part, and the
+//! overflow handler (`signal`) recognises a fault there the same way.
+//!
+//! Measured on Linux 6.18, 2 workers: a million green threads parked at
+//! once at the default `vm.max_map_count` take 4.04 GiB of RSS (4.24 KiB
+//! each) and 22 lines of `/proc/self/maps` (adjacent reservations merge);
+//! starting 30,000 blocked green threads on a fresh runtime costs about
+//! 2.0 µs each against 4.4 µs with a mapping per stack (`mmap` +
+//! `mprotect`), and releasing and joining them 1.8 µs against 3.7.
 //!
 //! Both modes rely on a function's stack frame touching the guard page
 //! before anything below it (Rust probes frames larger than a page): in
