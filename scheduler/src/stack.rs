@@ -67,9 +67,10 @@
 //! Measured on Linux 6.18, 2 workers: a million green threads parked at
 //! once at the default `vm.max_map_count` take 4.04 GiB of RSS (4.24 KiB
 //! each) and 22 lines of `/proc/self/maps` (adjacent reservations merge);
-//! starting 30,000 blocked green threads on a fresh runtime costs about
-//! 2.0 µs each against 4.4 µs with a mapping per stack (`mmap` +
-//! `mprotect`), and releasing and joining them 1.8 µs against 3.7.
+//! starting 30,000 blocked green threads on a fresh runtime cost 2.2 µs
+//! each (1.5-2.2, five runs) against 5.2 µs (4.3-6.6) with a mapping per
+//! stack (`mmap` + `mprotect`), and releasing and joining them 1.8 µs
+//! (1.6-2.7) against 3.8 (3.6-5.5).
 //!
 //! Both modes rely on a function's stack frame touching the guard page
 //! before anything below it (Rust probes frames larger than a page): in
