@@ -26,5 +26,7 @@ pub mod runtime {
         num_green_threads, Builder, Runtime, ShutdownReport, Stats, TaskInfo, TaskState,
         DEFAULT_DEADLOCK_GRACE,
     };
-    pub use grove_scheduler::stack::{mapped_stacks, max_map_count, stack_budget};
+    pub use grove_scheduler::stack::{
+        mapped_stacks, max_map_count, stack_budget, stack_mode, StackMode, STACK_MODE_ENV,
+    };
 }

@@ -1,7 +1,16 @@
-//! Green-thread stacks: running out of them is an error that names
-//! `vm.max_map_count` (and a panic for the spawn functions that cannot
-//! return one), spawning works again once stacks come back, small stacks
-//! hold real work, and finished green threads' stacks are reused.
+//! Green-thread stacks: running out of them is an error that names the
+//! limit (the runtime's `max_stacks`, and `vm.max_map_count` where each stack
+//! is its own mapping), and a panic for the spawn functions that cannot
+//! return one; spawning works again once stacks come back, small stacks hold
+//! real work (the smallest leaves corosensei the 4 KiB it needs), finished
+//! green threads' stacks are reused, and in guard-region mode blocked green
+//! threads take no mapping each.
+//!
+//! The stack mode is chosen once per process, so the tests of this binary
+//! run twice: once in the mode this kernel gives (guard regions on Linux ≥
+//! 6.13), and once more, all of them, in a child process with
+//! `GROVE_STACK_MODE=mappings` (one mapping per stack, as on older kernels):
+//! see `every_stack_test_passes_with_one_mapping_per_stack`.
 
 mod common;
 
@@ -11,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{for_each_workers, wait_until, watchdog, Latch};
-use grove::runtime;
+use grove::runtime::{self, StackMode};
 use grove::thread::{self, JoinHandle};
 use grove::Runtime;
 
@@ -25,13 +34,26 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "<not a string>".to_string())
 }
 
+/// Whether a message about running out of stacks names what it should:
+/// the runtime's cap always, `vm.max_map_count` only where each stack is
+/// its own mapping.
+#[track_caller]
+fn assert_names_the_limit(msg: &str) {
+    assert!(msg.contains("max_stacks"), "{msg}");
+    assert_eq!(
+        msg.contains("vm.max_map_count"),
+        runtime::stack_mode() == StackMode::Mappings,
+        "{msg}"
+    );
+}
+
 #[track_caller]
 fn assert_out_of_stacks<T>(result: io::Result<T>) {
     let Err(err) = result else {
         panic!("a spawn beyond the stack cap succeeded");
     };
     assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
-    assert!(err.to_string().contains("vm.max_map_count"), "{err}");
+    assert_names_the_limit(&err.to_string());
 }
 
 /// What the prober green thread saw when it tried to spawn with every
@@ -42,7 +64,7 @@ struct Probe {
 }
 
 #[test]
-fn running_out_of_stacks_is_an_error_naming_vm_max_map_count() {
+fn running_out_of_stacks_is_an_error_naming_the_limit() {
     watchdog(|| {
         for_each_workers(|n| {
             let rt = Runtime::builder()
@@ -97,7 +119,7 @@ fn running_out_of_stacks_is_an_error_naming_vm_max_map_count() {
                 .err()
                 .map(|p| panic_message(&*p))
                 .expect("Runtime::spawn beyond the stack cap did not panic");
-            assert!(spawn_panic.contains("vm.max_map_count"), "{spawn_panic}");
+            assert_names_the_limit(&spawn_panic);
 
             // From inside, through the prober.
             probe_now.store(true, Ordering::Release);
@@ -114,7 +136,7 @@ fn running_out_of_stacks_is_an_error_naming_vm_max_map_count() {
             let go_panic = probe
                 .go_panic
                 .expect("grove::go beyond the stack cap did not panic");
-            assert!(go_panic.contains("vm.max_map_count"), "{go_panic}");
+            assert_names_the_limit(&go_panic);
             assert_out_of_stacks(probe.builder);
             let sum: usize = parked.into_iter().map(|h| h.join().unwrap()).sum();
             assert_eq!(sum, (1..CAP).sum::<usize>());
@@ -261,15 +283,19 @@ fn many_concurrent_short_tasks_reuse_stacks_too() {
 }
 
 #[test]
-fn the_process_wide_stack_budget_follows_vm_max_map_count() {
+fn the_process_wide_stack_budget_follows_the_mode() {
     let max = runtime::max_map_count();
     if let Ok(text) = std::fs::read_to_string("/proc/sys/vm/max_map_count") {
         assert_eq!(max, text.trim().parse::<usize>().unwrap());
     }
-    // Each stack takes two mappings, and some are left to the rest of the
-    // program.
     let budget = runtime::stack_budget();
-    assert!(budget >= 1 && budget < max / 2, "budget {budget} of {max}");
+    match runtime::stack_mode() {
+        // Each stack takes two mappings, and some are left to the rest of
+        // the program.
+        StackMode::Mappings => assert!(budget >= 1 && budget < max / 2, "budget {budget} of {max}"),
+        // No mapping per stack: memory is the limit.
+        _ => assert_eq!(budget, usize::MAX),
+    }
 
     let rt = Runtime::builder().workers(1).build().unwrap();
     let started = Latch::new(1);
@@ -291,4 +317,221 @@ fn the_process_wide_stack_budget_follows_vm_max_map_count() {
     release.store(true, Ordering::Release);
     h.thread().unpark();
     h.join().unwrap();
+}
+
+/// `GROVE_STACK_MODE` as this process found it.
+fn forced_mappings() -> bool {
+    std::env::var(runtime::STACK_MODE_ENV).is_ok_and(|v| v == "mappings")
+}
+
+/// The running kernel's (major, minor) version, from `uname -r`.
+fn kernel_version() -> Option<(u32, u32)> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let mut parts = release.trim().split(['.', '-']);
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+#[test]
+fn the_stack_mode_follows_the_kernel_and_the_switch() {
+    let mode = runtime::stack_mode();
+    if forced_mappings() {
+        assert_eq!(mode, StackMode::Mappings);
+    } else if kernel_version().is_some_and(|v| v >= (6, 13)) {
+        // Guard regions came with 6.13 (a kernel may lack them in a
+        // sandbox that filters madvise, hence only this direction).
+        assert_eq!(
+            mode,
+            StackMode::GuardRegions,
+            "kernel {:?}",
+            kernel_version()
+        );
+    } else if kernel_version().is_some_and(|v| v < (6, 13)) {
+        assert_eq!(mode, StackMode::Mappings, "kernel {:?}", kernel_version());
+    }
+    assert_eq!(runtime::stack_mode(), mode, "the mode never changes");
+}
+
+/// Lines of `/proc/self/maps`: the process's memory mappings.
+fn mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn blocked_green_threads_take_no_mapping_each_in_guard_region_mode() {
+    // Beyond what the default vm.max_map_count allows with two mappings
+    // per stack (about 32,000), in guard-region mode; few in the other.
+    let tasks = match runtime::stack_mode() {
+        StackMode::Mappings => 2_000,
+        _ => 40_000,
+    };
+    watchdog(move || {
+        let rt = Runtime::builder().workers(2).build().unwrap();
+        let before = mappings();
+        let started = Latch::new(tasks);
+        let release = Arc::new(AtomicBool::new(false));
+        let handles: Vec<JoinHandle<usize>> = (0..tasks)
+            .map(|i| {
+                let (started, release) = (started.clone(), release.clone());
+                rt.spawn(move || {
+                    started.count_down();
+                    while !release.load(Ordering::Acquire) {
+                        thread::park();
+                    }
+                    i
+                })
+            })
+            .collect();
+        started.wait();
+        assert_eq!(rt.stats().live_stacks, tasks);
+        let grown = mappings().saturating_sub(before);
+        match runtime::stack_mode() {
+            // Two per stack; other tests of this binary may unmap some of
+            // theirs meanwhile.
+            StackMode::Mappings => assert!(grown >= tasks, "{tasks} stacks, {grown} new mappings"),
+            // A reservation holds about 4,000 default stacks; other tests
+            // of this binary map some of theirs meanwhile.
+            _ => assert!(grown < 1_000, "{tasks} stacks took {grown} new mappings"),
+        }
+        release.store(true, Ordering::Release);
+        for h in &handles {
+            h.thread().unpark();
+        }
+        let sum: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(sum, tasks * (tasks - 1) / 2);
+    });
+}
+
+// ------------------------------------------- tests run in a child process --
+
+const CHILD_ENV: &str = "GROVE_TEST_CHILD";
+
+/// Runs this test binary again with `args`, `CHILD_ENV` set to `child`
+/// and `GROVE_STACK_MODE` to `mode` where given; returns whether it passed
+/// with `want` tests passed, and its output.
+fn run_self(args: &[&str], child: &str, mode: Option<&str>, want: &str) -> (bool, String) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("current_exe"));
+    cmd.args(args)
+        .env(CHILD_ENV, child)
+        .env("RUST_BACKTRACE", "0");
+    if let Some(mode) = mode {
+        cmd.env(runtime::STACK_MODE_ENV, mode);
+    }
+    let out = cmd.output().expect("running the test binary as a child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = format!(
+        "status: {:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success() && stdout.contains(want), report)
+}
+
+fn in_child(name: &str) -> bool {
+    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
+}
+
+/// The mapping of `/proc/self/maps` that holds `addr`: (start, end, perms).
+fn mapping_of(addr: usize) -> Option<(usize, usize, String)> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        let (start, end) = fields.next()?.split_once('-')?;
+        let start = usize::from_str_radix(start, 16).ok()?;
+        let end = usize::from_str_radix(end, 16).ok()?;
+        let perms = fields.next()?.to_string();
+        (start <= addr && addr < end).then_some((start, end, perms))
+    })
+}
+
+#[test]
+fn the_smallest_stack_holds_the_4096_bytes_corosensei_needs() {
+    // In a child, with one mapping per stack: there a stack's usable part
+    // is a mapping of its own, so /proc/self/maps shows its bounds.
+    let (passed, report) = run_self(
+        &[
+            "smallest_stack_child",
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+        ],
+        "smallest_stack_child",
+        Some("mappings"),
+        "1 passed",
+    );
+    assert!(passed, "{report}");
+}
+
+#[test]
+#[ignore = "helper: the child process of the_smallest_stack_holds_the_4096_bytes_corosensei_needs"]
+fn smallest_stack_child() {
+    if !in_child("smallest_stack_child") {
+        return;
+    }
+    assert_eq!(runtime::stack_mode(), StackMode::Mappings);
+    let page = 4096; // the smallest stack size accepted (smaller is refused)
+    let rt = common::runtime(1);
+    assert!(thread::Builder::new()
+        .stack_size(page - 1)
+        .spawn_on(&rt, || ())
+        .is_err());
+    let sp = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(AtomicBool::new(false));
+    let h = {
+        let (sp, release) = (sp.clone(), release.clone());
+        thread::Builder::new()
+            .name("smallest".to_string())
+            .stack_size(page)
+            .spawn_on(&rt, move || {
+                let local = std::hint::black_box(0u8);
+                sp.store(&local as *const u8 as usize, Ordering::Release);
+                while !release.load(Ordering::Acquire) {
+                    thread::park();
+                }
+                7
+            })
+            .unwrap()
+    };
+    wait_until("the green thread to start", || {
+        sp.load(Ordering::Acquire) != 0
+    });
+    let addr = sp.load(Ordering::Acquire);
+    let (start, end, perms) = mapping_of(addr).expect("the green thread's stack is mapped");
+    let (guard_start, _, guard_perms) =
+        mapping_of(start - 1).expect("a guard page below the stack");
+    release.store(true, Ordering::Release);
+    h.thread().unpark();
+    assert_eq!(h.join().unwrap(), 7);
+    assert!(perms.starts_with("rw"), "{perms}");
+    assert!(guard_perms.starts_with("---"), "{guard_perms}");
+    assert_eq!(start - guard_start, page, "one guard page");
+    // grove keeps the top 128 bytes for the coroutine itself; corosensei's
+    // `Stack` contract wants at least 4,096 usable bytes below them.
+    let usable = end - 128 - start;
+    assert!(
+        usable >= 4096,
+        "a stack of the smallest size leaves corosensei {usable} bytes"
+    );
+}
+
+#[test]
+fn every_stack_test_passes_with_one_mapping_per_stack() {
+    if forced_mappings() {
+        return; // this is the rerun
+    }
+    if runtime::stack_mode() == StackMode::Mappings {
+        eprintln!("skipped: this process already uses one mapping per stack");
+        return;
+    }
+    let (passed, report) = run_self(
+        &[
+            "--skip",
+            "every_stack_test_passes_with_one_mapping_per_stack",
+        ],
+        "",
+        Some("mappings"),
+        "test result: ok",
+    );
+    assert!(passed, "{report}");
 }

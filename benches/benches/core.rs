@@ -125,8 +125,9 @@ fn parked_memory(c: &mut Criterion) {
     let mut g = long_group(c, "parked_memory", 5);
     let n = parked_memory::N;
 
-    // grove needs vm.max_map_count raised for 100,000 guarded stacks (each
-    // run raises it and restores it): skip with the reason if it cannot be.
+    // Where grove maps each stack on its own (no guard regions), 100,000
+    // stacks need vm.max_map_count raised (each run raises it and restores
+    // it): skip with the reason if it cannot be.
     match parked_memory::grove_can_run(n) {
         Err(reason) => eprintln!("{reason}"),
         Ok(()) => {

@@ -84,9 +84,11 @@ fn grove_parked_task(gate: &GroveGate) {
 }
 
 /// grove: `n` green threads, spawned by a green thread, each parked until
-/// released. 100,000 guarded stacks need about 200,000 memory mappings,
-/// over the default `vm.max_map_count` of 65530: this raises the limit for
-/// the run and restores it afterwards ([`MapCountGuard`]), and returns
+/// released. Where grove maps each stack on its own (kernels before 6.13,
+/// or `GROVE_STACK_MODE=mappings`), 100,000 guarded stacks need about
+/// 200,000 memory mappings, over the default `vm.max_map_count` of 65530:
+/// this raises the limit for the run and restores it afterwards
+/// ([`MapCountGuard`]), and returns
 /// `Err` with the reason (the run is skipped) when it cannot.
 pub fn grove(workers: usize, n: usize) -> Result<Parked, String> {
     let guard = MapCountGuard::raise_to(grove_map_count(n))
@@ -165,7 +167,8 @@ pub fn grove(workers: usize, n: usize) -> Result<Parked, String> {
             mapped - mapped_before
         );
     }
-    // Restore vm.max_map_count only now that the stacks are unmapped.
+    // Restore vm.max_map_count (if raised) only now that the stacks are
+    // unmapped.
     drop(guard);
     Ok(Parked {
         tasks: n,
@@ -176,7 +179,8 @@ pub fn grove(workers: usize, n: usize) -> Result<Parked, String> {
 }
 
 /// The `vm.max_map_count` that [`grove`] needs for `n` parked green
-/// threads (two mappings per stack, and headroom).
+/// threads (two mappings per stack where each is its own mapping, few in
+/// guard-region mode; and headroom).
 fn grove_map_count(n: usize) -> usize {
     MapCountGuard::needed_for_stacks(n + 4096)
 }

@@ -1,6 +1,8 @@
 //! What every workload shares: building the runtimes under test, checking
 //! results, reading the resident set size, and raising `vm.max_map_count`
-//! for the duration of a measurement.
+//! for the duration of a measurement where a runtime needs it (may always;
+//! grove only where each of its stacks is a mapping of its own, see
+//! [`MapCountGuard::needed_for_stacks`]).
 
 use std::fmt::Debug;
 use std::io;
@@ -284,6 +286,11 @@ impl MapCountGuard {
         })
     }
 
+    /// Whether this guard wrote a raised limit (and will restore the old).
+    pub fn raised(&self) -> bool {
+        self.raised.is_some()
+    }
+
     /// Whether [`MapCountGuard::raise_to`]`(needed)` would succeed, without
     /// changing anything: `Err` with the reason when it would not.
     pub fn check_raise_to(needed: usize) -> io::Result<()> {
@@ -308,10 +315,27 @@ impl MapCountGuard {
         Ok(())
     }
 
-    /// The mapping count needed for `stacks` more guarded stacks (two
-    /// mappings each) on top of what this process maps now, with headroom.
+    /// The mapping count needed for `stacks` more grove green-thread
+    /// stacks on top of what this process maps now, with headroom. It
+    /// follows grove's stack mode ([`grove::runtime::stack_mode`]): two
+    /// mappings per stack where each is its own mapping; in guard-region
+    /// mode one per reservation of thousands of stacks, which the default
+    /// `vm.max_map_count` (65530) covers for millions.
     pub fn needed_for_stacks(stacks: usize) -> usize {
-        2 * stacks + current_map_count() + 16 * 1024
+        let for_stacks = match grove::runtime::stack_mode() {
+            grove::runtime::StackMode::Mappings => 2 * stacks,
+            // A 1 GiB reservation holds 4,032 stacks of the default 256
+            // KiB; 1,024 leaves room for stacks up to 1 MiB.
+            _ => stacks / 1024 + 1,
+        };
+        for_stacks + current_map_count() + 16 * 1024
+    }
+
+    /// The mapping count needed for `threads` more OS threads (a stack and
+    /// its guard page each: two mappings) on top of what this process maps
+    /// now, with headroom.
+    pub fn needed_for_thread_stacks(threads: usize) -> usize {
+        2 * threads + current_map_count() + 16 * 1024
     }
 }
 

@@ -78,9 +78,10 @@ where
 /// Go's `go f()`: spawns `f` as a green thread on the runtime of the
 /// calling green thread, or on the global runtime from any other thread.
 ///
-/// Panics if no stack can be had for it (the message names
-/// `vm.max_map_count`); use [`thread::Builder::spawn`] to get that as an
-/// `io::Error` instead.
+/// Panics if no stack can be had for it (the message names the limit:
+/// `runtime::Builder::max_stacks`, or `vm.max_map_count` where each stack
+/// is a mapping of its own, see `grove::runtime::stack_mode`); use
+/// [`thread::Builder::spawn`] to get that as an `io::Error` instead.
 #[track_caller]
 pub fn go<F, T>(f: F) -> thread::JoinHandle<T>
 where

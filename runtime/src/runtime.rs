@@ -281,8 +281,10 @@ impl Builder {
     }
 
     /// The most a green thread's stack may grow to, in bytes (at least one
-    /// page). Pages are committed as the stack grows, so a large limit costs
-    /// address space, not memory.
+    /// page; rounded up to whole pages, and to two 4 KiB pages at least, so
+    /// that 4 KiB of stack lie below what grove keeps at its top). Pages are
+    /// committed as the stack grows, so a large limit costs address space,
+    /// not memory.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.config.stack_size = bytes;
         self
@@ -294,9 +296,10 @@ impl Builder {
         self
     }
 
-    /// Caps the stacks this runtime may map at once, below the process-wide
-    /// budget that `vm.max_map_count` sets. Spawning beyond it fails like
-    /// running out of that budget: with an error naming `vm.max_map_count`.
+    /// Caps the stacks this runtime may hold at once (below the process-wide
+    /// budget that `vm.max_map_count` sets where each stack is a mapping of
+    /// its own). Spawning beyond it fails with an `OutOfMemory` error that
+    /// names this cap.
     pub fn max_stacks(mut self, n: usize) -> Builder {
         self.config.max_stacks = Some(n);
         self

@@ -142,7 +142,9 @@ impl Builder {
 
     /// Spawns the green thread on the current runtime (the global one from
     /// an OS thread). Errors: `InvalidInput` for a bad stack size,
-    /// `OutOfMemory` naming `vm.max_map_count` when no stack can be had.
+    /// `OutOfMemory` naming the limit (`runtime::Builder::max_stacks`, or
+    /// `vm.max_map_count` where each stack is a mapping of its own) when no
+    /// stack can be had.
     #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where

@@ -1,9 +1,12 @@
 //! Stack-overflow reporting for green threads.
 //!
 //! A green thread that overflows touches the guard page below its stack and
-//! takes a SIGSEGV (or SIGBUS). std's handler only knows the OS thread's own
-//! guard page and would turn ours into a bare "Segmentation fault", so we own
-//! the handler:
+//! takes a SIGSEGV (or SIGBUS). The guard is a `PROT_NONE` page or a guard
+//! region (`MADV_GUARD_INSTALL`), depending on the stack mode (see `stack`);
+//! either way it is the page below the usable part, the fault's address lies
+//! in it, and what follows is the same. std's handler only knows the OS
+//! thread's own guard page and would turn ours into a bare "Segmentation
+//! fault", so we own the handler:
 //!
 //! 1. It runs on an alternate signal stack (every worker makes sure it has
 //!    one), since the faulting stack is full.

@@ -4,9 +4,15 @@
 //! at each step. Each probe runs in a child process (a system limit hit
 //! there cannot take the run down, and its memory goes back at exit).
 //!
-//! Each probe runs with `vm.max_map_count` raised to what its cap needs,
-//! when this process may raise it (and restored after): at Linux's default
-//! of 65530 both kinds stop near 32,000, two mappings per stack. A probe stops short of 90% of a
+//! The OS-thread probe runs with `vm.max_map_count` raised to what its cap
+//! needs, when this process may raise it (and restored after): at Linux's
+//! default of 65530 threads stop near 32,000, two mappings per stack. The
+//! green-thread probe leaves the limit alone where grove's stacks are
+//! guard regions in shared reservations (Linux ≥ 6.13,
+//! `grove::runtime::stack_mode()`): there memory is its limit, and the
+//! probe shows how many blocked green threads fit at the default setting.
+//! Where each grove stack is its own mapping it raises the limit as the
+//! thread probe does. A probe stops short of 90% of a
 //! system-wide limit (`kernel.threads-max`, `ulimit -u`, the cgroup's
 //! `pids.max`) so that the rest of the machine keeps working, and short
 //! of its memory cap.
@@ -134,15 +140,29 @@ impl Base {
     }
 }
 
-/// Raises `vm.max_map_count` for `tasks` stacks if it can; says so.
-fn raise_for(tasks: usize) -> Option<MapCountGuard> {
-    let needed = MapCountGuard::needed_for_stacks(tasks + 4096);
+/// Raises `vm.max_map_count` for `tasks` tasks of probe `kind` if it
+/// needs and can; says what it did.
+fn raise_for(kind: &str, tasks: usize) -> Option<MapCountGuard> {
+    let needed = if kind == "green" {
+        MapCountGuard::needed_for_stacks(tasks + 4096)
+    } else {
+        MapCountGuard::needed_for_thread_stacks(tasks + 4096)
+    };
+    if kind == "green" && grove::runtime::stack_mode() != grove::runtime::StackMode::Mappings {
+        println!(
+            "NOTE grove's stacks are guard regions in shared reservations (Linux >= 6.13): \
+             vm.max_map_count left at {}",
+            machine::max_map_count().unwrap_or(0)
+        );
+    }
     match MapCountGuard::raise_to(needed) {
         Ok(guard) => {
-            println!(
-                "NOTE vm.max_map_count {} during the probes (restored after)",
-                machine::max_map_count().unwrap_or(0)
-            );
+            if guard.raised() {
+                println!(
+                    "NOTE vm.max_map_count {} during the probe (restored after)",
+                    machine::max_map_count().unwrap_or(0)
+                );
+            }
             Some(guard)
         }
         Err(err) => {
@@ -161,7 +181,7 @@ pub fn child(args: &[String]) -> i32 {
         eprintln!("--child capacity wants KIND CAP MEM_CAP WORKERS");
         return 2;
     };
-    let guard = raise_for(cap as usize);
+    let guard = raise_for(kind, cap as usize);
     let stop = match kind.as_str() {
         "green" => green_child(cap as usize, mem_cap, workers as usize),
         "threads" => threads_child(cap as usize, mem_cap),
@@ -184,17 +204,26 @@ fn green_child(cap: usize, mem_cap: u64, workers: usize) -> String {
     let stop = rt.block_on(move || {
         let (mut live, start, mut failed) = (0, Instant::now(), None);
         for &step in CHECKPOINTS.iter().filter(|&&c| c <= cap) {
-            let budget = grove::runtime::stack_budget().saturating_sub(64);
-            let mut limits = vec![(
-                budget,
-                format!(
-                    "vm.max_map_count = {}: room for about {} green-thread stacks (2 mappings each)",
-                    machine::max_map_count().unwrap_or(0),
-                    human(budget)
-                ),
-            )];
+            let mut limits = Vec::new();
+            // Where each stack is its own mapping, vm.max_map_count limits
+            // them; in guard-region mode only memory does.
+            if grove::runtime::stack_mode() == grove::runtime::StackMode::Mappings {
+                let budget = grove::runtime::stack_budget().saturating_sub(64);
+                limits.push((
+                    budget,
+                    format!(
+                        "vm.max_map_count = {}: room for about {} green-thread stacks \
+                         (2 mappings each)",
+                        machine::max_map_count().unwrap_or(0),
+                        human(budget)
+                    ),
+                ));
+            }
             limits.extend(base.memory_allows(live, mem_cap));
-            let (allowed, why) = limits.into_iter().min_by_key(|l| l.0).expect("one limit");
+            let (allowed, why) = limits
+                .into_iter()
+                .min_by_key(|l| l.0)
+                .unwrap_or((usize::MAX, String::new()));
             let target = step.min(allowed);
             while live < target {
                 let (rx, started) = (rx.clone(), Arc::clone(&started));

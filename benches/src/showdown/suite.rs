@@ -185,9 +185,9 @@ pub fn parked_memory(ctx: &Ctx) -> Workload {
             Entry::na("grove", reason)
         }
     };
-    if n > 30_000 {
+    if n > 30_000 && grove::runtime::stack_mode() == grove::runtime::StackMode::Mappings {
         notes.push(format!(
-            "grove: {} guarded stacks need vm.max_map_count above its default 65530; \
+            "grove: {} stacks of a mapping each need vm.max_map_count above its default 65530; \
              raised for the measurement and restored",
             human(n)
         ));
