@@ -21,10 +21,13 @@
 mod chan_util;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chan_util::{in_child, run_in_child, runtime, wait_until, watchdog_for};
+use chan_util::{
+    block_on_each, in_child, run_in_child, runtime, wait_until, watchdog, watchdog_for,
+};
 use grove::chan::{self, Receiver, RecvTimeoutError, Sender};
+use grove::select;
 
 /// Runs the test `name` in a child process (see `chan_util::run_in_child`)
 /// unless this is that child; true in the child.
@@ -154,5 +157,40 @@ fn blocking_in_a_thread_local_destructor_of_a_worker() {
             TLS_DTOR_CHECKS.load(Ordering::SeqCst) == ALL_CHECKS
         });
     });
+}
+
+// ---- 3. after(d) delivers its deadline -------------------------------------
+
+/// Issue 23 item 3: a 50 ms `after` taken at +100 ms said start + 100 ms.
+/// Go's `time.After` (and crossbeam's) deliver the time it fired: the
+/// deadline, whenever it is received and through whichever operation.
+#[test]
+fn after_delivers_its_deadline() {
+    let check = || {
+        const D: Duration = Duration::from_millis(20);
+        for how in 0..4 {
+            let before = Instant::now();
+            let timer = chan::after(D);
+            let made = Instant::now();
+            // Receive late: wait out three times the delay first.
+            chan::after(3 * D).recv().unwrap();
+            let fired = match how {
+                0 => timer.recv().unwrap(),
+                1 => timer.try_recv().unwrap(),
+                2 => timer.recv_timeout(D).unwrap(),
+                _ => select! {
+                    recv(timer) -> v => v.unwrap(),
+                    default => panic!("the timer is due"),
+                },
+            };
+            assert!(
+                fired >= before + D && fired <= made + D,
+                "after({D:?}) delivered {:?} after its making, not its deadline (way {how})",
+                fired - before
+            );
+        }
+    };
+    watchdog(check);
+    block_on_each(move |_| check());
 }
 

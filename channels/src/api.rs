@@ -46,14 +46,20 @@ fn new<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
 }
 
 /// Go's `time.After(d)`: receives one `Instant` once `d` has passed (never
-/// earlier), then nothing. No thread or task waits behind it: a receive
-/// parks on the runtime's timers.
+/// earlier), then nothing. The `Instant` is the timer's deadline (when it
+/// fired), however late it is received, as in Go. No thread or task waits
+/// behind it: a receive parks on the runtime's timers.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
 /// let start = Instant::now();
-/// let fired = grove_channels::after(Duration::from_millis(5)).recv().unwrap();
+/// let timer = grove_channels::after(Duration::from_millis(5));
+/// let made = Instant::now();
+/// grove_channels::after(Duration::from_millis(20)).recv().unwrap(); // be late
+/// let fired = timer.recv().unwrap();
+/// // the deadline, not the moment of the receive
 /// assert!(fired >= start + Duration::from_millis(5));
+/// assert!(fired <= made + Duration::from_millis(5));
 /// ```
 pub fn after(d: Duration) -> Receiver<Instant> {
     let deadline = Instant::now()
@@ -64,8 +70,30 @@ pub fn after(d: Duration) -> Receiver<Instant> {
     }
 }
 
-/// Go's `time.Tick(d)`: receives an `Instant` every `d`. Ticks a slow
-/// receiver misses are dropped; the rest stay on the original schedule.
+/// Go's `time.Tick(d)`: receives an `Instant` every `d`, on the fixed
+/// schedule `start + d`, `start + 2d`, ...; each value is its tick's
+/// scheduled instant.
+///
+/// A slow receiver gets the latest due tick, and the ticks it missed
+/// before that are dropped; the schedule stays fixed (Go 1.23's
+/// `time.Ticker`). That is on purpose unlike crossbeam-channel's `tick`,
+/// which starts its next period from the moment a late tick is received
+/// and so drifts: a Go program's ticker keeps its rhythm whatever its
+/// receiver does.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let period = Duration::from_millis(5);
+/// let start = Instant::now();
+/// let ticker = grove_channels::tick(period);
+/// let first = ticker.recv().unwrap();
+/// assert!(first >= start + period);
+/// // A slow receiver: several ticks pass, one value waits.
+/// grove_channels::after(4 * period).recv().unwrap();
+/// let late = ticker.recv().unwrap();
+/// assert!(late > first + period, "the ticks in between were dropped");
+/// assert_eq!((late - first).as_nanos() % period.as_nanos(), 0, "on the schedule");
+/// ```
 pub fn tick(d: Duration) -> Receiver<Instant> {
     let flavor = match Tick::new(d) {
         Some(tick) => Flavor::Tick(Arc::new(tick), identity),

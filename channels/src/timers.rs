@@ -24,9 +24,11 @@ impl After {
         }
     }
 
-    /// The value, if due and not yet taken.
+    /// The value, if due and not yet taken: the deadline, the instant the
+    /// timer fired (Go's `time.After` sends the time it fired, whenever it
+    /// is received).
     pub(crate) fn try_take(&self, now: Instant) -> Option<Instant> {
-        (now >= self.deadline && !self.fired.swap(true, Ordering::AcqRel)).then_some(now)
+        (now >= self.deadline && !self.fired.swap(true, Ordering::AcqRel)).then_some(self.deadline)
     }
 
     /// When a receive could next succeed.
