@@ -1,7 +1,7 @@
 //! The public channel ends and constructors.
 
 use std::fmt;
-use std::panic::Location;
+use std::panic::{Location, RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -116,6 +116,10 @@ fn identity(i: Instant) -> Instant {
 /// The sending end of a channel (Go's `chan<- T`). Clone it for more
 /// producers; the channel closes when [`Sender::close`] is called or the
 /// last `Sender` is dropped.
+///
+/// `Send + Sync` when `T: Send`, and always `UnwindSafe + RefUnwindSafe`
+/// (as crossbeam's): a panic never leaves a channel half-updated, since no
+/// user code runs while a channel is locked.
 pub struct Sender<T> {
     pub(crate) chan: Arc<Chan<T>>,
 }
@@ -123,9 +127,22 @@ pub struct Sender<T> {
 /// The receiving end of a channel (Go's `<-chan T`). Clone it for more
 /// consumers. `for v in &rx` receives until the channel is closed and
 /// drained (Go's `for v := range ch`).
+///
+/// `Send + Sync` when `T: Send`, and always `UnwindSafe + RefUnwindSafe`,
+/// as [`Sender`].
+///
+/// Dropping the last `Receiver` drops the values still buffered. If one of
+/// their destructors panics, the others are dropped all the same and the
+/// first panic then goes on from the drop (crossbeam-channel instead leaks
+/// the values after the one that panicked).
 pub struct Receiver<T> {
     pub(crate) flavor: Flavor<T>,
 }
+
+impl<T> UnwindSafe for Sender<T> {}
+impl<T> RefUnwindSafe for Sender<T> {}
+impl<T> UnwindSafe for Receiver<T> {}
+impl<T> RefUnwindSafe for Receiver<T> {}
 
 pub(crate) enum Flavor<T> {
     /// A channel, behaving as closed from the instant, if any.
@@ -183,7 +200,7 @@ impl<T> Sender<T> {
 
     /// Whether sends fail now: the channel is closed or has no receivers.
     pub fn is_closed(&self) -> bool {
-        self.chan.lock().is_disconnected_for_send()
+        self.chan.lock_quiet().is_disconnected_for_send()
     }
 
     /// Values waiting in the buffer.
@@ -363,7 +380,7 @@ impl<T> Receiver<T> {
     /// Whether the channel is closed (even if values are still buffered).
     pub fn is_closed(&self) -> bool {
         match &self.flavor {
-            Flavor::Chan(chan, closes) => chan.lock().is_closed() || is_past(*closes),
+            Flavor::Chan(chan, closes) => chan.lock_quiet().is_closed() || is_past(*closes),
             _ => false,
         }
     }
@@ -389,6 +406,17 @@ impl<T> Receiver<T> {
             Flavor::Chan(chan, _) => chan.capacity(),
             Flavor::After(..) | Flavor::Tick(..) => Some(1),
             Flavor::Never => Some(0),
+        }
+    }
+
+    /// How many values the channel's buffer has room for without growing
+    /// (its allocation; 0 for timer channels). For tests: an unbounded
+    /// channel gives memory back as it drains, and this shows it.
+    #[doc(hidden)]
+    pub fn buffer_allocation(&self) -> usize {
+        match &self.flavor {
+            Flavor::Chan(chan, _) => chan.lock_quiet().allocated(),
+            _ => 0,
         }
     }
 

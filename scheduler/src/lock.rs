@@ -15,10 +15,10 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_utils::Backoff;
+use crate::loom::{AtomicBool, Ordering};
 
 /// A spin lock for short critical sections (see the module docs).
 ///
@@ -41,13 +41,36 @@ unsafe impl<T: ?Sized + Send> Send for Lock<T> {}
 unsafe impl<T: ?Sized + Send> Sync for Lock<T> {}
 
 /// Access to a [`Lock`]'s value; releases the lock when dropped.
+///
+/// Like std's `MutexGuard`, it is `Sync` only if `T` is: sharing the guard
+/// shares `&T`. (It is `Send` if `T` is: the lock has no owner thread.)
+///
+/// ```compile_fail
+/// fn shared<G: Sync>(_: &G) {}
+/// let lock = grove_scheduler::lock::Lock::new(std::cell::Cell::new(0u64));
+/// shared(&lock.lock()); // a Cell must not be reached from two threads
+/// ```
 pub struct LockGuard<'a, T: ?Sized> {
     lock: &'a Lock<T>,
+    /// What the guard hands out: `&mut T`. Makes the guard `Send`/`Sync`
+    /// exactly when `&mut T` is (with `&Lock<T>`: when `T: Send`, and for
+    /// `Sync` also `T: Sync`).
+    _access: PhantomData<&'a mut T>,
 }
 
 impl<T> Lock<T> {
     /// An unlocked lock holding `value`.
+    #[cfg(not(loom))]
     pub const fn new(value: T) -> Lock<T> {
+        Lock {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// An unlocked lock holding `value` (loom's atomics are not `const`).
+    #[cfg(loom)]
+    pub fn new(value: T) -> Lock<T> {
         Lock {
             locked: AtomicBool::new(false),
             value: UnsafeCell::new(value),
@@ -67,7 +90,10 @@ impl<T: ?Sized> Lock<T> {
         {
             self.lock_contended();
         }
-        LockGuard { lock: self }
+        LockGuard {
+            lock: self,
+            _access: PhantomData,
+        }
     }
 
     #[cold]
@@ -109,6 +135,25 @@ impl<T: ?Sized> Drop for LockGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         self.lock.locked.store(false, Ordering::Release);
+    }
+}
+
+/// crossbeam's `Backoff`; under loom, a yield to the model's scheduler
+/// (loom runs one thread at a time: a spin that never yields would never
+/// let the holder release the lock).
+#[cfg(not(loom))]
+use crossbeam_utils::Backoff;
+
+#[cfg(loom)]
+struct Backoff;
+
+#[cfg(loom)]
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff
+    }
+    fn snooze(&self) {
+        ::loom::thread::yield_now();
     }
 }
 
