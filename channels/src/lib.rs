@@ -53,6 +53,71 @@ pub use err::{
 };
 pub use select::{Select, SelectedOperation};
 
+/// The auto traits of every public type, checked at compile time. The
+/// negative ones are `compile_fail` doctests: a channel of a value that may
+/// not leave its thread is neither `Send` nor `Sync`,
+///
+/// ```compile_fail,E0277
+/// fn sendable<T: Send>(_: T) {}
+/// let (tx, _rx) = grove_channels::unbounded::<std::rc::Rc<u8>>();
+/// sendable(tx);
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn shared<T: Sync>(_: &T) {}
+/// let (_tx, rx) = grove_channels::unbounded::<std::rc::Rc<u8>>();
+/// shared(&rx);
+/// ```
+///
+/// and a select borrows its channel ends on its own thread (as
+/// crossbeam's), so neither it nor its chosen operation leaves it:
+///
+/// ```compile_fail,E0277
+/// fn sendable<T: Send>(_: T) {}
+/// let (tx, rx) = grove_channels::bounded::<u8>(1);
+/// tx.send(1).unwrap();
+/// let mut sel = grove_channels::Select::new();
+/// sel.recv(&rx);
+/// sendable(sel.select());
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn shared<T: Sync>(_: &T) {}
+/// let mut sel = grove_channels::Select::new();
+/// shared(&sel);
+/// ```
+const _: () = {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn send_sync<T: Send + Sync>() {}
+    fn unwind_safe<T: UnwindSafe + RefUnwindSafe>() {}
+    #[allow(dead_code)]
+    fn check<T: Send + 'static>() {
+        // Values only move through a channel, never shared: T: Send is
+        // enough for both ends, as for crossbeam's and std's.
+        send_sync::<Sender<T>>();
+        send_sync::<Receiver<T>>();
+        send_sync::<Sender<std::cell::Cell<u8>>>();
+        send_sync::<Iter<'static, T>>();
+        send_sync::<TryIter<'static, T>>();
+        send_sync::<IntoIter<T>>();
+        // No user code runs while a channel is locked: a panic leaves it
+        // whole, whatever T.
+        unwind_safe::<Sender<std::cell::Cell<u8>>>();
+        unwind_safe::<Receiver<std::cell::Cell<u8>>>();
+        // An error holding the value is what the value is.
+        send_sync::<SendError<u8>>();
+        send_sync::<TrySendError<u8>>();
+        send_sync::<SendTimeoutError<u8>>();
+        send_sync::<RecvError>();
+        send_sync::<TryRecvError>();
+        send_sync::<RecvTimeoutError>();
+        send_sync::<TrySelectError>();
+        send_sync::<SelectTimeoutError>();
+        send_sync::<TryReadyError>();
+        send_sync::<ReadyTimeoutError>();
+    }
+};
+
 /// Waits on several channel operations and runs the arm of the one that
 /// completes: crossbeam-channel's syntax, Go's semantics.
 ///

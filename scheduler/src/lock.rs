@@ -28,6 +28,14 @@ use crate::loom::{AtomicBool, Ordering};
 /// lock.lock().push(1);
 /// assert_eq!(*lock.lock(), [1]);
 /// ```
+///
+/// `Send + Sync` when `T: Send`, as std's `Mutex`; a value that may not
+/// leave its thread may not be locked across threads either:
+///
+/// ```compile_fail,E0277
+/// fn shared<L: Sync>(_: &L) {}
+/// shared(&grove_scheduler::lock::Lock::new(std::rc::Rc::new(0u64)));
+/// ```
 pub struct Lock<T: ?Sized> {
     locked: AtomicBool,
     value: UnsafeCell<T>,
@@ -45,10 +53,16 @@ unsafe impl<T: ?Sized + Send> Sync for Lock<T> {}
 /// Like std's `MutexGuard`, it is `Sync` only if `T` is: sharing the guard
 /// shares `&T`. (It is `Send` if `T` is: the lock has no owner thread.)
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn shared<G: Sync>(_: &G) {}
 /// let lock = grove_scheduler::lock::Lock::new(std::cell::Cell::new(0u64));
 /// shared(&lock.lock()); // a Cell must not be reached from two threads
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn sendable<G: Send>(_: G) {}
+/// let lock = grove_scheduler::lock::Lock::new(std::rc::Rc::new(0u64));
+/// sendable(lock.lock()); // nor an Rc moved to another thread
 /// ```
 pub struct LockGuard<'a, T: ?Sized> {
     lock: &'a Lock<T>,
@@ -164,6 +178,24 @@ impl<T: ?Sized> fmt::Debug for Lock<T> {
             .finish_non_exhaustive()
     }
 }
+
+/// The auto traits every type here is meant to have, checked at compile
+/// time; the negative ones are `compile_fail` doctests on the types.
+const _: () = {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    #[allow(dead_code)]
+    fn check<T: Send + 'static>() {
+        // A lock shares its value only through one holder at a time: T:
+        // Send is enough for the lock, as for std's Mutex.
+        send_sync::<Lock<T>>();
+        send_sync::<Lock<std::cell::Cell<u64>>>();
+        // A guard moves with its holder (no owner thread), and is shared
+        // only if the value may be.
+        send::<LockGuard<'static, T>>();
+        send_sync::<LockGuard<'static, u64>>();
+    }
+};
 
 #[cfg(test)]
 mod tests {

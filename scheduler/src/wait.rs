@@ -329,7 +329,7 @@ impl<T> Drop for Entry<T> {
 /// A claim is the one right to complete its waiter: it is neither `Clone`
 /// nor `Sync`.
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn shared<T: Sync>() {}
 /// shared::<grove_scheduler::wait::Claimed<u32>>();
 /// ```
@@ -512,7 +512,12 @@ impl<T> Drop for Rendezvous<T> {
 }
 
 /// A queue of waiters of one direction of one channel. Only touched under
-/// the channel's lock.
+/// the channel's lock: `Send` (when `T` is), not `Sync`.
+///
+/// ```compile_fail,E0277
+/// fn shared<Q: Sync>(_: &Q) {}
+/// shared(&grove_scheduler::wait::WaitQueue::<u32>::new());
+/// ```
 pub struct WaitQueue<T> {
     entries: VecDeque<Entry<T>>,
 }
@@ -771,6 +776,14 @@ static UNWINDING: WaitReason = WaitReason("chan (unwinding)");
 
 /// A select arm's packet, as its select holds it: the one reader of what
 /// the arm's claimer wrote (not `Clone`; read through `&mut self`).
+///
+/// ```compile_fail,E0599
+/// use std::sync::Arc;
+/// use grove_scheduler::wait::{SelectCx, WaitQueue};
+/// let mut queue = WaitQueue::<u32>::new();
+/// let packet = queue.push_select(&Arc::new(SelectCx::new()), 0, false);
+/// let second_reader = packet.clone(); // one value, one reader
+/// ```
 pub struct ArmPacket<T>(Arc<Packet<T>>);
 
 impl<T> fmt::Debug for ArmPacket<T> {
@@ -873,6 +886,29 @@ impl<T> ArmPacket<T> {
         }
     }
 }
+
+/// The auto traits every public type here is meant to have, checked at
+/// compile time; the negative ones are `compile_fail` doctests on the types
+/// (`Claimed`, `WaitQueue`: not `Sync`; `ArmPacket`: not `Clone`).
+const _: () = {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    #[allow(dead_code)]
+    fn check<T: Send>() {
+        send_sync::<SelectCx>();
+        send_sync::<Kind>();
+        // A claim or a queue moves between threads with its values; a
+        // queue is shared only behind its channel's lock.
+        send::<Claimed<T>>();
+        send::<WaitQueue<T>>();
+        // Only `&mut self` (or by-value) methods: sharing one gives nothing.
+        send_sync::<ArmPacket<T>>();
+        send_sync::<Rendezvous<T>>();
+        send_sync::<SendRendezvous<T>>();
+        send::<Woken<T>>();
+        send::<ArmOutcome<T>>();
+    }
+};
 
 #[cfg(all(test, not(loom)))]
 mod tests {

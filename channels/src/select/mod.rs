@@ -76,7 +76,7 @@ const INLINE: usize = 4;
 /// borrows its channel ends, so it stays on the thread that made it (it is
 /// neither `Send` nor `Sync`, as crossbeam's).
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn sendable<T: Send>(_: T) {}
 /// let (_tx, rx) = grove_channels::bounded::<u8>(1);
 /// let mut sel = grove_channels::Select::new();
