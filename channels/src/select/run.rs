@@ -2,6 +2,7 @@
 //! completes one arm, [`ready`] only reports one; both end a timeout
 //! through [`snapshot`], the one place that locks every channel at once.
 
+#[cfg(not(loom))]
 use std::cell::Cell;
 use std::panic::Location;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -350,4 +351,81 @@ pub(crate) fn ready_snapshot(arms: &[Arm<'_>]) -> Option<usize> {
             None => arm.handle.is_ready(),
         })
         .map(|arm| arm.index)
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! The decision "no arm was ready" under loom: every interleaving of a
+    //! non-blocking select (and a readiness probe) with a peer that fills
+    //! the arm the select looks at second and then empties the arm it looks
+    //! at first, so that one arm holds a value at every instant. Polling
+    //! the arms one at a time can miss both (crossbeam's
+    //! `linearizable_timeout` saw it happen, issue 23 item 5); the snapshot
+    //! with every channel locked cannot. Biased selects fix the polling
+    //! order, and both orders are modelled.
+    use std::time::Duration;
+
+    use crate::{bounded, select_biased, Receiver, Select};
+
+    /// Runs `probe` (which must find an arm ready) against the peer.
+    fn model(probe: fn(&Receiver<u8>, &Receiver<u8>) -> bool) {
+        loom::model(move || {
+            let (s1, r1) = bounded::<u8>(1);
+            let (s2, r2) = bounded::<u8>(1);
+            s1.send(1).unwrap();
+            let r1_peer = r1.clone();
+            let peer = loom::thread::spawn(move || {
+                s2.send(2).unwrap();
+                let _ = r1_peer.try_recv();
+                s2 // kept open until joined
+            });
+            assert!(probe(&r1, &r2), "gave up while an arm was ready");
+            drop(peer.join().unwrap());
+            drop(s1);
+        });
+    }
+
+    #[test]
+    fn a_select_with_default_saw_no_arm_ready() {
+        model(
+            |r1, r2| select_biased! { recv(r2) -> _v => true, recv(r1) -> _v => true, default => false },
+        );
+        model(
+            |r1, r2| select_biased! { recv(r1) -> _v => true, recv(r2) -> _v => true, default => false },
+        );
+    }
+
+    #[test]
+    fn a_select_with_a_zero_timeout_saw_no_arm_ready() {
+        model(|r1, r2| {
+            select_biased! {
+                recv(r2) -> _v => true,
+                recv(r1) -> _v => true,
+                default(Duration::ZERO) => false,
+            }
+        });
+        model(|r1, r2| {
+            select_biased! {
+                recv(r1) -> _v => true,
+                recv(r2) -> _v => true,
+                default(Duration::ZERO) => false,
+            }
+        });
+    }
+
+    #[test]
+    fn a_readiness_probe_saw_no_arm_ready() {
+        model(|r1, r2| {
+            let mut sel = Select::new_biased();
+            sel.recv(r2);
+            sel.recv(r1);
+            sel.try_ready().is_ok()
+        });
+        model(|r1, r2| {
+            let mut sel = Select::new_biased();
+            sel.recv(r2);
+            sel.recv(r1);
+            sel.ready_timeout(Duration::ZERO).is_ok()
+        });
+    }
 }
