@@ -4,26 +4,31 @@
 //!
 //! A blocked operation puts an `Entry` in a queue, under the lock that
 //! guards the queue (the channel's or the primitive's), and parks. An entry
-//! is one word, a pointer to the waiter's [`Packet`], which holds the rest
+//! is one word, a pointer to the waiter's `Packet`, which holds the rest
 //! (value, state, unparker, select): for a plain `send`/`recv` the packet
 //! lives on the blocked thread's own stack (sound because green-thread
 //! stacks never move) and is written there in place; for a `select` arm it
-//! is shared (`Arc`), since it may be used after the select returns.
+//! is shared (`Arc`), since it may be used after the select returns, and
+//! it holds its select's context (`Arc<SelectCx>`, the `selected` word
+//! that all of the select's arms share).
 //!
 //! ```text
-//!   channel (locked)                 blocked thread's stack
-//!   ┌───────────────┐               ┌───────────────────────────┐
-//!   │ recvq: Entry ─┼── *packet ───►│ Packet { state, value,    │
-//!   │        Entry  │               │   unparker, select ─┐ }   │
-//!   │ sendq: ...    │               │ (select: SelectCx { ◄┘    │
-//!   └───────────────┘               │    selected: arm or 0 })  │
-//!                                   └───────────────────────────┘
+//!   channel (locked)             blocked thread's stack
+//!   ┌───────────────┐            ┌──────────────────────────┐
+//!   │ recvq: Entry ─┼─ *packet ─►│ Packet { state, value,   │
+//!   │        Entry ─┼──┐         │          unparker }      │
+//!   │ sendq: ...    │  │         └──────────────────────────┘
+//!   └───────────────┘  │  heap (a select arm; tag bit set)
+//!                      │         ┌──────────────────────────┐    ┌──────────────┐
+//!                      └────────►│ Arc<Packet { state, ..., │    │ SelectCx {   │
+//!                                │   select: Arc ─────────────►  │  selected }  │
+//!                                └──────────────────────────┘    └──────────────┘
 //! ```
 //!
 //! # Protocol
 //!
 //! 1. A peer pops an entry under the channel lock and claims it
-//!    ([`Entry::claim`]): a plain entry is claimed by popping it; a select
+//!    (`Entry::claim`): a plain entry is claimed by popping it; a select
 //!    entry by winning the CAS on its select's `selected` word, so exactly
 //!    one arm of a select completes. A popped select entry whose CAS fails
 //!    is dropped: its select was already decided.
