@@ -12,7 +12,7 @@ use crate::chan::Chan;
 use crate::err::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
-use crate::timers::{After, Tick};
+use crate::timers::{self, After, Tick};
 
 static NEVER: WaitReason = WaitReason("chan recv (never)");
 static TIMER: WaitReason = WaitReason("chan recv (timer)");
@@ -95,11 +95,9 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 /// assert_eq!((late - first).as_nanos() % period.as_nanos(), 0, "on the schedule");
 /// ```
 pub fn tick(d: Duration) -> Receiver<Instant> {
-    let flavor = match Tick::new(d) {
-        Some(tick) => Flavor::Tick(Arc::new(tick), identity),
-        None => Flavor::Never, // the first tick would be past the end of time
-    };
-    Receiver { flavor }
+    Receiver {
+        flavor: Flavor::Tick(Arc::new(Tick::periodic(d)), identity),
+    }
 }
 
 /// Go's nil channel: never ready. In a select, an arm on it never fires.
@@ -336,6 +334,13 @@ impl<T> Receiver<T> {
                 if let Some(fired) = tick.try_take(now) {
                     return Ok(make(fired));
                 }
+                // A stop or reset wakes us to look again (the deadline may
+                // have moved closer).
+                let id = timers::waiter_id();
+                if tick.watch(id, &park::current_unparker(), now) {
+                    continue;
+                }
+                let _unwatch = Unwatch(tick, id);
                 wait_timer(tick.next(), deadline, now, at)?;
             },
             Flavor::Never => loop {
@@ -429,6 +434,15 @@ impl<T> Receiver<T> {
             (Flavor::Never, Flavor::Never) => true,
             _ => false,
         }
+    }
+}
+
+/// Takes a receiver's watch of a timer back, also if its park unwinds.
+struct Unwatch<'a>(&'a Tick, usize);
+
+impl Drop for Unwatch<'_> {
+    fn drop(&mut self) {
+        self.0.unwatch(self.1);
     }
 }
 

@@ -36,7 +36,9 @@
 //!   the only unsafe code here is the type-erased select token in `select`.
 //! - `select`: [`Select`], [`SelectedOperation`], and the select protocol;
 //!   [`select!`] and [`select_biased!`] are thin parsers over it.
-//! - `timers`: [`after`], [`tick`], [`never()`].
+//! - `timers`: [`after`], [`tick`], [`never()`], and the state behind
+//!   `timer`'s [`Timer`], [`Ticker`] and [`after_func`] (Go's
+//!   `time.Timer`, `time.Ticker`, `time.AfterFunc`).
 
 #![warn(missing_docs)]
 
@@ -44,6 +46,7 @@ mod api;
 mod chan;
 mod err;
 mod select;
+mod timer;
 mod timers;
 
 pub use api::{after, bounded, never, tick, unbounded, IntoIter, Iter, Receiver, Sender, TryIter};
@@ -52,6 +55,7 @@ pub use err::{
     SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
 };
 pub use select::{Select, SelectedOperation};
+pub use timer::{after_func, after_func_entries, Ticker, Timer};
 
 /// The auto traits of every public type, checked at compile time. The
 /// negative ones are `compile_fail` doctests: a channel of a value that may
@@ -100,6 +104,8 @@ const _: () = {
         send_sync::<Iter<'static, T>>();
         send_sync::<TryIter<'static, T>>();
         send_sync::<IntoIter<T>>();
+        send_sync::<Timer>();
+        send_sync::<Ticker>();
         // No user code runs while a channel is locked: a panic leaves it
         // whole, whatever T.
         unwind_safe::<Sender<std::cell::Cell<u8>>>();

@@ -6,7 +6,7 @@ use std::mem;
 use std::sync::Arc;
 use std::time::Instant;
 
-use grove_scheduler::park::Unparker;
+use grove_scheduler::park::{self, Unparker};
 use grove_scheduler::wait::{ArmOutcome, ArmPacket, Claimed, Rendezvous, SelectCx, SendRendezvous};
 
 use crate::api::{Flavor, Receiver, Sender};
@@ -424,14 +424,23 @@ impl<T> SelectHandle for Receiver<T> {
                 (Some(Erased::new(packet)), ready)
             }
             Flavor::After(after, _) => (None, after.len(Instant::now()) > 0),
-            Flavor::Tick(tick, _) => (None, tick.len(Instant::now()) > 0),
+            // A stop or reset wakes the select to look at the new deadline.
+            Flavor::Tick(tick, _) => {
+                let id = Arc::as_ptr(cx) as usize;
+                (
+                    None,
+                    tick.watch(id, &park::current_unparker(), Instant::now()),
+                )
+            }
             Flavor::Never => (None, false),
         }
     }
 
     fn unregister(&self, cx: &SelectCx) {
-        if let Flavor::Chan(chan, _) = &self.flavor {
-            chan.lock().recvq.remove_select(cx);
+        match &self.flavor {
+            Flavor::Chan(chan, _) => chan.lock().recvq.remove_select(cx),
+            Flavor::Tick(tick, _) => tick.unwatch(cx as *const SelectCx as usize),
+            _ => {}
         }
     }
 
@@ -556,6 +565,9 @@ impl<T> SelectHandle for Receiver<T> {
     }
 
     fn watch(&self, id: usize, unparker: &Unparker) -> bool {
+        if let Flavor::Tick(tick, _) = &self.flavor {
+            return tick.watch(id, unparker, Instant::now());
+        }
         let Flavor::Chan(chan, closes) = &self.flavor else {
             return self.is_ready();
         };
@@ -568,8 +580,10 @@ impl<T> SelectHandle for Receiver<T> {
     }
 
     fn unwatch(&self, id: usize) {
-        if let Flavor::Chan(chan, _) = &self.flavor {
-            chan.lock_quiet().unwatch(id);
+        match &self.flavor {
+            Flavor::Chan(chan, _) => chan.lock_quiet().unwatch(id),
+            Flavor::Tick(tick, _) => tick.unwatch(id),
+            _ => {}
         }
     }
 }

@@ -5,7 +5,6 @@
 #[cfg(not(loom))]
 use std::cell::Cell;
 use std::panic::Location;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -148,7 +147,6 @@ pub(crate) fn select<'a>(
                 break;
             }
         }
-        let wake_at = wake_at(arms, timeout.deadline());
         let aborted = ready && cx.abort();
         // From here every registered arm is unregistered when this frame is
         // left, also if a park below unwinds (the runtime is unwinding this
@@ -173,6 +171,9 @@ pub(crate) fn select<'a>(
             if aborted {
                 break None;
             }
+            // Afresh each time: a timer arm that was reset woke us, and its
+            // deadline moved.
+            let wake_at = wake_at(arms, timeout.deadline());
             if wake_at.is_some_and(|w| Instant::now() >= w) {
                 if cx.abort() {
                     break None; // a timer arm is due, or the timeout: phase 1
@@ -203,9 +204,6 @@ impl Drop for Registered<'_, '_> {
     }
 }
 
-/// Ids of parked readiness waiters (unique among the live ones).
-static NEXT_WATCHER: AtomicUsize = AtomicUsize::new(1);
-
 /// Waits until an arm is ready and returns its index, completing nothing
 /// (`Select::ready`). `None` once the timeout is over with no arm ready at
 /// one instant ([`ready_snapshot`]).
@@ -231,7 +229,7 @@ pub(crate) fn ready(
         if timeout.is_over() {
             return ready_snapshot(arms);
         }
-        let id = NEXT_WATCHER.fetch_add(1, Ordering::Relaxed);
+        let id = crate::timers::waiter_id();
         let unparker = park::current_unparker();
         let mut watching = Watching { arms, count: 0, id };
         let mut found = None;
