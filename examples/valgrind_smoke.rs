@@ -2,9 +2,10 @@
 //! it switches between many green-thread stacks, runs scoped green threads
 //! that borrow, moves values through channels of every flavour, selects,
 //! locks, cancels a context, unwinds a panic, and drops a runtime with
-//! green threads still parked, checking every result as it goes. memcheck
-//! then says whether any of that read uninitialised memory or touched
-//! memory it does not own.
+//! green threads still parked, checking every result as it goes. It also
+//! blocks on a channel from a thread-local's destructor and drops buffered
+//! values that panic in `Drop`. memcheck then says whether any of that
+//! read uninitialised memory or touched memory it does not own.
 //!
 //! It runs natively too (`cargo run --example valgrind_smoke`), in well
 //! under a second.
@@ -246,7 +247,59 @@ fn scoped(rt: &Runtime) {
     });
 }
 
+/// A thread-local whose destructor blocks on a channel: it runs after
+/// grove's own thread-locals of that thread are gone (their parker is
+/// rebuilt then, and freed by a later destructor).
+struct BlocksInDrop(chan::Receiver<u64>);
+
+impl Drop for BlocksInDrop {
+    fn drop(&mut self) {
+        let (_keep, idle) = chan::unbounded::<()>();
+        assert!(idle.recv_timeout(Duration::from_millis(1)).is_err());
+        assert_eq!(self.0.recv(), Ok(42));
+    }
+}
+
+thread_local! {
+    static BLOCKS_IN_DROP: std::cell::RefCell<Option<BlocksInDrop>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Channels from thread-local destructors, and buffered values whose
+/// destructors panic when the last receiver goes (issue 23 items 1, 2).
+fn destructors() {
+    let (tx, rx) = chan::bounded::<u64>(0);
+    let peer = std::thread::spawn(move || tx.send(42).unwrap());
+    std::thread::spawn(move || {
+        BLOCKS_IN_DROP.with(|slot| *slot.borrow_mut() = Some(BlocksInDrop(rx)));
+        // Park once through grove, so its thread-locals die first.
+        let (_keep, idle) = chan::unbounded::<()>();
+        assert!(idle.recv_timeout(Duration::from_millis(1)).is_err());
+    })
+    .join()
+    .unwrap();
+    peer.join().unwrap();
+
+    struct Bomb(Vec<u64>);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("bomb {}", self.0[0]);
+        }
+    }
+    let (tx, rx) = chan::unbounded();
+    for i in 0..3 {
+        tx.send(Bomb(vec![i; 4])).unwrap();
+    }
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rx)));
+    std::panic::set_hook(hook);
+    assert!(dropped.is_err(), "the first bomb's panic comes through");
+    assert!(tx.is_closed());
+}
+
 fn main() {
+    destructors();
     let rt = Runtime::builder().workers(2).build().unwrap();
     spawn_a_thousand(&rt);
     scoped(&rt);

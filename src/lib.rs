@@ -17,7 +17,7 @@
 //! user-facing runtime `grove-runtime`, the channels `grove-channels`.
 
 pub use grove_channels as chan;
-pub use grove_channels::select;
+pub use grove_channels::{select, select_biased};
 pub use grove_runtime::{blocking, context, future, go, run, sync, thread, Runtime};
 
 /// Runtime configuration and diagnostics types.

@@ -12,10 +12,15 @@
 mod chan_util;
 
 use std::cell::Cell;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chan_util::{block_on_each, for_each_workers, runtime, wait_blocked, watchdog, watchdog_for};
-use grove::chan::{self, Receiver, RecvError, Select, SendError, TrySelectError};
+use chan_util::{
+    block_on_each, for_each_workers, runtime, wait_blocked, wait_until, watchdog, watchdog_for,
+};
+use grove::chan::{
+    self, Receiver, RecvError, RecvTimeoutError, Select, SendError, SendTimeoutError,
+    TrySelectError,
+};
 use grove::select;
 
 #[test]
@@ -723,4 +728,79 @@ fn a_non_blocking_select_does_not_block_when_its_peer_abandons() {
         assert!(abandoner.join().unwrap());
         assert_eq!(got, None);
     });
+}
+
+/// A select that paired with a timed `recv_timeout`/`send_timeout` peer
+/// (it claimed the parked peer): the peer's operation took effect when the
+/// select chose it, so the peer waits for the `SelectedOperation` to be
+/// finished, past its own deadline if need be, and then succeeds; if the
+/// `SelectedOperation` is dropped instead, the peer starts over and times
+/// out. This is what crossbeam-channel does (its claimed waiter spins until
+/// the selected operation writes or reads its packet), and it is the only
+/// answer that keeps the select's promise: a chosen arm completes.
+/// (Issue 19: "a timed operation claimed by a select ignores its deadline
+/// while the user holds the SelectedOperation".)
+fn timed_peer_claimed_by_a_select() {
+    const PATIENCE: Duration = Duration::from_millis(20);
+    for finish in [true, false] {
+        // A receiver with a deadline, claimed by a select's send arm.
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let peer = grove::go(move || {
+            let start = Instant::now();
+            (rx.recv_timeout(PATIENCE), start.elapsed())
+        });
+        let mut sel = Select::new();
+        sel.send(&tx);
+        wait_until("the receiver waits", || sel.try_ready().is_ok());
+        let oper = sel.select();
+        chan::after(2 * PATIENCE).recv().unwrap(); // hold it past the deadline
+        if finish {
+            oper.send(&tx, 7).unwrap();
+        } else {
+            drop(oper);
+        }
+        let (got, waited) = peer.join().unwrap();
+        assert!(waited >= 2 * PATIENCE, "the peer returned after {waited:?}");
+        let want = if finish {
+            Ok(7)
+        } else {
+            Err(RecvTimeoutError::Timeout)
+        };
+        assert_eq!(got, want);
+
+        // A sender with a deadline, claimed by a select's receive arm.
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let peer = grove::go(move || {
+            let start = Instant::now();
+            (tx.send_timeout(8, PATIENCE), start.elapsed())
+        });
+        let mut sel = Select::new();
+        sel.recv(&rx);
+        wait_until("the sender waits", || sel.try_ready().is_ok());
+        let oper = sel.select();
+        chan::after(2 * PATIENCE).recv().unwrap();
+        let received = if finish {
+            Some(oper.recv(&rx))
+        } else {
+            drop(oper);
+            None
+        };
+        let (sent, waited) = peer.join().unwrap();
+        assert!(waited >= 2 * PATIENCE, "the peer returned after {waited:?}");
+        if finish {
+            assert_eq!((received, sent), (Some(Ok(8)), Ok(())));
+        } else {
+            assert_eq!(sent, Err(SendTimeoutError::Timeout(8)));
+        }
+    }
+}
+
+#[test]
+fn a_timed_peer_claimed_by_a_select_waits_for_its_completion_on_an_os_thread() {
+    watchdog(timed_peer_claimed_by_a_select);
+}
+
+#[test]
+fn a_timed_peer_claimed_by_a_select_waits_for_its_completion_on_green_threads() {
+    block_on_each(|_| timed_peer_claimed_by_a_select());
 }

@@ -22,6 +22,7 @@ const EXAMPLES: &[&str] = &[
     "valgrind_smoke",
     "errgroup_fanout",
     "tokio_bridge",
+    "retry_timer",
 ];
 
 fn example_path(name: &str) -> PathBuf {

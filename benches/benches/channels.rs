@@ -1,6 +1,9 @@
 //! Criterion benchmarks of grove's channels, select and mutex against
 //! tokio, may, crossbeam-channel and `std::sync::mpsc` on OS threads:
-//! `pingpong0`, `prodcons` (cap 0, cap 128, 4P/4C), `mutex`, `select2`.
+//! `pingpong0`, `prodcons` (cap 0, cap 128, 4P/4C), `mutex`, `select2`;
+//! and `timers`: a timer armed and stopped (grove's `Timer` against
+//! tokio's `sleep` future made and dropped, on a runtime's worker), and an
+//! `after_func` armed and stopped.
 //! Named `<workload>/<impl>`. The workloads live in the `grove_benches`
 //! library, which verifies every result; here they are only timed, with
 //! `iter_custom` so that building runtimes is never timed.
@@ -15,7 +18,7 @@
 //! `cargo bench -p grove-benches --bench channels -- --test` runs every
 //! benchmark once, as a smoke test.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
@@ -153,5 +156,81 @@ fn select2_group(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pingpong, prodcons_all, mutex_group, select2_group);
+/// Armed-then-stopped timers: what an idle timeout costs when its work
+/// comes in time. A grove `Timer` nobody waits on has no timer-heap entry;
+/// tokio's `sleep` registers in its timer wheel when first polled, so it is
+/// polled once here (as a `select!` would) before it is dropped.
+fn timers_group(c: &mut Criterion) {
+    const N: u64 = 10_000;
+    const HOUR: Duration = Duration::from_secs(3600);
+    let mut g = group(c, "timers");
+    g.throughput(Throughput::Elements(N));
+    {
+        let rt = util::grove_runtime(1);
+        g.bench_function("grove_timer", |b| {
+            b.iter_custom(|i| {
+                timed(i, || {
+                    rt.block_on(|| {
+                        let start = Instant::now();
+                        for _ in 0..N {
+                            let t = grove::chan::Timer::new(HOUR);
+                            assert!(t.stop());
+                        }
+                        start.elapsed()
+                    })
+                })
+            })
+        });
+        g.bench_function("grove_after_func", |b| {
+            b.iter_custom(|i| {
+                timed(i, || {
+                    rt.block_on(|| {
+                        let start = Instant::now();
+                        for _ in 0..N {
+                            let t = grove::chan::after_func(HOUR, || unreachable!());
+                            assert!(t.stop());
+                        }
+                        start.elapsed()
+                    })
+                })
+            })
+        });
+    }
+    {
+        let rt = util::tokio_multi_thread(1);
+        g.bench_function("tokio_sleep", |b| {
+            b.iter_custom(|i| {
+                timed(i, || {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        for _ in 0..N {
+                            let mut sleep = std::pin::pin!(tokio::time::sleep(HOUR));
+                            let ready = poll_once(sleep.as_mut()).await;
+                            assert!(!ready);
+                        }
+                        start.elapsed()
+                    })
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Polls `fut` once; true if it was ready.
+async fn poll_once<F: std::future::Future + Unpin>(mut fut: F) -> bool {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut fut).poll(cx).is_ready())
+    })
+    .await
+}
+
+criterion_group!(
+    benches,
+    pingpong,
+    prodcons_all,
+    mutex_group,
+    select2_group,
+    timers_group
+);
 criterion_main!(benches);

@@ -1,7 +1,7 @@
 //! The public channel ends and constructors.
 
 use std::fmt;
-use std::panic::Location;
+use std::panic::{Location, RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use crate::chan::Chan;
 use crate::err::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
-use crate::timers::{After, Tick};
+use crate::timers::{self, After, Tick};
 
 static NEVER: WaitReason = WaitReason("chan recv (never)");
 static TIMER: WaitReason = WaitReason("chan recv (timer)");
@@ -46,14 +46,20 @@ fn new<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
 }
 
 /// Go's `time.After(d)`: receives one `Instant` once `d` has passed (never
-/// earlier), then nothing. No thread or task waits behind it: a receive
-/// parks on the runtime's timers.
+/// earlier), then nothing. The `Instant` is the timer's deadline (when it
+/// fired), however late it is received, as in Go. No thread or task waits
+/// behind it: a receive parks on the runtime's timers.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
 /// let start = Instant::now();
-/// let fired = grove_channels::after(Duration::from_millis(5)).recv().unwrap();
+/// let timer = grove_channels::after(Duration::from_millis(5));
+/// let made = Instant::now();
+/// grove_channels::after(Duration::from_millis(20)).recv().unwrap(); // be late
+/// let fired = timer.recv().unwrap();
+/// // the deadline, not the moment of the receive
 /// assert!(fired >= start + Duration::from_millis(5));
+/// assert!(fired <= made + Duration::from_millis(5));
 /// ```
 pub fn after(d: Duration) -> Receiver<Instant> {
     let deadline = Instant::now()
@@ -64,14 +70,34 @@ pub fn after(d: Duration) -> Receiver<Instant> {
     }
 }
 
-/// Go's `time.Tick(d)`: receives an `Instant` every `d`. Ticks a slow
-/// receiver misses are dropped; the rest stay on the original schedule.
+/// Go's `time.Tick(d)`: receives an `Instant` every `d`, on the fixed
+/// schedule `start + d`, `start + 2d`, ...; each value is its tick's
+/// scheduled instant.
+///
+/// A slow receiver gets the latest due tick, and the ticks it missed
+/// before that are dropped; the schedule stays fixed (Go 1.23's
+/// `time.Ticker`). That is on purpose unlike crossbeam-channel's `tick`,
+/// which starts its next period from the moment a late tick is received
+/// and so drifts: a Go program's ticker keeps its rhythm whatever its
+/// receiver does.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let period = Duration::from_millis(5);
+/// let start = Instant::now();
+/// let ticker = grove_channels::tick(period);
+/// let first = ticker.recv().unwrap();
+/// assert!(first >= start + period);
+/// // A slow receiver: several ticks pass, one value waits.
+/// grove_channels::after(4 * period).recv().unwrap();
+/// let late = ticker.recv().unwrap();
+/// assert!(late > first + period, "the ticks in between were dropped");
+/// assert_eq!((late - first).as_nanos() % period.as_nanos(), 0, "on the schedule");
+/// ```
 pub fn tick(d: Duration) -> Receiver<Instant> {
-    let flavor = match Tick::new(d) {
-        Some(tick) => Flavor::Tick(Arc::new(tick), identity),
-        None => Flavor::Never, // the first tick would be past the end of time
-    };
-    Receiver { flavor }
+    Receiver {
+        flavor: Flavor::Tick(Arc::new(Tick::periodic(d)), identity),
+    }
 }
 
 /// Go's nil channel: never ready. In a select, an arm on it never fires.
@@ -88,6 +114,10 @@ fn identity(i: Instant) -> Instant {
 /// The sending end of a channel (Go's `chan<- T`). Clone it for more
 /// producers; the channel closes when [`Sender::close`] is called or the
 /// last `Sender` is dropped.
+///
+/// `Send + Sync` when `T: Send`, and always `UnwindSafe + RefUnwindSafe`
+/// (as crossbeam's): a panic never leaves a channel half-updated, since no
+/// user code runs while a channel is locked.
 pub struct Sender<T> {
     pub(crate) chan: Arc<Chan<T>>,
 }
@@ -95,9 +125,22 @@ pub struct Sender<T> {
 /// The receiving end of a channel (Go's `<-chan T`). Clone it for more
 /// consumers. `for v in &rx` receives until the channel is closed and
 /// drained (Go's `for v := range ch`).
+///
+/// `Send + Sync` when `T: Send`, and always `UnwindSafe + RefUnwindSafe`,
+/// as [`Sender`].
+///
+/// Dropping the last `Receiver` drops the values still buffered. If one of
+/// their destructors panics, the others are dropped all the same and the
+/// first panic then goes on from the drop (crossbeam-channel instead leaks
+/// the values after the one that panicked).
 pub struct Receiver<T> {
     pub(crate) flavor: Flavor<T>,
 }
+
+impl<T> UnwindSafe for Sender<T> {}
+impl<T> RefUnwindSafe for Sender<T> {}
+impl<T> UnwindSafe for Receiver<T> {}
+impl<T> RefUnwindSafe for Receiver<T> {}
 
 pub(crate) enum Flavor<T> {
     /// A channel, behaving as closed from the instant, if any.
@@ -155,7 +198,7 @@ impl<T> Sender<T> {
 
     /// Whether sends fail now: the channel is closed or has no receivers.
     pub fn is_closed(&self) -> bool {
-        self.chan.lock().is_disconnected_for_send()
+        self.chan.lock_quiet().is_disconnected_for_send()
     }
 
     /// Values waiting in the buffer.
@@ -291,6 +334,13 @@ impl<T> Receiver<T> {
                 if let Some(fired) = tick.try_take(now) {
                     return Ok(make(fired));
                 }
+                // A stop or reset wakes us to look again (the deadline may
+                // have moved closer).
+                let id = timers::waiter_id();
+                if tick.watch(id, &park::current_unparker(), now) {
+                    continue;
+                }
+                let _unwatch = Unwatch(tick, id);
                 wait_timer(tick.next(), deadline, now, at)?;
             },
             Flavor::Never => loop {
@@ -335,7 +385,7 @@ impl<T> Receiver<T> {
     /// Whether the channel is closed (even if values are still buffered).
     pub fn is_closed(&self) -> bool {
         match &self.flavor {
-            Flavor::Chan(chan, closes) => chan.lock().is_closed() || is_past(*closes),
+            Flavor::Chan(chan, closes) => chan.lock_quiet().is_closed() || is_past(*closes),
             _ => false,
         }
     }
@@ -364,6 +414,17 @@ impl<T> Receiver<T> {
         }
     }
 
+    /// How many values the channel's buffer has room for without growing
+    /// (its allocation; 0 for timer channels). For tests: an unbounded
+    /// channel gives memory back as it drains, and this shows it.
+    #[doc(hidden)]
+    pub fn buffer_allocation(&self) -> usize {
+        match &self.flavor {
+            Flavor::Chan(chan, _) => chan.lock_quiet().allocated(),
+            _ => 0,
+        }
+    }
+
     /// Whether both ends belong to one channel.
     pub fn same_channel(&self, other: &Receiver<T>) -> bool {
         match (&self.flavor, &other.flavor) {
@@ -373,6 +434,15 @@ impl<T> Receiver<T> {
             (Flavor::Never, Flavor::Never) => true,
             _ => false,
         }
+    }
+}
+
+/// Takes a receiver's watch of a timer back, also if its park unwinds.
+struct Unwatch<'a>(&'a Tick, usize);
+
+impl Drop for Unwatch<'_> {
+    fn drop(&mut self) {
+        self.0.unwatch(self.1);
     }
 }
 

@@ -13,9 +13,18 @@
 //!   anyone else.
 //! - After close, no value enters the buffer; values already there are
 //!   still received, then receives fail.
+//! - `watchers` (parked [`Select::ready`](crate::Select::ready) calls) are
+//!   woken, and forgotten, whenever the state is changed under the lock
+//!   ([`ChanGuard`]): a change is what can make an operation ready.
+//!
+//! The buffer gives memory back as it drains: a burst of a million values
+//! does not pin a million slots after the receivers caught up (see
+//! [`State::pop`]).
 
 use std::collections::VecDeque;
-use std::panic::Location;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::AtomicUsize;
 use std::time::Instant;
 
@@ -32,13 +41,23 @@ pub(crate) struct State<T> {
     buf: VecDeque<T>,
     /// Buffer capacity; `usize::MAX` for unbounded.
     cap: usize,
+    /// The allocation the buffer keeps however far it drains.
+    keep: usize,
     reserved: usize,
     claimed: usize,
     closed: bool,
     receivers_gone: bool,
     pub(crate) recvq: WaitQueue<T>,
     pub(crate) sendq: WaitQueue<T>,
+    /// Parked readiness waiters: an id (unique among live waiters) and
+    /// whom to wake.
+    watchers: Vec<(usize, Unparker)>,
 }
+
+/// The smallest allocation (in values) a drained buffer shrinks to.
+/// Guessed: small enough not to matter, large enough that a channel
+/// carrying a trickle never reallocates.
+const KEEP_AT_LEAST: usize = 32;
 
 pub(crate) struct Chan<T> {
     state: Lock<State<T>>,
@@ -48,6 +67,7 @@ pub(crate) struct Chan<T> {
 }
 
 /// What a receive found, before the lock is released.
+#[must_use = "a receive must be finished (`Got::finish`), or a peer's wake-up is lost"]
 pub(crate) enum Got<T> {
     Value(T, Option<Unparker>),
     /// A select sender was claimed; wait for its value after unlocking.
@@ -92,8 +112,34 @@ impl<T> State<T> {
         self.buf.len() > self.claimed
     }
 
+    /// Takes the first buffered value and, amortised, gives memory back: once
+    /// the buffer holds less than a quarter of its allocation, the
+    /// allocation is halved (moving fewer values than were received since
+    /// it last changed size, so each receive pays O(1) for it).
+    #[inline(always)]
+    fn pop(&mut self) -> Option<T> {
+        let value = self.buf.pop_front();
+        let allocated = self.buf.capacity();
+        if allocated > self.keep && self.buf.len() < allocated / 4 {
+            self.shrink(allocated / 2);
+        }
+        value
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn shrink(&mut self, to: usize) {
+        self.buf.shrink_to(to.max(self.keep));
+    }
+
+    /// The buffer's allocation, in values.
+    pub(crate) fn allocated(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// A send that can complete now: to a waiting receiver, else into the
     /// buffer. Returns the receiver to wake.
+    #[must_use = "the receiver to wake once the lock is released"]
     #[inline(always)]
     pub(crate) fn try_send(&mut self, value: T) -> Result<Option<Unparker>, TrySendError<T>> {
         if self.is_disconnected_for_send() {
@@ -117,7 +163,7 @@ impl<T> State<T> {
     #[inline(always)]
     pub(crate) fn try_recv(&mut self, not_of: Option<&SelectCx>) -> Result<Got<T>, TryRecvError> {
         if self.has_item() {
-            let value = self.buf.pop_front().expect("has_item");
+            let value = self.pop().expect("has_item");
             let waker = self.refill();
             return Ok(Got::Value(value, waker));
         }
@@ -145,7 +191,8 @@ impl<T> State<T> {
 
     /// A slot just freed up: move a waiting sender's value into the buffer
     /// (keeping FIFO order, as Go does) or reserve the slot for a waiting
-    /// select send arm.
+    /// select send arm. Returns that sender, to wake once unlocked.
+    #[must_use = "the sender to wake once the lock is released"]
     fn refill(&mut self) -> Option<Unparker> {
         if !self.has_room() {
             return None;
@@ -190,6 +237,7 @@ impl<T> State<T> {
     }
 
     /// Completes a send into a reserved slot.
+    #[must_use = "the receiver to wake once the lock is released"]
     pub(crate) fn fill_reserved(&mut self, value: T) -> Result<Option<Unparker>, T> {
         self.reserved -= 1;
         if self.is_disconnected_for_send() {
@@ -203,6 +251,7 @@ impl<T> State<T> {
     }
 
     /// Releases a reserved slot unused (the send arm was abandoned).
+    #[must_use = "the sender to wake once the lock is released"]
     pub(crate) fn release_reserved(&mut self) -> Option<Unparker> {
         self.reserved -= 1;
         self.refill()
@@ -231,6 +280,7 @@ impl<T> State<T> {
     /// receive takes it), so that nothing is lost.
     /// With no receivers left, the value comes back to be dropped by the
     /// caller once the lock is released (its destructor is user code).
+    #[must_use = "the receiver to wake and the value to drop once the lock is released"]
     pub(crate) fn give_back(&mut self, value: T) -> (Option<Unparker>, Option<T>) {
         if let Some(receiver) = self.recvq.claim_first(None) {
             return (Some(receiver.deliver(value)), None);
@@ -243,29 +293,52 @@ impl<T> State<T> {
     }
 
     /// Takes a claimed buffered item.
+    #[must_use = "the sender to wake once the lock is released"]
     pub(crate) fn take_claimed(&mut self) -> (T, Option<Unparker>) {
         self.claimed -= 1;
-        let value = self.buf.pop_front().expect("a claimed item is buffered");
+        let value = self.pop().expect("a claimed item is buffered");
         (value, self.refill())
     }
 
-    /// Releases a claimed item unused.
-    pub(crate) fn release_claimed(&mut self) -> Option<Unparker> {
+    /// Releases a claimed item unused. Returns the receiver it went to and
+    /// the sender that took its place in the buffer, to wake once unlocked.
+    #[must_use = "the receiver and sender to wake once the lock is released"]
+    pub(crate) fn release_claimed(&mut self) -> [Option<Unparker>; 2] {
         self.claimed -= 1;
         // A receiver may have queued while the item was promised away.
         if self.has_item() {
             if let Some(receiver) = self.recvq.claim_first(None) {
-                let value = self.buf.pop_front().expect("has_item");
-                let waker = receiver.deliver(value);
-                self.refill();
-                return Some(waker);
+                let value = self.pop().expect("has_item");
+                let receiver = receiver.deliver(value);
+                return [Some(receiver), self.refill()];
             }
         }
-        None
+        [None, None]
+    }
+
+    /// Whether a readiness waiter (`Select::ready`) would see this end
+    /// ready: the same test as a select arm's, for either end.
+    pub(crate) fn ready(&self, send: bool) -> bool {
+        if send {
+            self.send_ready(None)
+        } else {
+            self.recv_ready(None)
+        }
+    }
+
+    /// Adds a readiness waiter (see `watchers`).
+    pub(crate) fn watch(&mut self, id: usize, unparker: Unparker) {
+        self.watchers.push((id, unparker));
+    }
+
+    /// Removes a readiness waiter, if a change has not taken it already.
+    pub(crate) fn unwatch(&mut self, id: usize) {
+        self.watchers.retain(|(w, _)| *w != id);
     }
 }
 
 /// What a selected receive arm holds until it is finished.
+#[must_use = "a claim must be finished or released, or a peer waits for it"]
 pub(crate) enum RecvClaim<T> {
     Closed,
     Slot,
@@ -275,6 +348,7 @@ pub(crate) enum RecvClaim<T> {
 }
 
 /// What a selected send arm holds until its value is supplied.
+#[must_use = "a claim must be finished or released, or a peer waits for it"]
 pub(crate) enum SendClaim<T> {
     Closed,
     Slot,
@@ -287,12 +361,14 @@ impl<T> Chan<T> {
             state: Lock::new(State {
                 buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
                 cap: cap.unwrap_or(usize::MAX),
+                keep: cap.unwrap_or(0).clamp(KEEP_AT_LEAST, 1024),
                 reserved: 0,
                 claimed: 0,
                 closed: false,
                 receivers_gone: false,
                 recvq: WaitQueue::new(),
                 sendq: WaitQueue::new(),
+                watchers: Vec::new(),
             }),
             cap,
             senders: AtomicUsize::new(1),
@@ -300,7 +376,20 @@ impl<T> Chan<T> {
         }
     }
 
-    pub(crate) fn lock(&self) -> LockGuard<'_, State<T>> {
+    /// Locks the state; a change made through the guard wakes the
+    /// readiness waiters when it is dropped.
+    #[inline(always)]
+    pub(crate) fn lock(&self) -> ChanGuard<'_, T> {
+        ChanGuard {
+            guard: ManuallyDrop::new(self.state.lock()),
+            changed: false,
+        }
+    }
+
+    /// Locks the state to look, or to change only the readiness waiters:
+    /// wakes nobody (a readiness waiter's own look must not wake another,
+    /// or two of them would wake each other forever).
+    pub(crate) fn lock_quiet(&self) -> LockGuard<'_, State<T>> {
         self.state.lock()
     }
 
@@ -309,7 +398,7 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        let state = self.lock();
+        let state = self.lock_quiet();
         state.buf.len() - state.claimed
     }
 
@@ -441,7 +530,10 @@ impl<T> Chan<T> {
         true
     }
 
-    /// The last receiver is gone: senders fail from now on.
+    /// The last receiver is gone: senders fail from now on. The values
+    /// still buffered are dropped here; if a destructor panics, the others
+    /// are still dropped and the first panic then goes on (see
+    /// [`drop_all`]).
     pub(crate) fn disconnect_receivers(&self) {
         let mut state = self.lock();
         state.receivers_gone = true;
@@ -450,7 +542,74 @@ impl<T> Chan<T> {
         state.claimed = 0;
         drop(state);
         wake_closed(claims);
-        drop(buffered); // values nobody can receive any more
+        drop_all(buffered); // values nobody can receive any more
+    }
+}
+
+/// Drops `values`, each on its own: a panicking destructor does not stop
+/// the others (nor abort the process, as a second panic during the first
+/// one's unwinding would). The first panic is resumed once all are dropped
+/// (unless the caller is unwinding already; then it is dropped); later
+/// panics' payloads are leaked, since dropping a payload may panic again.
+fn drop_all<T>(values: VecDeque<T>) {
+    if !std::mem::needs_drop::<T>() {
+        return;
+    }
+    let mut first = None;
+    for value in values {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(value))) {
+            match first {
+                None => first = Some(payload),
+                Some(_) => std::mem::forget(payload),
+            }
+        }
+    }
+    if let Some(payload) = first {
+        if std::thread::panicking() {
+            std::mem::forget(payload);
+        } else {
+            panic::resume_unwind(payload);
+        }
+    }
+}
+
+/// A locked channel. Dropping it unlocks the channel and then, if the state
+/// was changed through it (`DerefMut`) and readiness waiters are parked,
+/// wakes them: whatever the change, an operation may be ready now.
+pub(crate) struct ChanGuard<'a, T> {
+    guard: ManuallyDrop<LockGuard<'a, State<T>>>,
+    changed: bool,
+}
+
+impl<T> Deref for ChanGuard<'_, T> {
+    type Target = State<T>;
+    #[inline(always)]
+    fn deref(&self) -> &State<T> {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for ChanGuard<'_, T> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut State<T> {
+        self.changed = true;
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for ChanGuard<'_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let watchers = if self.changed && !self.guard.watchers.is_empty() {
+            std::mem::take(&mut self.guard.watchers)
+        } else {
+            Vec::new()
+        };
+        // SAFETY: dropped once, here; the field is not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.guard) };
+        for (_, watcher) in watchers {
+            watcher.wake();
+        }
     }
 }
 

@@ -34,8 +34,11 @@
 //! - `chan`: the channel (Go's `hchan`): a lock, a buffer, two wait queues.
 //! - wait nodes on a blocked thread's stack live in `grove_scheduler::wait`;
 //!   the only unsafe code here is the type-erased select token in `select`.
-//! - `select`: [`Select`], [`SelectedOperation`], and the select protocol.
-//! - `timers`: [`after`], [`tick`], [`never()`].
+//! - `select`: [`Select`], [`SelectedOperation`], and the select protocol;
+//!   [`select!`] and [`select_biased!`] are thin parsers over it.
+//! - `timers`: [`after`], [`tick`], [`never()`], and the state behind
+//!   `timer`'s [`Timer`], [`Ticker`] and [`after_func`] (Go's
+//!   `time.Timer`, `time.Ticker`, `time.AfterFunc`).
 
 #![warn(missing_docs)]
 
@@ -43,14 +46,83 @@ mod api;
 mod chan;
 mod err;
 mod select;
+mod timer;
 mod timers;
 
 pub use api::{after, bounded, never, tick, unbounded, IntoIter, Iter, Receiver, Sender, TryIter};
 pub use err::{
-    RecvError, RecvTimeoutError, SelectTimeoutError, SendError, SendTimeoutError, TryRecvError,
-    TrySelectError, TrySendError,
+    ReadyTimeoutError, RecvError, RecvTimeoutError, SelectTimeoutError, SendError,
+    SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
 };
 pub use select::{Select, SelectedOperation};
+pub use timer::{after_func, after_func_entries, Ticker, Timer};
+
+/// The auto traits of every public type, checked at compile time. The
+/// negative ones are `compile_fail` doctests: a channel of a value that may
+/// not leave its thread is neither `Send` nor `Sync`,
+///
+/// ```compile_fail,E0277
+/// fn sendable<T: Send>(_: T) {}
+/// let (tx, _rx) = grove_channels::unbounded::<std::rc::Rc<u8>>();
+/// sendable(tx);
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn shared<T: Sync>(_: &T) {}
+/// let (_tx, rx) = grove_channels::unbounded::<std::rc::Rc<u8>>();
+/// shared(&rx);
+/// ```
+///
+/// and a select borrows its channel ends on its own thread (as
+/// crossbeam's), so neither it nor its chosen operation leaves it:
+///
+/// ```compile_fail,E0277
+/// fn sendable<T: Send>(_: T) {}
+/// let (tx, rx) = grove_channels::bounded::<u8>(1);
+/// tx.send(1).unwrap();
+/// let mut sel = grove_channels::Select::new();
+/// sel.recv(&rx);
+/// sendable(sel.select());
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn shared<T: Sync>(_: &T) {}
+/// let mut sel = grove_channels::Select::new();
+/// shared(&sel);
+/// ```
+const _: () = {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn send_sync<T: Send + Sync>() {}
+    fn unwind_safe<T: UnwindSafe + RefUnwindSafe>() {}
+    #[allow(dead_code)]
+    fn check<T: Send + 'static>() {
+        // Values only move through a channel, never shared: T: Send is
+        // enough for both ends, as for crossbeam's and std's.
+        send_sync::<Sender<T>>();
+        send_sync::<Receiver<T>>();
+        send_sync::<Sender<std::cell::Cell<u8>>>();
+        send_sync::<Iter<'static, T>>();
+        send_sync::<TryIter<'static, T>>();
+        send_sync::<IntoIter<T>>();
+        send_sync::<Timer>();
+        send_sync::<Ticker>();
+        // No user code runs while a channel is locked: a panic leaves it
+        // whole, whatever T.
+        unwind_safe::<Sender<std::cell::Cell<u8>>>();
+        unwind_safe::<Receiver<std::cell::Cell<u8>>>();
+        // An error holding the value is what the value is.
+        send_sync::<SendError<u8>>();
+        send_sync::<TrySendError<u8>>();
+        send_sync::<SendTimeoutError<u8>>();
+        send_sync::<RecvError>();
+        send_sync::<TryRecvError>();
+        send_sync::<RecvTimeoutError>();
+        send_sync::<TrySelectError>();
+        send_sync::<SelectTimeoutError>();
+        send_sync::<TryReadyError>();
+        send_sync::<ReadyTimeoutError>();
+    }
+};
 
 /// Waits on several channel operations and runs the arm of the one that
 /// completes: crossbeam-channel's syntax, Go's semantics.
@@ -65,11 +137,19 @@ pub use select::{Select, SelectedOperation};
 /// ```
 ///
 /// - When several arms are ready, one is chosen uniformly at random, so no
-///   arm starves. A closed channel is always ready (`recv` yields `Err`); a
-///   [`never()`] receiver never is.
+///   arm starves ([`select_biased!`] prefers the first instead). A closed
+///   channel is always ready (`recv` yields `Err`); a [`never()`] receiver
+///   never is.
+/// - `default` runs, and `default(timeout)` gives up, only if no arm was
+///   ready at one instant (every channel locked at once): a select that
+///   gives up is linearizable.
 /// - A send arm's value is evaluated only if that arm is chosen; channel
-///   expressions may be temporaries (`recv(ctx.done())`); the same channel
+///   expressions may be temporaries (`recv(ctx.done())`), nested ones
+///   included (`recv(rx.as_ref().unwrap_or(&never()))`); the same channel
 ///   may appear in several arms.
+/// - Also accepted, as in crossbeam: `default() =>`, and a trailing comma
+///   inside an arm's parentheses (`recv(rx,)`, `send(tx, v,)`,
+///   `default(d,)`).
 /// - Arm bodies are ordinary code of the enclosing function: `break`,
 ///   `continue`, `return` and `?` act on it.
 ///
@@ -86,10 +166,27 @@ pub use select::{Select, SelectedOperation};
 /// assert_eq!(out, 20);
 /// # drop(tx2);
 /// ```
+///
+/// An optional channel, switched off with [`never()`] (Go's nil channel):
+///
+/// ```
+/// use grove_channels::{bounded, never, select, Receiver};
+///
+/// let (tx, rx) = bounded::<u8>(1);
+/// tx.send(1).unwrap();
+/// let maybe: Option<&Receiver<u8>> = None;
+/// let got = select! {
+///     recv(maybe.unwrap_or(&never())) -> _v => "off",
+///     recv(rx) -> v => if v.is_ok() { "on" } else { "closed" },
+///     default() => "nothing",
+/// };
+/// assert_eq!(got, "on");
+/// ```
 #[macro_export]
 macro_rules! select {
     ($($tokens:tt)*) => {
         $crate::__select_parse!(
+            new
             ()
             ()
             (_grove_sel_a _grove_sel_b _grove_sel_c _grove_sel_d _grove_sel_e _grove_sel_f
@@ -103,71 +200,129 @@ macro_rules! select {
     };
 }
 
-/// Parses `select!` arms into a list; one rule per arm shape.
+/// [`select!`] with a priority order: when several arms are ready, the
+/// first listed wins ([`Select::new_biased`]). Go programmers write the same
+/// with nested selects:
+///
+/// ```text
+/// select {                      // Go: prefer `urgent`
+/// case v := <-urgent: ...
+/// default:
+///     select {
+///     case v := <-urgent: ...
+///     case v := <-normal: ...
+///     }
+/// }
+/// ```
+///
+/// The same syntax as [`select!`], `default` included. An always-ready
+/// first arm starves the others: use it for priorities, not for fairness.
+///
+/// ```
+/// use grove_channels::{bounded, select_biased};
+///
+/// let (quit_tx, quit) = bounded::<()>(1);
+/// let (work_tx, work) = bounded::<u32>(8);
+/// for i in 0..3 {
+///     work_tx.send(i).unwrap();
+/// }
+/// quit_tx.send(()).unwrap();
+/// // Both are ready; `quit` is listed first, so it wins every time.
+/// let stopped = select_biased! {
+///     recv(quit) -> _ => true,
+///     recv(work) -> _ => false,
+/// };
+/// assert!(stopped);
+/// ```
+#[macro_export]
+macro_rules! select_biased {
+    ($($tokens:tt)*) => {
+        $crate::__select_parse!(
+            new_biased
+            ()
+            ()
+            (_grove_sel_a _grove_sel_b _grove_sel_c _grove_sel_d _grove_sel_e _grove_sel_f
+             _grove_sel_g _grove_sel_h _grove_sel_i _grove_sel_j _grove_sel_k _grove_sel_l
+             _grove_sel_m _grove_sel_n _grove_sel_o _grove_sel_p _grove_sel_q _grove_sel_r
+             _grove_sel_s _grove_sel_t _grove_sel_u _grove_sel_v _grove_sel_w _grove_sel_x
+             _grove_sel_y _grove_sel_z _grove_sel_0 _grove_sel_1 _grove_sel_2 _grove_sel_3
+             _grove_sel_4 _grove_sel_5)
+            ($($tokens)*)
+        )
+    };
+}
+
+/// Parses `select!` arms into a list; one rule per arm shape. `$new` is
+/// the `Select` constructor (`new` or `new_biased`).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_parse {
     // All arms parsed.
-    (($($arms:tt)*) ($($default:tt)*) $idents:tt ()) => {
-        $crate::__select_gen!(($($arms)*) ($($default)*))
+    ($new:ident ($($arms:tt)*) ($($default:tt)*) $idents:tt ()) => {
+        $crate::__select_gen!($new ($($arms)*) ($($default)*))
     };
     // recv, block body.
-    ($arms:tt $default:tt ($id:ident $($ids:ident)*)
-        (recv($r:expr) -> $res:pat => $body:block $(, $($rest:tt)*)?)) => {
-        $crate::__select_push!($arms [recv $id ($r) ($res) $body] $default ($($ids)*) ($($($rest)*)?))
+    ($new:ident $arms:tt $default:tt ($id:ident $($ids:ident)*)
+        (recv($r:expr $(,)?) -> $res:pat => $body:block $(, $($rest:tt)*)?)) => {
+        $crate::__select_push!($new $arms [recv $id ($r) ($res) $body] $default ($($ids)*) ($($($rest)*)?))
     };
     // recv, block body, no comma before the next arm (as crossbeam).
-    ($arms:tt $default:tt ($id:ident $($ids:ident)*)
-        (recv($r:expr) -> $res:pat => $body:block $($rest:tt)+)) => {
-        $crate::__select_push!($arms [recv $id ($r) ($res) $body] $default ($($ids)*) ($($rest)+))
+    ($new:ident $arms:tt $default:tt ($id:ident $($ids:ident)*)
+        (recv($r:expr $(,)?) -> $res:pat => $body:block $($rest:tt)+)) => {
+        $crate::__select_push!($new $arms [recv $id ($r) ($res) $body] $default ($($ids)*) ($($rest)+))
     };
     // recv, expression body.
-    ($arms:tt $default:tt ($id:ident $($ids:ident)*)
-        (recv($r:expr) -> $res:pat => $body:expr $(, $($rest:tt)*)?)) => {
-        $crate::__select_push!($arms [recv $id ($r) ($res) { $body }] $default ($($ids)*) ($($($rest)*)?))
+    ($new:ident $arms:tt $default:tt ($id:ident $($ids:ident)*)
+        (recv($r:expr $(,)?) -> $res:pat => $body:expr $(, $($rest:tt)*)?)) => {
+        $crate::__select_push!($new $arms [recv $id ($r) ($res) { $body }] $default ($($ids)*) ($($($rest)*)?))
     };
     // send, block body.
-    ($arms:tt $default:tt ($id:ident $($ids:ident)*)
-        (send($s:expr, $v:expr) -> $res:pat => $body:block $(, $($rest:tt)*)?)) => {
-        $crate::__select_push!($arms [send $id ($s) ($v) ($res) $body] $default ($($ids)*) ($($($rest)*)?))
+    ($new:ident $arms:tt $default:tt ($id:ident $($ids:ident)*)
+        (send($s:expr, $v:expr $(,)?) -> $res:pat => $body:block $(, $($rest:tt)*)?)) => {
+        $crate::__select_push!($new $arms [send $id ($s) ($v) ($res) $body] $default ($($ids)*) ($($($rest)*)?))
     };
     // send, block body, no comma before the next arm.
-    ($arms:tt $default:tt ($id:ident $($ids:ident)*)
-        (send($s:expr, $v:expr) -> $res:pat => $body:block $($rest:tt)+)) => {
-        $crate::__select_push!($arms [send $id ($s) ($v) ($res) $body] $default ($($ids)*) ($($rest)+))
+    ($new:ident $arms:tt $default:tt ($id:ident $($ids:ident)*)
+        (send($s:expr, $v:expr $(,)?) -> $res:pat => $body:block $($rest:tt)+)) => {
+        $crate::__select_push!($new $arms [send $id ($s) ($v) ($res) $body] $default ($($ids)*) ($($rest)+))
     };
     // send, expression body.
-    ($arms:tt $default:tt ($id:ident $($ids:ident)*)
-        (send($s:expr, $v:expr) -> $res:pat => $body:expr $(, $($rest:tt)*)?)) => {
-        $crate::__select_push!($arms [send $id ($s) ($v) ($res) { $body }] $default ($($ids)*) ($($($rest)*)?))
+    ($new:ident $arms:tt $default:tt ($id:ident $($ids:ident)*)
+        (send($s:expr, $v:expr $(,)?) -> $res:pat => $body:expr $(, $($rest:tt)*)?)) => {
+        $crate::__select_push!($new $arms [send $id ($s) ($v) ($res) { $body }] $default ($($ids)*) ($($($rest)*)?))
+    };
+    // default with empty parentheses (before the timeout rules: an empty
+    // group is no expression).
+    ($new:ident $arms:tt () $idents:tt (default() => $($rest:tt)*)) => {
+        $crate::__select_parse!($new $arms () $idents (default => $($rest)*))
     };
     // default with a timeout.
-    ($arms:tt () $idents:tt (default($t:expr) => $body:block $(, $($rest:tt)*)?)) => {
-        $crate::__select_parse!($arms (timeout ($t) $body) $idents ($($($rest)*)?))
+    ($new:ident $arms:tt () $idents:tt (default($t:expr $(,)?) => $body:block $(, $($rest:tt)*)?)) => {
+        $crate::__select_parse!($new $arms (timeout ($t) $body) $idents ($($($rest)*)?))
     };
-    ($arms:tt () $idents:tt (default($t:expr) => $body:block $($rest:tt)+)) => {
-        $crate::__select_parse!($arms (timeout ($t) $body) $idents ($($rest)+))
+    ($new:ident $arms:tt () $idents:tt (default($t:expr $(,)?) => $body:block $($rest:tt)+)) => {
+        $crate::__select_parse!($new $arms (timeout ($t) $body) $idents ($($rest)+))
     };
-    ($arms:tt () $idents:tt (default($t:expr) => $body:expr $(, $($rest:tt)*)?)) => {
-        $crate::__select_parse!($arms (timeout ($t) { $body }) $idents ($($($rest)*)?))
+    ($new:ident $arms:tt () $idents:tt (default($t:expr $(,)?) => $body:expr $(, $($rest:tt)*)?)) => {
+        $crate::__select_parse!($new $arms (timeout ($t) { $body }) $idents ($($($rest)*)?))
     };
     // default.
-    ($arms:tt () $idents:tt (default => $body:block $(, $($rest:tt)*)?)) => {
-        $crate::__select_parse!($arms (now $body) $idents ($($($rest)*)?))
+    ($new:ident $arms:tt () $idents:tt (default => $body:block $(, $($rest:tt)*)?)) => {
+        $crate::__select_parse!($new $arms (now $body) $idents ($($($rest)*)?))
     };
-    ($arms:tt () $idents:tt (default => $body:block $($rest:tt)+)) => {
-        $crate::__select_parse!($arms (now $body) $idents ($($rest)+))
+    ($new:ident $arms:tt () $idents:tt (default => $body:block $($rest:tt)+)) => {
+        $crate::__select_parse!($new $arms (now $body) $idents ($($rest)+))
     };
-    ($arms:tt () $idents:tt (default => $body:expr $(, $($rest:tt)*)?)) => {
-        $crate::__select_parse!($arms (now { $body }) $idents ($($($rest)*)?))
+    ($new:ident $arms:tt () $idents:tt (default => $body:expr $(, $($rest:tt)*)?)) => {
+        $crate::__select_parse!($new $arms (now { $body }) $idents ($($($rest)*)?))
     };
-    ($arms:tt ($($default:tt)+) $idents:tt (default $($rest:tt)*)) => {
+    ($new:ident $arms:tt ($($default:tt)+) $idents:tt (default $($rest:tt)*)) => {
         ::core::compile_error!("select! takes at most one `default` arm")
     };
-    ($arms:tt $default:tt () ($($rest:tt)+)) => {
+    ($new:ident $arms:tt $default:tt () ($($rest:tt)+)) => {
         ::core::compile_error!("select! takes at most 32 arms")
     };
-    ($arms:tt $default:tt $idents:tt ($($rest:tt)+)) => {
+    ($new:ident $arms:tt $default:tt $idents:tt ($($rest:tt)+)) => {
         ::core::compile_error!(
             "select! arms are `recv(rx) -> v => body`, `send(tx, value) -> res => body`, \
              `default => body` or `default(timeout) => body`, separated by commas"
@@ -178,31 +333,61 @@ macro_rules! __select_parse {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_push {
-    (($($arms:tt)*) $arm:tt $default:tt $idents:tt $rest:tt) => {
-        $crate::__select_parse!(($($arms)* $arm) $default $idents $rest)
+    ($new:ident ($($arms:tt)*) $arm:tt $default:tt $idents:tt $rest:tt) => {
+        $crate::__select_parse!($new ($($arms)* $arm) $default $idents $rest)
     };
 }
 
-/// Generates the select over the parsed arms.
+/// Generates the select over the parsed arms. The channel expressions are
+/// evaluated once, in a `match` scrutinee: temporaries there (`never()` in
+/// `recv(r.unwrap_or(&never()))`) live until the whole select is done, as
+/// in crossbeam's macro.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_gen {
-    (($($arm:tt)*) ($($default:tt)*)) => {{
-        $( $crate::__select_bind!($arm); )*
-        let mut _grove_sel = $crate::Select::new();
-        $( $crate::__select_register!(_grove_sel $arm); )*
-        $crate::__select_run!(_grove_sel ($($arm)*) ($($default)*))
-    }};
+    ($new:ident ($($arm:tt)*) ($($default:tt)*)) => {
+        match ($( $crate::__select_chan!($arm), )*) {
+            ($( $crate::__select_id!($arm), )*) => {
+                $( $crate::__select_bind!($arm); )*
+                let mut _grove_sel = $crate::Select::$new();
+                $( $crate::__select_register!(_grove_sel $arm); )*
+                $crate::__select_run!(_grove_sel ($($arm)*) ($($default)*))
+            }
+        }
+    };
 }
 
+/// A parsed arm's channel expression, borrowed.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_chan {
+    ([recv $id:ident ($r:expr) $res:tt $body:tt]) => {
+        &$r
+    };
+    ([send $id:ident ($s:expr) $v:tt $res:tt $body:tt]) => {
+        &$s
+    };
+}
+
+/// A parsed arm's binding name.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_id {
+    ([$kind:ident $id:ident $($rest:tt)*]) => {
+        $id
+    };
+}
+
+/// Gives a parsed arm's borrowed channel its type (a `&&Receiver` from a
+/// `recv(&rx)` becomes a `&Receiver`).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_bind {
-    ([recv $id:ident ($r:expr) $res:tt $body:tt]) => {
-        let $id: &$crate::Receiver<_> = &$r;
+    ([recv $id:ident $r:tt $res:tt $body:tt]) => {
+        let $id: &$crate::Receiver<_> = $id;
     };
-    ([send $id:ident ($s:expr) $v:tt $res:tt $body:tt]) => {
-        let $id: &$crate::Sender<_> = &$s;
+    ([send $id:ident $s:tt $v:tt $res:tt $body:tt]) => {
+        let $id: &$crate::Sender<_> = $id;
     };
 }
 

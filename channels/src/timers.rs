@@ -1,14 +1,30 @@
-//! Timer channels: `after` (Go's `time.After`), `tick` (`time.Tick`) and
-//! `never` (a nil channel). They need no sender and no background thread:
-//! a receive waits on the runtime's timers until the channel's deadline.
+//! Timer channels: `after` (Go's `time.After`), `tick` (`time.Tick`),
+//! `never` (a nil channel), and the state behind [`Timer`](crate::Timer)
+//! and [`Ticker`](crate::Ticker). They need no sender and no background
+//! thread: a receive waits on the runtime's timers until the channel's
+//! deadline.
 //!
 //! Go 1.23 semantics: nothing is buffered ahead of the receiver, so there is
-//! never a stale value; `tick` drops the ticks a slow receiver missed and
-//! stays on its original grid.
+//! never a stale value (a stopped or reset timer cannot deliver what it
+//! would have delivered before); `tick` drops the ticks a slow receiver
+//! missed and stays on its original grid.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use grove_scheduler::park::Unparker;
+use grove_scheduler::scheduler::Handle;
+
+use crate::timer::AfterFunc;
+
+/// Ids of parked timer and readiness waiters (unique among the live ones).
+static NEXT_WAITER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+/// A fresh waiter id.
+pub(crate) fn waiter_id() -> usize {
+    NEXT_WAITER.fetch_add(1, Ordering::Relaxed)
+}
 
 /// `after(d)`: one value at `deadline`, then nothing.
 pub(crate) struct After {
@@ -24,9 +40,11 @@ impl After {
         }
     }
 
-    /// The value, if due and not yet taken.
+    /// The value, if due and not yet taken: the deadline, the instant the
+    /// timer fired (Go's `time.After` sends the time it fired, whenever it
+    /// is received).
     pub(crate) fn try_take(&self, now: Instant) -> Option<Instant> {
-        (now >= self.deadline && !self.fired.swap(true, Ordering::AcqRel)).then_some(now)
+        (now >= self.deadline && !self.fired.swap(true, Ordering::AcqRel)).then_some(self.deadline)
     }
 
     /// When a receive could next succeed.
@@ -39,47 +57,183 @@ impl After {
     }
 }
 
-/// `tick(d)`: a value every period, on the grid `start + k * period`.
+/// A timer that can be stopped and reset: `tick(d)` and
+/// [`Ticker`](crate::Ticker) (periodic, on the grid `start + k * period`),
+/// [`Timer`](crate::Timer) (one value, then nothing until reset).
 pub(crate) struct Tick {
-    period: Duration,
-    /// The next tick; `None` once the next would be past the end of time.
-    next: Mutex<Option<Instant>>,
+    state: Mutex<TickState>,
+}
+
+pub(crate) struct TickState {
+    /// The next value's instant; `None` when stopped, when a one-shot timer
+    /// delivered, or when the next tick would be past the end of time.
+    next: Option<Instant>,
+    /// `None` for a one-shot timer.
+    period: Option<Duration>,
+    /// Counts stops and resets: an armed instant is known by its
+    /// generation (see `timer`'s `after_func` service).
+    pub(crate) generation: u64,
+    /// Receivers, selects and readiness waiters parked until `next`: a
+    /// stop or reset wakes them to look again.
+    waiters: Vec<(usize, Unparker)>,
+    /// An `after_func` timer's function, until it starts.
+    func: Option<AfterFunc>,
+}
+
+impl TickState {
+    /// The armed instant, if any.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.next
+    }
+
+    /// Whom a stop or reset wakes: every waiter, which stays registered
+    /// (a parked select stays until it unregisters; the others register
+    /// anew each time they park).
+    fn waiting(&self) -> Vec<Unparker> {
+        self.waiters.iter().map(|(_, w)| w.clone()).collect()
+    }
+
+    /// Whether an `after_func` timer still has its function to run.
+    pub(crate) fn has_func(&self) -> bool {
+        self.func.is_some()
+    }
+
+    /// Arms a one-shot timer for `d` from now: whether it was armed, the
+    /// new deadline, and the new generation.
+    pub(crate) fn rearm(&mut self, d: Duration) -> (bool, Option<Instant>, u64) {
+        let armed = self.next.is_some();
+        self.next = Instant::now().checked_add(d);
+        self.generation += 1;
+        (armed, self.next, self.generation)
+    }
+
+    /// The `after_func` service fires the arming `(generation, at)`: if it
+    /// is still the current one, disarms the timer and hands out its
+    /// function. `None` for a stale arming.
+    pub(crate) fn fire(&mut self, generation: u64, at: Instant) -> Option<AfterFunc> {
+        if self.generation != generation || self.next != Some(at) {
+            return None;
+        }
+        self.next = None;
+        self.func.take()
+    }
 }
 
 impl Tick {
-    /// `None` if the first tick lies beyond what an `Instant` can hold
-    /// (such a ticker never ticks).
-    pub(crate) fn new(period: Duration) -> Option<Tick> {
-        // A zero period would tick without end; Go's NewTicker panics on
-        // it, Tick returns nil. Tick as fast as a nanosecond instead.
+    /// A periodic timer whose first tick is `period` from now (as Go,
+    /// whose ticker's first tick comes after one period). A zero period
+    /// ticks as fast as a nanosecond (Go's `NewTicker` panics on it, which
+    /// `Ticker::new` does; `Tick` returns nil).
+    pub(crate) fn periodic(period: Duration) -> Tick {
         let period = period.max(Duration::from_nanos(1));
-        Some(Tick {
-            period,
-            next: Mutex::new(Some(Instant::now().checked_add(period)?)),
-        })
+        Tick::with(Instant::now().checked_add(period), Some(period))
     }
 
-    /// The latest due tick, if any; ticks missed before it are dropped.
-    pub(crate) fn try_take(&self, now: Instant) -> Option<Instant> {
-        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-        let due = (*next)?;
-        if now < due {
-            return None;
+    /// A one-shot timer that fires `d` from now.
+    pub(crate) fn one_shot(d: Duration) -> Tick {
+        Tick::with(Instant::now().checked_add(d), None)
+    }
+
+    /// A one-shot timer that starts `f` in a green thread of `handle`'s
+    /// runtime `d` from now (`after_func`; the service fires it).
+    pub(crate) fn one_shot_func(d: Duration, handle: Handle, f: Box<dyn FnOnce() + Send>) -> Tick {
+        let tick = Tick::one_shot(d);
+        tick.lock().func = Some(AfterFunc::new(handle, f));
+        tick
+    }
+
+    fn with(next: Option<Instant>, period: Option<Duration>) -> Tick {
+        Tick {
+            state: Mutex::new(TickState {
+                next,
+                period,
+                generation: 0,
+                waiters: Vec::new(),
+                func: None,
+            }),
         }
-        let missed = (now - due).as_nanos() / self.period.as_nanos();
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, TickState> {
+        // Nothing panics under this lock; a poisoned one is still whole.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The value, if due: a one-shot timer's deadline (then it is spent), or
+    /// the latest due tick of a periodic one (the ticks missed before it
+    /// are dropped; the next stays on the grid).
+    pub(crate) fn try_take(&self, now: Instant) -> Option<Instant> {
+        let mut state = self.lock();
+        let due = state.next.filter(|&n| now >= n)?;
+        let Some(period) = state.period else {
+            state.next = None;
+            return Some(due);
+        };
+        let missed = (now - due).as_nanos() / period.as_nanos();
         let skipped = u32::try_from(missed)
             .ok()
-            .and_then(|m| self.period.checked_mul(m));
+            .and_then(|m| period.checked_mul(m));
         let latest = skipped.and_then(|d| due.checked_add(d)).unwrap_or(now);
-        *next = latest.checked_add(self.period);
+        state.next = latest.checked_add(period);
         Some(latest)
     }
 
+    /// When a receive could next succeed.
     pub(crate) fn next(&self) -> Option<Instant> {
-        *self.next.lock().unwrap_or_else(|e| e.into_inner())
+        self.lock().next
     }
 
     pub(crate) fn len(&self, now: Instant) -> usize {
         usize::from(self.next().is_some_and(|n| now >= n))
+    }
+
+    /// Whether a value is due now; if not, `unparker` is woken by every
+    /// stop and reset (registered under the same lock, so none is missed)
+    /// until [`unwatch`](Self::unwatch). A waiter parks until
+    /// [`next`](Self::next) itself.
+    pub(crate) fn watch(&self, id: usize, unparker: &Unparker, now: Instant) -> bool {
+        let mut state = self.lock();
+        if state.next.is_some_and(|n| now >= n) {
+            return true;
+        }
+        state.waiters.push((id, unparker.clone()));
+        false
+    }
+
+    /// Takes back what [`watch`](Self::watch) left, if still there.
+    pub(crate) fn unwatch(&self, id: usize) {
+        self.lock().waiters.retain(|(w, _)| *w != id);
+    }
+
+    /// Disarms the timer; true if that kept a value from being delivered
+    /// (it was armed, or fired and not yet received).
+    pub(crate) fn stop(&self) -> bool {
+        let (armed, waiters) = {
+            let mut state = self.lock();
+            let armed = state.next.take().is_some();
+            state.generation += 1;
+            (armed, state.waiting())
+        };
+        waiters.into_iter().for_each(Unparker::wake);
+        armed
+    }
+
+    /// Arms the timer for `d` from now (a periodic one also takes `d` as its
+    /// period); true if that kept a value from being delivered. Returns the
+    /// new deadline too.
+    pub(crate) fn reset(&self, d: Duration) -> (bool, Option<Instant>) {
+        let (armed, next, waiters) = {
+            let mut state = self.lock();
+            if state.period.is_some() {
+                let period = d.max(Duration::from_nanos(1));
+                state.period = Some(period);
+            }
+            let armed = state.next.is_some();
+            state.next = Instant::now().checked_add(state.period.unwrap_or(d));
+            state.generation += 1;
+            (armed, state.next, state.waiting())
+        };
+        waiters.into_iter().for_each(Unparker::wake);
+        (armed, next)
     }
 }

@@ -15,10 +15,10 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_utils::Backoff;
+use crate::loom::{AtomicBool, Ordering};
 
 /// A spin lock for short critical sections (see the module docs).
 ///
@@ -27,6 +27,14 @@ use crossbeam_utils::Backoff;
 /// let lock = Lock::new(Vec::new());
 /// lock.lock().push(1);
 /// assert_eq!(*lock.lock(), [1]);
+/// ```
+///
+/// `Send + Sync` when `T: Send`, as std's `Mutex`; a value that may not
+/// leave its thread may not be locked across threads either:
+///
+/// ```compile_fail,E0277
+/// fn shared<L: Sync>(_: &L) {}
+/// shared(&grove_scheduler::lock::Lock::new(std::rc::Rc::new(0u64)));
 /// ```
 pub struct Lock<T: ?Sized> {
     locked: AtomicBool,
@@ -41,13 +49,42 @@ unsafe impl<T: ?Sized + Send> Send for Lock<T> {}
 unsafe impl<T: ?Sized + Send> Sync for Lock<T> {}
 
 /// Access to a [`Lock`]'s value; releases the lock when dropped.
+///
+/// Like std's `MutexGuard`, it is `Sync` only if `T` is: sharing the guard
+/// shares `&T`. (It is `Send` if `T` is: the lock has no owner thread.)
+///
+/// ```compile_fail,E0277
+/// fn shared<G: Sync>(_: &G) {}
+/// let lock = grove_scheduler::lock::Lock::new(std::cell::Cell::new(0u64));
+/// shared(&lock.lock()); // a Cell must not be reached from two threads
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn sendable<G: Send>(_: G) {}
+/// let lock = grove_scheduler::lock::Lock::new(std::rc::Rc::new(0u64));
+/// sendable(lock.lock()); // nor an Rc moved to another thread
+/// ```
 pub struct LockGuard<'a, T: ?Sized> {
     lock: &'a Lock<T>,
+    /// What the guard hands out: `&mut T`. Makes the guard `Send`/`Sync`
+    /// exactly when `&mut T` is (with `&Lock<T>`: when `T: Send`, and for
+    /// `Sync` also `T: Sync`).
+    _access: PhantomData<&'a mut T>,
 }
 
 impl<T> Lock<T> {
     /// An unlocked lock holding `value`.
+    #[cfg(not(loom))]
     pub const fn new(value: T) -> Lock<T> {
+        Lock {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// An unlocked lock holding `value` (loom's atomics are not `const`).
+    #[cfg(loom)]
+    pub fn new(value: T) -> Lock<T> {
         Lock {
             locked: AtomicBool::new(false),
             value: UnsafeCell::new(value),
@@ -67,7 +104,10 @@ impl<T: ?Sized> Lock<T> {
         {
             self.lock_contended();
         }
-        LockGuard { lock: self }
+        LockGuard {
+            lock: self,
+            _access: PhantomData,
+        }
     }
 
     #[cold]
@@ -112,6 +152,25 @@ impl<T: ?Sized> Drop for LockGuard<'_, T> {
     }
 }
 
+/// crossbeam's `Backoff`; under loom, a yield to the model's scheduler
+/// (loom runs one thread at a time: a spin that never yields would never
+/// let the holder release the lock).
+#[cfg(not(loom))]
+use crossbeam_utils::Backoff;
+
+#[cfg(loom)]
+struct Backoff;
+
+#[cfg(loom)]
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff
+    }
+    fn snooze(&self) {
+        ::loom::thread::yield_now();
+    }
+}
+
 impl<T: ?Sized> fmt::Debug for Lock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lock")
@@ -119,6 +178,24 @@ impl<T: ?Sized> fmt::Debug for Lock<T> {
             .finish_non_exhaustive()
     }
 }
+
+/// The auto traits every type here is meant to have, checked at compile
+/// time; the negative ones are `compile_fail` doctests on the types.
+const _: () = {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    #[allow(dead_code)]
+    fn check<T: Send + 'static>() {
+        // A lock shares its value only through one holder at a time: T:
+        // Send is enough for the lock, as for std's Mutex.
+        send_sync::<Lock<T>>();
+        send_sync::<Lock<std::cell::Cell<u64>>>();
+        // A guard moves with its holder (no owner thread), and is shared
+        // only if the value may be.
+        send::<LockGuard<'static, T>>();
+        send_sync::<LockGuard<'static, u64>>();
+    }
+};
 
 #[cfg(test)]
 mod tests {

@@ -13,8 +13,10 @@
 //! condition.
 
 #[cfg(not(loom))]
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt;
+#[cfg(not(loom))]
+use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -48,7 +50,12 @@ pub static SLEEP: WaitReason = WaitReason("sleep");
 
 /// Wakes one parked green thread or OS thread (or, for a `JoinHandle`
 /// awaited as a future, the awaiting task's `Waker`).
+///
+/// `#[must_use]`: an unparker handed back by a wait queue (a claimed
+/// waiter's) is a wake-up owed; dropping it instead of calling
+/// [`wake`](Self::wake) leaves that waiter parked.
 #[derive(Clone)]
+#[must_use = "dropping an Unparker wakes nobody: call `wake` (or `unpark`)"]
 pub struct Unparker(Inner);
 
 #[derive(Clone)]
@@ -122,15 +129,59 @@ fn wake_task(task: TaskRef) {
 
 #[cfg(not(loom))]
 thread_local! {
-    static OS_PARKER: RefCell<Option<Parker>> = const { RefCell::new(None) };
+    /// The OS thread's parker.
+    ///
+    /// The slot is a raw pointer (from `Parker::into_raw`) in a thread-local
+    /// with no destructor, so it stays usable while the thread's other
+    /// thread-locals are destroyed: a channel operation in some other
+    /// thread-local's `Drop` blocks and wakes as anywhere else, instead of
+    /// panicking ("cannot access a Thread Local Storage value during or after
+    /// destruction", an abort inside a destructor). The parker is freed by
+    /// [`ParkerOwner`]'s destructor; one made after that ran (by a later
+    /// destructor) is owned by [`LATE_PARKER_OWNER`], whose destructor std
+    /// runs after the one that made it. A parker made after both ran is
+    /// leaked (a few dozen bytes, once per thread at most).
+    static OS_PARKER: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+    static PARKER_OWNER: ParkerOwner = const { ParkerOwner };
+    static LATE_PARKER_OWNER: ParkerOwner = const { ParkerOwner };
+}
+
+/// Frees the thread's parker when the thread-locals are destroyed.
+#[cfg(not(loom))]
+struct ParkerOwner;
+
+#[cfg(not(loom))]
+impl Drop for ParkerOwner {
+    fn drop(&mut self) {
+        let raw = OS_PARKER.with(|slot| slot.replace(std::ptr::null()));
+        if !raw.is_null() {
+            // SAFETY: the slot held a pointer from `Parker::into_raw` (see
+            // `with_os_parker`), and replacing it with null made this the
+            // only owner; no borrow of it is alive (`with_os_parker` lends
+            // it only for the duration of a call on this thread).
+            drop(unsafe { Parker::from_raw(raw) });
+        }
+    }
 }
 
 #[cfg(not(loom))]
 fn with_os_parker<R>(f: impl FnOnce(&Parker) -> R) -> R {
-    OS_PARKER.with(|p| {
-        let mut p = p.borrow_mut();
-        f(p.get_or_insert_with(Parker::new))
-    })
+    let mut raw = OS_PARKER.with(Cell::get);
+    if raw.is_null() {
+        raw = Parker::into_raw(Parker::new());
+        OS_PARKER.with(|slot| slot.set(raw));
+        // Touching an owner registers its destructor; if both are gone
+        // already, the parker is leaked (see `OS_PARKER`).
+        if PARKER_OWNER.try_with(|_| ()).is_err() {
+            let _ = LATE_PARKER_OWNER.try_with(|_| ());
+        }
+    }
+    // SAFETY: `raw` came from `Parker::into_raw` and is freed only by an
+    // owner's destructor, which runs on this thread and not during `f` (a
+    // park or an unparker clone runs no destructor of a thread-local).
+    // `ManuallyDrop`: the slot keeps its ownership.
+    let parker = ManuallyDrop::new(unsafe { Parker::from_raw(raw) });
+    f(&parker)
 }
 
 #[cfg(not(loom))]

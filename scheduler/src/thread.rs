@@ -153,16 +153,19 @@ pub fn current() -> Thread {
     if let Some(task) = worker::current_task() {
         return Thread::green(task);
     }
-    OS_THREAD.with(|t| {
-        t.get_or_init(|| {
-            Thread(Inner::Os(Arc::new(OsThread {
-                id: ThreadId::next(),
-                name: std::thread::current().name().map(str::to_string),
-                unparker: park::current_unparker(),
-            })))
-        })
-        .clone()
-    })
+    let os_thread = || {
+        Thread(Inner::Os(Arc::new(OsThread {
+            id: ThreadId::next(),
+            name: std::thread::current().name().map(str::to_string),
+            unparker: park::current_unparker(),
+        })))
+    };
+    // In a thread-local's destructor, after OS_THREAD's own ran: a fresh
+    // handle each time (a new id), whose unparker still wakes this thread
+    // (the parker survives, see `park`), rather than a panic that aborts.
+    OS_THREAD
+        .try_with(|t| t.get_or_init(os_thread).clone())
+        .unwrap_or_else(|_| os_thread())
 }
 
 /// An owned permission to join a green thread (wait for it to finish and

@@ -4,26 +4,31 @@
 //!
 //! A blocked operation puts an `Entry` in a queue, under the lock that
 //! guards the queue (the channel's or the primitive's), and parks. An entry
-//! is one word, a pointer to the waiter's [`Packet`], which holds the rest
+//! is one word, a pointer to the waiter's `Packet`, which holds the rest
 //! (value, state, unparker, select): for a plain `send`/`recv` the packet
 //! lives on the blocked thread's own stack (sound because green-thread
 //! stacks never move) and is written there in place; for a `select` arm it
-//! is shared (`Arc`), since it may be used after the select returns.
+//! is shared (`Arc`), since it may be used after the select returns, and
+//! it holds its select's context (`Arc<SelectCx>`, the `selected` word
+//! that all of the select's arms share).
 //!
 //! ```text
-//!   channel (locked)                 blocked thread's stack
-//!   ┌───────────────┐               ┌───────────────────────────┐
-//!   │ recvq: Entry ─┼── *packet ───►│ Packet { state, value,    │
-//!   │        Entry  │               │   unparker, select ─┐ }   │
-//!   │ sendq: ...    │               │ (select: SelectCx { ◄┘    │
-//!   └───────────────┘               │    selected: arm or 0 })  │
-//!                                   └───────────────────────────┘
+//!   channel (locked)             blocked thread's stack
+//!   ┌───────────────┐            ┌──────────────────────────┐
+//!   │ recvq: Entry ─┼─ *packet ─►│ Packet { state, value,   │
+//!   │        Entry ─┼──┐         │          unparker }      │
+//!   │ sendq: ...    │  │         └──────────────────────────┘
+//!   └───────────────┘  │  heap (a select arm; tag bit set)
+//!                      │         ┌──────────────────────────┐    ┌──────────────┐
+//!                      └────────►│ Arc<Packet { state, ..., │    │ SelectCx {   │
+//!                                │   select: Arc ─────────────►  │  selected }  │
+//!                                └──────────────────────────┘    └──────────────┘
 //! ```
 //!
 //! # Protocol
 //!
 //! 1. A peer pops an entry under the channel lock and claims it
-//!    ([`Entry::claim`]): a plain entry is claimed by popping it; a select
+//!    (`Entry::claim`): a plain entry is claimed by popping it; a select
 //!    entry by winning the CAS on its select's `selected` word, so exactly
 //!    one arm of a select completes. A popped select entry whose CAS fails
 //!    is dropped: its select was already decided.
@@ -39,10 +44,32 @@
 //!    it.
 //! 4. A claim dropped without completion sets RETRY: the waiter starts its
 //!    operation again. Nobody is ever left parked by a claim that vanished.
+//!
+//! # Soundness from safe code
+//!
+//! Every public item here is safe to call in any order, from any thread;
+//! misuse can make a waiter wait forever, never touch freed or shared
+//! memory. What makes that hold:
+//!
+//! - Only [`block`] makes an entry that points at a stack, and it does not
+//!   return (nor unwind) before that entry is out of the queue and
+//!   completed: the stack frame outlives the pointer, whatever closures it
+//!   was given.
+//! - A select arm's packet ([`WaitQueue::push_select`]) is made by the
+//!   queue itself and holds its select's context by an `Arc`: dropping a
+//!   [`SelectCx`] while its arms are still queued is harmless.
+//! - A packet is completed only by the holder of its [`Claimed`] (which is
+//!   unique: claiming pops the entry), and read only by its owner (the
+//!   [`block`] frame, or the one [`ArmPacket`], which is not `Clone` and
+//!   reads through `&mut self`).
+//! - Dropping a [`Claimed`] wakes its waiter; the values whose loss would
+//!   lose a wake-up (`Claimed`, the [`Unparker`]s a completion returns) are
+//!   `#[must_use]`.
 
 use crate::loom::{AtomicU8, AtomicUsize, Ordering};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
+use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::Location;
@@ -76,51 +103,54 @@ const RECEIVER_GONE: u8 = 9;
 
 /// Where a blocked operation's value goes or comes from, and who waits
 /// for it. A queue's entry is a pointer to its waiter's packet.
-pub struct Packet<T> {
+///
+/// | field | written by | read by |
+/// |---|---|---|
+/// | `state` | claimer (Release), owner / rendezvous CAS | both (Acquire) |
+/// | `value` | owner before queueing; claimer while WAITING; filler in FILLING | the other side after the state moved on |
+/// | `unparker` | made with the packet | moved out by the claimer before it sets `state` |
+/// | `lazy_send`, `select` | made with the packet, never changed | claimers, under the queue's lock |
+/// | `partner` | the rendezvous receiver, before RENDEZVOUS | the select sender, after it |
+pub(crate) struct Packet<T> {
     state: AtomicU8,
-    /// A select send arm: its value does not exist yet. Written before the
-    /// packet is queued.
-    lazy_send: UnsafeCell<bool>,
+    /// A select send arm: its value does not exist yet.
+    lazy_send: bool,
     value: UnsafeCell<Option<T>>,
-    /// The waiter: written before the packet is queued, moved out by the
-    /// claimer before it sets `state`.
+    /// The waiter, moved out by the claimer before it sets `state`.
     unparker: UnsafeCell<Option<Unparker>>,
-    /// A select arm's select and the arm's index in it. Written before the
-    /// packet is queued.
-    select: UnsafeCell<Option<(NonNull<SelectCx>, usize)>>,
+    /// A select arm's select and the arm's index in it.
+    select: Option<(Arc<SelectCx>, usize)>,
     /// Rendezvous only: the receiver waiting for a select sender's value.
     partner: UnsafeCell<Option<Unparker>>,
 }
 
-// SAFETY: `value`, `unparker` and `partner` are written by one side and
-// read by the other only across a Release store / Acquire load of `state`
-// (or under the channel lock); `select` and `lazy_send` are written before
-// the packet is queued and only read under the channel lock after that;
-// T: Send lets the value cross threads.
+// SAFETY: a packet is shared by its owner and at most one claimer (or, in
+// a rendezvous, one filler). `value`, `unparker` and `partner` are written
+// by one side and read by the other only across a Release store / Acquire
+// load (or CAS) of `state`, or under the queue's lock; the rest is
+// immutable. No `&T` is ever handed to both sides: values only move
+// through a packet, so T: Send is what sharing it needs (as for a
+// channel, or `std::sync::Mutex`).
 unsafe impl<T: Send> Sync for Packet<T> {}
-// SAFETY: all it owns is Send (T: Send, unparkers); the one raw pointer,
-// `select`, is only followed by claimers under the channel lock while the
-// select it names is alive (see `Entry::select`).
+// SAFETY: all it owns is Send (T: Send, unparkers, the select's `Arc`).
 unsafe impl<T: Send> Send for Packet<T> {}
 
 impl<T> Packet<T> {
-    /// A packet holding a sender's value, or empty for a receiver.
-    pub fn new(value: Option<T>) -> Packet<T> {
+    /// A packet holding a sender's value, or empty for a receiver, of the
+    /// waiter `unparker` wakes.
+    fn new(
+        value: Option<T>,
+        unparker: Unparker,
+        select: Option<(Arc<SelectCx>, usize)>,
+        lazy_send: bool,
+    ) -> Packet<T> {
         Packet {
             state: AtomicU8::new(WAITING),
-            lazy_send: UnsafeCell::new(false),
+            lazy_send,
             value: UnsafeCell::new(value),
-            unparker: UnsafeCell::new(None),
-            select: UnsafeCell::new(None),
-            partner: UnsafeCell::new(None),
-        }
-    }
-
-    /// A plain waiter's packet, on its stack.
-    fn waiting(value: Option<T>, unparker: Unparker) -> Packet<T> {
-        Packet {
             unparker: UnsafeCell::new(Some(unparker)),
-            ..Packet::new(value)
+            select,
+            partner: UnsafeCell::new(None),
         }
     }
 
@@ -148,7 +178,9 @@ impl<T> Packet<T> {
     }
 }
 
-/// The select a waiting arm belongs to.
+/// The select a waiting arm belongs to: which of its arms was chosen.
+/// Its arms' packets hold it by an `Arc` ([`WaitQueue::push_select`]).
+#[derive(Debug)]
 pub struct SelectCx {
     /// 0 while waiting, `arm + 1` once an arm is chosen, ABORTED after a
     /// timeout or an arm that became ready during registration.
@@ -165,6 +197,7 @@ impl Default for SelectCx {
 
 impl SelectCx {
     /// A select that has chosen nothing yet.
+    #[must_use]
     pub fn new() -> SelectCx {
         SelectCx {
             selected: AtomicUsize::new(0),
@@ -192,7 +225,7 @@ impl SelectCx {
 /// alive by protocol step 3. A select arm's packet is shared: the pointer
 /// comes from `Arc::into_raw` (the entry holds one count) and has its low
 /// bit set, which is how the two are told apart.
-pub struct Entry<T> {
+pub(crate) struct Entry<T> {
     tagged: NonNull<u8>,
     _packet: PhantomData<Arc<Packet<T>>>,
 }
@@ -258,20 +291,17 @@ impl<T> Entry<T> {
         if !self.is_select_arm() {
             return None;
         }
-        // SAFETY: written before the packet was queued (see `Packet`).
-        let (cx, arm) = unsafe { *self.packet().select.get() }?;
-        // SAFETY: a select's context lives until the select has removed its
-        // entries from every queue (under each queue's lock, which we hold).
-        Some((unsafe { cx.as_ref() }, arm))
+        let (cx, arm) = self.packet().select.as_ref()?;
+        Some((cx, *arm))
     }
 
     /// Whether this entry belongs to the select `cx`.
-    pub fn is_of(&self, cx: &SelectCx) -> bool {
+    fn is_of(&self, cx: &SelectCx) -> bool {
         self.select().is_some_and(|(c, _)| std::ptr::eq(c, cx))
     }
 
     /// Protocol step 1: claim this waiter. `None` if its select is decided.
-    pub fn claim(self) -> Option<Claimed<T>> {
+    fn claim(self) -> Option<Claimed<T>> {
         if let Some((cx, arm)) = self.select() {
             cx.selected
                 .compare_exchange(0, arm + 1, Ordering::AcqRel, Ordering::Acquire)
@@ -281,7 +311,7 @@ impl<T> Entry<T> {
     }
 
     /// Whether a claim could succeed now (for readiness checks).
-    pub fn is_claimable(&self) -> bool {
+    fn is_claimable(&self) -> bool {
         self.select()
             .is_none_or(|(cx, _)| cx.selected.load(Ordering::Acquire) == 0)
     }
@@ -300,6 +330,15 @@ impl<T> Drop for Entry<T> {
 /// A claimed waiter: complete it with one of the methods, each of which
 /// returns the `Unparker` to call once the channel lock is released.
 /// Dropping it unfinished sets RETRY and wakes the waiter (step 4).
+///
+/// A claim is the one right to complete its waiter: it is neither `Clone`
+/// nor `Sync`.
+///
+/// ```compile_fail,E0277
+/// fn shared<T: Sync>() {}
+/// shared::<grove_scheduler::wait::Claimed<u32>>();
+/// ```
+#[must_use = "dropping a claim makes its waiter retry; complete it instead"]
 pub struct Claimed<T> {
     entry: Option<Entry<T>>,
 }
@@ -345,8 +384,7 @@ impl<T> Claimed<T> {
     /// What the claimed waiter is.
     pub fn kind(&self) -> Kind {
         let entry = self.entry.as_ref().expect("not finished");
-        // SAFETY: written before the packet was queued (see `Packet`).
-        if unsafe { *entry.packet().lazy_send.get() } {
+        if entry.packet().lazy_send {
             Kind::LazySender
         } else if self.has_value() {
             Kind::Sender
@@ -371,12 +409,14 @@ impl<T> Claimed<T> {
     }
 
     /// Gives `value` to a claimed receiver.
+    #[must_use = "wake the returned unparker once the lock is released"]
     pub fn deliver(self, value: T) -> Unparker {
         debug_assert_eq!(self.kind(), Kind::Receiver);
         self.finish(READY, Some(value))
     }
 
     /// Takes the value of a claimed plain sender.
+    #[must_use = "wake the returned unparker once the lock is released"]
     pub fn take(mut self) -> (T, Unparker) {
         let entry = self.entry.take().expect("not finished");
         // SAFETY: exclusive claim, state WAITING: the owner does not touch
@@ -393,11 +433,13 @@ impl<T> Claimed<T> {
     }
 
     /// Tells the waiter its channel closed.
+    #[must_use = "wake the returned unparker once the lock is released"]
     pub fn close(self) -> Unparker {
         self.finish(CLOSED, None)
     }
 
     /// Tells a select send arm that a buffer slot is reserved for it.
+    #[must_use = "wake the returned unparker once the lock is released"]
     pub fn grant_slot(self) -> Unparker {
         debug_assert_eq!(self.kind(), Kind::LazySender);
         self.finish(SLOT, None)
@@ -405,12 +447,20 @@ impl<T> Claimed<T> {
 
     /// Tells a select send arm that the caller waits for its value; the
     /// caller then waits on the returned rendezvous (after unlocking).
+    ///
+    /// # Panics
+    ///
+    /// If the waiter is not a select arm (the claim is dropped first, so
+    /// the waiter retries).
+    #[must_use = "wake the returned unparker once the lock is released"]
     pub fn rendezvous(mut self) -> (Rendezvous<T>, Unparker) {
         debug_assert_eq!(self.kind(), Kind::LazySender);
+        let packet = self
+            .entry
+            .as_ref()
+            .and_then(Entry::shared_packet)
+            .expect("a rendezvous is made with a select arm");
         let entry = self.entry.take().expect("not finished");
-        let packet = entry
-            .shared_packet()
-            .expect("a select arm's packet is shared");
         // SAFETY: written before the Release store of RENDEZVOUS in
         // `finish`; the sender reads it only after seeing that state.
         unsafe { *packet.partner.get() = Some(park::current_unparker()) };
@@ -432,6 +482,7 @@ impl<T> Drop for Claimed<T> {
 }
 
 /// A receiver waiting for a select sender to produce its value.
+#[must_use = "wait for the value; dropping the rendezvous gives it back to the sender"]
 pub struct Rendezvous<T> {
     packet: Arc<Packet<T>>,
 }
@@ -466,7 +517,12 @@ impl<T> Drop for Rendezvous<T> {
 }
 
 /// A queue of waiters of one direction of one channel. Only touched under
-/// the channel's lock.
+/// the channel's lock: `Send` (when `T` is), not `Sync`.
+///
+/// ```compile_fail,E0277
+/// fn shared<Q: Sync>(_: &Q) {}
+/// shared(&grove_scheduler::wait::WaitQueue::<u32>::new());
+/// ```
 pub struct WaitQueue<T> {
     entries: VecDeque<Entry<T>>,
 }
@@ -488,6 +544,7 @@ impl<T> WaitQueue<T> {
     /// Pops and claims the first waiter that can be claimed, skipping (and
     /// dropping) select entries whose select is decided, and entries of
     /// `not_of` (a select does not pair with itself).
+    #[must_use = "dropping a claim makes its waiter retry"]
     pub fn claim_first(&mut self, not_of: Option<&SelectCx>) -> Option<Claimed<T>> {
         if not_of.is_none() {
             while let Some(entry) = self.entries.pop_front() {
@@ -515,6 +572,7 @@ impl<T> WaitQueue<T> {
     /// [`Claimed::take`], in one step: if the first waiter is a plain (not
     /// select) sender, takes its value and completes it. `None` otherwise;
     /// the caller then takes the general path.
+    #[must_use = "wake the returned unparker once the lock is released"]
     #[inline(always)]
     pub fn take_from_plain_sender(&mut self) -> Option<(T, Unparker)> {
         if self.entries.front()?.is_select_arm() {
@@ -537,6 +595,7 @@ impl<T> WaitQueue<T> {
     /// [`Claimed::deliver`]: if the first waiter is a plain (not select)
     /// receiver, gives it `value` and completes it. `Err(value)` otherwise;
     /// the caller then takes the general path.
+    #[must_use = "wake the returned unparker once the lock is released"]
     #[inline(always)]
     pub fn deliver_to_plain_receiver(&mut self, value: T) -> Result<Unparker, T> {
         match self.entries.front() {
@@ -558,6 +617,7 @@ impl<T> WaitQueue<T> {
     }
 
     /// Claims every waiter (for close).
+    #[must_use = "dropping the claims makes their waiters retry"]
     pub fn claim_all(&mut self) -> Vec<Claimed<T>> {
         self.entries.drain(..).filter_map(Entry::claim).collect()
     }
@@ -585,26 +645,27 @@ impl<T> WaitQueue<T> {
         self.entries.retain(|e| !e.is_of(cx));
     }
 
-    /// Registers select arm `arm` of `cx` with `packet`.
-    pub fn push_select(
-        &mut self,
-        cx: &SelectCx,
-        arm: usize,
-        packet: Arc<Packet<T>>,
-        lazy_send: bool,
-    ) {
-        // SAFETY: the packet is in no queue yet: nobody else reads these
-        // fields before the push below publishes it (under the lock).
-        unsafe {
-            *packet.unparker.get() = Some(park::current_unparker());
-            *packet.select.get() = Some((NonNull::from(cx), arm));
-            *packet.lazy_send.get() = lazy_send;
-        }
-        self.entries.push_back(Entry::select_arm(packet));
+    /// Registers arm `arm` of select `cx`, waited on by the calling thread,
+    /// a send arm whose value comes later if `lazy_send`. Returns the arm's
+    /// packet, through which the select learns how its arm was completed.
+    /// The queue's entry holds the packet and `cx` alive: the select should
+    /// [`remove_select`](Self::remove_select) its arms when it is done, but
+    /// nothing unsound follows if it does not.
+    #[must_use = "the packet says how the arm was completed"]
+    pub fn push_select(&mut self, cx: &Arc<SelectCx>, arm: usize, lazy_send: bool) -> ArmPacket<T> {
+        let packet = Arc::new(Packet::new(
+            None,
+            park::current_unparker(),
+            Some((cx.clone(), arm)),
+            lazy_send,
+        ));
+        self.entries.push_back(Entry::select_arm(packet.clone()));
+        ArmPacket(packet)
     }
 }
 
 /// How a plain blocked operation ended.
+#[must_use = "a sender's value may come back in it"]
 pub enum Woken<T> {
     /// Completed: a receiver's value, or `None` for a sender.
     Done(Option<T>),
@@ -639,7 +700,7 @@ where
     // unparker is taken by the claimer or, if the entry was removed
     // unclaimed, by `Packet::release_unclaimed`; nothing else in a plain
     // packet owns anything. This saves the drop's checks on every wait.
-    let packet = ManuallyDrop::new(Packet::waiting(value, park::current_unparker()));
+    let packet = ManuallyDrop::new(Packet::new(value, park::current_unparker(), None, false));
     queue(&mut guard).entries.push_back(Entry::plain(&packet));
     drop(guard);
     // If the park unwinds (the runtime is unwinding this green thread), the
@@ -718,8 +779,25 @@ where
 
 static UNWINDING: WaitReason = WaitReason("chan (unwinding)");
 
-/// A select arm's packet, shared with the queues it is registered in.
-pub type ArmPacket<T> = Arc<Packet<T>>;
+/// A select arm's packet, as its select holds it: the one reader of what
+/// the arm's claimer wrote (not `Clone`; read through `&mut self`).
+///
+/// ```compile_fail,E0599
+/// use std::sync::Arc;
+/// use grove_scheduler::wait::{SelectCx, WaitQueue};
+/// let mut queue = WaitQueue::<u32>::new();
+/// let packet = queue.push_select(&Arc::new(SelectCx::new()), 0, false);
+/// let second_reader = packet.clone(); // one value, one reader
+/// ```
+pub struct ArmPacket<T>(Arc<Packet<T>>);
+
+impl<T> fmt::Debug for ArmPacket<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArmPacket")
+            .field("state", &self.0.state())
+            .finish_non_exhaustive()
+    }
+}
 
 /// What a select arm's packet says once its select chose it.
 pub enum ArmOutcome<T> {
@@ -738,6 +816,7 @@ pub enum ArmOutcome<T> {
 }
 
 /// A select send arm that a receiver waits on.
+#[must_use = "fill it; dropping it tells the receiver to retry"]
 pub struct SendRendezvous<T> {
     packet: Arc<Packet<T>>,
 }
@@ -792,80 +871,120 @@ impl<T> Drop for SendRendezvous<T> {
     }
 }
 
-/// Reads a select arm's packet after its select chose it.
-pub fn arm_outcome<T>(packet: &ArmPacket<T>) -> ArmOutcome<T> {
-    match packet.state() {
-        WAITING => ArmOutcome::Pending,
-        READY => match packet.take_value() {
-            Some(value) => ArmOutcome::Received(value),
-            None => ArmOutcome::Retry,
-        },
-        CLOSED => ArmOutcome::Closed,
-        SLOT => ArmOutcome::Slot,
-        RENDEZVOUS => ArmOutcome::Rendezvous(SendRendezvous {
-            packet: packet.clone(),
-        }),
-        _ => ArmOutcome::Retry,
+impl<T> ArmPacket<T> {
+    /// What the arm's claimer did, once its select chose it. A value
+    /// received is taken out (a second look says `Retry`).
+    pub fn outcome(&mut self) -> ArmOutcome<T> {
+        let packet = &self.0;
+        match packet.state() {
+            WAITING => ArmOutcome::Pending,
+            READY => match packet.take_value() {
+                Some(value) => ArmOutcome::Received(value),
+                None => ArmOutcome::Retry,
+            },
+            CLOSED => ArmOutcome::Closed,
+            SLOT => ArmOutcome::Slot,
+            RENDEZVOUS => ArmOutcome::Rendezvous(SendRendezvous {
+                packet: packet.clone(),
+            }),
+            _ => ArmOutcome::Retry,
+        }
     }
 }
+
+/// The auto traits every public type here is meant to have, checked at
+/// compile time; the negative ones are `compile_fail` doctests on the types
+/// (`Claimed`, `WaitQueue`: not `Sync`; `ArmPacket`: not `Clone`).
+const _: () = {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    #[allow(dead_code)]
+    fn check<T: Send>() {
+        send_sync::<SelectCx>();
+        send_sync::<Kind>();
+        // A claim or a queue moves between threads with its values; a
+        // queue is shared only behind its channel's lock.
+        send::<Claimed<T>>();
+        send::<WaitQueue<T>>();
+        // Only `&mut self` (or by-value) methods: sharing one gives nothing.
+        send_sync::<ArmPacket<T>>();
+        send_sync::<Rendezvous<T>>();
+        send_sync::<SendRendezvous<T>>();
+        send::<Woken<T>>();
+        send::<ArmOutcome<T>>();
+    }
+};
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
-    /// Registers arm `arm` of `cx` in `queue`; the select's own count of
-    /// the packet comes back.
-    fn register(
-        queue: &mut WaitQueue<u32>,
-        cx: &SelectCx,
-        arm: usize,
-        lazy: bool,
-    ) -> ArmPacket<u32> {
-        let packet: ArmPacket<u32> = Arc::new(Packet::new(None));
-        queue.push_select(cx, arm, packet.clone(), lazy);
-        packet
+    fn count(packet: &ArmPacket<u32>) -> usize {
+        Arc::strong_count(&packet.0)
     }
 
     /// A select arm's entry holds one count of its packet: every way the
     /// entry leaves a queue gives it back (the select keeps its own).
     #[test]
     fn select_arm_entries_give_back_their_count() {
-        let cx = SelectCx::new();
+        let cx = Arc::new(SelectCx::new());
         let mut queue = WaitQueue::<u32>::new();
 
         // Unregistered.
-        let packet = register(&mut queue, &cx, 0, false);
-        assert_eq!(Arc::strong_count(&packet), 2);
+        let packet = queue.push_select(&cx, 0, false);
+        assert_eq!(count(&packet), 2);
         assert!(queue.entries.front().is_some_and(|e| e.is_of(&cx)));
         queue.remove_select(&cx);
         assert!(queue.is_empty());
-        assert_eq!(Arc::strong_count(&packet), 1);
+        assert_eq!(count(&packet), 1);
 
         // Claimed and completed.
-        queue.push_select(&cx, 1, packet.clone(), false);
+        let mut packet = queue.push_select(&cx, 1, false);
         let claimed = queue.claim_first(None).expect("claimable");
         assert_eq!(claimed.kind(), Kind::Receiver);
         claimed.deliver(7).wake();
-        assert_eq!(Arc::strong_count(&packet), 1);
+        assert_eq!(count(&packet), 1);
         assert_eq!(cx.selected(), Some(1));
-        assert!(matches!(arm_outcome(&packet), ArmOutcome::Received(7)));
+        assert!(matches!(packet.outcome(), ArmOutcome::Received(7)));
+        assert!(
+            matches!(packet.outcome(), ArmOutcome::Retry),
+            "a value is taken out once"
+        );
 
         // Skipped because its select was decided elsewhere.
-        let decided = SelectCx::new();
+        let decided = Arc::new(SelectCx::new());
         assert!(decided.abort());
-        let other = register(&mut queue, &decided, 0, true);
-        assert_eq!(Arc::strong_count(&other), 2);
+        let other = queue.push_select(&decided, 0, true);
+        assert_eq!(count(&other), 2);
         assert!(queue.claim_first(None).is_none());
-        assert_eq!(Arc::strong_count(&other), 1);
+        assert_eq!(count(&other), 1);
+    }
+
+    /// The select's context is held by its arms' packets: a select that
+    /// drops its context with arms still queued leaves nothing dangling
+    /// (issue 19 case 4: the entry used to keep a bare pointer to it).
+    #[test]
+    fn a_queued_arm_keeps_its_select_alive() {
+        let mut queue = WaitQueue::<u32>::new();
+        let cx = Arc::new(SelectCx::new());
+        let mut packet = queue.push_select(&cx, 3, false);
+        let weak = Arc::downgrade(&cx);
+        drop(cx);
+        assert!(weak.upgrade().is_some(), "the queued entry holds it");
+        let claimed = queue.claim_first(None).expect("claimable");
+        claimed.deliver(9).wake();
+        assert!(matches!(packet.outcome(), ArmOutcome::Received(9)));
+        drop(packet);
+        assert!(weak.upgrade().is_none(), "freed with its last packet");
     }
 
     /// A plain waiter's entry is one untagged word; the fast paths see
     /// through select arms to leave them to the general path.
     #[test]
     fn fast_paths_leave_select_arms_alone() {
-        let cx = SelectCx::new();
+        let cx = Arc::new(SelectCx::new());
         let mut queue = WaitQueue::<u32>::new();
-        let _packet = register(&mut queue, &cx, 0, false);
+        let _packet = queue.push_select(&cx, 0, false);
         assert_eq!(queue.deliver_to_plain_receiver(5).err(), Some(5));
         assert!(queue.take_from_plain_sender().is_none());
         assert_eq!(queue.len(), 1, "still queued for the general path");
@@ -1031,22 +1150,19 @@ mod loom_tests {
     #[test]
     fn exactly_one_arm_of_a_select_is_claimed() {
         ::loom::model(|| {
-            let cx = LArc::new(SelectCx::new());
+            let cx = Arc::new(SelectCx::new());
             let queues = [
                 LArc::new(LMutex::new(WaitQueue::<u32>::new())),
                 LArc::new(LMutex::new(WaitQueue::<u32>::new())),
             ];
-            let packets: Vec<ArmPacket<u32>> = (0..2)
-                .map(|_| std::sync::Arc::new(Packet::new(None)))
+            let mut packets: Vec<ArmPacket<u32>> = queues
+                .iter()
+                .enumerate()
+                .map(|(arm, q)| q.lock().unwrap().push_select(&cx, arm, false))
                 .collect();
-            for (arm, q) in queues.iter().enumerate() {
-                q.lock()
-                    .unwrap()
-                    .push_select(&cx, arm, packets[arm].clone(), false);
-            }
             let peers: Vec<_> = (0..2)
                 .map(|arm| {
-                    let (q, _cx) = (queues[arm].clone(), cx.clone());
+                    let q = queues[arm].clone();
                     thread::spawn(move || {
                         let claimed = q.lock().unwrap().claim_first(None);
                         claimed
@@ -1070,7 +1186,7 @@ mod loom_tests {
                 .sum();
             assert_eq!(wins, 1);
             assert!(
-                matches!(arm_outcome(&packets[arm]), ArmOutcome::Received(v) if v == arm as u32 + 10)
+                matches!(packets[arm].outcome(), ArmOutcome::Received(v) if v == arm as u32 + 10)
             );
         });
     }
@@ -1081,13 +1197,9 @@ mod loom_tests {
     #[test]
     fn a_rendezvous_completes_or_gives_the_value_back() {
         ::loom::model(|| {
-            let cx = LArc::new(SelectCx::new());
-            let packet: ArmPacket<u32> = std::sync::Arc::new(Packet::new(None));
+            let cx = Arc::new(SelectCx::new());
             let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
-            queue
-                .lock()
-                .unwrap()
-                .push_select(&cx, 0, packet.clone(), true);
+            let mut packet = queue.lock().unwrap().push_select(&cx, 0, true);
             let q2 = queue.clone();
             let receiver = thread::spawn(move || {
                 let claimed = q2
@@ -1101,7 +1213,7 @@ mod loom_tests {
             });
             // The sender: wait until claimed, then fill.
             let filled = loop {
-                match arm_outcome(&packet) {
+                match packet.outcome() {
                     ArmOutcome::Pending => thread::yield_now(),
                     ArmOutcome::Rendezvous(r) => break r.fill(99),
                     _ => panic!("unexpected outcome"),

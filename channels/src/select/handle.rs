@@ -1,0 +1,589 @@
+//! One channel end as an arm of a select: the [`SelectHandle`] trait, its
+//! two implementations (`Sender`, `Receiver`), and the type-erased values
+//! an arm passes through the type-blind select core ([`Erased`], [`Token`]).
+
+use std::mem;
+use std::sync::Arc;
+use std::time::Instant;
+
+use grove_scheduler::park::{self, Unparker};
+use grove_scheduler::wait::{ArmOutcome, ArmPacket, Claimed, Rendezvous, SelectCx, SendRendezvous};
+
+use crate::api::{Flavor, Receiver, Sender};
+use crate::chan::{ChanGuard, RecvClaim, SendClaim, State, RECV};
+use crate::err::{RecvError, SendError};
+
+/// A value of a type known only to the arm that made it.
+pub(crate) struct Erased {
+    ptr: *mut (),
+    /// Drops the value behind `ptr`; called once, with `ptr` (see
+    /// `drop_boxed`'s safety section).
+    drop: unsafe fn(*mut ()),
+}
+
+/// Drops the `Box<S>` behind `ptr`.
+///
+/// # Safety
+///
+/// `ptr` came from `Box::<S>::into_raw` and is dropped once.
+unsafe fn drop_boxed<S>(ptr: *mut ()) {
+    // SAFETY: `ptr` came from `Box::<S>::into_raw` in `Erased::new` (the
+    // pointer and this function are made together there).
+    drop(unsafe { Box::from_raw(ptr.cast::<S>()) });
+}
+
+impl Erased {
+    pub(crate) fn new<S>(value: S) -> Erased {
+        Erased {
+            ptr: Box::into_raw(Box::new(value)).cast(),
+            drop: drop_boxed::<S>,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `S` is the type this was made from.
+    unsafe fn into_inner<S>(self) -> S {
+        // SAFETY: per the contract, `ptr` is a `Box<S>`; forgetting `self`
+        // keeps its drop from freeing it again.
+        let boxed = unsafe { Box::from_raw(self.ptr.cast::<S>()) };
+        mem::forget(self);
+        *boxed
+    }
+
+    /// # Safety
+    ///
+    /// `S` is the type this was made from.
+    unsafe fn get_mut<S>(&mut self) -> &mut S {
+        // SAFETY: per the contract.
+        unsafe { &mut *self.ptr.cast::<S>() }
+    }
+}
+
+impl Drop for Erased {
+    fn drop(&mut self) {
+        // SAFETY: `drop` matches `ptr` (made together in `new`).
+        unsafe { (self.drop)(self.ptr) }
+    }
+}
+
+/// What a chosen arm reserved, to be finished by `send`/`recv`.
+pub(crate) enum Token {
+    /// The channel is closed: a receive fails, a send gets its value back.
+    Closed,
+    /// A buffered item is claimed (receive) / a free slot reserved (send).
+    Slot,
+    /// A timer channel fired at this instant.
+    At(Instant),
+    /// Receive: a claimed waiting plain sender (`Claimed<T>`).
+    FromSender(Erased),
+    /// Receive: a claimed select sender to wait for (`Rendezvous<T>`).
+    FromLazySender(Erased),
+    /// Receive: our registered arm was handed a value (`T`).
+    Received(Erased),
+    /// Send: a claimed waiting receiver (`Claimed<T>`).
+    ToReceiver(Erased),
+    /// Send: a receiver waits for our value (`SendRendezvous<T>`).
+    ToWaitingReceiver(Erased),
+}
+
+/// How a registered arm looks once its select chose it.
+pub(crate) enum Accept {
+    Pending,
+    Done(Token),
+    Retry,
+}
+
+/// One channel end as an arm of a select.
+///
+/// The erased values an arm hands out (tokens, packets, guards) are handed
+/// back only to the same arm or to a handle of the same channel (see
+/// [`identity`](Self::identity)), which is what makes their casts sound.
+pub(crate) trait SelectHandle {
+    /// Phase 1: reserve the operation if it can complete now.
+    fn try_select(&self) -> Option<Token>;
+    /// Phase 2: queue arm `arm` of `cx`. Returns the arm's packet, and
+    /// whether the operation is ready now.
+    fn register(&self, cx: &Arc<SelectCx>, arm: usize) -> (Option<Erased>, bool);
+    /// Phase 3: remove `cx`'s entries.
+    fn unregister(&self, cx: &SelectCx);
+    /// Phase 3: the chosen arm's packet, read.
+    fn accept(&self, packet: &mut Erased) -> Accept;
+    /// When a timer channel (or a receiver closing at an instant) could
+    /// next be ready.
+    fn deadline(&self) -> Option<Instant>;
+    /// Gives back what an unfinished token reserved.
+    fn release(&self, token: Token);
+    /// Finishes what phase 1 could not do under the lock: a receive arm
+    /// that claimed a select sender waits for its value here, inside the
+    /// select (so both sides complete together, as in Go). `None` if that
+    /// sender gave up: the arm is not ready after all.
+    fn resolve(&self, token: Token) -> Option<Token> {
+        Some(token)
+    }
+    /// The channel this is an end of: the address of its shared state (a
+    /// channel's, or a timer's); 0 for `never()`. Two live handles with one
+    /// identity are ends of one channel, so of one `T`.
+    fn identity(&self) -> usize;
+    /// The address of this arm's channel, for locking several channels in
+    /// order; `None` for timer channels (nothing to lock).
+    fn chan_addr(&self) -> Option<usize>;
+    /// Locks this arm's channel; the guard comes back type-erased and must
+    /// be dropped while the handle is borrowed.
+    fn lock(&self) -> Erased;
+    /// Phase 1 with the channel already locked: `guard` came from `lock` of
+    /// an arm on the same channel. Also returns whom to wake once unlocked.
+    fn try_select_locked(&self, guard: &mut Erased) -> Option<(Token, Option<Unparker>)>;
+    /// Readiness (`Select::ready`): whether the operation could complete
+    /// now. Wakes no other readiness waiter.
+    fn is_ready(&self) -> bool;
+    /// [`is_ready`](Self::is_ready) with the channel locked (as in
+    /// `try_select_locked`).
+    fn is_ready_locked(&self, guard: &mut Erased) -> bool;
+    /// Readiness: true if ready now; else leaves `unparker` to be woken by
+    /// the channel's next change, under the same lock (so no change is
+    /// missed). Timer channels only answer (their time is a deadline).
+    fn watch(&self, id: usize, unparker: &Unparker) -> bool;
+    /// Readiness: takes back what `watch` left, if it is still there.
+    fn unwatch(&self, id: usize);
+}
+
+/// Fills unused inline arm slots.
+pub(crate) struct NoHandle;
+
+impl SelectHandle for NoHandle {
+    fn try_select(&self) -> Option<Token> {
+        None
+    }
+    fn register(&self, _: &Arc<SelectCx>, _: usize) -> (Option<Erased>, bool) {
+        (None, false)
+    }
+    fn unregister(&self, _: &SelectCx) {}
+    fn accept(&self, _: &mut Erased) -> Accept {
+        Accept::Retry
+    }
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    fn release(&self, _: Token) {}
+    fn identity(&self) -> usize {
+        0
+    }
+    fn chan_addr(&self) -> Option<usize> {
+        None
+    }
+    fn lock(&self) -> Erased {
+        Erased::new(())
+    }
+    fn try_select_locked(&self, _: &mut Erased) -> Option<(Token, Option<Unparker>)> {
+        None
+    }
+    fn is_ready(&self) -> bool {
+        false
+    }
+    fn is_ready_locked(&self, _: &mut Erased) -> bool {
+        false
+    }
+    fn watch(&self, _: usize, _: &Unparker) -> bool {
+        false
+    }
+    fn unwatch(&self, _: usize) {}
+}
+
+pub(crate) static NO_HANDLE: NoHandle = NoHandle;
+
+fn wake(waker: Option<Unparker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+/// Finishes a chosen send arm. `tx` is an end of the arm's channel.
+pub(crate) fn finish_send<T>(tx: &Sender<T>, token: Token, msg: T) -> Result<(), SendError<T>> {
+    let chan = &tx.chan;
+    match token {
+        Token::Closed => Err(SendError(msg)),
+        Token::Slot => {
+            let mut state = chan.lock();
+            let result = state.fill_reserved(msg);
+            drop(state);
+            match result {
+                Ok(waker) => {
+                    wake(waker);
+                    Ok(())
+                }
+                Err(msg) => Err(SendError(msg)),
+            }
+        }
+        Token::ToReceiver(claim) => {
+            // SAFETY: a send token of this channel holds a `Claimed<T>`
+            // (made in `send_token`); one channel has one `T`.
+            let claim = unsafe { claim.into_inner::<Claimed<T>>() };
+            claim.deliver(msg).wake();
+            Ok(())
+        }
+        Token::ToWaitingReceiver(rendezvous) => {
+            // SAFETY: made as a `SendRendezvous<T>` by `accept` of an arm
+            // on this channel.
+            let rendezvous = unsafe { rendezvous.into_inner::<SendRendezvous<T>>() };
+            match rendezvous.fill(msg) {
+                Ok(()) => Ok(()),
+                // The receiver was unwound while it waited for us: the value
+                // goes wherever it can go now, else it comes back.
+                Err(msg) => tx.try_send(msg).map_err(|e| SendError(e.into_inner())),
+            }
+        }
+        _ => unreachable!("a receive token passed to send"),
+    }
+}
+
+/// Finishes a chosen receive arm. `rx` is an end of the arm's channel.
+pub(crate) fn finish_recv<T>(rx: &Receiver<T>, token: Token) -> Result<T, RecvError> {
+    match token {
+        Token::Closed => Err(RecvError),
+        Token::At(instant) => match &rx.flavor {
+            Flavor::After(_, make) | Flavor::Tick(_, make) => Ok(make(instant)),
+            _ => unreachable!("a timer token of a channel"),
+        },
+        Token::Slot => {
+            let Flavor::Chan(chan, _) = &rx.flavor else {
+                unreachable!("a slot token of a timer")
+            };
+            let mut state = chan.lock();
+            let (value, waker) = state.take_claimed();
+            drop(state);
+            wake(waker);
+            Ok(value)
+        }
+        Token::FromSender(claim) => {
+            // SAFETY: made as a `Claimed<T>` by `recv_token` for this channel.
+            let claim = unsafe { claim.into_inner::<Claimed<T>>() };
+            let (value, waker) = claim.take();
+            waker.wake();
+            Ok(value)
+        }
+        Token::FromLazySender(_) => unreachable!("resolved inside the select"),
+        Token::Received(value) => {
+            // SAFETY: made as a `T` by `accept`/`resolve` of this channel.
+            Ok(unsafe { value.into_inner::<T>() })
+        }
+        _ => unreachable!("a send token passed to recv"),
+    }
+}
+
+fn send_token<T>(state: &mut State<T>) -> Option<Token> {
+    Some(match state.select_send()? {
+        SendClaim::Closed => Token::Closed,
+        SendClaim::Slot => Token::Slot,
+        SendClaim::Receiver(claim) => Token::ToReceiver(Erased::new(claim)),
+    })
+}
+
+fn recv_token<T>(
+    state: &mut State<T>,
+    closes: Option<Instant>,
+) -> Option<(Token, Option<Unparker>)> {
+    let Some(claim) = state.select_recv() else {
+        let expired = closes.is_some_and(|at| Instant::now() >= at);
+        return expired.then_some((Token::Closed, None));
+    };
+    Some(match claim {
+        RecvClaim::Closed => (Token::Closed, None),
+        RecvClaim::Slot => (Token::Slot, None),
+        RecvClaim::Sender(claim) => (Token::FromSender(Erased::new(claim)), None),
+        RecvClaim::LazySender(rendezvous, waker) => {
+            (Token::FromLazySender(Erased::new(rendezvous)), Some(waker))
+        }
+    })
+}
+
+fn is_past(at: Option<Instant>) -> bool {
+    at.is_some_and(|at| Instant::now() >= at)
+}
+
+impl<T> SelectHandle for Sender<T> {
+    fn try_select(&self) -> Option<Token> {
+        send_token(&mut self.chan.lock())
+    }
+
+    fn identity(&self) -> usize {
+        Arc::as_ptr(&self.chan) as usize
+    }
+
+    fn chan_addr(&self) -> Option<usize> {
+        Some(self.identity())
+    }
+
+    fn lock(&self) -> Erased {
+        Erased::new(self.chan.lock())
+    }
+
+    fn try_select_locked(&self, guard: &mut Erased) -> Option<(Token, Option<Unparker>)> {
+        // SAFETY: `guard` locks the channel at our address (see the trait);
+        // one address is one channel, so one `T`.
+        let state = unsafe { guard.get_mut::<ChanGuard<'_, T>>() };
+        send_token(state).map(|token| (token, None))
+    }
+
+    fn register(&self, cx: &Arc<SelectCx>, arm: usize) -> (Option<Erased>, bool) {
+        let mut state = self.chan.lock();
+        let packet = state.sendq.push_select(cx, arm, true);
+        let ready = state.send_ready(Some(cx));
+        (Some(Erased::new(packet)), ready)
+    }
+
+    fn unregister(&self, cx: &SelectCx) {
+        self.chan.lock().sendq.remove_select(cx);
+    }
+
+    fn accept(&self, packet: &mut Erased) -> Accept {
+        // SAFETY: a send arm's packet is an `ArmPacket<T>` (see `register`).
+        let packet = unsafe { packet.get_mut::<ArmPacket<T>>() };
+        match packet.outcome() {
+            ArmOutcome::Pending => Accept::Pending,
+            ArmOutcome::Closed => Accept::Done(Token::Closed),
+            ArmOutcome::Slot => Accept::Done(Token::Slot),
+            ArmOutcome::Rendezvous(r) => Accept::Done(Token::ToWaitingReceiver(Erased::new(r))),
+            ArmOutcome::Received(_) | ArmOutcome::Retry => Accept::Retry,
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn release(&self, token: Token) {
+        match token {
+            Token::Slot => {
+                let waker = self.chan.lock().release_reserved();
+                wake(waker);
+            }
+            // Dropping a claim sets RETRY; dropping a rendezvous abandons it.
+            Token::ToReceiver(claim) => {
+                // SAFETY: made as a `Claimed<T>` by `send_token` for this
+                // channel.
+                drop(unsafe { claim.into_inner::<Claimed<T>>() });
+            }
+            Token::ToWaitingReceiver(r) => {
+                // SAFETY: made as a `SendRendezvous<T>` by `accept` for this
+                // channel.
+                drop(unsafe { r.into_inner::<SendRendezvous<T>>() });
+            }
+            _ => {}
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.chan.lock_quiet().ready(true)
+    }
+
+    fn is_ready_locked(&self, guard: &mut Erased) -> bool {
+        // SAFETY: as in `try_select_locked`.
+        let state = unsafe { guard.get_mut::<ChanGuard<'_, T>>() };
+        // Through `Deref`: a look changes nothing, so wakes nobody.
+        let state: &State<T> = state;
+        state.ready(true)
+    }
+
+    fn watch(&self, id: usize, unparker: &Unparker) -> bool {
+        let mut state = self.chan.lock_quiet();
+        if state.ready(true) {
+            return true;
+        }
+        state.watch(id, unparker.clone());
+        false
+    }
+
+    fn unwatch(&self, id: usize) {
+        self.chan.lock_quiet().unwatch(id);
+    }
+}
+
+impl<T> SelectHandle for Receiver<T> {
+    fn try_select(&self) -> Option<Token> {
+        match &self.flavor {
+            Flavor::Chan(chan, closes) => {
+                let mut state = chan.lock();
+                let (token, waker) = recv_token(&mut state, *closes)?;
+                drop(state);
+                wake(waker);
+                Some(token)
+            }
+            Flavor::After(after, _) => after.try_take(Instant::now()).map(Token::At),
+            Flavor::Tick(tick, _) => tick.try_take(Instant::now()).map(Token::At),
+            Flavor::Never => None,
+        }
+    }
+
+    fn register(&self, cx: &Arc<SelectCx>, arm: usize) -> (Option<Erased>, bool) {
+        match &self.flavor {
+            Flavor::Chan(chan, closes) => {
+                let mut state = chan.lock();
+                let packet = state.recvq.push_select(cx, arm, false);
+                let ready = state.recv_ready(Some(cx)) || is_past(*closes);
+                (Some(Erased::new(packet)), ready)
+            }
+            Flavor::After(after, _) => (None, after.len(Instant::now()) > 0),
+            // A stop or reset wakes the select to look at the new deadline.
+            Flavor::Tick(tick, _) => {
+                let id = Arc::as_ptr(cx) as usize;
+                (
+                    None,
+                    tick.watch(id, &park::current_unparker(), Instant::now()),
+                )
+            }
+            Flavor::Never => (None, false),
+        }
+    }
+
+    fn unregister(&self, cx: &SelectCx) {
+        match &self.flavor {
+            Flavor::Chan(chan, _) => chan.lock().recvq.remove_select(cx),
+            Flavor::Tick(tick, _) => tick.unwatch(cx as *const SelectCx as usize),
+            _ => {}
+        }
+    }
+
+    fn accept(&self, packet: &mut Erased) -> Accept {
+        // SAFETY: a receive arm's packet is an `ArmPacket<T>` (see
+        // `register`).
+        let packet = unsafe { packet.get_mut::<ArmPacket<T>>() };
+        match packet.outcome() {
+            ArmOutcome::Pending => Accept::Pending,
+            ArmOutcome::Received(value) => Accept::Done(Token::Received(Erased::new(value))),
+            ArmOutcome::Closed => Accept::Done(Token::Closed),
+            _ => Accept::Retry,
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match &self.flavor {
+            Flavor::After(after, _) => after.next(),
+            Flavor::Tick(tick, _) => tick.next(),
+            Flavor::Chan(_, closes) => *closes,
+            Flavor::Never => None,
+        }
+    }
+
+    fn resolve(&self, token: Token) -> Option<Token> {
+        match token {
+            Token::FromLazySender(rendezvous) => {
+                // SAFETY: made as a `Rendezvous<T>` by `recv_token` for this
+                // channel.
+                let rendezvous = unsafe { rendezvous.into_inner::<Rendezvous<T>>() };
+                let value = rendezvous.wait(&RECV)?;
+                Some(Token::Received(Erased::new(value)))
+            }
+            token => Some(token),
+        }
+    }
+
+    fn identity(&self) -> usize {
+        match &self.flavor {
+            Flavor::Chan(chan, _) => Arc::as_ptr(chan) as usize,
+            Flavor::After(after, _) => Arc::as_ptr(after) as usize,
+            Flavor::Tick(tick, _) => Arc::as_ptr(tick) as usize,
+            Flavor::Never => 0,
+        }
+    }
+
+    fn chan_addr(&self) -> Option<usize> {
+        match &self.flavor {
+            Flavor::Chan(chan, _) => Some(Arc::as_ptr(chan) as usize),
+            _ => None,
+        }
+    }
+
+    fn lock(&self) -> Erased {
+        match &self.flavor {
+            Flavor::Chan(chan, _) => Erased::new(chan.lock()),
+            _ => Erased::new(()),
+        }
+    }
+
+    fn try_select_locked(&self, guard: &mut Erased) -> Option<(Token, Option<Unparker>)> {
+        let Flavor::Chan(_, closes) = &self.flavor else {
+            return self.try_select().map(|token| (token, None));
+        };
+        // SAFETY: `guard` locks the channel at our address (see the trait);
+        // one address is one channel, so one `T`.
+        let state = unsafe { guard.get_mut::<ChanGuard<'_, T>>() };
+        recv_token(state, *closes)
+    }
+
+    fn release(&self, token: Token) {
+        let Flavor::Chan(chan, _) = &self.flavor else {
+            return;
+        };
+        match token {
+            Token::Slot => {
+                let wakers = chan.lock().release_claimed();
+                wakers.into_iter().for_each(wake);
+            }
+            Token::FromSender(claim) => {
+                // SAFETY: made as a `Claimed<T>` by `recv_token` for this
+                // channel.
+                drop(unsafe { claim.into_inner::<Claimed<T>>() });
+            }
+            Token::FromLazySender(r) => {
+                // SAFETY: made as a `Rendezvous<T>` by `recv_token` for this
+                // channel.
+                drop(unsafe { r.into_inner::<Rendezvous<T>>() });
+            }
+            Token::Received(value) => {
+                // SAFETY: made as a `T` by `accept`/`resolve` for this
+                // channel.
+                let value = unsafe { value.into_inner::<T>() };
+                // Not received after all: back to the channel, first in
+                // line, so nothing is lost.
+                let (waker, unreceivable) = chan.lock().give_back(value);
+                drop(unreceivable); // outside the lock: its destructor may be anything
+                wake(waker);
+            }
+            _ => {}
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        match &self.flavor {
+            Flavor::Chan(chan, closes) => chan.lock_quiet().ready(false) || is_past(*closes),
+            Flavor::After(after, _) => after.len(Instant::now()) > 0,
+            Flavor::Tick(tick, _) => tick.len(Instant::now()) > 0,
+            Flavor::Never => false,
+        }
+    }
+
+    fn is_ready_locked(&self, guard: &mut Erased) -> bool {
+        let Flavor::Chan(_, closes) = &self.flavor else {
+            return self.is_ready();
+        };
+        // SAFETY: as in `try_select_locked`.
+        let state = unsafe { guard.get_mut::<ChanGuard<'_, T>>() };
+        // Through `Deref`: a look changes nothing, so wakes nobody.
+        let state: &State<T> = state;
+        state.ready(false) || is_past(*closes)
+    }
+
+    fn watch(&self, id: usize, unparker: &Unparker) -> bool {
+        if let Flavor::Tick(tick, _) = &self.flavor {
+            return tick.watch(id, unparker, Instant::now());
+        }
+        let Flavor::Chan(chan, closes) = &self.flavor else {
+            return self.is_ready();
+        };
+        let mut state = chan.lock_quiet();
+        if state.ready(false) || is_past(*closes) {
+            return true;
+        }
+        state.watch(id, unparker.clone());
+        false
+    }
+
+    fn unwatch(&self, id: usize) {
+        match &self.flavor {
+            Flavor::Chan(chan, _) => chan.lock_quiet().unwatch(id),
+            Flavor::Tick(tick, _) => tick.unwatch(id),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! Go's `time.Timer`, `time.Ticker` and `time.AfterFunc`: timers that can
+//! be stopped and reset.
+//!
+//! A [`Timer`] or [`Ticker`] is a timer channel (see `timers`) whose
+//! deadline can move: nothing is sent ahead of a receiver, a receive parks
+//! until the current deadline, and a stop or reset wakes whoever is parked
+//! so that it looks again. So a stopped or reset timer never delivers a
+//! stale value (Go 1.23), and a timer nobody waits on costs no entry in
+//! any timer heap: a million armed-then-stopped timers are a million small
+//! allocations, freed when dropped.
+//!
+//! [`after_func`] needs something that fires without a receiver: one
+//! process-wide service thread keeps a deadline heap of the armed
+//! `after_func` timers and, when one is due, starts its function in a new
+//! green thread on the runtime `after_func` was called from. A stop or
+//! reset leaves the old heap entry behind, recognised as stale by the
+//! timer's generation; once stale entries outnumber the live ones they are
+//! swept (Go's timer heap does the same with its "zombies"), so a million
+//! armed-then-stopped `after_func`s do not pile up either.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use grove_scheduler::scheduler::Handle;
+use grove_scheduler::SpawnOptions;
+
+use crate::api::{Flavor, Receiver};
+use crate::timers::Tick;
+
+/// Go's `time.Timer`: delivers one `Instant` (its deadline) on its
+/// [`receiver`](Self::receiver) once its duration has passed, unless it is
+/// stopped first; [`reset`](Self::reset) arms it again.
+///
+/// Go 1.23 semantics: once `stop` or `reset` returns, no value from before
+/// it will be received (nothing is buffered ahead of the receiver), so
+/// there is no need to drain the channel as older Go code did.
+///
+/// ```
+/// use std::time::Duration;
+/// use grove_channels::{bounded, select, Timer};
+///
+/// // An idle timeout that every message pushes back.
+/// let (tx, rx) = bounded::<u32>(8);
+/// for i in 0..3 {
+///     tx.send(i).unwrap();
+/// }
+/// let idle = Timer::new(Duration::from_millis(20));
+/// let mut got = Vec::new();
+/// loop {
+///     select! {
+///         recv(rx) -> v => {
+///             got.push(v.unwrap());
+///             idle.reset(Duration::from_millis(20));
+///         },
+///         recv(idle.receiver()) -> _ => break, // 20 ms without a message
+///     }
+/// }
+/// assert_eq!(got, [0, 1, 2]);
+/// ```
+///
+/// A `Timer` is `Send + Sync`: one green thread may wait on it while
+/// another stops or resets it.
+pub struct Timer {
+    rx: Receiver<Instant>,
+    core: Arc<Tick>,
+    /// Made by `after_func`: firing runs its function.
+    func: bool,
+}
+
+impl Timer {
+    /// A timer that fires once `d` has passed (Go's `time.NewTimer`).
+    pub fn new(d: Duration) -> Timer {
+        let core = Arc::new(Tick::one_shot(d));
+        Timer {
+            rx: Receiver {
+                flavor: Flavor::Tick(core.clone(), |i| i),
+            },
+            core,
+            func: false,
+        }
+    }
+
+    /// The channel the timer delivers on: it receives the timer's deadline
+    /// (the instant it fired) once. Use it in `select!` or call `recv`.
+    /// For an [`after_func`] timer it never delivers (Go's `AfterFunc`
+    /// timer has no channel).
+    pub fn receiver(&self) -> &Receiver<Instant> {
+        &self.rx
+    }
+
+    /// Stops the timer. True if that kept a delivery from happening: the
+    /// timer was armed, or had fired and its value was not received yet
+    /// (Go 1.23: the value is never received now). False if it had been
+    /// received (or its function started), or the timer was stopped
+    /// already.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grove_channels::Timer;
+    ///
+    /// let t = Timer::new(Duration::from_millis(1));
+    /// grove_channels::after(Duration::from_millis(5)).recv().unwrap();
+    /// assert!(t.stop(), "fired but not received: the value is dropped");
+    /// assert!(t.receiver().try_recv().is_err());
+    /// assert!(!t.stop(), "stopped already");
+    /// ```
+    pub fn stop(&self) -> bool {
+        let stopped = self.core.stop();
+        if self.func && stopped {
+            service().note_stale();
+        }
+        stopped
+    }
+
+    /// Arms the timer again, to fire `d` from now; whatever it would have
+    /// delivered before is not delivered. Returns what [`stop`](Self::stop)
+    /// would have: true if a delivery was still to come.
+    ///
+    /// An [`after_func`] timer's function runs at most once (it is an
+    /// `FnOnce`): once it has started, `reset` has nothing to run, leaves
+    /// the timer stopped and returns false.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use grove_channels::Timer;
+    ///
+    /// let t = Timer::new(Duration::from_secs(3600));
+    /// let start = Instant::now();
+    /// assert!(t.reset(Duration::from_millis(5)), "it was armed");
+    /// let fired = t.receiver().recv().unwrap();
+    /// assert!(fired >= start + Duration::from_millis(5));
+    /// assert!(fired < start + Duration::from_secs(3600));
+    /// ```
+    pub fn reset(&self, d: Duration) -> bool {
+        if !self.func {
+            return self.core.reset(d).0;
+        }
+        let armed = {
+            let mut state = self.core.lock();
+            if !state.has_func() {
+                return false; // it ran: nothing left to arm
+            }
+            state.rearm(d)
+        };
+        let (was_armed, next, generation) = armed;
+        if was_armed {
+            service().note_stale();
+        }
+        if let Some(at) = next {
+            service().schedule(self.core.clone(), at, generation);
+        }
+        was_armed
+    }
+}
+
+impl fmt::Debug for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timer")
+            .field("next", &self.core.next())
+            .field("after_func", &self.func)
+            .finish()
+    }
+}
+
+/// Go's `time.Ticker`: delivers an `Instant` on its
+/// [`receiver`](Self::receiver) every period, on the fixed schedule
+/// `start + period`, `start + 2 period`, ... A slow receiver gets the latest
+/// due tick (the ones it missed are dropped); the schedule stays fixed.
+///
+/// ```
+/// use std::time::Duration;
+/// use grove_channels::Ticker;
+///
+/// let ticker = Ticker::new(Duration::from_millis(2));
+/// let a = ticker.receiver().recv().unwrap();
+/// let b = ticker.receiver().recv().unwrap();
+/// assert!(b >= a + Duration::from_millis(2));
+/// ticker.stop();
+/// assert!(ticker
+///     .receiver()
+///     .recv_timeout(Duration::from_millis(10))
+///     .is_err());
+/// ```
+pub struct Ticker {
+    rx: Receiver<Instant>,
+    core: Arc<Tick>,
+}
+
+impl Ticker {
+    /// A ticker whose first tick comes `period` from now (Go's
+    /// `time.NewTicker`).
+    ///
+    /// # Panics
+    ///
+    /// If `period` is zero, as Go's `NewTicker` does: a ticker that ticks
+    /// without end is never what was meant.
+    #[track_caller]
+    pub fn new(period: Duration) -> Ticker {
+        assert!(!period.is_zero(), "non-positive interval for Ticker::new");
+        let core = Arc::new(Tick::periodic(period));
+        Ticker {
+            rx: Receiver {
+                flavor: Flavor::Tick(core.clone(), |i| i),
+            },
+            core,
+        }
+    }
+
+    /// The channel the ticks arrive on.
+    pub fn receiver(&self) -> &Receiver<Instant> {
+        &self.rx
+    }
+
+    /// Stops the ticker: no tick is delivered after this returns (a due one
+    /// not yet received included) until [`reset`](Self::reset).
+    pub fn stop(&self) {
+        self.core.stop();
+    }
+
+    /// Stops the ticker and starts it again with a new period: the next tick
+    /// comes `period` from now (Go's `Ticker.Reset`).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use grove_channels::Ticker;
+    ///
+    /// let ticker = Ticker::new(Duration::from_secs(3600));
+    /// let start = Instant::now();
+    /// ticker.reset(Duration::from_millis(2));
+    /// let tick = ticker.receiver().recv().unwrap();
+    /// assert!(tick >= start + Duration::from_millis(2));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `period` is zero, as Go's `Ticker.Reset` does.
+    #[track_caller]
+    pub fn reset(&self, period: Duration) {
+        assert!(!period.is_zero(), "non-positive interval for Ticker::reset");
+        self.core.reset(period);
+    }
+}
+
+impl fmt::Debug for Ticker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticker")
+            .field("next", &self.core.next())
+            .finish()
+    }
+}
+
+/// Go's `time.AfterFunc`: runs `f` in its own green thread once `d` has
+/// passed, unless the returned [`Timer`] is stopped first. The green
+/// thread is started on the runtime of the calling green thread (from any
+/// other thread, the global runtime); if that runtime is gone by then, `f`
+/// is dropped without running.
+///
+/// Dropping the `Timer` does not cancel `f` (as in Go); [`Timer::stop`]
+/// does, and [`Timer::reset`] moves its start (until it has started). The
+/// timer's receiver never delivers.
+///
+/// ```
+/// use std::time::Duration;
+/// use grove_channels::{after_func, bounded};
+///
+/// let (done_tx, done) = bounded::<&str>(1);
+/// let _timer = after_func(Duration::from_millis(5), move || {
+///     done_tx.send("ran").unwrap();
+/// });
+/// assert_eq!(done.recv(), Ok("ran"));
+///
+/// let cancelled = after_func(Duration::from_secs(3600), || unreachable!());
+/// assert!(cancelled.stop(), "it had not started");
+/// ```
+pub fn after_func<F>(d: Duration, f: F) -> Timer
+where
+    F: FnOnce() + Send + 'static,
+{
+    let core = Arc::new(Tick::one_shot_func(d, Handle::current(), Box::new(f)));
+    let (next, generation) = {
+        let state = core.lock();
+        (state.next(), state.generation)
+    };
+    if let Some(at) = next {
+        service().schedule(core.clone(), at, generation);
+    }
+    Timer {
+        rx: Receiver {
+            flavor: Flavor::Never,
+        },
+        core,
+        func: true,
+    }
+}
+
+/// How many `after_func` timers the service holds, stale entries included
+/// (for tests: stopping many does not pile them up).
+#[doc(hidden)]
+pub fn after_func_entries() -> usize {
+    service().lock().heap.len()
+}
+
+/// An armed `after_func` timer in the service's heap: valid while the
+/// timer's generation is still `generation`.
+struct Entry {
+    at: Instant,
+    order: u64,
+    generation: u64,
+    timer: Arc<Tick>,
+}
+
+impl Entry {
+    /// Whether this entry is the timer's current arming.
+    fn is_live(&self) -> bool {
+        let state = self.timer.lock();
+        state.generation == self.generation && state.next() == Some(self.at)
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == CmpOrdering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    /// Reversed: `BinaryHeap` is a max-heap and the earliest comes first.
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        (other.at, other.order).cmp(&(self.at, self.order))
+    }
+}
+
+struct ServiceState {
+    heap: BinaryHeap<Entry>,
+    order: u64,
+    /// Entries known to be stale (their timer was stopped or reset since).
+    stale: usize,
+    started: bool,
+}
+
+/// The `after_func` service (see the module docs).
+struct Service {
+    state: Mutex<ServiceState>,
+    changed: Condvar,
+}
+
+/// Stale entries swept at once at the least. Guessed: sweeping costs a
+/// lock per entry, so not for a handful.
+const MIN_SWEEP: usize = 64;
+
+fn service() -> &'static Service {
+    static SERVICE: OnceLock<Service> = OnceLock::new();
+    SERVICE.get_or_init(|| Service {
+        state: Mutex::new(ServiceState {
+            heap: BinaryHeap::new(),
+            order: 0,
+            stale: 0,
+            started: false,
+        }),
+        changed: Condvar::new(),
+    })
+}
+
+impl Service {
+    fn lock(&self) -> MutexGuard<'_, ServiceState> {
+        // Nothing panics under this lock but an allocation failure.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds an armed timer; starts the service thread on first use.
+    fn schedule(&'static self, timer: Arc<Tick>, at: Instant, generation: u64) {
+        let mut state = self.lock();
+        if !state.started {
+            std::thread::Builder::new()
+                .name("grove-after-func".into())
+                .spawn(move || self.run())
+                .expect("grove: could not start the after_func service thread");
+            state.started = true;
+        }
+        let earliest = state.heap.peek().is_none_or(|e| at < e.at);
+        state.order += 1;
+        let order = state.order;
+        state.heap.push(Entry {
+            at,
+            order,
+            generation,
+            timer,
+        });
+        drop(state);
+        if earliest {
+            self.changed.notify_one();
+        }
+    }
+
+    /// A timer in the heap was stopped or reset: its entry is stale. Once
+    /// stale entries are as many as the live ones, sweeps them out.
+    fn note_stale(&self) {
+        let dead = {
+            let mut state = self.lock();
+            state.stale += 1;
+            if state.stale < MIN_SWEEP || state.stale * 2 < state.heap.len() {
+                return;
+            }
+            let (live, dead): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut state.heap)
+                .into_iter()
+                .partition(Entry::is_live);
+            state.heap = live.into();
+            state.stale = 0;
+            dead
+        };
+        // A stale entry may hold the last reference to its timer, and so to
+        // an unrun function: dropped with no lock held (user code).
+        drop(dead);
+    }
+
+    /// The service thread: fires due entries, forever.
+    fn run(&self) {
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            match state.heap.peek().map(|e| e.at) {
+                None => {
+                    state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+                Some(at) if at > now => {
+                    state = self
+                        .changed
+                        .wait_timeout(state, at - now)
+                        .map_or_else(|e| e.into_inner().0, |(s, _)| s);
+                }
+                Some(_) => {
+                    let entry = state.heap.pop().expect("peeked");
+                    let func = entry.timer.lock().fire(entry.generation, entry.at);
+                    if func.is_none() {
+                        state.stale = state.stale.saturating_sub(1);
+                    }
+                    drop(state);
+                    // No lock held: starting it may fail and drop it, and
+                    // the entry may hold the timer's last reference.
+                    if let Some(func) = func {
+                        func.start();
+                    }
+                    drop(entry);
+                    state = self.lock();
+                }
+            }
+        }
+    }
+}
+
+/// An `after_func`'s function and where to run it.
+pub(crate) struct AfterFunc {
+    handle: Handle,
+    f: Box<dyn FnOnce() + Send>,
+}
+
+impl AfterFunc {
+    pub(crate) fn new(handle: Handle, f: Box<dyn FnOnce() + Send>) -> AfterFunc {
+        AfterFunc { handle, f }
+    }
+
+    /// Starts the function in its own green thread (dropping it unrun if
+    /// its runtime is gone). Called with no lock held: dropping `f` runs
+    /// user code.
+    fn start(self) {
+        let AfterFunc { handle, f } = self;
+        // An error means the runtime was dropped: nothing can run `f`, and
+        // the error dropped it already.
+        let _ = handle.spawn(SpawnOptions::default(), f);
+    }
+}
