@@ -33,7 +33,7 @@
 //!   never counted in the "all green threads are asleep" report.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -390,13 +390,16 @@ impl Registration {
     /// Registers `fd` (edge-triggered, both directions) with the runtime of
     /// the calling green thread. `None` on a plain OS thread, which should
     /// wait with [`wait_os`] instead.
-    pub fn for_current_runtime(fd: RawFd) -> Option<io::Result<Registration>> {
+    pub fn for_current_runtime(fd: BorrowedFd<'_>) -> Option<io::Result<Registration>> {
         let handle = Handle::try_current()?;
         Some(Registration::new(&handle, fd))
     }
 
-    /// Registers `fd` with `handle`'s runtime.
-    pub fn new(handle: &Handle, fd: RawFd) -> io::Result<Registration> {
+    /// Registers `fd` with `handle`'s runtime. The registration must be
+    /// dropped before `fd` is closed (it deregisters it); if it is not,
+    /// only this runtime's poller is affected.
+    pub fn new(handle: &Handle, fd: BorrowedFd<'_>) -> io::Result<Registration> {
+        let fd = fd.as_raw_fd();
         let shared = handle.shared().clone();
         let (token, io) = shared.driver()?.register(fd)?;
         Ok(Registration {
@@ -431,7 +434,10 @@ impl Registration {
             if park::in_green_thread() {
                 self.io.wait(dir, deadline, Location::caller())?;
             } else {
-                wait_os(self.fd, dir, deadline)?;
+                // A descriptor closed under the registration (against its
+                // contract) makes poll(2) report it invalid: an error, no
+                // harm.
+                wait_raw(self.fd, dir, deadline)?;
             }
         }
     }
@@ -464,7 +470,11 @@ impl std::fmt::Debug for Registration {
 /// Blocks the calling OS thread until `fd` is ready for `dir` or
 /// `deadline` passes (`TimedOut`), with `poll(2)`: the path of a plain OS
 /// thread, which has no poller to park on.
-pub fn wait_os(fd: RawFd, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
+pub fn wait_os(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
+    wait_raw(fd.as_raw_fd(), dir, deadline)
+}
+
+fn wait_raw(fd: RawFd, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
     let events = match dir {
         Direction::Read => libc::POLLIN,
         Direction::Write => libc::POLLOUT,
@@ -493,6 +503,9 @@ pub fn wait_os(fd: RawFd, dir: Direction, deadline: Option<Instant>) -> io::Resu
         // `revents`.
         let n = unsafe { libc::poll(&mut pfd, 1, timeout) };
         if n > 0 {
+            if pfd.revents & libc::POLLNVAL != 0 {
+                return Err(io::Error::from_raw_os_error(libc::EBADF));
+            }
             return Ok(()); // ready, hung up or in error: the operation says which
         }
         if n < 0 {

@@ -4,7 +4,7 @@
 //! deadline ends the wait with `TimedOut`; OS threads wait with poll(2).
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ fn green_threads_ping_pong_through_a_socket_pair() {
         let at = std::panic::Location::caller();
         let ponger = s
             .spawn_at(SpawnOptions::default(), at, move || {
-                let reg = Registration::for_current_runtime(b.as_raw_fd())
+                let reg = Registration::for_current_runtime(b.as_fd())
                     .unwrap()
                     .unwrap();
                 let mut b = &b;
@@ -50,7 +50,7 @@ fn green_threads_ping_pong_through_a_socket_pair() {
             .unwrap();
         let pinger = s
             .spawn_at(SpawnOptions::default(), at, move || {
-                let reg = Registration::for_current_runtime(a.as_raw_fd())
+                let reg = Registration::for_current_runtime(a.as_fd())
                     .unwrap()
                     .unwrap();
                 let mut a = &a;
@@ -75,7 +75,7 @@ fn a_deadline_ends_the_wait() {
     let at = std::panic::Location::caller();
     let h = s
         .spawn_at(SpawnOptions::default(), at, move || {
-            let reg = Registration::for_current_runtime(a.as_raw_fd())
+            let reg = Registration::for_current_runtime(a.as_fd())
                 .unwrap()
                 .unwrap();
             let start = Instant::now();
@@ -101,7 +101,7 @@ fn a_hang_up_wakes_a_parked_reader() {
     let (parked_tx, parked_rx) = std::sync::mpsc::channel();
     let h = s
         .spawn_at(SpawnOptions::default(), at, move || {
-            let reg = Registration::for_current_runtime(a.as_raw_fd())
+            let reg = Registration::for_current_runtime(a.as_fd())
                 .unwrap()
                 .unwrap();
             parked_tx.send(()).unwrap();
@@ -116,14 +116,14 @@ fn a_hang_up_wakes_a_parked_reader() {
 
 #[test]
 fn outside_a_green_thread_there_is_no_registration_and_poll_2_waits() {
-    assert!(Registration::for_current_runtime(0).is_none());
+    assert!(Registration::for_current_runtime(std::io::stdin().as_fd()).is_none());
     let (a, b) = pair();
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(10));
         (&b).write_all(b"x").unwrap();
         b
     });
-    grove_scheduler::io::wait_os(a.as_raw_fd(), Direction::Read, None).unwrap();
+    grove_scheduler::io::wait_os(a.as_fd(), Direction::Read, None).unwrap();
     let mut buf = [0u8; 1];
     assert_eq!((&a).read(&mut buf).unwrap(), 1);
     drop(writer.join().unwrap());
