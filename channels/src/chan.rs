@@ -600,16 +600,26 @@ impl<T> DerefMut for ChanGuard<'_, T> {
 impl<T> Drop for ChanGuard<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
-        let watchers = if self.changed && !self.guard.watchers.is_empty() {
-            std::mem::take(&mut self.guard.watchers)
+        if self.changed && !self.guard.watchers.is_empty() {
+            let watchers = std::mem::take(&mut self.guard.watchers);
+            // SAFETY: dropped once, here; the field is not used afterwards.
+            unsafe { ManuallyDrop::drop(&mut self.guard) };
+            wake_watchers(watchers);
         } else {
-            Vec::new()
-        };
-        // SAFETY: dropped once, here; the field is not used afterwards.
-        unsafe { ManuallyDrop::drop(&mut self.guard) };
-        for (_, watcher) in watchers {
-            watcher.wake();
+            // SAFETY: as above.
+            unsafe { ManuallyDrop::drop(&mut self.guard) };
         }
+    }
+}
+
+/// Wakes readiness waiters after the channel's lock is released: the slow
+/// path of every unlock, kept out of the hot one (a channel with nobody
+/// waiting for readiness pays one branch).
+#[cold]
+#[inline(never)]
+fn wake_watchers(watchers: Vec<(usize, Unparker)>) {
+    for (_, watcher) in watchers {
+        watcher.wake();
     }
 }
 

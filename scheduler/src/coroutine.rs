@@ -130,6 +130,7 @@ impl Coro {
         unsafe { self.0.as_ref() }
     }
 
+    #[inline(always)]
     fn slot_mut(&mut self) -> &mut Slot {
         // SAFETY: as in `slot`, and `&mut self` makes this the only access.
         unsafe { self.0.as_mut() }
@@ -143,6 +144,7 @@ impl Coro {
 
     /// Switches to the green thread until it suspends or returns. Once it
     /// returns, the stack is handed back and this `Coro` must be dropped.
+    #[inline(always)]
     pub(crate) fn resume(&mut self) -> Resumed {
         let slot = self.slot_mut();
         let inner = slot

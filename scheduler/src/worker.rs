@@ -173,7 +173,7 @@ thread_local! {
 }
 
 /// Runs `f` with this thread's worker, if it is one.
-#[inline]
+#[inline(always)]
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
     let worker = tls(|| WORKER.with(Cell::get));
     // SAFETY: WORKER is non-null only while `Worker::run_thread` runs on
@@ -216,19 +216,19 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
 pub(crate) fn schedule_woken(task: TaskRef) {
     let task = Runnable::new(task);
     let home = task.header().home.load(Ordering::Relaxed);
-    let leftover = with_worker(|w| match w {
-        Some(w) if task.header().runs_on(&w.shared) && (w.index == home || w.shared.migrate) => {
+    let worker = tls(|| WORKER.with(Cell::get));
+    // SAFETY: as in `with_worker` (no closure here: this is the hot path of
+    // every wake-up, and the closure was not always inlined).
+    if let Some(w) = unsafe { worker.as_ref() } {
+        if task.header().runs_on(&w.shared) && (w.index == home || w.shared.migrate) {
             w.push_run_next(task);
-            None
+            return;
         }
-        _ => Some(task),
-    });
-    if let Some(task) = leftover {
-        // SAFETY: just moved out of PARKED by the caller, so not DONE; the
-        // reference serves this one push.
-        let shared = unsafe { task.header().shared_for_hand_off() };
-        shared.push_to_inbox(home, task);
     }
+    // SAFETY: just moved out of PARKED by the caller, so not DONE; the
+    // reference serves this one push.
+    let shared = unsafe { task.header().shared_for_hand_off() };
+    shared.push_to_inbox(home, task);
 }
 
 /// Wakes the OS thread a green thread blocks because it parked while
@@ -842,57 +842,75 @@ impl Worker {
     fn run(&self, task: Runnable) {
         let header = task.header();
         let before = header.state.transition_to_running();
-        if !before.is_started() {
-            if self.shared.is_shutting_down() {
-                task.cancel(Box::new(UNWOUND));
-                self.complete(task);
-                return;
+        let task = if !before.is_started() {
+            match self.start_or_send_home(task) {
+                Some(task) => task,
+                None => return,
             }
-            let pinned = header.home.load(Ordering::Relaxed);
-            if pinned != usize::MAX && pinned != self.index {
-                // Spawned `on_worker(pinned)` and taken here (a starved
-                // task retried by another worker): send it home.
-                header.state.transition_to_scheduled();
-                self.shared.push_to_inbox(pinned, task);
-                return;
-            }
-            // Known from now on (tasks() shows a Running task's worker).
-            header.home.store(self.index, Ordering::Relaxed);
-            if let Some(task) = self.start(task) {
-                self.resume_until_it_stops(task);
-            }
+        } else if self.shared.is_shutting_down() {
+            self.at_shutdown(task);
             return;
-        }
-        if self.shared.is_shutting_down() {
-            if header.abandoned.load(Ordering::SeqCst) {
-                // Leaked by the shutdown (see `shutdown`, step 4): never
-                // run again, whatever may still wake it.
-                return;
+        } else {
+            if self.shared.migrate {
+                header.home.store(self.index, Ordering::Relaxed);
             }
-            if crate::scope::has_live_scoped_threads(header)
-                || header.blocking_calls.load(Ordering::SeqCst) != 0
-            {
-                // Its scoped green threads, or its call on the blocking
-                // pool, borrow from its stack: they are unwound (or
-                // return) first; this one waits, run token held, until
-                // they are done (`retry_deferred`), or forever if they
-                // never are (see `shutdown`, step 4).
-                header.state.transition_to_scheduled();
-                header.deferred.store(true, Ordering::SeqCst);
-                self.deferred.borrow_mut().push_back(task);
-                return;
-            }
-            self.unwind(task);
-            return;
-        }
-        if self.shared.migrate {
-            header.home.store(self.index, Ordering::Relaxed);
-        }
+            task
+        };
         self.resume_until_it_stops(task);
     }
 
+    /// `run`'s first look at an unstarted task (RUNNING, its token held):
+    /// dropped unrun at shutdown, sent to the worker it is pinned to, or
+    /// given a stack. `Some` if it is to be resumed here now.
+    fn start_or_send_home(&self, task: Runnable) -> Option<Runnable> {
+        let header = task.header();
+        if self.shared.is_shutting_down() {
+            task.cancel(Box::new(UNWOUND));
+            self.complete(task);
+            return None;
+        }
+        let pinned = header.home.load(Ordering::Relaxed);
+        if pinned != usize::MAX && pinned != self.index {
+            // Spawned `on_worker(pinned)` and taken here (a starved task
+            // retried by another worker): send it home.
+            header.state.transition_to_scheduled();
+            self.shared.push_to_inbox(pinned, task);
+            return None;
+        }
+        // Known from now on (tasks() shows a Running task's worker).
+        header.home.store(self.index, Ordering::Relaxed);
+        self.start(task)
+    }
+
+    /// `run` at shutdown, for a started task (RUNNING, its token held).
+    #[cold]
+    fn at_shutdown(&self, task: Runnable) {
+        let header = task.header();
+        if header.abandoned.load(Ordering::SeqCst) {
+            // Leaked by the shutdown (see `shutdown`, step 4): never run
+            // again, whatever may still wake it.
+            return;
+        }
+        if crate::scope::has_live_scoped_threads(header)
+            || header.blocking_calls.load(Ordering::SeqCst) != 0
+        {
+            // Its scoped green threads, or its call on the blocking pool,
+            // borrow from its stack: they are unwound (or return) first;
+            // this one waits, run token held, until they are done
+            // (`retry_deferred`), or forever if they never are (see
+            // `shutdown`, step 4).
+            header.state.transition_to_scheduled();
+            header.deferred.store(true, Ordering::SeqCst);
+            self.deferred.borrow_mut().push_back(task);
+            return;
+        }
+        self.unwind(task);
+    }
+
     /// Resumes a started task (RUNNING, its token held) until it parks,
-    /// yields or finishes, and acts on what it asked for.
+    /// yields or finishes, and acts on what it asked for: the hot path of
+    /// every hand-off.
+    #[inline(always)]
     fn resume_until_it_stops(&self, task: Runnable) {
         let header = task.header();
         // SAFETY: we hold the run token: the task came out of a queue and is
@@ -955,6 +973,7 @@ impl Worker {
         }
     }
 
+    #[inline(always)]
     fn resume(&self, task: &Runnable, coro: &mut Coro) -> Resumed {
         let header = task.header();
         header.timed.store(false, Ordering::Relaxed);
