@@ -391,26 +391,28 @@ impl WaitSite {
 /// | `coro` | run token | run token | exclusive by invariant 1 (an `UnsafeCell`) |
 #[repr(C)]
 pub(crate) struct Header {
+    // The first cache line holds what a cross-worker wake-up touches:
+    // the waker reads `home` and `shared`, swaps `state` and links
+    // `inbox_next`; the worker that takes the task reads them and `coro`
+    // and clears `timed`. One line moves per wake-up, not three.
     /// References to the task (`TaskRef`s). A task that is not DONE holds
     /// one to itself (see `Task::new_task`), given up when it completes.
     refs: AtomicUsize,
-    /// The task's typed operations.
-    vtable: &'static Vtable,
     pub(crate) state: State,
-    pub(crate) id: u64,
-    /// Boxed twice: a thin pointer keeps the header one word smaller
-    /// (names are rare; the header holds `open_scope` in that word).
-    #[allow(clippy::box_collection)]
-    name: Option<Box<String>>,
-    pub(crate) spawned_at: &'static Location<'static>,
-    pub(crate) stack_size: usize,
     /// The worker the task runs on once started (`usize::MAX` before).
     pub(crate) home: AtomicUsize,
     /// The runtime. Valid while the task is not DONE: a runtime is dropped
     /// only after every one of its tasks is DONE (see `Scheduler::drop`).
     shared: *const Shared,
-    pub(crate) yielder: YielderSlot,
-    pub(crate) wait: WaitSite,
+    /// The next task in the inbox this one waits in (see `inbox`).
+    pub(crate) inbox_next: AtomicPtr<Header>,
+    /// Touched only by the worker that holds the run token (invariant 1).
+    /// One word: the coroutine lives at the top of its stack.
+    coro: UnsafeCell<Option<Coro>>,
+    /// Parked with a timer armed (a sleep, a timeout) or waiting on the
+    /// outside world (`park::park_external`: a socket, the blocking pool):
+    /// it will wake by itself, so its runtime is not deadlocked.
+    pub(crate) timed: AtomicBool,
     /// Set before a forced unwind, so the body re-throws what it catches.
     pub(crate) unwinding: AtomicBool,
     /// Given up on at shutdown: it caught the forced unwind and blocked
@@ -423,19 +425,21 @@ pub(crate) struct Header {
     /// Its calls on the blocking pool in flight (0 or 1; a count, so that
     /// the pool thread's decrement can trail the caller's next call).
     pub(crate) blocking_calls: AtomicU32,
-    /// Parked with a timer armed (a sleep, a timeout) or waiting on the
-    /// outside world (`park::park_external`: a socket, the blocking pool):
-    /// it will wake by itself, so its runtime is not deadlocked.
-    pub(crate) timed: AtomicBool,
+    /// The task's typed operations.
+    vtable: &'static Vtable,
+    pub(crate) id: u64,
+    /// Boxed twice: a thin pointer keeps the header one word smaller
+    /// (names are rare; the header holds `open_scope` in that word).
+    #[allow(clippy::box_collection)]
+    name: Option<Box<String>>,
+    pub(crate) spawned_at: &'static Location<'static>,
+    pub(crate) stack_size: usize,
+    pub(crate) yielder: YielderSlot,
+    pub(crate) wait: WaitSite,
     join_waiter: Mutex<Option<Unparker>>,
     /// The innermost `thread::scope` open in this green thread (its data,
     /// on the task's stack), for the runtime's shutdown; see `scope`.
     pub(crate) open_scope: AtomicPtr<()>,
-    /// The next task in the inbox this one waits in (see `inbox`).
-    pub(crate) inbox_next: AtomicPtr<Header>,
-    /// Touched only by the worker that holds the run token (invariant 1).
-    /// One word: the coroutine lives at the top of its stack.
-    coro: UnsafeCell<Option<Coro>>,
 }
 
 // SAFETY: every field is Sync except `coro` and `shared`. `coro` is touched
@@ -449,6 +453,8 @@ unsafe impl Send for Header {}
 
 // `live_tasks` reads a block's first word as the count of the task in it.
 const _: () = assert!(std::mem::offset_of!(Header, refs) == 0);
+// What a wake-up touches shares the first cache line (see `Header`).
+const _: () = assert!(std::mem::offset_of!(Header, blocking_calls) + 4 <= 64);
 
 /// What a spawn says about a new task (the rest of its header starts out
 /// the same for every task).
