@@ -193,10 +193,18 @@ impl<T> State<T> {
     /// (keeping FIFO order, as Go does) or reserve the slot for a waiting
     /// select send arm. Returns that sender, to wake once unlocked.
     #[must_use = "the sender to wake once the lock is released"]
+    #[inline(always)]
     fn refill(&mut self) -> Option<Unparker> {
-        if !self.has_room() {
+        // The common case, inline: no room, or no sender waiting.
+        if !self.has_room() || self.sendq.is_empty() {
             return None;
         }
+        self.refill_from_a_waiting_sender()
+    }
+
+    #[must_use = "the sender to wake once the lock is released"]
+    #[inline(never)]
+    fn refill_from_a_waiting_sender(&mut self) -> Option<Unparker> {
         let sender = self.sendq.claim_first(None)?;
         Some(match sender.kind() {
             Kind::LazySender => {
