@@ -53,8 +53,8 @@
 //! | [`blocking`] | the blocking pool (`blocking`) |
 //! | [`stack`] | stack limits and modes (`validate_stack_size`, `stack_mode`, `max_map_count`...) |
 //!
-//! Hidden from the docs but public for the crates above: `tls::tls` (a
-//! thread-local access that a migrating green thread makes afresh).
+//! Hidden from the docs but public for the crates above: `tls_access!`
+//! (a thread-local access that a migrating green thread makes afresh).
 //! Everything else (tasks, workers, coroutines, timers, the slab, the
 //! signal handler, the idle protocol) is private to this crate.
 

@@ -214,7 +214,7 @@ fn refill(class: usize, list: &mut Vec<Block>) {
 /// [`for_each_block`] may read it at any time.
 pub(crate) fn alloc(layout: Layout) -> NonNull<u8> {
     if let Some(class) = class_of(layout) {
-        let block = crate::tls::tls(|| {
+        let block = crate::tls_access!({
             CACHE.try_with(|c| {
                 let list = &mut c.borrow_mut().lists[class];
                 if list.is_empty() {
@@ -280,7 +280,7 @@ pub(crate) unsafe fn dealloc(block: NonNull<u8>, layout: Layout) {
         unsafe { alloc::dealloc(block.as_ptr(), layout) };
         return;
     };
-    let kept = crate::tls::tls(|| {
+    let kept = crate::tls_access!({
         CACHE.try_with(|c| {
             let list = &mut c.borrow_mut().lists[class];
             list.push(Block(block));

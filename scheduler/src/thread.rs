@@ -37,7 +37,7 @@ thread_local! {
 
 impl ThreadId {
     pub(crate) fn next() -> ThreadId {
-        let id = crate::tls::tls(|| {
+        let id = crate::tls_access!({
             IDS.with(|ids| {
                 let (next, end) = ids.get();
                 if next < end {

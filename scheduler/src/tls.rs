@@ -9,7 +9,7 @@
 //! thread's storage: a data race on grove's own bookkeeping.
 //!
 //! So every thread-local grove reads or writes from code that can run in
-//! a green thread goes through [`tls`]: while no runtime of the process
+//! a green thread goes through `tls_access!`: while no runtime of the process
 //! migrates it costs one load of a static that never changes back; once
 //! one does, the access runs in a function that is never inlined and has
 //! an opaque side effect, so its address is computed afresh at every call
@@ -31,24 +31,40 @@ pub(crate) fn migration_on() {
     MIGRATION.store(true, Ordering::SeqCst);
 }
 
+/// Whether any runtime of this process migrates green threads.
+#[doc(hidden)]
+#[inline(always)]
+pub fn migrating() -> bool {
+    MIGRATION.load(Ordering::Relaxed)
+}
+
 /// Runs `f`, which touches thread-locals, so that the thread-local
 /// addresses it uses are computed for the OS thread it runs on now, even
 /// in a green thread that migrated since its caller last touched them.
-/// See the module docs.
+/// See the module docs; call it through [`tls_access!`](crate::tls_access),
+/// which keeps the common path (nobody migrates) inline.
 #[doc(hidden)]
-#[inline(always)]
-pub fn tls<R>(f: impl FnOnce() -> R) -> R {
-    if MIGRATION.load(Ordering::Relaxed) {
-        tls_fresh(f)
-    } else {
-        f()
-    }
-}
-
 #[inline(never)]
-fn tls_fresh<R>(f: impl FnOnce() -> R) -> R {
+pub fn fresh<R>(f: impl FnOnce() -> R) -> R {
     // A fence counts as a write to memory: the compiler can neither merge
     // two calls of this function nor move one across the stack switch.
     compiler_fence(Ordering::SeqCst);
     f()
+}
+
+/// Evaluates an expression that touches thread-locals: inline while no
+/// runtime migrates green threads, else through [`fresh`] (see the
+/// module docs). A macro, not a function taking a closure, so that the
+/// common path is the expression itself, never a call the compiler may
+/// decline to inline.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! tls_access {
+    ($e:expr) => {
+        if $crate::tls::migrating() {
+            $crate::tls::fresh(|| $e)
+        } else {
+            $e
+        }
+    };
 }

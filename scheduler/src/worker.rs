@@ -53,7 +53,6 @@ use crate::signal;
 use crate::stack::{NoStack, Stack, WORKER_CACHE};
 use crate::task::{Header, Runnable, TaskRef};
 use crate::timer::Timers;
-use crate::tls::tls;
 
 /// Go's and tokio's fairness interval: every 61st pick looks at the shared
 /// queues first, so local ping-pong cannot starve them.
@@ -175,7 +174,7 @@ thread_local! {
 /// Runs `f` with this thread's worker, if it is one.
 #[inline(always)]
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
-    let worker = tls(|| WORKER.with(Cell::get));
+    let worker = crate::tls_access!(WORKER.with(Cell::get));
     // SAFETY: WORKER is non-null only while `Worker::run_thread` runs on
     // this OS thread with the worker alive on its frame (it clears the
     // pointer before the worker goes away), and a worker is only ever used
@@ -187,7 +186,7 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
 /// may suspend the green thread: no borrow of thread-local state is held.
 #[inline(always)]
 pub(crate) fn with_current_header<R>(f: impl FnOnce(Option<&Header>) -> R) -> R {
-    let task = tls(|| CURRENT.with(Cell::get));
+    let task = crate::tls_access!(CURRENT.with(Cell::get));
     // SAFETY: CURRENT is non-null only while this OS thread's worker resumes
     // that task, with the TaskRef alive on `Worker::resume`'s frame; the
     // caller is that task. The header is then borrowed for `f`, which may
@@ -200,7 +199,7 @@ pub(crate) fn with_current_header<R>(f: impl FnOnce(Option<&Header>) -> R) -> R 
 
 /// The green thread running here.
 pub(crate) fn current_task() -> Option<TaskRef> {
-    let task = tls(|| CURRENT.with(Cell::get));
+    let task = crate::tls_access!(CURRENT.with(Cell::get));
     // SAFETY: as in `with_current_header`; the clone ends the borrow here.
     unsafe { task.as_ref() }.cloned()
 }
@@ -216,7 +215,7 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
 pub(crate) fn schedule_woken(task: TaskRef) {
     let task = Runnable::new(task);
     let home = task.header().home.load(Ordering::Relaxed);
-    let worker = tls(|| WORKER.with(Cell::get));
+    let worker = crate::tls_access!(WORKER.with(Cell::get));
     // SAFETY: as in `with_worker` (no closure here: this is the hot path of
     // every wake-up, and the closure was not always inlined).
     if let Some(w) = unsafe { worker.as_ref() } {
@@ -307,7 +306,7 @@ pub(crate) fn abandon(header: &Header, why: &str) {
 /// budget is never reset, so it never runs out there.
 #[inline]
 pub(crate) fn spend_budget() -> bool {
-    let ran_out = tls(|| {
+    let ran_out = crate::tls_access!({
         BUDGET_LEFT.with(|b| {
             let left = b.get() - 1;
             b.set(left);
@@ -320,7 +319,7 @@ pub(crate) fn spend_budget() -> bool {
 /// The budget hit zero: refill it, and say whether a green thread spent it.
 #[cold]
 fn budget_ran_out() -> bool {
-    tls(|| {
+    crate::tls_access!({
         BUDGET_LEFT.with(|b| b.set(u32::MAX));
         !CURRENT.with(Cell::get).is_null()
     })
@@ -392,17 +391,21 @@ impl Worker {
 
     fn main_loop(&self) {
         loop {
-            if let Some(task) = self.next_task() {
+            let task = if let Some(task) = self.next_task() {
                 // A worker woken as a searcher may find work in its own
                 // queues: it must stop counting as a searcher before it
                 // runs, or spawns would rely on a searcher that is busy.
                 self.stop_searching();
-                self.run(task);
+                task
             } else if let Some(task) = self.find_work_or_park() {
-                self.run(task);
+                task
             } else if self.shared.is_stopped() {
                 return;
-            }
+            } else {
+                continue;
+            };
+            // One call site: `run` and the resume loop inline here.
+            self.run(task);
         }
     }
 
@@ -839,6 +842,7 @@ impl Worker {
 
     /// Runs `task` until it parks, yields or finishes; at shutdown, drops
     /// it unrun or unwinds it (see `shutdown`).
+    #[inline(always)]
     fn run(&self, task: Runnable) {
         let header = task.header();
         let before = header.state.transition_to_running();
@@ -1025,6 +1029,12 @@ impl Worker {
         }
     }
 
+    /// `run`, out of line, for the shutdown's slow paths.
+    #[inline(never)]
+    fn run_at_shutdown(&self, task: Runnable) {
+        self.run(task);
+    }
+
     /// At shutdown, when idle: the deferred scope owners whose scoped
     /// green threads are all done now are unwound.
     fn retry_deferred(&self) {
@@ -1035,7 +1045,7 @@ impl Worker {
             };
             task.header().deferred.store(false, Ordering::SeqCst);
             // Looks again and defers it again if it must still wait.
-            self.run(task);
+            self.run_at_shutdown(task);
         }
     }
 

@@ -64,7 +64,7 @@ thread_local! {
 fn random(n: usize) -> usize {
     // Through `tls`: a select's green thread may have migrated since its
     // caller last touched a thread-local.
-    grove_scheduler::tls::tls(|| random_here(n))
+    grove_scheduler::tls_access!(random_here(n))
 }
 
 #[cfg(not(loom))]
