@@ -20,17 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::chans::{
-    in_may, GroveSpawn, Joiner, MaySpawn, Rx, SharedStdRx, Spawner, ThreadSpawn, Tx,
+    in_may, GroveOn, GroveSpawn, Joiner, MaySpawn, Placement, Rx, SharedStdRx, Spawner,
+    ThreadSpawn, Tx,
 };
 use crate::util::check;
-
-/// Messages per run for green threads, tokio and may (and OS threads over
-/// a buffered channel).
-pub const MESSAGES: usize = 1_000_000;
-
-/// Messages per run between OS threads over an unbuffered channel: every
-/// message is then a blocking hand-off (8-20 µs here).
-pub const MESSAGES_STD_CAP0: usize = 50_000;
 
 /// The shape of a prodcons run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +131,72 @@ fn flow<S: Spawner, T: Tx + Clone, R: Rx>(
     let elapsed = start.elapsed();
     check(what, total.load(Ordering::SeqCst), expected(m));
     elapsed
+}
+
+/// One run as a spawned program: the caller starts the producers (on
+/// `producer_side`) and every consumer (on `consumer_side`), then joins
+/// them all; it consumes nothing itself.
+fn flow_spawned<P: Spawner, C: Spawner, T: Tx + Clone, R: Rx>(
+    what: &'static str,
+    (producer_side, consumer_side): (P, C),
+    tx: T,
+    rxs: Vec<R>,
+    shape: Shape,
+    m: usize,
+) -> Duration {
+    let m = messages(shape, m);
+    let total = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut joins = start_producers(what, producer_side, tx, shape, m);
+    for rx in rxs {
+        let total = Arc::clone(&total);
+        joins.push(consumer_side.spawn(
+            what,
+            Box::new(move || {
+                let sum: u64 = std::iter::from_fn(|| rx.take()).sum();
+                total.fetch_add(sum, Ordering::Relaxed);
+            }),
+        ));
+    }
+    for join in joins {
+        join();
+    }
+    let elapsed = start.elapsed();
+    check(what, total.load(Ordering::SeqCst), expected(m));
+    elapsed
+}
+
+/// grove as a spawned program (see [`Placement`]): the main green thread
+/// on `rt` spawns the producers and the consumers and joins them; split,
+/// every producer runs on worker 0 and every consumer on worker 1.
+pub fn grove_spawned(
+    rt: &grove::Runtime,
+    shape: Shape,
+    m: usize,
+    placement: Placement,
+) -> Duration {
+    rt.block_on(move || {
+        let (tx, rx) = grove::chan::bounded(shape.cap);
+        let rxs = vec![rx; shape.consumers];
+        match placement {
+            Placement::Natural => flow_spawned(
+                "prodcons/grove_natural",
+                (GroveSpawn, GroveSpawn),
+                tx,
+                rxs,
+                shape,
+                m,
+            ),
+            Placement::Split => flow_spawned(
+                "prodcons/grove_split",
+                (GroveOn(0), GroveOn(1)),
+                tx,
+                rxs,
+                shape,
+                m,
+            ),
+        }
+    })
 }
 
 /// grove: green threads on `rt` over `grove::chan::bounded(shape.cap)`.
