@@ -75,7 +75,7 @@ var workloads = []workload{
 	{"pingpong0", "ns/roundtrip", pingpong0},
 	{"prodcons_cap0", "ns/msg", func(n int) float64 { return prodcons(n, 0) }},
 	{"prodcons_cap128", "ns/msg", func(n int) float64 { return prodcons(n, 128) }},
-	{"prodcons_4p4c", "ns/msg", prodcons4p4c},
+	{"prodcons_4p4c", "ns/msg", func(n int) float64 { return prodconsSpawned("prodcons_4p4c", n, 4, 128) }},
 	{"skynet", "ms", skynetBench},
 	{"parked_memory", "KiB/task", parkedMemoryFresh},
 	{"mutex", "ns/incr", mutexBench},
@@ -85,9 +85,9 @@ var workloads = []workload{
 	{"select2", "ns/msg", select2},
 	{"fib_fork", "ms", fibFork},
 	{"pingpong0_natural", "ns/roundtrip", pingpong0Natural},
-	{"prodcons_cap0_natural", "ns/msg", func(n int) float64 { return prodconsNatural(n, 1, 0) }},
-	{"prodcons_cap128_natural", "ns/msg", func(n int) float64 { return prodconsNatural(n, 1, 128) }},
-	{"prodcons_4p4c_natural", "ns/msg", func(n int) float64 { return prodconsNatural(n, 4, 128) }},
+	{"prodcons_cap0_natural", "ns/msg", func(n int) float64 { return prodconsSpawned("prodcons_cap0_natural", n, 1, 0) }},
+	{"prodcons_cap128_natural", "ns/msg", func(n int) float64 { return prodconsSpawned("prodcons_cap128_natural", n, 1, 128) }},
+	{"prodcons_4p4c_natural", "ns/msg", func(n int) float64 { return prodconsSpawned("prodcons_4p4c_natural", n, 4, 128) }},
 	{"select2_natural", "ns/msg", select2Natural},
 }
 
@@ -128,15 +128,22 @@ func spawnJoin(n int) float64 {
 	return perOp(d, n)
 }
 
+// echo answers v+1 on pong to every v it receives on ping, r times; then
+// marks done, if given.
+func echo(ping <-chan int, pong chan<- int, r int, done *sync.WaitGroup) {
+	for i := 0; i < r; i++ {
+		pong <- <-ping + 1
+	}
+	if done != nil {
+		done.Done()
+	}
+}
+
 func pingpong0(r int) float64 {
 	r = atLeast(r, 1)
 	ping, pong := make(chan int), make(chan int)
 	start := time.Now()
-	go func() {
-		for i := 0; i < r; i++ {
-			pong <- <-ping + 1
-		}
-	}()
+	go echo(ping, pong, r, nil)
 	v := 0
 	for i := 0; i < r; i++ {
 		ping <- v + 1
@@ -166,43 +173,6 @@ func prodcons(m int, capacity int) float64 {
 	d := time.Since(start)
 	if want := m * (m + 1) / 2; sum != want {
 		fail(fmt.Sprintf("prodcons_cap%d", capacity), "sum = %d, want %d", sum, want)
-	}
-	return perOp(d, m)
-}
-
-func prodcons4p4c(n int) float64 {
-	per := atLeast(n, 4) / 4
-	m := 4 * per
-	ch := make(chan int, 128)
-	var producers sync.WaitGroup
-	var total atomic.Int64
-	var consumers sync.WaitGroup
-	start := time.Now()
-	producers.Add(4)
-	for p := 0; p < 4; p++ {
-		go func(first int) { // sends first..first+per-1
-			for i := first; i < first+per; i++ {
-				ch <- i
-			}
-			producers.Done()
-		}(p*per + 1)
-	}
-	go func() { producers.Wait(); close(ch) }()
-	consumers.Add(4)
-	for c := 0; c < 4; c++ {
-		go func() {
-			sum := 0
-			for v := range ch {
-				sum += v
-			}
-			total.Add(int64(sum))
-			consumers.Done()
-		}()
-	}
-	consumers.Wait()
-	d := time.Since(start)
-	if want := int64(m) * int64(m+1) / 2; total.Load() != want {
-		fail("prodcons_4p4c", "sum = %d, want %d", total.Load(), want)
 	}
 	return perOp(d, m)
 }
@@ -430,19 +400,9 @@ func waitgroupFanout(n int) float64 {
 	return perOp(d, n)
 }
 
-func select2(n int) float64 {
-	per := atLeast(n, 2) / 2
-	m := 2 * per
-	a, b := make(chan int, 128), make(chan int, 128)
-	produce := func(c chan<- int, first int) {
-		for i := first; i < first+per; i++ {
-			c <- i
-		}
-		close(c)
-	}
-	start := time.Now()
-	go produce(a, 1)
-	go produce(b, per+1)
+// selectSum sums what comes on a and b until both are closed, nil-ing a
+// closed one (a nil channel's case is never ready).
+func selectSum(a, b <-chan int) int {
 	sum := 0
 	for a != nil || b != nil {
 		select {
@@ -460,9 +420,44 @@ func select2(n int) float64 {
 			sum += v
 		}
 	}
+	return sum
+}
+
+func select2(n int) float64 { return select2Program("select2", n, false) }
+
+func select2Natural(n int) float64 { return select2Program("select2_natural", n, true) }
+
+// select2Program: two producers (n/2 values each) feed two capacity-128
+// channels, one goroutine selects over both; main is that goroutine, or
+// (natural) spawns it too and waits.
+func select2Program(name string, n int, natural bool) float64 {
+	per := atLeast(n, 2) / 2
+	m := 2 * per
+	a, b := make(chan int, 128), make(chan int, 128)
+	produce := func(c chan<- int, first int) {
+		for i := first; i < first+per; i++ {
+			c <- i
+		}
+		close(c)
+	}
+	sum := 0
+	start := time.Now()
+	go produce(a, 1)
+	go produce(b, per+1)
+	if natural {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			sum = selectSum(a, b)
+			wg.Done()
+		}()
+		wg.Wait()
+	} else {
+		sum = selectSum(a, b)
+	}
 	d := time.Since(start)
 	if want := m * (m + 1) / 2; sum != want {
-		fail("select2", "sum = %d, want %d", sum, want)
+		fail(name, "sum = %d, want %d", sum, want)
 	}
 	return perOp(d, m)
 }
@@ -476,12 +471,7 @@ func pingpong0Natural(r int) float64 {
 	v := 0
 	start := time.Now()
 	wg.Add(2)
-	go func() {
-		for i := 0; i < r; i++ {
-			pong <- <-ping + 1
-		}
-		wg.Done()
-	}()
+	go echo(ping, pong, r, &wg)
 	go func() {
 		for i := 0; i < r; i++ {
 			ping <- v + 1
@@ -497,10 +487,11 @@ func pingpong0Natural(r int) float64 {
 	return perOp(d, r)
 }
 
-// prodconsNatural: main spawns p producers (n/p distinct values each) and
+// prodconsSpawned: main spawns p producers (n/p distinct values each) and
 // p consumers over one channel of the given capacity, then waits; the
-// last producer to finish closes the channel.
-func prodconsNatural(n, p, capacity int) float64 {
+// last producer to finish closes the channel. prodcons_4p4c is this
+// program with p = 4 (main consumes nothing), and so is its natural twin.
+func prodconsSpawned(name string, n, p, capacity int) float64 {
 	per := atLeast(n, p) / p
 	m := p * per
 	ch := make(chan int, capacity)
@@ -531,52 +522,7 @@ func prodconsNatural(n, p, capacity int) float64 {
 	consumers.Wait()
 	d := time.Since(start)
 	if want := int64(m) * int64(m+1) / 2; total.Load() != want {
-		fail(fmt.Sprintf("prodcons_natural(%d, cap %d)", p, capacity), "sum = %d, want %d", total.Load(), want)
-	}
-	return perOp(d, m)
-}
-
-// select2Natural: main spawns the two producers and the selecting
-// consumer, then waits.
-func select2Natural(n int) float64 {
-	per := atLeast(n, 2) / 2
-	m := 2 * per
-	a, b := make(chan int, 128), make(chan int, 128)
-	produce := func(c chan<- int, first int) {
-		for i := first; i < first+per; i++ {
-			c <- i
-		}
-		close(c)
-	}
-	var wg sync.WaitGroup
-	sum := 0
-	start := time.Now()
-	wg.Add(1)
-	go produce(a, 1)
-	go produce(b, per+1)
-	go func() {
-		for a != nil || b != nil {
-			select {
-			case v, ok := <-a:
-				if !ok {
-					a = nil
-					continue
-				}
-				sum += v
-			case v, ok := <-b:
-				if !ok {
-					b = nil
-					continue
-				}
-				sum += v
-			}
-		}
-		wg.Done()
-	}()
-	wg.Wait()
-	d := time.Since(start)
-	if want := m * (m + 1) / 2; sum != want {
-		fail("select2_natural", "sum = %d, want %d", sum, want)
+		fail(name, "sum = %d, want %d", total.Load(), want)
 	}
 	return perOp(d, m)
 }

@@ -22,6 +22,27 @@ use crate::chans::{
 };
 use crate::util::check;
 
+/// The echo task's loop: answers `v + 1` to every `v`, `rounds` times.
+#[inline(always)]
+fn echo<T: Tx, R: Rx>(ping_rx: R, pong_tx: T, rounds: usize) {
+    for _ in 0..rounds {
+        let v = ping_rx.take().expect("ping closed early");
+        pong_tx.put(v + 1);
+    }
+}
+
+/// The driver's loop: sends `v + 1` and waits for the answer, `rounds`
+/// times; returns the last answer (`2 * rounds` when nothing went wrong).
+#[inline(always)]
+fn drive<T: Tx, R: Rx>(ping_tx: &T, pong_rx: &R, rounds: usize) -> u64 {
+    let mut v = 0;
+    for _ in 0..rounds {
+        ping_tx.put(v + 1);
+        v = pong_rx.take().expect("pong closed early");
+    }
+    v
+}
+
 /// The ping-pong itself, over any channel and any kind of task; runs on
 /// the caller, which must be a task of `spawn`'s kind.
 fn exchange<S: Spawner, T: Tx, R: Rx>(
@@ -32,20 +53,8 @@ fn exchange<S: Spawner, T: Tx, R: Rx>(
     rounds: usize,
 ) -> Duration {
     let start = Instant::now();
-    let echo = spawn.spawn(
-        what,
-        Box::new(move || {
-            for _ in 0..rounds {
-                let v = ping_rx.take().expect("ping closed early");
-                pong_tx.put(v + 1);
-            }
-        }),
-    );
-    let mut v = 0;
-    for _ in 0..rounds {
-        ping_tx.put(v + 1);
-        v = pong_rx.take().expect("pong closed early");
-    }
+    let echo = spawn.spawn(what, Box::new(move || echo(ping_rx, pong_tx, rounds)));
+    let v = drive(&ping_tx, &pong_rx, rounds);
     let elapsed = start.elapsed();
     echo();
     check(what, v, 2 * rounds as u64);
@@ -66,25 +75,10 @@ fn exchange_spawned<A: Spawner, B: Spawner, T: Tx, R: Rx>(
     let last = Arc::new(AtomicU64::new(0));
     let seen = Arc::clone(&last);
     let start = Instant::now();
-    let echo = echo_side.spawn(
-        what,
-        Box::new(move || {
-            for _ in 0..rounds {
-                let v = ping_rx.take().expect("ping closed early");
-                pong_tx.put(v + 1);
-            }
-        }),
-    );
+    let echo = echo_side.spawn(what, Box::new(move || echo(ping_rx, pong_tx, rounds)));
     let driver = driver_side.spawn(
         what,
-        Box::new(move || {
-            let mut v = 0;
-            for _ in 0..rounds {
-                ping_tx.put(v + 1);
-                v = pong_rx.take().expect("pong closed early");
-            }
-            seen.store(v, Ordering::Relaxed);
-        }),
+        Box::new(move || seen.store(drive(&ping_tx, &pong_rx, rounds), Ordering::Relaxed)),
     );
     driver();
     let elapsed = start.elapsed();

@@ -97,12 +97,46 @@ fn start_producers<S: Spawner, T: Tx + Clone>(
         .collect()
 }
 
-/// One run over any channel and any kind of task; runs on the caller,
-/// which must be a task of `spawn`'s kind. `rxs` holds one receiver per
-/// consumer.
-fn flow<S: Spawner, T: Tx + Clone, R: Rx>(
+/// Starts one consumer per receiver in `rxs`: each sums what it receives
+/// until the channel closes, and adds its sum to `total`.
+fn start_consumers<S: Spawner, R: Rx>(
     what: &'static str,
     spawn: S,
+    rxs: Vec<R>,
+    total: &Arc<AtomicU64>,
+) -> Vec<Joiner> {
+    rxs.into_iter()
+        .map(|rx| {
+            let total = Arc::clone(total);
+            spawn.spawn(
+                what,
+                Box::new(move || {
+                    let sum: u64 = std::iter::from_fn(|| rx.take()).sum();
+                    total.fetch_add(sum, Ordering::Relaxed);
+                }),
+            )
+        })
+        .collect()
+}
+
+/// What the task that starts a run does besides starting the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Driver {
+    /// It is one of the consumers (the co-located programs).
+    Consumes,
+    /// It only joins (the spawned programs: natural and split).
+    Joins,
+}
+
+/// One run over any channel and any kind of task; runs on the caller,
+/// which must be a task of the spawners' kind. The producers start on
+/// `producer_side`, the consumers on `consumer_side`; `rxs` holds one
+/// receiver per consumer, and where the driver consumes, one of them is
+/// its own.
+fn flow<P: Spawner, C: Spawner, T: Tx + Clone, R: Rx>(
+    what: &'static str,
+    (producer_side, consumer_side): (P, C),
+    driver: Driver,
     tx: T,
     mut rxs: Vec<R>,
     shape: Shape,
@@ -111,52 +145,15 @@ fn flow<S: Spawner, T: Tx + Clone, R: Rx>(
     let m = messages(shape, m);
     let total = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let mut joins = start_producers(what, spawn, tx, shape, m);
-    let mine = rxs.pop().expect("at least one consumer");
-    for rx in rxs {
-        let total = Arc::clone(&total);
-        joins.push(spawn.spawn(
-            what,
-            Box::new(move || {
-                let sum: u64 = std::iter::from_fn(|| rx.take()).sum();
-                total.fetch_add(sum, Ordering::Relaxed);
-            }),
-        ));
-    }
-    let sum: u64 = std::iter::from_fn(|| mine.take()).sum();
-    total.fetch_add(sum, Ordering::Relaxed);
-    for join in joins {
-        join();
-    }
-    let elapsed = start.elapsed();
-    check(what, total.load(Ordering::SeqCst), expected(m));
-    elapsed
-}
-
-/// One run as a spawned program: the caller starts the producers (on
-/// `producer_side`) and every consumer (on `consumer_side`), then joins
-/// them all; it consumes nothing itself.
-fn flow_spawned<P: Spawner, C: Spawner, T: Tx + Clone, R: Rx>(
-    what: &'static str,
-    (producer_side, consumer_side): (P, C),
-    tx: T,
-    rxs: Vec<R>,
-    shape: Shape,
-    m: usize,
-) -> Duration {
-    let m = messages(shape, m);
-    let total = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
     let mut joins = start_producers(what, producer_side, tx, shape, m);
-    for rx in rxs {
-        let total = Arc::clone(&total);
-        joins.push(consumer_side.spawn(
-            what,
-            Box::new(move || {
-                let sum: u64 = std::iter::from_fn(|| rx.take()).sum();
-                total.fetch_add(sum, Ordering::Relaxed);
-            }),
-        ));
+    let mine = match driver {
+        Driver::Consumes => Some(rxs.pop().expect("at least one consumer")),
+        Driver::Joins => None,
+    };
+    joins.extend(start_consumers(what, consumer_side, rxs, &total));
+    if let Some(mine) = mine {
+        let sum: u64 = std::iter::from_fn(|| mine.take()).sum();
+        total.fetch_add(sum, Ordering::Relaxed);
     }
     for join in joins {
         join();
@@ -179,17 +176,19 @@ pub fn grove_spawned(
         let (tx, rx) = grove::chan::bounded(shape.cap);
         let rxs = vec![rx; shape.consumers];
         match placement {
-            Placement::Natural => flow_spawned(
+            Placement::Natural => flow(
                 "prodcons/grove_natural",
                 (GroveSpawn, GroveSpawn),
+                Driver::Joins,
                 tx,
                 rxs,
                 shape,
                 m,
             ),
-            Placement::Split => flow_spawned(
+            Placement::Split => flow(
                 "prodcons/grove_split",
                 (GroveOn(0), GroveOn(1)),
+                Driver::Joins,
                 tx,
                 rxs,
                 shape,
@@ -204,7 +203,15 @@ pub fn grove(rt: &grove::Runtime, shape: Shape, m: usize) -> Duration {
     rt.block_on(move || {
         let (tx, rx) = grove::chan::bounded(shape.cap);
         let rxs = vec![rx; shape.consumers];
-        flow("prodcons/grove", GroveSpawn, tx, rxs, shape, m)
+        flow(
+            "prodcons/grove",
+            (GroveSpawn, GroveSpawn),
+            Driver::Consumes,
+            tx,
+            rxs,
+            shape,
+            m,
+        )
     })
 }
 
@@ -214,11 +221,27 @@ pub fn may(shape: Shape, m: usize) -> Duration {
     in_may(move || {
         if shape.consumers == 1 {
             let (tx, rx) = may::sync::mpsc::channel();
-            flow("prodcons/may", MaySpawn, tx, vec![rx], shape, m)
+            flow(
+                "prodcons/may",
+                (MaySpawn, MaySpawn),
+                Driver::Consumes,
+                tx,
+                vec![rx],
+                shape,
+                m,
+            )
         } else {
             let (tx, rx) = may::sync::mpmc::channel();
             let rxs = vec![rx; shape.consumers];
-            flow("prodcons/may", MaySpawn, tx, rxs, shape, m)
+            flow(
+                "prodcons/may",
+                (MaySpawn, MaySpawn),
+                Driver::Consumes,
+                tx,
+                rxs,
+                shape,
+                m,
+            )
         }
     })
 }
@@ -227,18 +250,42 @@ pub fn may(shape: Shape, m: usize) -> Duration {
 pub fn crossbeam(shape: Shape, m: usize) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded(shape.cap);
     let rxs = vec![rx; shape.consumers];
-    flow("prodcons/crossbeam", ThreadSpawn, tx, rxs, shape, m)
+    flow(
+        "prodcons/crossbeam",
+        (ThreadSpawn, ThreadSpawn),
+        Driver::Consumes,
+        tx,
+        rxs,
+        shape,
+        m,
+    )
 }
 
 /// std::thread with `std::sync::mpsc::sync_channel(shape.cap)`.
 pub fn std_mpsc(shape: Shape, m: usize) -> Duration {
     let (tx, rx) = std::sync::mpsc::sync_channel(shape.cap);
     if shape.consumers == 1 {
-        flow("prodcons/std_mpsc", ThreadSpawn, tx, vec![rx], shape, m)
+        flow(
+            "prodcons/std_mpsc",
+            (ThreadSpawn, ThreadSpawn),
+            Driver::Consumes,
+            tx,
+            vec![rx],
+            shape,
+            m,
+        )
     } else {
         let shared = SharedStdRx(Arc::new(std::sync::Mutex::new(rx)));
         let rxs = vec![shared; shape.consumers];
-        flow("prodcons/std_mpsc", ThreadSpawn, tx, rxs, shape, m)
+        flow(
+            "prodcons/std_mpsc",
+            (ThreadSpawn, ThreadSpawn),
+            Driver::Consumes,
+            tx,
+            rxs,
+            shape,
+            m,
+        )
     }
 }
 

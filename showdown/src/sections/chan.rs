@@ -309,21 +309,18 @@ pub fn pingpong0_split(ctx: &Ctx) -> Workload {
 fn prodcons_spawned(ctx: &Ctx, shape: Shape, placement: Placement) -> Workload {
     let n = ctx.sizes.messages;
     let rt = ctx.grove(ctx.workers);
-    let (go, key) = match (prodcons_key(shape), placement) {
-        ("prodcons_cap0", Placement::Split) => ("prodcons_cap0_natural", "prodcons_cap0_split"),
-        ("prodcons_cap0", Placement::Natural) => ("prodcons_cap0_natural", "prodcons_cap0_natural"),
-        ("prodcons_cap128", Placement::Split) => {
-            ("prodcons_cap128_natural", "prodcons_cap128_split")
-        }
-        ("prodcons_cap128", Placement::Natural) => {
-            ("prodcons_cap128_natural", "prodcons_cap128_natural")
-        }
-        (_, Placement::Split) => ("prodcons_4p4c_natural", "prodcons_4p4c_split"),
-        (_, Placement::Natural) => ("prodcons_4p4c_natural", "prodcons_4p4c_natural"),
+    // The natural program's key is also its Go twin's name.
+    let (split, natural) = match prodcons_key(shape) {
+        "prodcons_cap0" => ("prodcons_cap0_split", "prodcons_cap0_natural"),
+        "prodcons_cap128" => ("prodcons_cap128_split", "prodcons_cap128_natural"),
+        _ => ("prodcons_4p4c_split", "prodcons_4p4c_natural"),
     };
     let s = Spawned {
-        key,
-        go,
+        key: match placement {
+            Placement::Split => split,
+            Placement::Natural => natural,
+        },
+        go: natural,
         what: format!("{}, spawned by main", prodcons_what(shape)),
         unit: "ns/msg",
         size: n,
