@@ -222,7 +222,8 @@ pub fn fib_fork(ctx: &Ctx) -> Workload {
     );
     let may_note = if n_may < n {
         format!(
-            "fib({n_may}): fib({n})'s forks do not fit under vm.max_map_count beside grove's stacks"
+            "fib({n_may}): fib({n})'s forks do not fit under vm.max_map_count (may maps every \
+             stack at spawn)"
         )
     } else {
         String::new()
