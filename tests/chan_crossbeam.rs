@@ -651,10 +651,10 @@ fn select_accepts_crossbeams_syntax() {
 /// or a waiting receiver; and a closed channel is ready both ways.
 fn readiness_waits_and_takes_nothing() {
     // A receive arm; unbuffered: ready when a sender waits.
-    for lazy_sender in [false, true] {
+    for deferred_sender in [false, true] {
         let (tx, rx) = chan::bounded::<u32>(0);
         let sender = grove::go(move || {
-            if lazy_sender {
+            if deferred_sender {
                 select! { send(tx, 5) -> r => r.unwrap() }
             } else {
                 tx.send(5).unwrap();

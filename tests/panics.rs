@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{for_each_workers, runtime, watchdog};
+use common::{runtime, sweep_workers, watchdog};
 use grove::thread;
 
 /// A payload that is not a string.
@@ -32,7 +32,7 @@ fn str_payload(payload: &(dyn Any + Send)) -> Option<&str> {
 #[test]
 fn join_returns_the_panic_payload() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let literal = rt.spawn(|| -> u32 { panic!("literal boom") });
             let formatted =
@@ -58,7 +58,7 @@ fn join_returns_the_panic_payload() {
 #[test]
 fn a_panic_after_blocking_calls_comes_back_too() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let h = rt.spawn(|| -> () {
                 thread::yield_now();
@@ -77,7 +77,7 @@ fn a_panic_after_blocking_calls_comes_back_too() {
 fn workers_and_other_green_threads_carry_on_after_panics() {
     const TASKS: u64 = 100;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let handles: Vec<_> = (0..TASKS)
                 .map(|i| {
@@ -122,7 +122,7 @@ fn workers_and_other_green_threads_carry_on_after_panics() {
 #[test]
 fn a_joiner_parked_on_a_panicking_green_thread_is_woken() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let outcome = rt.block_on(|| {
                 let victim = thread::spawn(|| -> u8 {
@@ -158,7 +158,7 @@ fn destructors_that_block_while_unwinding_do_not_wedge_the_worker() {
         }
     }
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let dropped = Arc::new(AtomicUsize::new(0));
             let handles: Vec<_> = (0..8)
@@ -199,7 +199,7 @@ fn run_resumes_the_panic_on_the_caller() {
 #[test]
 fn block_on_resumes_the_panic_on_the_caller() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let err = panic::catch_unwind(AssertUnwindSafe(|| {
                 rt.block_on(move || -> u8 { panic!("block_on boom {n}") })
@@ -222,7 +222,7 @@ fn block_on_resumes_the_panic_on_the_caller() {
 #[test]
 fn run_inside_a_green_thread_resumes_the_panic_there() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let inner = rt.block_on(|| {
                 panic::catch_unwind(|| grove::run(|| -> u8 { panic!("nested boom") }))

@@ -8,8 +8,9 @@
 //! (65530), which the tests leave alone. Where each stack is its own
 //! mapping plus a guard page (older kernels, or `GROVE_STACK_MODE=mappings`),
 //! 100,000 parked green threads need about 200,000 mappings: the test then
-//! raises the limit when it can (root), restores it at the end even on
-//! failure, and otherwise skips with a message. It is the only test of this
+//! raises the limit when it can (root; `grove_test_support::MapCountGuard`,
+//! the guard the benchmarks use), restores it at the end even on failure,
+//! and otherwise skips with a message. It is the only test of this
 //! binary that runs by default, so nothing else in the process sees the
 //! raised limit.
 //!
@@ -18,7 +19,6 @@
 
 mod common;
 
-use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,109 +27,25 @@ use common::{watchdog_for, Latch};
 use grove::runtime::{self, StackMode};
 use grove::thread;
 use grove::Runtime;
+use grove_test_support::{procfs, MapCountGuard};
 
 const TASKS: usize = 100_000;
-const MAX_MAP_COUNT: &str = "/proc/sys/vm/max_map_count";
-/// Two mappings per stack plus room for the rest of the process.
-const NEEDED_MAP_COUNT: usize = 262_144;
-
-/// Raises `vm.max_map_count` for the test's lifetime and puts the old value
-/// back on drop, unless someone else changed it meanwhile (a benchmark
-/// running at the same time may raise and restore it too).
-struct RaisedMapCount {
-    /// The value found, if we wrote ours over it.
-    old: Option<String>,
-    needed: usize,
-    /// Held while the limit is raised: the benchmarks take the same lock,
-    /// so two raisers never save each other's raised value as the "old" one.
-    _lock: Option<fs::File>,
-}
-
-/// The lock file the benchmarks (`grove-benches` util) use too.
-const LOCK_FILE: &str = "/tmp/grove-bench-max-map-count.lock";
-
-fn lock_map_count() -> Option<fs::File> {
-    use std::os::unix::io::AsRawFd;
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(LOCK_FILE)
-        .ok()?;
-    // SAFETY: flock(2) on a descriptor this function owns.
-    (unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0).then_some(file)
-}
-
-fn read_max_map_count() -> Result<usize, String> {
-    let text = fs::read_to_string(MAX_MAP_COUNT)
-        .map_err(|e| format!("cannot read {MAX_MAP_COUNT}: {e}"))?;
-    text.trim()
-        .parse()
-        .map_err(|e| format!("{MAX_MAP_COUNT} holds {text:?}: {e}"))
-}
-
-impl RaisedMapCount {
-    /// Ok when the limit is high enough (raised or already so); Err with the
-    /// reason otherwise.
-    fn to_at_least(needed: usize) -> Result<RaisedMapCount, String> {
-        let lock = lock_map_count();
-        let current = read_max_map_count()?;
-        let mut raised = RaisedMapCount {
-            old: None,
-            needed,
-            _lock: lock,
-        };
-        if current < needed {
-            raised.write(needed).map_err(|e| {
-                format!(
-                    "vm.max_map_count is {current}, below the {needed} this test needs, and \
-                     raising it failed ({e}); run as root or `sysctl -w vm.max_map_count={needed}`"
-                )
-            })?;
-            raised.old = Some(current.to_string());
-        }
-        Ok(raised)
-    }
-
-    /// A closure that raises the limit again if another process lowered it
-    /// meanwhile; it does not own the guard, so the restore stays here.
-    fn reasserter(&self) -> impl Fn() + Send + 'static {
-        let (ours, needed) = (self.old.is_some(), self.needed);
-        move || {
-            if ours && read_max_map_count().is_ok_and(|v| v < needed) {
-                eprintln!("vm.max_map_count was lowered by another process; raising it again");
-                let _ = fs::write(MAX_MAP_COUNT, needed.to_string());
-            }
-        }
-    }
-
-    fn write(&self, value: usize) -> std::io::Result<()> {
-        fs::write(MAX_MAP_COUNT, value.to_string())
-    }
-}
-
-impl Drop for RaisedMapCount {
-    fn drop(&mut self) {
-        let Some(old) = &self.old else { return };
-        if read_max_map_count().is_ok_and(|v| v == self.needed) {
-            if let Err(e) = fs::write(MAX_MAP_COUNT, old) {
-                eprintln!("could not restore vm.max_map_count to {old}: {e}");
-            }
-        }
-    }
-}
 
 #[test]
 fn a_hundred_thousand_parked_green_threads() {
     if runtime::stack_mode() != StackMode::Mappings {
-        let limit = read_max_map_count();
+        let limit = procfs::max_map_count().ok();
         watchdog_for(Duration::from_secs(120), move || {
-            common::for_each_workers(|workers| park_and_release_all(workers, TASKS));
+            common::sweep_workers(|workers| park_and_release_all(workers, TASKS));
         });
-        assert_eq!(read_max_map_count(), limit, "vm.max_map_count was changed");
+        assert_eq!(
+            procfs::max_map_count().ok(),
+            limit,
+            "vm.max_map_count was changed"
+        );
         return;
     }
-    let raised = match RaisedMapCount::to_at_least(NEEDED_MAP_COUNT) {
+    let raised = match MapCountGuard::raise_to(MapCountGuard::needed_for_stacks(TASKS)) {
         Ok(raised) => raised,
         Err(reason) => {
             eprintln!("skipping a_hundred_thousand_parked_green_threads: {reason}");
@@ -140,7 +56,7 @@ fn a_hundred_thousand_parked_green_threads() {
     // back here, on the test's own thread, whatever happens.
     let reassert = raised.reasserter();
     watchdog_for(Duration::from_secs(120), move || {
-        common::for_each_workers(|workers| {
+        common::sweep_workers(|workers| {
             reassert();
             park_and_release_all(workers, TASKS);
         });
@@ -163,30 +79,16 @@ fn a_million_parked_green_threads_at_the_default_map_count() {
         );
         return;
     }
-    let limit = read_max_map_count();
+    let limit = procfs::max_map_count().ok();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     watchdog_for(Duration::from_secs(600), move || {
         park_and_release_all(workers, MILLION)
     });
-    assert_eq!(read_max_map_count(), limit, "vm.max_map_count was changed");
-}
-
-/// The process's resident set size, in bytes.
-fn rss() -> u64 {
-    let statm = fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
-/// Lines of `/proc/self/maps`: the process's memory mappings.
-fn mappings() -> usize {
-    fs::read_to_string("/proc/self/maps")
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
+    assert_eq!(
+        procfs::max_map_count().ok(),
+        limit,
+        "vm.max_map_count was changed"
+    );
 }
 
 fn park_and_release_all(workers: usize, tasks: usize) {
@@ -197,7 +99,7 @@ fn park_and_release_all(workers: usize, tasks: usize) {
         runtime::max_map_count(),
         runtime::stack_mode()
     );
-    let (rss_before, maps_before) = (rss(), mappings());
+    let (rss_before, maps_before) = (procfs::rss_bytes(), procfs::map_count());
     let start = Instant::now();
     let rt = Runtime::builder().workers(workers).build().unwrap();
     let parked = Latch::new(tasks);
@@ -219,7 +121,7 @@ fn park_and_release_all(workers: usize, tasks: usize) {
         .collect();
     parked.wait();
     let spawned = start.elapsed();
-    let (rss_parked, maps_parked) = (rss(), mappings());
+    let (rss_parked, maps_parked) = (procfs::rss_bytes(), procfs::map_count());
 
     let stats = rt.stats();
     assert_eq!(stats.live, tasks as u64, "{stats:?}");

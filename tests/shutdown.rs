@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::ThreadId as OsThreadId;
 use std::time::Duration;
 
-use common::{for_each_workers, runtime, wait_until, watchdog, Latch};
+use common::{runtime, sweep_workers, wait_until, watchdog, Latch};
 use grove::thread::{self, JoinHandle};
 use grove::Runtime;
 
@@ -108,7 +108,7 @@ fn shutdown_unwinds_parked_tasks_on_their_own_workers() {
     // Kind 3 adds an inner green thread.
     const GUARDS: usize = TASKS + TASKS / KINDS;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let log = Arc::new(DropLog::default());
             let started = Latch::new(GUARDS);
@@ -149,7 +149,7 @@ fn shutdown_unwinds_parked_tasks_on_their_own_workers() {
 fn stats_show_nothing_live_once_all_finished() {
     const PARKED: usize = 10;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let started = Latch::new(PARKED);
             let release = Arc::new(AtomicUsize::new(0));
@@ -209,7 +209,7 @@ fn stats_show_nothing_live_once_all_finished() {
 fn shutdown_drops_unstarted_tasks_unrun() {
     const CHILDREN: usize = 20;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             // Two stacks: one for the spawner, one for the first child to
             // start. Both park forever, so every other child stays queued
             // until the drop. On one worker no child can start while the
@@ -275,7 +275,7 @@ fn drop_right_after_spawning_loses_and_duplicates_nothing() {
     const TASKS: usize = 300;
     const ROUNDS: usize = 10;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             for _ in 0..ROUNDS {
                 let rt = runtime(n);
                 let log = Arc::new(DropLog::default());
@@ -332,7 +332,7 @@ fn destructors_may_spawn_and_sleep_during_shutdown() {
     }
     const TASKS: usize = 8;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let log = Arc::new(DropLog::default());
             let spawned = Arc::new(AtomicUsize::new(0));
@@ -392,7 +392,7 @@ impl Drop for ReportsCount<'_> {
 fn scoped_threads_unwind_before_their_owner(inside: bool) {
     const SCOPED: usize = 3;
     watchdog(move || {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             for round in 0..20 {
                 let rt = runtime(n);
                 let seen = Arc::new(AtomicUsize::new(usize::MAX));
@@ -448,7 +448,7 @@ fn shutdown_unwinds_scoped_threads_before_an_owner_blocked_in_its_scope() {
 #[test]
 fn dropping_an_idle_runtime_returns() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             drop(runtime(n));
             let rt = runtime(n);
             assert_eq!(rt.block_on(|| 1), 1);

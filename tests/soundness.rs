@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::ThreadId as OsThreadId;
 use std::time::{Duration, Instant};
 
-use common::{for_each_workers, runtime, watchdog, watchdog_for};
+use common::{runtime, sweep_workers, watchdog, watchdog_for};
 use grove::thread;
 
 thread_local! {
@@ -41,7 +41,7 @@ fn thread_locals_stay_put_across_blocking_calls() {
     const SPINNERS: usize = 8;
     const CALLS: usize = 10_000;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let stop = Arc::new(AtomicBool::new(false));
             // Keep every worker busy, so that woken green threads compete
@@ -93,7 +93,7 @@ fn woken_green_threads_resume_on_their_own_worker() {
     const TASKS: usize = 64;
     const ROUNDS: usize = 50;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             // Every round, the OS thread and a green thread of whatever
             // worker unpark the tasks; each checks where it resumed.

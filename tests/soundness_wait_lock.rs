@@ -20,7 +20,7 @@ use base::{expect_panic, wait_until, watchdog_for};
 use grove::chan::{self, Select, SelectedOperation};
 use grove_scheduler::lock::{Lock, LockGuard};
 use grove_scheduler::wait::{
-    self, ArmOutcome, ArmPacket, Claimed, Rendezvous, SelectCx, SendRendezvous, WaitQueue, Woken,
+    self, ArmOutcome, ArmPacket, Claimed, DeferredRecv, DeferredSend, SelectCx, WaitQueue, Woken,
 };
 use grove_scheduler::WaitReason;
 
@@ -84,9 +84,9 @@ fn wait_types_have_the_intended_auto_traits() {
     assert!(!implements!(WaitQueue<u32>: Sync));
     assert!(!implements!(WaitQueue<Rc<u32>>: Send));
     assert!(implements!(SelectCx: Send + Sync));
-    assert!(implements!(Rendezvous<u32>: Send + Sync));
-    assert!(implements!(SendRendezvous<u32>: Send + Sync));
-    assert!(!implements!(Rendezvous<Rc<u32>>: Send));
+    assert!(implements!(DeferredRecv<u32>: Send + Sync));
+    assert!(implements!(DeferredSend<u32>: Send + Sync));
+    assert!(!implements!(DeferredRecv<Rc<u32>>: Send));
     assert!(implements!(Woken<u32>: Send));
     assert!(implements!(ArmOutcome<u32>: Send));
 }
@@ -164,7 +164,7 @@ fn a_select_context_dropped_while_its_arm_is_queued() {
 static TEST: WaitReason = WaitReason("soundness test");
 
 /// A claim misused from safe code must not lose its waiter's wake-up:
-/// `Claimed::rendezvous` on a plain waiter (not a select arm) panics, and
+/// `Claimed::into_deferred_recv` on a plain waiter (not a select arm) panics, and
 /// the waiter is woken to retry (before, the claim's entry was taken out
 /// before the check, and the waiter stayed parked forever).
 #[test]
@@ -192,7 +192,7 @@ fn a_misused_claim_still_wakes_its_waiter() {
         wait_until("the waiter is queued", || queue.lock().unwrap().len() == 1);
         let claim = queue.lock().unwrap().claim_first(None).expect("queued");
         // (A debug build's kind assertion may be what panics.)
-        expect_panic(AssertUnwindSafe(move || claim.rendezvous()));
+        expect_panic(AssertUnwindSafe(move || claim.into_deferred_recv()));
         assert_eq!(
             waiter.join().unwrap(),
             Some(5),

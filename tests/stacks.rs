@@ -19,7 +19,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{for_each_workers, wait_until, watchdog, Latch};
+use common::{sweep_workers, wait_until, watchdog, Latch};
 use grove::runtime::{self, StackMode};
 use grove::thread::{self, JoinHandle};
 use grove::Runtime;
@@ -66,7 +66,7 @@ struct Probe {
 #[test]
 fn running_out_of_stacks_is_an_error_naming_the_limit() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = Runtime::builder()
                 .workers(n)
                 .max_stacks(CAP)
@@ -175,7 +175,7 @@ fn recurse(depth: u32) -> u64 {
 #[test]
 fn a_stack_idle_on_one_worker_serves_a_spawn_on_another() {
     common::watchdog_for(std::time::Duration::from_secs(20), || {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             // One stack for the whole runtime: after the first green thread
             // finishes it sits in the cache of the worker that ran it. A
             // spawn is accepted because of it, and must be able to use it
@@ -202,7 +202,7 @@ fn a_stack_idle_on_one_worker_serves_a_spawn_on_another() {
 #[test]
 fn a_small_stack_runs_moderately_deep_recursion() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = common::runtime(n);
             let handles: Vec<_> = (0..16)
                 .map(|_| {
@@ -228,7 +228,7 @@ fn a_small_stack_runs_moderately_deep_recursion() {
 fn stacks_of_finished_green_threads_are_reused() {
     const TASKS: u64 = 10_000;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = common::runtime(n);
             let total = rt.block_on(|| {
                 let mut total = 0;
@@ -255,7 +255,7 @@ fn stacks_of_finished_green_threads_are_reused() {
 #[test]
 fn many_concurrent_short_tasks_reuse_stacks_too() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = common::runtime(n);
             let done = Arc::new(AtomicUsize::new(0));
             for _round in 0..10 {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{for_each_workers, runtime, wait_until, watchdog, watchdog_for, Latch};
+use common::{runtime, sweep_workers, wait_until, watchdog, watchdog_for, Latch};
 use grove::runtime::TaskState;
 use grove::thread;
 use grove::Runtime;
@@ -21,7 +21,7 @@ const BUG_LIMIT: Duration = Duration::from_secs(10);
 #[test]
 fn spawn_and_join_return_values() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let sum = rt.block_on(|| {
                 let handles: Vec<_> = (0..1000u64).map(|i| thread::spawn(move || i * i)).collect();
@@ -53,7 +53,7 @@ fn fib(n: u64) -> u64 {
 #[test]
 fn nested_spawn_tree_sums_correctly() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             // fib(15) spawns 1972 green threads.
             assert_eq!(rt.block_on(|| fib(15)), 610);
@@ -80,7 +80,7 @@ fn run_and_go_use_the_global_runtime() {
 #[test]
 fn spawning_inside_a_green_thread_uses_its_runtime() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = Runtime::builder()
                 .workers(n)
                 .thread_name("tapi-own-rt")
@@ -104,7 +104,7 @@ fn spawning_inside_a_green_thread_uses_its_runtime() {
 #[test]
 fn is_finished_turns_true_without_join() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let release = Arc::new(AtomicBool::new(false));
             let h = {
@@ -129,7 +129,7 @@ fn is_finished_turns_true_without_join() {
 #[test]
 fn ids_and_names_match_inside_and_out() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let named = thread::Builder::new()
                 .name("worker-7".to_string())
@@ -164,7 +164,7 @@ fn ids_and_names_match_inside_and_out() {
 #[test]
 fn ids_are_unique_across_green_and_os_threads() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let handles: Vec<_> = (0..2000)
                 .map(|_| rt.spawn(|| thread::current().id()))
@@ -194,7 +194,7 @@ fn unpark_before_park_makes_park_return() {
         thread::current().unpark();
         thread::park();
 
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             // A green thread unparking itself.
             rt.block_on(|| {
@@ -229,7 +229,7 @@ fn unpark_before_park_makes_park_return() {
 #[test]
 fn unpark_before_the_green_thread_starts_is_kept() {
     watchdog_for(BUG_LIMIT, || {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             // On one worker the child cannot start before the parent parks
             // in join, so the unpark lands while it is still queued. std
@@ -246,7 +246,7 @@ fn unpark_before_the_green_thread_starts_is_kept() {
 #[test]
 fn unpark_while_the_target_yields_is_kept() {
     watchdog_for(BUG_LIMIT, || {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             rt.block_on(|| {
                 let yielding = Arc::new(AtomicBool::new(false));
@@ -273,7 +273,7 @@ fn unpark_while_the_target_yields_is_kept() {
 fn park_unpark_ping_pong_loses_no_wakeup() {
     const ROUNDS: usize = 2000;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             rt.block_on(|| {
                 // `turn` counts moves; the pinger moves on even, the ponger
@@ -319,7 +319,7 @@ fn park_timeout_returns_after_the_timeout() {
             start.elapsed()
         );
 
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let elapsed = rt.block_on(move || {
                 let start = Instant::now();
@@ -336,7 +336,7 @@ fn park_timeout_is_ended_by_unpark() {
     // Far longer than the watchdog allows: only the unpark can end it.
     const LONG: Duration = Duration::from_secs(3600);
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let go = Arc::new(AtomicBool::new(false));
             let h = {
@@ -374,7 +374,7 @@ fn scope_borrows_locals_and_joins_everything() {
         assert_eq!(total.load(Ordering::Relaxed), (0..64).sum::<usize>());
 
         // From inside a green thread.
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let values = rt.block_on(|| {
                 let mut values = vec![0u64; 100];
@@ -408,7 +408,7 @@ fn scope_borrows_locals_and_joins_everything() {
 #[test]
 fn scoped_builder_names_and_values() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             rt.block_on(|| {
                 let mut hits = 0;
@@ -433,7 +433,7 @@ fn scoped_builder_names_and_values() {
 #[test]
 fn scope_panics_if_an_unjoined_scoped_thread_panicked() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             rt.block_on(|| {
                 let finished = AtomicUsize::new(0);
@@ -483,7 +483,7 @@ fn scope_waits_for_every_kind_of_scoped_thread_many_times() {
     const ROUNDS: u64 = 300;
     const PER: u64 = 24;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             rt.block_on(|| {
                 for round in 0..ROUNDS {
@@ -546,7 +546,7 @@ fn scope_waits_for_every_kind_of_scoped_thread_many_times() {
 #[test]
 fn scoped_panics_are_counted_once_whoever_joins() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             rt.block_on(|| {
                 for round in 0..50 {
@@ -577,7 +577,7 @@ fn scoped_panics_are_counted_once_whoever_joins() {
 fn yield_now_lets_every_green_thread_progress() {
     const N: usize = 50;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let arrived = Arc::new(AtomicUsize::new(0));
             let handles: Vec<_> = (0..N)
@@ -695,7 +695,7 @@ fn a_new_green_thread_starts_while_a_hand_off_pair_keeps_its_worker_busy() {
     // The pair never leaves its worker idle; the new green thread waits in
     // that worker's queue of unstarted tasks, which the fairness tick must
     // reach (on one worker nothing else would run it before the pair ends).
-    for_each_workers(|n| {
+    sweep_workers(|n| {
         let seen = pair_rounds_after(n, || {});
         // Spawned at round 10; a pick every half round trip, and the
         // scheduler's fairness bounds are tens of picks.
@@ -712,7 +712,7 @@ fn a_yielding_green_thread_progresses_while_a_hand_off_pair_keeps_its_worker_bus
     // behind the pair's run-next hand-offs: the fairness tick must come
     // back to it.
     const YIELDS: usize = 20;
-    for_each_workers(|n| {
+    sweep_workers(|n| {
         let seen = pair_rounds_after(n, || {
             for _ in 0..YIELDS {
                 thread::yield_now();
@@ -757,7 +757,7 @@ fn work_from_os_threads_runs_while_every_worker_runs_a_hand_off_pair() {
     // worker busy. The pairs go on until both are done (however long the
     // OS thread waits for a CPU), or give up: a starved spawn or wake-up
     // would run only after that.
-    for_each_workers(|n| {
+    sweep_workers(|n| {
         let rt = runtime(n);
         let rounds = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -826,7 +826,7 @@ fn sleep_parks_only_the_green_thread() {
     const SLEEP: Duration = Duration::from_millis(200);
     const OTHERS: usize = 4;
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let (sleeper_order, slept, others_order) = rt.block_on(|| {
                 let order = Arc::new(AtomicUsize::new(0));
@@ -885,7 +885,7 @@ fn sleep_on_an_os_thread_sleeps() {
 #[test]
 fn tasks_reports_parked_green_threads() {
     watchdog(|| {
-        for_each_workers(|n| {
+        sweep_workers(|n| {
             let rt = runtime(n);
             let parked = Latch::new(3);
             let release = Arc::new(AtomicBool::new(false));

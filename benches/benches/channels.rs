@@ -4,18 +4,18 @@
 //! and `timers`: a timer armed and stopped (grove's `Timer` against
 //! tokio's `sleep` future made and dropped, on a runtime's worker), and an
 //! `after_func` armed and stopped.
-//! Named `<workload>/<impl>`. The workloads live in the `grove_benches`
+//! Named `<workload>/<impl>`. The workloads live in the `grove_workloads`
 //! library, which verifies every result; here they are only timed, with
 //! `iter_custom` so that building runtimes is never timed.
 //!
-//! Sizes are a tenth of BENCHMARKS.md's per iteration (criterion repeats
+//! Sizes are a tenth of the full table's ([`Sizes::FULL`]) per iteration (criterion repeats
 //! iterations); OS threads over unbuffered channels run fewer messages,
 //! and the throughput line (elements = round trips, messages,
 //! increments) is what compares. may's `select!` loses messages (see
 //! `select2`), so it has no benchmark here; the comparison program shows
 //! it failing.
 //!
-//! `cargo bench -p grove-benches --bench channels -- --test` runs every
+//! `cargo bench -p grove-workloads --bench channels -- --test` runs every
 //! benchmark once, as a smoke test.
 
 use std::time::{Duration, Instant};
@@ -26,9 +26,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Thro
 mod common;
 
 use common::{flat_group, timed};
-use grove_benches::prodcons::{Shape, CAP0, CAP128, FOUR_BY_FOUR};
-use grove_benches::util::{self, may_init, workers};
-use grove_benches::{mutex, pingpong0, prodcons, select2};
+use grove_workloads::prodcons::{Shape, CAP0, CAP128, FOUR_BY_FOUR};
+use grove_workloads::sizes::Sizes;
+use grove_workloads::util::{self, may_init, workers};
+use grove_workloads::{mutex, pingpong0, prodcons, select2};
 
 /// A group of few samples of equal iteration counts (flat sampling).
 fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
@@ -38,7 +39,7 @@ fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
 fn pingpong(c: &mut Criterion) {
     let w = workers();
     let mut g = group(c, "pingpong0");
-    let n = pingpong0::ROUNDS / 10;
+    let n = Sizes::FULL.rounds / 10;
     g.throughput(Throughput::Elements(n as u64));
     for (name, workers) in [("grove", w), ("grove_1_worker", 1)] {
         let rt = util::grove_runtime(workers);
@@ -55,7 +56,7 @@ fn pingpong(c: &mut Criterion) {
     may_init(w);
     g.bench_function("may", |b| b.iter_custom(|i| timed(i, || pingpong0::may(n))));
 
-    let n_std = pingpong0::ROUNDS_STD_THREAD / 10;
+    let n_std = Sizes::FULL.rounds_std / 10;
     g.throughput(Throughput::Elements(n_std as u64));
     g.bench_function("crossbeam_threads", |b| {
         b.iter_custom(|i| timed(i, || pingpong0::crossbeam(n_std)))
@@ -69,7 +70,7 @@ fn pingpong(c: &mut Criterion) {
 fn prodcons_shape(c: &mut Criterion, name: &str, shape: Shape) {
     let w = workers();
     let mut g = group(c, name);
-    let n = prodcons::MESSAGES / 10;
+    let n = Sizes::FULL.messages / 10;
     g.throughput(Throughput::Elements(n as u64));
     {
         let rt = util::grove_runtime(w);
@@ -88,7 +89,7 @@ fn prodcons_shape(c: &mut Criterion, name: &str, shape: Shape) {
         b.iter_custom(|i| timed(i, || prodcons::may(shape, n)))
     });
     let n_std = if shape.cap == 0 {
-        prodcons::MESSAGES_STD_CAP0 / 10
+        Sizes::FULL.messages_std_cap0 / 10
     } else {
         n
     };
@@ -111,7 +112,7 @@ fn prodcons_all(c: &mut Criterion) {
 fn mutex_group(c: &mut Criterion) {
     let w = workers();
     let mut g = group(c, "mutex");
-    let n = mutex::TOTAL / 10;
+    let n = Sizes::FULL.increments / 10;
     g.throughput(Throughput::Elements(n as u64));
     {
         let rt = util::grove_runtime(w);
@@ -136,7 +137,7 @@ fn mutex_group(c: &mut Criterion) {
 fn select2_group(c: &mut Criterion) {
     let w = workers();
     let mut g = group(c, "select2");
-    let n = select2::MESSAGES / 10;
+    let n = Sizes::FULL.select / 10;
     g.throughput(Throughput::Elements(n as u64));
     {
         let rt = util::grove_runtime(w);

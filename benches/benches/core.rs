@@ -1,6 +1,6 @@
 //! Criterion benchmarks of grove's core (spawn, yield, park, fork/join)
 //! against std threads, tokio, may and rayon. Named `<workload>/<impl>`.
-//! The workloads live in the `grove_benches` library, which verifies every
+//! The workloads live in the `grove_workloads` library, which verifies every
 //! result; here they are only timed, with `iter_custom` so that building
 //! runtimes is never timed.
 //!
@@ -10,7 +10,7 @@
 //! park + wake cycle) and prints its real figure, KiB per parked task, to
 //! stderr.
 //!
-//! `cargo bench -p grove-benches --bench core -- --test` runs every
+//! `cargo bench -p grove-workloads --bench core -- --test` runs every
 //! benchmark once, as a smoke test.
 
 use std::time::Duration;
@@ -21,8 +21,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Thro
 mod common;
 
 use common::{flat_group, timed};
-use grove_benches::util::{self, may_fit, may_init, workers};
-use grove_benches::{fib_fork, parked_memory, skynet, spawn_join, yield_now};
+use grove_workloads::sizes::Sizes;
+use grove_workloads::util::{self, may_fit_count, may_init, workers};
+use grove_workloads::{fib_fork, parked_memory, skynet, spawn_join, yield_now};
 
 /// A group of benchmarks with few samples of equal iteration counts (flat
 /// sampling): most iterations here take milliseconds to seconds.
@@ -39,7 +40,7 @@ fn spawn_join(c: &mut Criterion) {
     let w = workers();
     let mut g = long_group(c, "spawn_join", 3);
 
-    let n = spawn_join::N;
+    let n = Sizes::FULL.spawn;
     g.throughput(Throughput::Elements(n as u64));
     {
         let rt = util::grove_runtime(w);
@@ -57,13 +58,15 @@ fn spawn_join(c: &mut Criterion) {
         });
     }
     may_init(w);
-    let n_may = may_fit("spawn_join", n);
+    let fit = may_fit_count(n);
+    fit.say("spawn_join");
+    let n_may = fit.size;
     g.throughput(Throughput::Elements(n_may as u64));
     g.bench_function("may", |b| {
         b.iter_custom(|i| timed(i, || spawn_join::may(n_may)))
     });
 
-    let n_std = spawn_join::N_STD_THREAD;
+    let n_std = Sizes::FULL.spawn_std;
     g.throughput(Throughput::Elements(n_std as u64));
     g.bench_function("std_thread", |b| {
         b.iter_custom(|i| timed(i, || spawn_join::std_thread(n_std)))
@@ -75,7 +78,7 @@ fn yield_now(c: &mut Criterion) {
     let w = workers();
     let mut g = long_group(c, "yield_now", 2);
     // 100,000 yields an iteration; criterion repeats iterations as needed.
-    let n = yield_now::N / 10;
+    let n = Sizes::FULL.yields / 10;
     g.throughput(Throughput::Elements(n as u64));
     {
         let rt = util::grove_runtime(w);
@@ -123,7 +126,7 @@ fn report_kib(name: &str, runs: &mut [parked_memory::Parked]) {
 fn parked_memory(c: &mut Criterion) {
     let w = workers();
     let mut g = long_group(c, "parked_memory", 5);
-    let n = parked_memory::N;
+    let n = Sizes::FULL.parked;
 
     // Where grove maps each stack on its own (no guard regions), 100,000
     // stacks need vm.max_map_count raised (each run raises it and restores
@@ -161,7 +164,9 @@ fn parked_memory(c: &mut Criterion) {
     report_kib("tokio", &mut runs);
 
     may_init(w);
-    let n_may = may_fit("parked_memory", n);
+    let fit = may_fit_count(n);
+    fit.say("parked_memory");
+    let n_may = fit.size;
     let mut runs = Vec::new();
     g.throughput(Throughput::Elements(n_may as u64));
     g.bench_function("may", |b| {
@@ -175,7 +180,7 @@ fn parked_memory(c: &mut Criterion) {
     });
     report_kib("may", &mut runs);
 
-    let n_std = parked_memory::N_STD_THREAD;
+    let n_std = Sizes::FULL.parked_std;
     let mut runs = Vec::new();
     g.throughput(Throughput::Elements(n_std as u64));
     g.bench_function("std_thread", |b| {
@@ -194,7 +199,7 @@ fn parked_memory(c: &mut Criterion) {
 fn skynet(c: &mut Criterion) {
     let w = workers();
     let mut g = long_group(c, "skynet", 10);
-    let leaves = skynet::LEAVES;
+    let leaves = Sizes::FULL.leaves as u64;
     g.throughput(Throughput::Elements(skynet::tasks(leaves)));
     {
         let rt = util::grove_runtime(w);
@@ -210,7 +215,9 @@ fn skynet(c: &mut Criterion) {
     }
     may_init(w);
     // may holds a stack for every node at once: the tree must fit.
-    let leaves_may = skynet::may_leaves(leaves);
+    let fit = skynet::may_fit_leaves(leaves);
+    fit.say("skynet");
+    let leaves_may = fit.size;
     g.throughput(Throughput::Elements(skynet::tasks(leaves_may)));
     g.bench_function("may", |b| {
         b.iter_custom(|i| timed(i, || skynet::may(leaves_may)))
@@ -218,7 +225,7 @@ fn skynet(c: &mut Criterion) {
 
     // One OS thread per node: 1,000,000 leaves is impossible; 1,000 shows
     // the cost per node.
-    let leaves_std = skynet::LEAVES_STD_THREAD;
+    let leaves_std = Sizes::FULL.leaves_std as u64;
     g.throughput(Throughput::Elements(skynet::tasks(leaves_std)));
     g.bench_function("std_thread", |b| {
         b.iter_custom(|i| timed(i, || skynet::std_thread(leaves_std)))
@@ -229,7 +236,7 @@ fn skynet(c: &mut Criterion) {
 fn fib_fork(c: &mut Criterion) {
     let w = workers();
     let mut g = long_group(c, "fib_fork", 5);
-    let n = fib_fork::N;
+    let n = Sizes::FULL.fib as u32;
     g.throughput(Throughput::Elements(fib_fork::tasks(n)));
     {
         let rt = util::grove_runtime(w);
@@ -253,7 +260,9 @@ fn fib_fork(c: &mut Criterion) {
         b.iter_custom(|i| timed(i, || fib_fork::sequential(n)))
     });
     may_init(w);
-    let n_may = fib_fork::may_n(n);
+    let fit = fib_fork::may_fit_n(n);
+    fit.say("fib_fork");
+    let n_may = fit.size;
     g.throughput(Throughput::Elements(fib_fork::tasks(n_may)));
     g.bench_function("may", |b| {
         b.iter_custom(|i| timed(i, || fib_fork::may(n_may)))

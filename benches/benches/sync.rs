@@ -1,16 +1,16 @@
 //! Criterion benchmarks of grove's sync primitives against tokio, may and
 //! std on OS threads: `mutex_uncontended`, `rwlock_read`,
 //! `waitgroup_fanout` (the contended `mutex` is in `channels`). Named
-//! `<workload>/<impl>`. The workloads live in the `grove_benches` library,
+//! `<workload>/<impl>`. The workloads live in the `grove_workloads` library,
 //! which verifies every result; here they are only timed, with
 //! `iter_custom` so that building runtimes is never timed.
 //!
-//! Sizes are a tenth of BENCHMARKS.md's per iteration (criterion repeats
+//! Sizes are a tenth of the full table's ([`Sizes::FULL`]) per iteration (criterion repeats
 //! iterations); OS threads in `waitgroup_fanout` spawn fewer tasks, and
 //! the throughput line (elements = lock + unlock pairs, operations,
 //! tasks) is what compares.
 //!
-//! `cargo bench -p grove-benches --bench sync -- --test` runs every
+//! `cargo bench -p grove-workloads --bench sync -- --test` runs every
 //! benchmark once, as a smoke test.
 
 use std::time::Duration;
@@ -21,8 +21,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Thro
 mod common;
 
 use common::{flat_group, timed};
-use grove_benches::util::{self, may_fit, may_init, workers};
-use grove_benches::{mutex_uncontended, rwlock_read, waitgroup_fanout};
+use grove_workloads::sizes::Sizes;
+use grove_workloads::util::{self, may_fit_count, may_init, workers};
+use grove_workloads::{mutex_uncontended, rwlock_read, waitgroup_fanout};
 
 /// A group of few samples of equal iteration counts (flat sampling).
 fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
@@ -32,7 +33,7 @@ fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
 fn mutex_uncontended_group(c: &mut Criterion) {
     let w = workers();
     let mut g = group(c, "mutex_uncontended");
-    let n = mutex_uncontended::N / 10;
+    let n = Sizes::FULL.uncontended / 10;
     g.throughput(Throughput::Elements(n as u64));
     {
         let rt = util::grove_runtime(w);
@@ -59,7 +60,7 @@ fn mutex_uncontended_group(c: &mut Criterion) {
 fn rwlock_read_group(c: &mut Criterion) {
     let w = workers();
     let mut g = group(c, "rwlock_read");
-    let n = rwlock_read::operations(rwlock_read::TOTAL / 10);
+    let n = rwlock_read::operations(Sizes::FULL.rw_ops / 10);
     g.throughput(Throughput::Elements(n as u64));
     {
         let rt = util::grove_runtime(w);
@@ -86,7 +87,7 @@ fn rwlock_read_group(c: &mut Criterion) {
 fn waitgroup_fanout_group(c: &mut Criterion) {
     let w = workers();
     let mut g = group(c, "waitgroup_fanout");
-    let n = waitgroup_fanout::N / 10;
+    let n = Sizes::FULL.fanout / 10;
     g.throughput(Throughput::Elements(n as u64));
     {
         let rt = util::grove_runtime(w);
@@ -101,12 +102,14 @@ fn waitgroup_fanout_group(c: &mut Criterion) {
         });
     }
     may_init(w);
-    let n_may = may_fit("waitgroup_fanout", n);
+    let fit = may_fit_count(n);
+    fit.say("waitgroup_fanout");
+    let n_may = fit.size;
     g.throughput(Throughput::Elements(n_may as u64));
     g.bench_function("may", |b| {
         b.iter_custom(|i| timed(i, || waitgroup_fanout::may(n_may)))
     });
-    let n_std = waitgroup_fanout::N_STD_THREAD;
+    let n_std = Sizes::FULL.fanout_std;
     g.throughput(Throughput::Elements(n_std as u64));
     g.bench_function("std_thread", |b| {
         b.iter_custom(|i| timed(i, || waitgroup_fanout::std_thread(n_std)))

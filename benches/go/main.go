@@ -1,39 +1,51 @@
 // Command grovebench runs the Go twins of grove's benchmark workloads
-// (see BENCHMARKS.md). Every workload checks its own result and exits with
-// status 1 and a message on stderr if the result is wrong.
+// (see BENCHMARKS.md at the root of the repository). Every workload checks
+// its own result and exits with status 1 and a message on stderr if the
+// result is wrong. Sizes come from the command line (the comparison
+// program passes those of its one table, benches/src/sizes.rs): SIZE is
 //
-//	spawn_join       N goroutines (100,000) each increment a shared atomic
-//	                 counter; wait with a WaitGroup.                ns/task
+//	spawn_join       N goroutines each increment a shared atomic counter;
+//	                 wait with a WaitGroup.                         ns/task
 //	pingpong0        main and one goroutine bounce a counter over two
-//	                 unbuffered channels, R round trips (1,000,000). ns/roundtrip
-//	prodcons_cap0    1 producer / 1 consumer, capacity 0, values 1..M
-//	                 (M = 1,000,000); consumer sums.                 ns/msg
+//	                 unbuffered channels, N round trips.            ns/roundtrip
+//	prodcons_cap0    1 producer / 1 consumer, capacity 0, values 1..N;
+//	                 the consumer (main) sums.                      ns/msg
 //	prodcons_cap128  the same over capacity 128.                     ns/msg
-//	prodcons_4p4c    4 producers (M/4 distinct values each) / 4 consumers
+//	prodcons_4p4c    4 producers (N/4 distinct values each) / 4 consumers
 //	                 over capacity 128; WaitGroup + close.           ns/msg
-//	skynet           classic skynet: 10-ary tree of L leaves (1,000,000),
-//	                 each node spawns 10 children that send their sums on a
-//	                 channel; leaf sends its ordinal.                ms
-//	parked_memory    N goroutines (100,000) blocked receiving on one shared
+//	skynet           classic skynet: 10-ary tree of N leaves (a power of
+//	                 ten), each node spawns 10 children that send their
+//	                 sums on a channel; leaf sends its ordinal.      ms
+//	parked_memory    N goroutines blocked receiving on one shared
 //	                 unbuffered channel; RSS growth (/proc/self/statm) / N,
 //	                 each repetition in a fresh child process.       KiB/task
 //	mutex            8 goroutines increment one counter under a sync.Mutex,
-//	                 T increments in all (8,000,000).                ns/incr
-//	mutex_uncontended one goroutine locks and unlocks one sync.Mutex N times
-//	                 (10,000,000), incrementing the counter it guards. ns/op
-//	rwlock_read      8 goroutines share one sync.RWMutex over a counter, T
-//	                 operations in all (4,000,000): rounds of 99 reads
-//	                 (RLock, read) and 1 write (Lock, increment).  ns/op
-//	waitgroup_fanout N goroutines (100,000) each increment a shared atomic
-//	                 counter and call Done on one sync.WaitGroup; the
-//	                 spawner Waits (the same shape as spawn_join).  ns/task
-//	select2          one goroutine selects over two capacity-128 channels fed
-//	                 by two producers (M/2 each), nil-ing closed ones. ns/msg
-//	fib_fork         fib(27): every call with n >= 2 spawns a goroutine for
+//	                 N increments in all.                            ns/incr
+//	mutex_uncontended one goroutine locks and unlocks one sync.Mutex N times,
+//	                 incrementing the counter it guards.             ns/op
+//	rwlock_read      8 goroutines share one sync.RWMutex over a counter, N
+//	                 operations in all (a multiple of 800): rounds of 99
+//	                 reads (RLock, read) and 1 write (Lock, increment). ns/op
+//	waitgroup_fanout N goroutines each increment a shared atomic counter
+//	                 and call Done on one sync.WaitGroup; the spawner Waits
+//	                 (the same shape as spawn_join).                ns/task
+//	select2          one goroutine (main) selects over two capacity-128
+//	                 channels fed by two producers (N/2 each), nil-ing
+//	                 closed ones.                                   ns/msg
+//	fib_fork         fib(N): every call with n >= 2 spawns a goroutine for
 //	                 fib(n-1), computes fib(n-2) itself, then receives the
 //	                 child's result on a channel.                    ms
 //
-// Usage: go run . [-only NAME[,NAME...]] [-reps K] [-scale S] [-procs P] [-list]
+// The natural programs: main spawns every communicating goroutine, then
+// waits for them (the shape a Go program takes; grove runs it placed as
+// its scheduler likes, and split across workers):
+//
+//	pingpong0_natural, prodcons_cap0_natural, prodcons_cap128_natural,
+//	prodcons_4p4c_natural, select2_natural
+//
+// Usage: grovebench [-reps K] [-procs P] NAME=SIZE[:WARM] ...
+// (WARM: the size of an untimed warm-up run first; none without it),
+// grovebench -list, grovebench -version.
 // Output: one line per repetition, "RESULT <name> <value> <unit> procs=<P>".
 package main
 
@@ -55,15 +67,15 @@ import (
 type workload struct {
 	name string
 	unit string
-	run  func(scale float64) float64 // returns the measured value in unit
+	run  func(n int) float64 // runs at size n; returns the measured value in unit
 }
 
 var workloads = []workload{
 	{"spawn_join", "ns/task", spawnJoin},
 	{"pingpong0", "ns/roundtrip", pingpong0},
-	{"prodcons_cap0", "ns/msg", func(s float64) float64 { return prodcons(s, 0) }},
-	{"prodcons_cap128", "ns/msg", func(s float64) float64 { return prodcons(s, 128) }},
-	{"prodcons_4p4c", "ns/msg", prodcons4p4c},
+	{"prodcons_cap0", "ns/msg", func(n int) float64 { return prodcons(n, 0) }},
+	{"prodcons_cap128", "ns/msg", func(n int) float64 { return prodcons(n, 128) }},
+	{"prodcons_4p4c", "ns/msg", func(n int) float64 { return prodconsSpawned("prodcons_4p4c", n, 4, 128) }},
 	{"skynet", "ms", skynetBench},
 	{"parked_memory", "KiB/task", parkedMemoryFresh},
 	{"mutex", "ns/incr", mutexBench},
@@ -72,6 +84,11 @@ var workloads = []workload{
 	{"waitgroup_fanout", "ns/task", waitgroupFanout},
 	{"select2", "ns/msg", select2},
 	{"fib_fork", "ms", fibFork},
+	{"pingpong0_natural", "ns/roundtrip", pingpong0Natural},
+	{"prodcons_cap0_natural", "ns/msg", func(n int) float64 { return prodconsSpawned("prodcons_cap0_natural", n, 1, 0) }},
+	{"prodcons_cap128_natural", "ns/msg", func(n int) float64 { return prodconsSpawned("prodcons_cap128_natural", n, 1, 128) }},
+	{"prodcons_4p4c_natural", "ns/msg", func(n int) float64 { return prodconsSpawned("prodcons_4p4c_natural", n, 4, 128) }},
+	{"select2_natural", "ns/msg", select2Natural},
 }
 
 // fail reports a wrong result and exits with status 1.
@@ -80,11 +97,10 @@ func fail(name, format string, args ...interface{}) {
 	os.Exit(1)
 }
 
-// scaled returns base*scale rounded, at least min.
-func scaled(base int, scale float64, min int) int {
-	n := int(math.Round(float64(base) * scale))
+// atLeast returns n, or min if n is smaller.
+func atLeast(n, min int) int {
 	if n < min {
-		n = min
+		return min
 	}
 	return n
 }
@@ -92,8 +108,8 @@ func scaled(base int, scale float64, min int) int {
 func perOp(d time.Duration, ops int) float64 { return float64(d.Nanoseconds()) / float64(ops) }
 func ms(d time.Duration) float64             { return float64(d.Nanoseconds()) / 1e6 }
 
-func spawnJoin(scale float64) float64 {
-	n := scaled(100_000, scale, 1)
+func spawnJoin(n int) float64 {
+	n = atLeast(n, 1)
 	var counter atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -112,15 +128,22 @@ func spawnJoin(scale float64) float64 {
 	return perOp(d, n)
 }
 
-func pingpong0(scale float64) float64 {
-	r := scaled(1_000_000, scale, 1)
+// echo answers v+1 on pong to every v it receives on ping, r times; then
+// marks done, if given.
+func echo(ping <-chan int, pong chan<- int, r int, done *sync.WaitGroup) {
+	for i := 0; i < r; i++ {
+		pong <- <-ping + 1
+	}
+	if done != nil {
+		done.Done()
+	}
+}
+
+func pingpong0(r int) float64 {
+	r = atLeast(r, 1)
 	ping, pong := make(chan int), make(chan int)
 	start := time.Now()
-	go func() {
-		for i := 0; i < r; i++ {
-			pong <- <-ping + 1
-		}
-	}()
+	go echo(ping, pong, r, nil)
 	v := 0
 	for i := 0; i < r; i++ {
 		ping <- v + 1
@@ -133,8 +156,8 @@ func pingpong0(scale float64) float64 {
 	return perOp(d, r)
 }
 
-func prodcons(scale float64, capacity int) float64 {
-	m := scaled(1_000_000, scale, 1)
+func prodcons(m int, capacity int) float64 {
+	m = atLeast(m, 1)
 	ch := make(chan int, capacity)
 	start := time.Now()
 	go func() {
@@ -150,43 +173,6 @@ func prodcons(scale float64, capacity int) float64 {
 	d := time.Since(start)
 	if want := m * (m + 1) / 2; sum != want {
 		fail(fmt.Sprintf("prodcons_cap%d", capacity), "sum = %d, want %d", sum, want)
-	}
-	return perOp(d, m)
-}
-
-func prodcons4p4c(scale float64) float64 {
-	per := scaled(1_000_000, scale, 4) / 4
-	m := 4 * per
-	ch := make(chan int, 128)
-	var producers sync.WaitGroup
-	var total atomic.Int64
-	var consumers sync.WaitGroup
-	start := time.Now()
-	producers.Add(4)
-	for p := 0; p < 4; p++ {
-		go func(first int) { // sends first..first+per-1
-			for i := first; i < first+per; i++ {
-				ch <- i
-			}
-			producers.Done()
-		}(p*per + 1)
-	}
-	go func() { producers.Wait(); close(ch) }()
-	consumers.Add(4)
-	for c := 0; c < 4; c++ {
-		go func() {
-			sum := 0
-			for v := range ch {
-				sum += v
-			}
-			total.Add(int64(sum))
-			consumers.Done()
-		}()
-	}
-	consumers.Wait()
-	d := time.Since(start)
-	if want := int64(m) * int64(m+1) / 2; total.Load() != want {
-		fail("prodcons_4p4c", "sum = %d, want %d", total.Load(), want)
 	}
 	return perOp(d, m)
 }
@@ -209,13 +195,11 @@ func skynet(c chan<- int, num, size, div int) {
 	c <- sum
 }
 
-func skynetBench(scale float64) float64 {
-	// Scale only to the nearest power of ten of leaves, at least 1000.
-	exp := int(math.Round(math.Log10(1e6 * scale)))
-	if exp < 3 {
-		exp = 3
+func skynetBench(leaves int) float64 {
+	if leaves < 10 || math.Pow10(int(math.Round(math.Log10(float64(leaves))))) != float64(leaves) {
+		fmt.Fprintf(os.Stderr, "skynet: leaves must be a power of ten, at least 10; got %d\n", leaves)
+		os.Exit(2)
 	}
-	leaves := int(math.Pow10(exp))
 	c := make(chan int)
 	start := time.Now()
 	go skynet(c, 0, leaves, 10)
@@ -245,8 +229,8 @@ func rss() int64 {
 	return 0
 }
 
-func parkedMemory(scale float64) float64 {
-	n := scaled(100_000, scale, 1)
+func parkedMemory(n int) float64 {
+	n = atLeast(n, 1)
 	// Return freed stacks (e.g. from earlier runs) to the OS so that they
 	// are not silently reused and the growth reflects n fresh goroutines.
 	runtime.GC()
@@ -285,14 +269,14 @@ const childEnv = "GROVEBENCH_PARKED_CHILD"
 // parkedMemoryFresh runs parkedMemory in a fresh copy of this program: Go
 // never frees goroutine descriptors and caches stacks, so a second
 // measurement in the same process would under-count.
-func parkedMemoryFresh(scale float64) float64 {
+func parkedMemoryFresh(n int) float64 {
 	if os.Getenv(childEnv) != "" {
-		return parkedMemory(scale)
+		return parkedMemory(n)
 	}
 	exe, err := os.Executable()
 	if err == nil {
-		cmd := exec.Command(exe, "-only", "parked_memory", "-reps", "1",
-			"-scale", fmt.Sprint(scale), "-procs", fmt.Sprint(runtime.GOMAXPROCS(0)))
+		cmd := exec.Command(exe, "-reps", "1", "-procs", fmt.Sprint(runtime.GOMAXPROCS(0)),
+			fmt.Sprintf("parked_memory=%d", n))
 		cmd.Env = append(os.Environ(), childEnv+"=1")
 		cmd.Stderr = os.Stderr
 		var out []byte
@@ -311,8 +295,8 @@ func parkedMemoryFresh(scale float64) float64 {
 	return 0
 }
 
-func mutexBench(scale float64) float64 {
-	per := scaled(8_000_000, scale, 8) / 8
+func mutexBench(n int) float64 {
+	per := atLeast(n, 8) / 8
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	counter := 0
@@ -336,8 +320,8 @@ func mutexBench(scale float64) float64 {
 	return perOp(d, 8*per)
 }
 
-func mutexUncontended(scale float64) float64 {
-	n := scaled(10_000_000, scale, 1)
+func mutexUncontended(n int) float64 {
+	n = atLeast(n, 1)
 	var mu sync.Mutex
 	counter := 0
 	start := time.Now()
@@ -353,10 +337,10 @@ func mutexUncontended(scale float64) float64 {
 	return perOp(d, n)
 }
 
-func rwlockRead(scale float64) float64 {
+func rwlockRead(n int) float64 {
 	// Whole rounds of 100 operations (99 reads, 1 write) per goroutine, at
 	// least one each, as in grove's rwlock_read::operations.
-	rounds := scaled(4_000_000, scale, 800) / 800
+	rounds := atLeast(n, 800) / 800
 	total, writes := 800*rounds, 8*rounds
 	var mu sync.RWMutex
 	var wg sync.WaitGroup
@@ -396,8 +380,8 @@ func rwlockRead(scale float64) float64 {
 	return perOp(d, total)
 }
 
-func waitgroupFanout(scale float64) float64 {
-	n := scaled(100_000, scale, 1)
+func waitgroupFanout(n int) float64 {
+	n = atLeast(n, 1)
 	var counter atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -416,19 +400,9 @@ func waitgroupFanout(scale float64) float64 {
 	return perOp(d, n)
 }
 
-func select2(scale float64) float64 {
-	per := scaled(1_000_000, scale, 2) / 2
-	m := 2 * per
-	a, b := make(chan int, 128), make(chan int, 128)
-	produce := func(c chan<- int, first int) {
-		for i := first; i < first+per; i++ {
-			c <- i
-		}
-		close(c)
-	}
-	start := time.Now()
-	go produce(a, 1)
-	go produce(b, per+1)
+// selectSum sums what comes on a and b until both are closed, nil-ing a
+// closed one (a nil channel's case is never ready).
+func selectSum(a, b <-chan int) int {
 	sum := 0
 	for a != nil || b != nil {
 		select {
@@ -446,9 +420,109 @@ func select2(scale float64) float64 {
 			sum += v
 		}
 	}
+	return sum
+}
+
+func select2(n int) float64 { return select2Program("select2", n, false) }
+
+func select2Natural(n int) float64 { return select2Program("select2_natural", n, true) }
+
+// select2Program: two producers (n/2 values each) feed two capacity-128
+// channels, one goroutine selects over both; main is that goroutine, or
+// (natural) spawns it too and waits.
+func select2Program(name string, n int, natural bool) float64 {
+	per := atLeast(n, 2) / 2
+	m := 2 * per
+	a, b := make(chan int, 128), make(chan int, 128)
+	produce := func(c chan<- int, first int) {
+		for i := first; i < first+per; i++ {
+			c <- i
+		}
+		close(c)
+	}
+	sum := 0
+	start := time.Now()
+	go produce(a, 1)
+	go produce(b, per+1)
+	if natural {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			sum = selectSum(a, b)
+			wg.Done()
+		}()
+		wg.Wait()
+	} else {
+		sum = selectSum(a, b)
+	}
 	d := time.Since(start)
 	if want := m * (m + 1) / 2; sum != want {
-		fail("select2", "sum = %d, want %d", sum, want)
+		fail(name, "sum = %d, want %d", sum, want)
+	}
+	return perOp(d, m)
+}
+
+// pingpong0Natural is pingpong0 as a Go program would be written: main
+// spawns the driver and the echo, then waits for both.
+func pingpong0Natural(r int) float64 {
+	r = atLeast(r, 1)
+	ping, pong := make(chan int), make(chan int)
+	var wg sync.WaitGroup
+	v := 0
+	start := time.Now()
+	wg.Add(2)
+	go echo(ping, pong, r, &wg)
+	go func() {
+		for i := 0; i < r; i++ {
+			ping <- v + 1
+			v = <-pong
+		}
+		wg.Done()
+	}()
+	wg.Wait()
+	d := time.Since(start)
+	if v != 2*r {
+		fail("pingpong0_natural", "counter = %d, want %d", v, 2*r)
+	}
+	return perOp(d, r)
+}
+
+// prodconsSpawned: main spawns p producers (n/p distinct values each) and
+// p consumers over one channel of the given capacity, then waits; the
+// last producer to finish closes the channel. prodcons_4p4c is this
+// program with p = 4 (main consumes nothing), and so is its natural twin.
+func prodconsSpawned(name string, n, p, capacity int) float64 {
+	per := atLeast(n, p) / p
+	m := p * per
+	ch := make(chan int, capacity)
+	var producers, consumers sync.WaitGroup
+	var total atomic.Int64
+	start := time.Now()
+	producers.Add(p)
+	for i := 0; i < p; i++ {
+		go func(first int) {
+			for v := first; v < first+per; v++ {
+				ch <- v
+			}
+			producers.Done()
+		}(i*per + 1)
+	}
+	go func() { producers.Wait(); close(ch) }()
+	consumers.Add(p)
+	for i := 0; i < p; i++ {
+		go func() {
+			sum := 0
+			for v := range ch {
+				sum += v
+			}
+			total.Add(int64(sum))
+			consumers.Done()
+		}()
+	}
+	consumers.Wait()
+	d := time.Since(start)
+	if want := int64(m) * int64(m+1) / 2; total.Load() != want {
+		fail(name, "sum = %d, want %d", total.Load(), want)
 	}
 	return perOp(d, m)
 }
@@ -465,13 +539,10 @@ func fib(n int) int {
 	return x + <-c
 }
 
-func fibFork(scale float64) float64 {
-	n := 27
-	if scale < 1 {
-		n -= int(math.Round(math.Log(1/scale) / math.Log(1.618)))
-		if n < 0 {
-			n = 0
-		}
+func fibFork(n int) float64 {
+	if n < 0 || n > 40 {
+		fmt.Fprintf(os.Stderr, "fib_fork: n must be 0 to 40; got %d\n", n)
+		os.Exit(2)
 	}
 	start := time.Now()
 	got := fib(n)
@@ -486,56 +557,89 @@ func fibFork(scale float64) float64 {
 	return ms(d)
 }
 
+// job is one workload to run, at a size, with an optional warm-up size.
+type job struct {
+	w    workload
+	size int
+	warm int
+}
+
+// parseJob reads NAME=SIZE[:WARM].
+func parseJob(arg string) (job, error) {
+	name, sizes, ok := strings.Cut(arg, "=")
+	if !ok {
+		return job{}, fmt.Errorf("%q is not NAME=SIZE[:WARM]", arg)
+	}
+	var j job
+	found := false
+	for _, w := range workloads {
+		if w.name == name {
+			j.w, found = w, true
+		}
+	}
+	if !found {
+		return job{}, fmt.Errorf("unknown workload %q (try -list)", name)
+	}
+	size, warm, hasWarm := strings.Cut(sizes, ":")
+	var err error
+	if j.size, err = strconv.Atoi(size); err != nil || j.size < 0 {
+		return job{}, fmt.Errorf("%s: size %q is not a whole number", name, size)
+	}
+	if hasWarm {
+		if j.warm, err = strconv.Atoi(warm); err != nil || j.warm < 0 {
+			return job{}, fmt.Errorf("%s: warm-up size %q is not a whole number", name, warm)
+		}
+	}
+	return j, nil
+}
+
 func main() {
-	only := flag.String("only", "", "comma-separated workload names (default: all)")
 	reps := flag.Int("reps", 3, "timed repetitions per workload")
-	scale := flag.Float64("scale", 1.0, "multiplies the size of every workload")
 	procs := flag.Int("procs", runtime.NumCPU(), "GOMAXPROCS")
 	list := flag.Bool("list", false, "print the workload names and exit")
 	version := flag.Bool("version", false, "print the Go version this was built with and exit")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: grovebench [-reps K] [-procs P] NAME=SIZE[:WARM] ...")
+		fmt.Fprintln(os.Stderr, "sizes: BENCHMARKS.md's table; `cargo run --release -p grove-benches -- --go-command` prints a full command")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 
 	if *version {
 		fmt.Println(runtime.Version())
 		return
 	}
-
 	if *list {
 		for _, w := range workloads {
 			fmt.Println(w.name)
 		}
 		return
 	}
-	if *procs < 1 || *reps < 1 || !(*scale > 0) {
-		fmt.Fprintln(os.Stderr, "-procs and -reps must be >= 1 and -scale > 0")
+	if *procs < 1 || *reps < 1 {
+		fmt.Fprintln(os.Stderr, "-procs and -reps must be >= 1")
 		os.Exit(2)
+	}
+	if flag.NArg() == 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	var jobs []job
+	for _, arg := range flag.Args() {
+		j, err := parseJob(arg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		jobs = append(jobs, j)
 	}
 	runtime.GOMAXPROCS(*procs)
 
-	selected := workloads
-	if *only != "" {
-		selected = nil
-		for _, name := range strings.Split(*only, ",") {
-			found := false
-			for _, w := range workloads {
-				if w.name == strings.TrimSpace(name) {
-					selected = append(selected, w)
-					found = true
-				}
-			}
-			if !found {
-				fmt.Fprintf(os.Stderr, "unknown workload %q (try -list)\n", name)
-				os.Exit(2)
-			}
-		}
-	}
-
-	for _, w := range selected {
-		if os.Getenv(childEnv) == "" {
-			w.run(*scale / 100) // short untimed warm-up
+	for _, j := range jobs {
+		if j.warm > 0 && os.Getenv(childEnv) == "" {
+			j.w.run(j.warm) // untimed warm-up
 		}
 		for i := 0; i < *reps; i++ {
-			fmt.Printf("RESULT %s %.2f %s procs=%d\n", w.name, w.run(*scale), w.unit, *procs)
+			fmt.Printf("RESULT %s %.2f %s procs=%d\n", j.w.name, j.w.run(j.size), j.w.unit, *procs)
 		}
 	}
 }

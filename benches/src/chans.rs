@@ -151,6 +151,53 @@ impl Spawner for GroveSpawn {
     }
 }
 
+/// Green threads started on worker `.0` of the calling green thread's
+/// runtime (`grove::thread::Builder::on_worker`), where they stay.
+#[derive(Clone, Copy, Debug)]
+pub struct GroveOn(pub usize);
+
+impl Spawner for GroveOn {
+    fn spawn(self, what: &'static str, job: Job) -> Joiner {
+        let h = grove::thread::Builder::new()
+            .on_worker(self.0)
+            .spawn(job)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{what}: cannot start a green thread on worker {}: {e}",
+                    self.0
+                )
+            });
+        Box::new(move || {
+            h.join()
+                .unwrap_or_else(|_| panic!("{what}: a green thread panicked"))
+        })
+    }
+}
+
+/// Where the green threads of a *spawned* program start: one whose main
+/// green thread spawns every communicating task and then joins them
+/// (`pingpong0::grove_spawned`, `prodcons::grove_spawned`,
+/// `select2::grove_spawned`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Wherever the runtime puts them: the program as a user writes it.
+    Natural,
+    /// Deliberately apart: the sending side on worker 0, the receiving
+    /// side on worker 1 (`Builder::on_worker`), so that every hand-off
+    /// crosses workers. Needs a runtime of two workers or more.
+    Split,
+}
+
+impl Placement {
+    /// The workers a runtime needs for this placement.
+    pub fn workers_needed(self) -> usize {
+        match self {
+            Placement::Natural => 1,
+            Placement::Split => 2,
+        }
+    }
+}
+
 /// may coroutines.
 #[derive(Clone, Copy, Debug)]
 pub struct MaySpawn;

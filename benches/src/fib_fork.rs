@@ -8,10 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::{check, may_go};
-
-/// The full-size argument.
-pub const N: u32 = 27;
+use crate::util::{check, may_fit, may_go, MayFit};
 
 /// The right answer: fib(n), iteratively.
 pub fn expected(n: u32) -> u64 {
@@ -142,7 +139,7 @@ fn rayon_fib(n: u64) -> u64 {
 /// may: the top call runs in a coroutine; every fork is a coroutine that is
 /// joined. may allocates a stack per spawn, and forks pile up faster than
 /// they finish, so fib(27) fails at the default `vm.max_map_count`; size
-/// `n` with [`may_n`].
+/// `n` with [`may_fit_n`].
 pub fn may(n: u32) -> Duration {
     let (elapsed, got) = may_go(move || {
         let start = Instant::now();
@@ -155,32 +152,12 @@ pub fn may(n: u32) -> Duration {
     elapsed
 }
 
-/// The largest argument, at most `n`, whose forks may can all hold at once
-/// (forks can pile up: may allocates each one's stack at spawn); prints a
-/// note when it scales down. At the default `vm.max_map_count` that is
-/// 20 (10,945 coroutines).
-pub fn may_n(n: u32) -> u32 {
-    let fit = may_fit_n(n);
-    if fit < n {
-        eprintln!(
-            "fib_fork/may: fib({n}) forks {} coroutines, more than fit under \
-             vm.max_map_count = {} (about {} live coroutines do); using fib({fit})",
-            tasks(n),
-            grove::runtime::max_map_count(),
-            crate::util::may_capacity()
-        );
-    }
-    fit
-}
-
-/// [`may_n`] without the note: the caller reports the size it got.
-pub fn may_fit_n(n: u32) -> u32 {
-    let cap = crate::util::may_capacity() as u64;
-    let mut fit = n;
-    while fit > 0 && tasks(fit) > cap {
-        fit -= 1;
-    }
-    fit
+/// The largest argument, at most `n`, whose forks may can all hold at
+/// once (forks pile up: may allocates each one's stack at spawn):
+/// [`may_fit`]'s rule, one less each step down. At the default
+/// `vm.max_map_count` that is about 21 (17,710 coroutines).
+pub fn may_fit_n(n: u32) -> MayFit<u32> {
+    may_fit(n, |n| tasks(n) as usize, |n| n.checked_sub(1))
 }
 
 fn may_fib(n: u64) -> u64 {

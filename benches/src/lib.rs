@@ -1,7 +1,11 @@
 //! grove's benchmark workloads, with the same workload written for each
 //! peer: grove green threads, OS threads (`std::thread`), tokio, may, and
-//! rayon where it has the feature. The criterion benches
-//! (`benches/core.rs`) and the comparison program both call these.
+//! rayon where it has the feature. The criterion benches beside them
+//! (`benches/benches/*.rs`: `cargo bench -p grove-workloads`) and the
+//! comparison program (`showdown/`, package `grove-benches`) both call
+//! these, at the sizes of the one table, [`sizes::Sizes`]. Go's twin of
+//! each workload is `benches/go` (`BENCHMARKS.md` at the repository's
+//! root describes them all, and how they are measured).
 //!
 //! Every implementation is a plain function that runs the workload once,
 //! returns what it measured (a `Duration` of the timed part, excluding the
@@ -26,18 +30,21 @@
 //! | [`waitgroup_fanout`] | spawn N tasks that bump a counter and call `done` on one wait group; wait on it | ns per task = time / N |
 //! | [`select2`] | one task selects over two channels fed by two producers | ns per message = time / messages |
 //!
+//! [`pingpong0`], [`prodcons`] and [`select2`] also come as *spawned*
+//! programs (the main green thread spawns every communicating task, then
+//! joins them), placed as the runtime likes ("natural") or deliberately
+//! split across workers with `grove::thread::Builder::on_worker`
+//! ([`chans::Placement`]).
+//!
 //! The channel workloads are written once over [`chans`] (channel ends
 //! and task spawners for grove, may, crossbeam-channel, `std::sync::mpsc`
 //! and OS threads); tokio, being async, has its own version of each.
 //!
 //! Naming: the workload's name, then the implementation's, as in
 //! `spawn_join/grove`, `spawn_join/std_thread`, `spawn_join/tokio`,
-//! `spawn_join/may` (see `BENCHMARKS.md` in the shared folder for the
-//! rules of measurement).
+//! `spawn_join/may` (see `BENCHMARKS.md` for the rules of measurement).
 
 #![warn(missing_docs)]
-#![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod chans;
 pub mod fib_fork;
@@ -48,6 +55,7 @@ pub mod pingpong0;
 pub mod prodcons;
 pub mod rwlock_read;
 pub mod select2;
+pub mod sizes;
 pub mod skynet;
 pub mod spawn_join;
 pub mod util;
@@ -89,6 +97,39 @@ mod tests {
         select2::grove(&rt, 2000);
         select2::tokio(&tokio, 2000);
         select2::crossbeam(2000);
+    }
+
+    /// The spawned programs, natural and split, verify their results, and
+    /// split really puts the two sides on different workers.
+    #[test]
+    fn spawned_programs_verify() {
+        use chans::{Placement, Spawner};
+        let rt = util::grove_runtime(2);
+        for placement in [Placement::Natural, Placement::Split] {
+            pingpong0::grove_spawned(&rt, 1000, placement);
+            for shape in [prodcons::CAP0, prodcons::CAP128, prodcons::FOUR_BY_FOUR] {
+                prodcons::grove_spawned(&rt, shape, 2000, placement);
+            }
+            select2::grove_spawned(&rt, 2000, placement);
+        }
+        let workers = rt.block_on(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let joins: Vec<_> = (0..2)
+                .map(|i| {
+                    let tx = tx.clone();
+                    chans::GroveOn(i).spawn(
+                        "placement",
+                        Box::new(move || tx.send(grove::thread::current_worker()).unwrap()),
+                    )
+                })
+                .collect();
+            joins.into_iter().for_each(|join| join());
+            drop(tx);
+            let mut got: Vec<_> = rx.iter().collect();
+            got.sort();
+            got
+        });
+        assert_eq!(workers, vec![Some(0), Some(1)]);
     }
 
     #[test]

@@ -19,9 +19,6 @@ use crate::util::check;
 /// Tasks contending for the lock.
 pub const TASKS: usize = 8;
 
-/// Increments per run, all tasks together.
-pub const TOTAL: usize = 8_000_000;
-
 /// `total` rounded down to a multiple of [`TASKS`].
 pub fn increments(total: usize) -> usize {
     total / TASKS * TASKS

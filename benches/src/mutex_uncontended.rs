@@ -21,9 +21,6 @@ use crate::chans::in_may;
 use crate::mutex::Lock;
 use crate::util::check;
 
-/// Lock + unlock pairs per run (BENCHMARKS.md's size).
-pub const N: usize = 10_000_000;
-
 /// One run with any lock, on the calling task.
 fn lock_loop<L: Lock>(what: &str, n: usize) -> Duration {
     // Shared, as a real mutex is: the compiler must treat every lock as

@@ -19,13 +19,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{check, may_go, rss_bytes, trim_heap, MapCountGuard};
+use grove_test_support::procfs::{page_size, rss_bytes, trim_heap};
+use grove_test_support::MapCountGuard;
 
-/// Green threads, tokio tasks and may coroutines (where they fit) per run.
-pub const N: usize = 100_000;
-
-/// OS threads per run.
-pub const N_STD_THREAD: usize = 2_000;
+use crate::util::{check, may_go};
 
 /// The stack size of the OS threads (a typical small thread stack; RSS
 /// counts only the pages they touch).
@@ -197,7 +194,7 @@ pub fn grove_can_run(n: usize) -> Result<(), String> {
 /// that filling it does not count as memory of the parked tasks.
 fn prefaulted_vec<T>(n: usize) -> Vec<T> {
     let mut v = Vec::with_capacity(n);
-    let step = crate::util::page_size() / std::mem::size_of::<T>().max(1);
+    let step = page_size() / std::mem::size_of::<T>().max(1);
     for slot in v.spare_capacity_mut().iter_mut().step_by(step.max(1)) {
         // SAFETY: writing zero bytes into spare capacity, which the vector
         // treats as uninitialised (its length stays 0), only faults the
@@ -217,7 +214,7 @@ struct StdGate {
 }
 
 /// std::thread: `n` OS threads with [`STD_THREAD_STACK`] stacks, each
-/// waiting on one `Condvar` until released (use [`N_STD_THREAD`]). RSS
+/// waiting on one `Condvar` until released (sized by the table's OS-thread row, [`crate::sizes::Sizes`]). RSS
 /// does not show each thread's kernel stack (16 KiB on x86-64) nor its
 /// kernel task struct.
 pub fn std_thread(n: usize, stack: usize) -> Parked {
@@ -355,7 +352,7 @@ pub fn tokio(workers: usize, n: usize) -> Parked {
 
 /// may: `n` coroutines, spawned by a coroutine, each parked in a loop on a
 /// flag until released. Call [`crate::util::may_init`] first and size `n`
-/// with [`crate::util::may_fit`] (100,000 do not fit at the default
+/// with [`crate::util::may_fit_count`] (100,000 do not fit at the default
 /// `vm.max_map_count`). may keeps up to 1,000 finished coroutines pooled
 /// with their stacks resident; those are reused, not counted.
 pub fn may(n: usize) -> Parked {

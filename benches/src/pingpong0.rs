@@ -14,15 +14,34 @@
 
 use std::time::{Duration, Instant};
 
-use crate::chans::{in_may, GroveSpawn, MaySpawn, Rx, Spawner, ThreadSpawn, Tx};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::chans::{
+    in_may, GroveOn, GroveSpawn, MaySpawn, Placement, Rx, Spawner, ThreadSpawn, Tx,
+};
 use crate::util::check;
 
-/// Round trips per run for green threads, tokio and may.
-pub const ROUNDS: usize = 1_000_000;
+/// The echo task's loop: answers `v + 1` to every `v`, `rounds` times.
+#[inline(always)]
+fn echo<T: Tx, R: Rx>(ping_rx: R, pong_tx: T, rounds: usize) {
+    for _ in 0..rounds {
+        let v = ping_rx.take().expect("ping closed early");
+        pong_tx.put(v + 1);
+    }
+}
 
-/// Round trips per run between OS threads: a blocking hand-off between two
-/// OS threads costs 16-45 µs here, so 1,000,000 would take half a minute.
-pub const ROUNDS_STD_THREAD: usize = 50_000;
+/// The driver's loop: sends `v + 1` and waits for the answer, `rounds`
+/// times; returns the last answer (`2 * rounds` when nothing went wrong).
+#[inline(always)]
+fn drive<T: Tx, R: Rx>(ping_tx: &T, pong_rx: &R, rounds: usize) -> u64 {
+    let mut v = 0;
+    for _ in 0..rounds {
+        ping_tx.put(v + 1);
+        v = pong_rx.take().expect("pong closed early");
+    }
+    v
+}
 
 /// The ping-pong itself, over any channel and any kind of task; runs on
 /// the caller, which must be a task of `spawn`'s kind.
@@ -34,24 +53,64 @@ fn exchange<S: Spawner, T: Tx, R: Rx>(
     rounds: usize,
 ) -> Duration {
     let start = Instant::now();
-    let echo = spawn.spawn(
-        what,
-        Box::new(move || {
-            for _ in 0..rounds {
-                let v = ping_rx.take().expect("ping closed early");
-                pong_tx.put(v + 1);
-            }
-        }),
-    );
-    let mut v = 0;
-    for _ in 0..rounds {
-        ping_tx.put(v + 1);
-        v = pong_rx.take().expect("pong closed early");
-    }
+    let echo = spawn.spawn(what, Box::new(move || echo(ping_rx, pong_tx, rounds)));
+    let v = drive(&ping_tx, &pong_rx, rounds);
     let elapsed = start.elapsed();
     echo();
     check(what, v, 2 * rounds as u64);
     elapsed
+}
+
+/// The ping-pong as a spawned program: the caller starts the echo task
+/// (on `echo_side`) and the driver (on `driver_side`), then joins both.
+/// The value is the same span as [`exchange`]'s: from before the first
+/// spawn to the end of the last round trip, plus the joins.
+fn exchange_spawned<A: Spawner, B: Spawner, T: Tx, R: Rx>(
+    what: &'static str,
+    (driver_side, echo_side): (A, B),
+    (ping_tx, ping_rx): (T, R),
+    (pong_tx, pong_rx): (T, R),
+    rounds: usize,
+) -> Duration {
+    let last = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&last);
+    let start = Instant::now();
+    let echo = echo_side.spawn(what, Box::new(move || echo(ping_rx, pong_tx, rounds)));
+    let driver = driver_side.spawn(
+        what,
+        Box::new(move || seen.store(drive(&ping_tx, &pong_rx, rounds), Ordering::Relaxed)),
+    );
+    driver();
+    let elapsed = start.elapsed();
+    echo();
+    check(what, last.load(Ordering::Relaxed), 2 * rounds as u64);
+    elapsed
+}
+
+/// grove as a spawned program (see [`Placement`]): the main green thread
+/// on `rt` spawns the echo and the driver and joins them; split, the
+/// driver runs on worker 0 and the echo on worker 1.
+pub fn grove_spawned(rt: &grove::Runtime, rounds: usize, placement: Placement) -> Duration {
+    let channels = || (grove::chan::bounded(0), grove::chan::bounded(0));
+    rt.block_on(move || {
+        let (ping, pong) = channels();
+        match placement {
+            Placement::Natural => exchange_spawned(
+                "pingpong0/grove_natural",
+                (GroveSpawn, GroveSpawn),
+                ping,
+                pong,
+                rounds,
+            ),
+            Placement::Split => exchange_spawned(
+                "pingpong0/grove_split",
+                (GroveOn(0), GroveOn(1)),
+                ping,
+                pong,
+                rounds,
+            ),
+        }
+    })
 }
 
 /// grove: two green threads on `rt` (build it with 1 worker for the
@@ -83,7 +142,7 @@ pub fn may(rounds: usize) -> Duration {
 }
 
 /// std::thread with crossbeam-channel's `bounded(0)` (use
-/// [`ROUNDS_STD_THREAD`]).
+/// `Sizes::rounds_std`).
 pub fn crossbeam(rounds: usize) -> Duration {
     exchange(
         "pingpong0/crossbeam",
@@ -95,7 +154,7 @@ pub fn crossbeam(rounds: usize) -> Duration {
 }
 
 /// std::thread with `std::sync::mpsc::sync_channel(0)` (use
-/// [`ROUNDS_STD_THREAD`]).
+/// `Sizes::rounds_std`).
 pub fn std_mpsc(rounds: usize) -> Duration {
     exchange(
         "pingpong0/std_mpsc",

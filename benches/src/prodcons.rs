@@ -20,17 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::chans::{
-    in_may, GroveSpawn, Joiner, MaySpawn, Rx, SharedStdRx, Spawner, ThreadSpawn, Tx,
+    in_may, GroveOn, GroveSpawn, Joiner, MaySpawn, Placement, Rx, SharedStdRx, Spawner,
+    ThreadSpawn, Tx,
 };
 use crate::util::check;
-
-/// Messages per run for green threads, tokio and may (and OS threads over
-/// a buffered channel).
-pub const MESSAGES: usize = 1_000_000;
-
-/// Messages per run between OS threads over an unbuffered channel: every
-/// message is then a blocking hand-off (8-20 µs here).
-pub const MESSAGES_STD_CAP0: usize = 50_000;
 
 /// The shape of a prodcons run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,12 +97,46 @@ fn start_producers<S: Spawner, T: Tx + Clone>(
         .collect()
 }
 
-/// One run over any channel and any kind of task; runs on the caller,
-/// which must be a task of `spawn`'s kind. `rxs` holds one receiver per
-/// consumer.
-fn flow<S: Spawner, T: Tx + Clone, R: Rx>(
+/// Starts one consumer per receiver in `rxs`: each sums what it receives
+/// until the channel closes, and adds its sum to `total`.
+fn start_consumers<S: Spawner, R: Rx>(
     what: &'static str,
     spawn: S,
+    rxs: Vec<R>,
+    total: &Arc<AtomicU64>,
+) -> Vec<Joiner> {
+    rxs.into_iter()
+        .map(|rx| {
+            let total = Arc::clone(total);
+            spawn.spawn(
+                what,
+                Box::new(move || {
+                    let sum: u64 = std::iter::from_fn(|| rx.take()).sum();
+                    total.fetch_add(sum, Ordering::Relaxed);
+                }),
+            )
+        })
+        .collect()
+}
+
+/// What the task that starts a run does besides starting the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Driver {
+    /// It is one of the consumers (the co-located programs).
+    Consumes,
+    /// It only joins (the spawned programs: natural and split).
+    Joins,
+}
+
+/// One run over any channel and any kind of task; runs on the caller,
+/// which must be a task of the spawners' kind. The producers start on
+/// `producer_side`, the consumers on `consumer_side`; `rxs` holds one
+/// receiver per consumer, and where the driver consumes, one of them is
+/// its own.
+fn flow<P: Spawner, C: Spawner, T: Tx + Clone, R: Rx>(
+    what: &'static str,
+    (producer_side, consumer_side): (P, C),
+    driver: Driver,
     tx: T,
     mut rxs: Vec<R>,
     shape: Shape,
@@ -118,20 +145,16 @@ fn flow<S: Spawner, T: Tx + Clone, R: Rx>(
     let m = messages(shape, m);
     let total = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let mut joins = start_producers(what, spawn, tx, shape, m);
-    let mine = rxs.pop().expect("at least one consumer");
-    for rx in rxs {
-        let total = Arc::clone(&total);
-        joins.push(spawn.spawn(
-            what,
-            Box::new(move || {
-                let sum: u64 = std::iter::from_fn(|| rx.take()).sum();
-                total.fetch_add(sum, Ordering::Relaxed);
-            }),
-        ));
+    let mut joins = start_producers(what, producer_side, tx, shape, m);
+    let mine = match driver {
+        Driver::Consumes => Some(rxs.pop().expect("at least one consumer")),
+        Driver::Joins => None,
+    };
+    joins.extend(start_consumers(what, consumer_side, rxs, &total));
+    if let Some(mine) = mine {
+        let sum: u64 = std::iter::from_fn(|| mine.take()).sum();
+        total.fetch_add(sum, Ordering::Relaxed);
     }
-    let sum: u64 = std::iter::from_fn(|| mine.take()).sum();
-    total.fetch_add(sum, Ordering::Relaxed);
     for join in joins {
         join();
     }
@@ -140,12 +163,55 @@ fn flow<S: Spawner, T: Tx + Clone, R: Rx>(
     elapsed
 }
 
+/// grove as a spawned program (see [`Placement`]): the main green thread
+/// on `rt` spawns the producers and the consumers and joins them; split,
+/// every producer runs on worker 0 and every consumer on worker 1.
+pub fn grove_spawned(
+    rt: &grove::Runtime,
+    shape: Shape,
+    m: usize,
+    placement: Placement,
+) -> Duration {
+    rt.block_on(move || {
+        let (tx, rx) = grove::chan::bounded(shape.cap);
+        let rxs = vec![rx; shape.consumers];
+        match placement {
+            Placement::Natural => flow(
+                "prodcons/grove_natural",
+                (GroveSpawn, GroveSpawn),
+                Driver::Joins,
+                tx,
+                rxs,
+                shape,
+                m,
+            ),
+            Placement::Split => flow(
+                "prodcons/grove_split",
+                (GroveOn(0), GroveOn(1)),
+                Driver::Joins,
+                tx,
+                rxs,
+                shape,
+                m,
+            ),
+        }
+    })
+}
+
 /// grove: green threads on `rt` over `grove::chan::bounded(shape.cap)`.
 pub fn grove(rt: &grove::Runtime, shape: Shape, m: usize) -> Duration {
     rt.block_on(move || {
         let (tx, rx) = grove::chan::bounded(shape.cap);
         let rxs = vec![rx; shape.consumers];
-        flow("prodcons/grove", GroveSpawn, tx, rxs, shape, m)
+        flow(
+            "prodcons/grove",
+            (GroveSpawn, GroveSpawn),
+            Driver::Consumes,
+            tx,
+            rxs,
+            shape,
+            m,
+        )
     })
 }
 
@@ -155,11 +221,27 @@ pub fn may(shape: Shape, m: usize) -> Duration {
     in_may(move || {
         if shape.consumers == 1 {
             let (tx, rx) = may::sync::mpsc::channel();
-            flow("prodcons/may", MaySpawn, tx, vec![rx], shape, m)
+            flow(
+                "prodcons/may",
+                (MaySpawn, MaySpawn),
+                Driver::Consumes,
+                tx,
+                vec![rx],
+                shape,
+                m,
+            )
         } else {
             let (tx, rx) = may::sync::mpmc::channel();
             let rxs = vec![rx; shape.consumers];
-            flow("prodcons/may", MaySpawn, tx, rxs, shape, m)
+            flow(
+                "prodcons/may",
+                (MaySpawn, MaySpawn),
+                Driver::Consumes,
+                tx,
+                rxs,
+                shape,
+                m,
+            )
         }
     })
 }
@@ -168,18 +250,42 @@ pub fn may(shape: Shape, m: usize) -> Duration {
 pub fn crossbeam(shape: Shape, m: usize) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded(shape.cap);
     let rxs = vec![rx; shape.consumers];
-    flow("prodcons/crossbeam", ThreadSpawn, tx, rxs, shape, m)
+    flow(
+        "prodcons/crossbeam",
+        (ThreadSpawn, ThreadSpawn),
+        Driver::Consumes,
+        tx,
+        rxs,
+        shape,
+        m,
+    )
 }
 
 /// std::thread with `std::sync::mpsc::sync_channel(shape.cap)`.
 pub fn std_mpsc(shape: Shape, m: usize) -> Duration {
     let (tx, rx) = std::sync::mpsc::sync_channel(shape.cap);
     if shape.consumers == 1 {
-        flow("prodcons/std_mpsc", ThreadSpawn, tx, vec![rx], shape, m)
+        flow(
+            "prodcons/std_mpsc",
+            (ThreadSpawn, ThreadSpawn),
+            Driver::Consumes,
+            tx,
+            vec![rx],
+            shape,
+            m,
+        )
     } else {
         let shared = SharedStdRx(Arc::new(std::sync::Mutex::new(rx)));
         let rxs = vec![shared; shape.consumers];
-        flow("prodcons/std_mpsc", ThreadSpawn, tx, rxs, shape, m)
+        flow(
+            "prodcons/std_mpsc",
+            (ThreadSpawn, ThreadSpawn),
+            Driver::Consumes,
+            tx,
+            rxs,
+            shape,
+            m,
+        )
     }
 }
 

@@ -25,9 +25,6 @@ use crate::util::check;
 /// Tasks sharing the lock.
 pub const TASKS: usize = 8;
 
-/// Operations per run, all tasks together (BENCHMARKS.md's size).
-pub const TOTAL: usize = 4_000_000;
-
 /// One operation in this many is a write.
 pub const WRITE_EVERY: usize = 100;
 

@@ -20,11 +20,12 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::chans::{in_may, GroveSpawn, Joiner, MaySpawn, Spawner, ThreadSpawn, Tx};
-use crate::util::check;
+use std::sync::Arc;
 
-/// Messages per run, both producers together.
-pub const MESSAGES: usize = 1_000_000;
+use crate::chans::{
+    in_may, GroveOn, GroveSpawn, Joiner, MaySpawn, Placement, Spawner, ThreadSpawn, Tx,
+};
+use crate::util::check;
 
 /// Capacity of each of the two channels.
 pub const CAP: usize = 128;
@@ -60,21 +61,63 @@ pub fn grove(rt: &grove::Runtime, m: usize) -> Duration {
         let (tb, rb) = grove::chan::bounded(CAP);
         let start = Instant::now();
         let joins = feed(GroveSpawn, "select2/grove", ta, tb, m);
-        let never = grove::chan::never::<u64>();
-        let (mut a_open, mut b_open, mut sum) = (true, true, 0u64);
-        while a_open || b_open {
-            let a = if a_open { &ra } else { &never };
-            let b = if b_open { &rb } else { &never };
-            grove::select! {
-                recv(*a) -> v => match v { Ok(v) => sum += v, Err(_) => a_open = false },
-                recv(*b) -> v => match v { Ok(v) => sum += v, Err(_) => b_open = false },
-            }
-        }
+        let sum = grove_select_sum(&ra, &rb);
         joins.into_iter().for_each(|join| join());
         (start.elapsed(), sum)
     });
     check("select2/grove", sum, expected(m));
     elapsed
+}
+
+/// The selecting loop: sums what comes on `ra` and `rb` until both are
+/// closed, switching a closed one off (Go's nil channel).
+#[inline(always)]
+fn grove_select_sum(ra: &grove::chan::Receiver<u64>, rb: &grove::chan::Receiver<u64>) -> u64 {
+    let never = grove::chan::never::<u64>();
+    let (mut a_open, mut b_open, mut sum) = (true, true, 0u64);
+    while a_open || b_open {
+        let a = if a_open { ra } else { &never };
+        let b = if b_open { rb } else { &never };
+        grove::select! {
+            recv(*a) -> v => match v { Ok(v) => sum += v, Err(_) => a_open = false },
+            recv(*b) -> v => match v { Ok(v) => sum += v, Err(_) => b_open = false },
+        }
+    }
+    sum
+}
+
+/// grove as a spawned program (see [`Placement`]): the main green thread
+/// on `rt` spawns the two producers and the selecting consumer and joins
+/// them; split, the producers run on worker 0 and the consumer on worker
+/// 1.
+pub fn grove_spawned(rt: &grove::Runtime, m: usize, placement: Placement) -> Duration {
+    let m = messages(m);
+    let (elapsed, sum) = rt.block_on(move || match placement {
+        Placement::Natural => select_spawned("select2/grove_natural", (GroveSpawn, GroveSpawn), m),
+        Placement::Split => select_spawned("select2/grove_split", (GroveOn(0), GroveOn(1)), m),
+    });
+    check("select2/grove", sum, expected(m));
+    elapsed
+}
+
+fn select_spawned<P: Spawner, C: Spawner>(
+    what: &'static str,
+    (producer_side, consumer_side): (P, C),
+    m: usize,
+) -> (Duration, u64) {
+    let (ta, ra) = grove::chan::bounded(CAP);
+    let (tb, rb) = grove::chan::bounded(CAP);
+    let sum = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&sum);
+    let start = Instant::now();
+    let joins = feed(producer_side, what, ta, tb, m);
+    let consumer = consumer_side.spawn(
+        what,
+        Box::new(move || seen.store(grove_select_sum(&ra, &rb), Ordering::Relaxed)),
+    );
+    joins.into_iter().for_each(|join| join());
+    consumer();
+    (start.elapsed(), sum.load(Ordering::Relaxed))
 }
 
 /// crossbeam: OS threads, `crossbeam_channel::select!` over two

@@ -9,15 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::{check, may_go};
-
-/// Leaves of the full-size tree.
-pub const LEAVES: u64 = 1_000_000;
-
-/// Leaves for OS threads: one thread per node makes the full tree
-/// impossible (1,111,111 threads); 1,000 leaves (1,111 threads) shows the
-/// cost per node.
-pub const LEAVES_STD_THREAD: u64 = 1_000;
+use crate::util::{check, may_fit, may_go, MayFit};
 
 /// Children per inner node.
 pub const DIV: usize = 10;
@@ -39,30 +31,15 @@ pub fn tasks(leaves: u64) -> u64 {
     nodes
 }
 
-/// The largest power of ten, at most `leaves`, whose whole tree of tasks
-/// may can hold at once (see [`may()`]); prints a note when it scales down.
-pub fn may_leaves(leaves: u64) -> u64 {
-    let fit = may_fit_leaves(leaves);
-    if fit < leaves {
-        eprintln!(
-            "skynet/may: a tree of {leaves} leaves ({} coroutines) does not fit under \
-             vm.max_map_count = {} (about {} live coroutines do); using {fit} leaves",
-            tasks(leaves),
-            grove::runtime::max_map_count(),
-            crate::util::may_capacity()
-        );
-    }
-    fit
-}
-
-/// [`may_leaves`] without the note: the caller reports the size it got.
-pub fn may_fit_leaves(leaves: u64) -> u64 {
-    let cap = crate::util::may_capacity() as u64;
-    let mut fit = leaves;
-    while fit > 1 && tasks(fit) > cap {
-        fit /= DIV as u64;
-    }
-    fit
+/// The largest power of ten of leaves, at most `leaves`, whose whole tree
+/// of coroutines may can hold at once (see [`may()`]): [`may_fit`]'s rule,
+/// with `/ 10` as the ladder.
+pub fn may_fit_leaves(leaves: u64) -> MayFit<u64> {
+    may_fit(
+        leaves,
+        |l| tasks(l) as usize,
+        |l| (l > 1).then(|| l / DIV as u64),
+    )
 }
 
 fn check_leaves(what: &str, leaves: u64) {
@@ -162,7 +139,7 @@ fn tokio_node(
 
 // ----------------------------------------------------------- std::thread --
 
-/// std::thread: one OS thread per node (use [`LEAVES_STD_THREAD`]).
+/// std::thread: one OS thread per node (use [`Sizes::leaves_std`](crate::sizes::Sizes::leaves_std)).
 pub fn std_thread(leaves: u64) -> Duration {
     check_leaves("skynet/std_thread", leaves);
     let start = Instant::now();
@@ -194,8 +171,8 @@ fn std_node(num: u64, size: u64) -> u64 {
 
 /// may: the root runs in a coroutine; every other node is a coroutine.
 /// may allocates a stack per spawned coroutine up front, so the whole tree
-/// is alive at once: size `leaves` with [`may_leaves`] (10,000 leaves fit
-/// at the default `vm.max_map_count`).
+/// is alive at once: size `leaves` with [`may_fit_leaves`] (10,000 leaves
+/// fit at the default `vm.max_map_count`).
 pub fn may(leaves: u64) -> Duration {
     check_leaves("skynet/may", leaves);
     let (elapsed, sum) = may_go(move || {

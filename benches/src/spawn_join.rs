@@ -26,13 +26,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::{check, may_go};
 
-/// Tasks per run for green threads, tokio (and may where they fit).
-pub const N: usize = 100_000;
-
-/// Tasks per run for OS threads: at about 50 µs per thread spawn and join
-/// here, 100,000 would take seconds. Compare per task.
-pub const N_STD_THREAD: usize = 1_000;
-
 /// grove, as Go's twin: a green thread on `rt` spawns `n` scoped green
 /// threads that borrow the counter, and the scope waits for all of them.
 pub fn grove_scope(rt: &grove::Runtime, n: usize) -> Duration {
@@ -77,7 +70,7 @@ pub fn grove(rt: &grove::Runtime, n: usize) -> Duration {
 }
 
 /// std::thread: the calling OS thread spawns `n` OS threads and joins them
-/// (use [`N_STD_THREAD`]).
+/// (sized by the table's OS-thread row, [`crate::sizes::Sizes`]).
 pub fn std_thread(n: usize) -> Duration {
     let counter = Arc::new(AtomicUsize::new(0));
     let mut handles = Vec::with_capacity(n);
@@ -126,7 +119,7 @@ pub fn tokio(rt: &tokio::runtime::Runtime, n: usize) -> Duration {
 
 /// may: a coroutine spawns `n` coroutines and joins them. Call
 /// [`crate::util::may_init`] first and size `n` with
-/// [`crate::util::may_fit`]: may allocates a stack at spawn, and fails
+/// [`crate::util::may_fit_count`]: may allocates a stack at spawn, and fails
 /// beyond about 32,000 live coroutines at the default `vm.max_map_count`.
 pub fn may(n: usize) -> Duration {
     let driver = may_go(move || {

@@ -19,13 +19,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::{check, may_go};
 
-/// Tasks per run for green threads, tokio, may (where they fit) and Go.
-pub const N: usize = 100_000;
-
-/// Tasks per run for OS threads, as in `spawn_join`: at about 50 µs per
-/// thread here, 100,000 would take seconds. Compare per task.
-pub const N_STD_THREAD: usize = 1_000;
-
 /// grove: a green thread on `rt` spawns `n` green threads and waits on a
 /// `grove::sync::WaitGroup`.
 pub fn grove(rt: &grove::Runtime, n: usize) -> Duration {
@@ -82,7 +75,7 @@ impl StdWaitGroup {
 }
 
 /// std::thread: the calling OS thread spawns `n` OS threads and waits on a
-/// mutex + condvar count (use [`N_STD_THREAD`]). The threads are joined
+/// mutex + condvar count (sized by the table's OS-thread row, [`crate::sizes::Sizes`]). The threads are joined
 /// after the clock stops, so that none outlives the run.
 pub fn std_thread(n: usize) -> Duration {
     let counter = Arc::new(AtomicUsize::new(0));
@@ -163,7 +156,7 @@ pub fn tokio(rt: &tokio::runtime::Runtime, n: usize) -> Duration {
 /// may: a coroutine spawns `n` coroutines, each holding a clone of a
 /// `may::sync::WaitGroup` that it drops when done, and waits on it. Call
 /// [`crate::util::may_init`] first and size `n` with
-/// [`crate::util::may_fit`]: the coroutines may all be alive at once.
+/// [`crate::util::may_fit_count`]: the coroutines may all be alive at once.
 pub fn may(n: usize) -> Duration {
     crate::chans::in_may(move || {
         let counter = Arc::new(AtomicUsize::new(0));

@@ -7,9 +7,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::{check, may_go};
 
-/// Yields per run.
-pub const N: usize = 1_000_000;
-
 /// grove: one green thread calls `grove::thread::yield_now()` `n` times.
 /// Checks through the runtime's counters that the yields happened (a yield
 /// that never reached the scheduler would be a fast wrong answer).

@@ -32,22 +32,40 @@ use grove_scheduler::lock::{Lock, LockGuard};
 use grove_scheduler::park::{self, Unparker, WaitReason};
 
 use crate::err::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
-use grove_scheduler::wait::{self, Claimed, Kind, Rendezvous, SelectCx, WaitQueue, Woken};
+use grove_scheduler::wait::{self, Claimed, DeferredRecv, Kind, SelectCx, WaitQueue, Woken};
 
 pub(crate) static SEND: WaitReason = WaitReason("chan send");
 pub(crate) static RECV: WaitReason = WaitReason("chan recv");
 
+/// A channel's state, behind its one lock.
 pub(crate) struct State<T> {
+    /// The buffered values, oldest first; the first `claimed` of them are
+    /// promised to selected receive arms.
     buf: VecDeque<T>,
-    /// Buffer capacity; `usize::MAX` for unbounded.
-    cap: usize,
+    /// The channel's capacity: `None` for unbounded (the only place it is
+    /// kept; [`Chan::capacity`] reads it here).
+    cap: Option<usize>,
     /// The allocation the buffer keeps however far it drains.
     keep: usize,
+    /// Free slots promised to selected send arms (a select that chose a
+    /// send arm with room, or a deferred sender granted a slot): counted as
+    /// taken by [`State::has_room`] until `fill_reserved` fills one or
+    /// `release_reserved` gives it back.
     reserved: usize,
+    /// Buffered values promised to selected receive arms: not offered to
+    /// anyone else ([`State::has_item`]) until `take_claimed` takes one or
+    /// `release_claimed` gives it back.
     claimed: usize,
+    /// `close` was called (by a sender or a receiver): no value enters any
+    /// more; those buffered are still received.
     closed: bool,
+    /// The last receiver is gone: sends fail, and what was buffered has
+    /// been dropped. Not a close (a receive never sees it: there is no
+    /// receiver left).
     receivers_gone: bool,
+    /// Receivers waiting (plain and select arms).
     pub(crate) recvq: WaitQueue<T>,
+    /// Senders waiting (plain, and select arms with deferred values).
     pub(crate) sendq: WaitQueue<T>,
     /// Parked readiness waiters: an id (unique among live waiters) and
     /// whom to wake.
@@ -61,7 +79,6 @@ const KEEP_AT_LEAST: usize = 32;
 
 pub(crate) struct Chan<T> {
     state: Lock<State<T>>,
-    cap: Option<usize>,
     pub(crate) senders: AtomicUsize,
     pub(crate) receivers: AtomicUsize,
 }
@@ -71,7 +88,7 @@ pub(crate) struct Chan<T> {
 pub(crate) enum Got<T> {
     Value(T, Option<Unparker>),
     /// A select sender was claimed; wait for its value after unlocking.
-    Rendezvous(Rendezvous<T>, Unparker),
+    Deferred(DeferredRecv<T>, Unparker),
 }
 
 impl<T> Got<T> {
@@ -87,9 +104,9 @@ impl<T> Got<T> {
                 }
                 Some(value)
             }
-            Got::Rendezvous(rendezvous, waker) => {
+            Got::Deferred(deferred, waker) => {
                 waker.wake();
-                rendezvous.wait(&RECV)
+                deferred.wait(&RECV)
             }
         }
     }
@@ -105,7 +122,8 @@ impl<T> State<T> {
     }
 
     fn has_room(&self) -> bool {
-        self.buf.len() + self.reserved < self.cap
+        self.cap
+            .is_none_or(|cap| self.buf.len() + self.reserved < cap)
     }
 
     fn has_item(&self) -> bool {
@@ -172,9 +190,9 @@ impl<T> State<T> {
         }
         if let Some(sender) = self.sendq.claim_first(not_of) {
             return Ok(match sender.kind() {
-                Kind::LazySender => {
-                    let (rendezvous, waker) = sender.rendezvous();
-                    Got::Rendezvous(rendezvous, waker)
+                Kind::DeferredSender => {
+                    let (deferred, waker) = sender.into_deferred_recv();
+                    Got::Deferred(deferred, waker)
                 }
                 _ => {
                     let (value, waker) = sender.take();
@@ -207,7 +225,7 @@ impl<T> State<T> {
     fn refill_from_a_waiting_sender(&mut self) -> Option<Unparker> {
         let sender = self.sendq.claim_first(None)?;
         Some(match sender.kind() {
-            Kind::LazySender => {
+            Kind::DeferredSender => {
                 self.reserved += 1;
                 sender.grant_slot()
             }
@@ -273,9 +291,9 @@ impl<T> State<T> {
         }
         if let Some(sender) = self.sendq.claim_first(None) {
             return Some(match sender.kind() {
-                Kind::LazySender => {
-                    let (rendezvous, waker) = sender.rendezvous();
-                    RecvClaim::LazySender(rendezvous, waker)
+                Kind::DeferredSender => {
+                    let (deferred, waker) = sender.into_deferred_recv();
+                    RecvClaim::Deferred(deferred, waker)
                 }
                 _ => RecvClaim::Sender(sender),
             });
@@ -352,7 +370,7 @@ pub(crate) enum RecvClaim<T> {
     Slot,
     Sender(Claimed<T>),
     /// Wake the sender (after unlocking), then wait for its value.
-    LazySender(Rendezvous<T>, Unparker),
+    Deferred(DeferredRecv<T>, Unparker),
 }
 
 /// What a selected send arm holds until its value is supplied.
@@ -368,7 +386,7 @@ impl<T> Chan<T> {
         Chan {
             state: Lock::new(State {
                 buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
-                cap: cap.unwrap_or(usize::MAX),
+                cap,
                 keep: cap.unwrap_or(0).clamp(KEEP_AT_LEAST, 1024),
                 reserved: 0,
                 claimed: 0,
@@ -378,7 +396,6 @@ impl<T> Chan<T> {
                 sendq: WaitQueue::new(),
                 watchers: Vec::new(),
             }),
-            cap,
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
         }
@@ -402,7 +419,7 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn capacity(&self) -> Option<usize> {
-        self.cap
+        self.lock_quiet().cap
     }
 
     pub(crate) fn len(&self) -> usize {

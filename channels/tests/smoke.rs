@@ -127,7 +127,7 @@ fn select_fairness_and_default() {
 }
 
 #[test]
-fn select_send_lazy_and_rendezvous() {
+fn select_send_deferred_to_a_waiting_receiver() {
     // select send arm blocked, receiver comes later (plain recv)
     let (tx, rx) = bounded::<u32>(0);
     let h = go(move || {

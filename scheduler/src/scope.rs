@@ -7,7 +7,7 @@
 //! `join`: nothing is allocated besides the task, and a guard in the
 //! closure counts the thread done. An unjoined output may then be freed
 //! with the task after the scope has ended, which is sound because freeing
-//! it runs no code. An output with a destructor goes through a packet that
+//! it runs no code. An output with a destructor goes through a result slot (`ResultSlot`) that
 //! the scope waits for, so that it is dropped before the scope ends, as in
 //! std. The scope waits on one count (`Count`, modelled with loom).
 //!
@@ -50,7 +50,7 @@ static SCOPE: WaitReason = WaitReason("thread::scope");
 
 /// Set in `Count::running` once the scope's closure has returned and
 /// `scope` waits for the scoped green threads still running.
-const WAITING: usize = 1 << (usize::BITS - 1);
+const SCOPE_WAITS: usize = 1 << (usize::BITS - 1);
 
 /// Increments the owner of a scope takes at a time (see the module docs).
 const BATCH: usize = 64;
@@ -67,7 +67,7 @@ const BATCH: usize = 64;
 struct Count {
     /// Scoped green threads not finished (or not dropped unrun), plus
     /// increments taken ahead by the owner and not handed out yet, plus
-    /// `WAITING`.
+    /// `SCOPE_WAITS`.
     running: AtomicUsize,
     /// Set (1) by the thread that woke the waiting scope, once it no
     /// longer touches the scope's data.
@@ -92,7 +92,7 @@ impl Count {
     /// scope, and then `release` it.
     #[must_use]
     fn finish(&self) -> bool {
-        self.running.fetch_sub(1, Ordering::AcqRel) == WAITING | 1
+        self.running.fetch_sub(1, Ordering::AcqRel) == SCOPE_WAITS | 1
     }
 
     /// The thread that woke the scope is done with the scope's data.
@@ -104,14 +104,14 @@ impl Count {
     /// ahead: true if the scope must wait (for `all_done`, then for
     /// `released`).
     fn start_waiting(&self, unused: usize) -> bool {
-        let delta = WAITING.wrapping_sub(unused);
+        let delta = SCOPE_WAITS.wrapping_sub(unused);
         let before = self.running.fetch_add(delta, Ordering::AcqRel);
-        before.wrapping_add(delta) != WAITING
+        before.wrapping_add(delta) != SCOPE_WAITS
     }
 
     /// Whether every scoped green thread is done (once waiting).
     fn all_done(&self) -> bool {
-        self.running.load(Ordering::Acquire) == WAITING
+        self.running.load(Ordering::Acquire) == SCOPE_WAITS
     }
 
     /// Whether the thread that woke the scope is done with its data.
@@ -120,7 +120,7 @@ impl Count {
     }
 
     fn running(&self) -> usize {
-        self.running.load(Ordering::Relaxed) & !WAITING
+        self.running.load(Ordering::Relaxed) & !SCOPE_WAITS
     }
 }
 
@@ -139,10 +139,10 @@ struct ScopeData {
     /// returned: if any are left when the scope ends, `scope` panics.
     panicked: AtomicUsize,
     /// Scoped green threads whose body has finished but whose result
-    /// packet is still held (by an unjoined `ScopedJoinHandle`): counted in
-    /// `count` until the packet goes, yet no longer running. Only a
+    /// slot is still held (by an unjoined `ScopedJoinHandle`): counted in
+    /// `count` until the slot goes, yet no longer running. Only a
     /// runtime's shutdown reads it (see [`has_live_scoped_threads`]).
-    finished_packets: AtomicUsize,
+    finished_slots: AtomicUsize,
     main: Unparker,
 }
 
@@ -171,7 +171,7 @@ impl ScopeData {
         }
     }
 
-    /// Scoped green threads not done, their unjoined result packets
+    /// Scoped green threads not done, their unjoined result slots
     /// included (for diagnostics).
     fn live(&self) -> usize {
         // Credit first: while the owner is suspended it does not change,
@@ -181,14 +181,14 @@ impl ScopeData {
     }
 
     /// Scoped green threads whose body may still run or be dropped unrun:
-    /// [`ScopeData::live`] less the finished ones whose packet an unjoined
+    /// [`ScopeData::live`] less the finished ones whose slot an unjoined
     /// handle holds (the owner holds those handles: waiting for them would
     /// wait for the owner itself). Never less than the true number: the
-    /// count is read before `finished_packets`, and a packet leaves
-    /// `finished_packets` before it leaves the count (see `Packet::drop`).
+    /// count is read before `finished_slots`, and a slot leaves
+    /// `finished_slots` before it leaves the count (see `ResultSlot::drop`).
     fn running_tasks(&self) -> usize {
         let live = self.live();
-        live.saturating_sub(self.finished_packets.load(Ordering::Acquire))
+        live.saturating_sub(self.finished_slots.load(Ordering::Acquire))
     }
 
     /// A scoped green thread is done (finished, or dropped unrun). Touches
@@ -280,11 +280,11 @@ enum Inner<'scope, T> {
         inner: JoinHandle<T>,
         scope: &'scope ScopeData,
     },
-    /// The result goes through a packet that the scope waits for, so that
+    /// The result goes through a slot that the scope waits for, so that
     /// a `T` with a destructor is dropped before the scope ends.
-    Packet {
+    Slot {
         inner: JoinHandle<()>,
-        packet: Arc<Packet<'scope, T>>,
+        slot: Arc<ResultSlot<'scope, T>>,
     },
 }
 
@@ -344,24 +344,24 @@ impl Drop for AwaitRelease<'_> {
 
 /// Where a scoped green thread leaves a result that needs dropping. When
 /// the last reference is gone the scope counts the thread as finished.
-struct Packet<'scope, T> {
+struct ResultSlot<'scope, T> {
     scope: Arc<ScopeData>,
     result: Mutex<Option<thread::Result<T>>>,
     /// The body has finished and counted itself in
-    /// `ScopeData::finished_packets`.
+    /// `ScopeData::finished_slots`.
     body_done: std::sync::atomic::AtomicBool,
     _marker: PhantomData<Option<&'scope ScopeData>>,
 }
 
-impl<T> Packet<'_, T> {
-    /// The body stored its result and is about to let go of the packet.
+impl<T> ResultSlot<'_, T> {
+    /// The body stored its result and is about to let go of the slot.
     fn body_finished(&self) {
-        self.scope.finished_packets.fetch_add(1, Ordering::Release);
+        self.scope.finished_slots.fetch_add(1, Ordering::Release);
         self.body_done.store(true, Ordering::Relaxed);
     }
 }
 
-impl<T> Drop for Packet<'_, T> {
+impl<T> Drop for ResultSlot<'_, T> {
     fn drop(&mut self) {
         let result = self.result.get_mut().unwrap_or_else(|e| e.into_inner());
         if matches!(result, Some(Err(_))) {
@@ -372,7 +372,7 @@ impl<T> Drop for Packet<'_, T> {
         drop(result.take());
         if *self.body_done.get_mut() {
             // Before the count goes down (see `ScopeData::running_tasks`).
-            self.scope.finished_packets.fetch_sub(1, Ordering::Release);
+            self.scope.finished_slots.fetch_sub(1, Ordering::Release);
         }
         self.scope.finish();
     }
@@ -406,7 +406,7 @@ where
             owner: worker::with_current_header(|h| h.map(NonNull::from)),
             outer: AtomicPtr::new(ptr::null_mut()),
             panicked: AtomicUsize::new(0),
-            finished_packets: AtomicUsize::new(0),
+            finished_slots: AtomicUsize::new(0),
             main: park::current_unparker(),
         }),
         handle: Handle::current(),
@@ -489,29 +489,26 @@ impl<'scope> Scope<'scope, '_> {
                 scope: &self.data,
             }));
         }
-        let packet = Arc::new(Packet {
+        let slot = Arc::new(ResultSlot {
             scope: self.data.clone(),
             result: Mutex::new(None),
             body_done: std::sync::atomic::AtomicBool::new(false),
             _marker: PhantomData,
         });
-        // As above: `f`'s captures go before the packet.
-        let captures = (f, packet.clone());
+        // As above: `f`'s captures go before the slot.
+        let captures = (f, slot.clone());
         let body = move || {
-            let (f, their_packet) = captures;
+            let (f, their_slot) = captures;
             let result = panic::catch_unwind(AssertUnwindSafe(f));
-            *their_packet
-                .result
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(result);
-            their_packet.body_finished();
-            drop(their_packet);
+            *their_slot.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+            their_slot.body_finished();
+            drop(their_slot);
         };
-        // SAFETY: as above, with the packet in place of `Finish`; the
-        // result, which may need dropping, is dropped with the packet,
+        // SAFETY: as above, with the slot in place of `Finish`; the
+        // result, which may need dropping, is dropped with the slot,
         // before the scope ends.
         let inner = unsafe { self.handle.shared().spawn_unchecked(opts, location, body) }?;
-        Ok(ScopedJoinHandle(Inner::Packet { inner, packet }))
+        Ok(ScopedJoinHandle(Inner::Slot { inner, slot }))
     }
 }
 
@@ -543,13 +540,9 @@ impl<T> ScopedJoinHandle<'_, T> {
                 }
                 result
             }
-            Inner::Packet { inner, packet } => {
+            Inner::Slot { inner, slot } => {
                 let outcome = inner.join();
-                let result = packet
-                    .result
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
+                let result = slot.result.lock().unwrap_or_else(|e| e.into_inner()).take();
                 match (result, outcome) {
                     (Some(result), _) => result,
                     (None, Err(payload)) => Err(payload),
@@ -565,7 +558,7 @@ impl<T> ScopedJoinHandle<'_, T> {
     pub fn is_finished(&self) -> bool {
         match &self.0 {
             Inner::Direct { inner, .. } => inner.is_finished(),
-            Inner::Packet { inner, .. } => inner.is_finished(),
+            Inner::Slot { inner, .. } => inner.is_finished(),
         }
     }
 
@@ -573,7 +566,7 @@ impl<T> ScopedJoinHandle<'_, T> {
     pub fn thread(&self) -> &Thread {
         match &self.0 {
             Inner::Direct { inner, .. } => inner.thread(),
-            Inner::Packet { inner, .. } => inner.thread(),
+            Inner::Slot { inner, .. } => inner.thread(),
         }
     }
 }

@@ -45,6 +45,72 @@
 //! 4. A claim dropped without completion sets RETRY: the waiter starts its
 //!    operation again. Nobody is ever left parked by a claim that vanished.
 //!
+//! # Packet states
+//!
+//! A packet's `state` is one byte. Every move, and who makes it:
+//!
+//! | from | to | who | how |
+//! |---|---|---|---|
+//! | (new) | WAITING | the owner | [`block`] or [`WaitQueue::push_select`] makes the packet |
+//! | WAITING | READY | the claimer | [`Claimed::deliver`] (a receiver got its value), [`Claimed::take`] (a sender's value was taken), and the fast paths [`WaitQueue::deliver_to_plain_receiver`], [`WaitQueue::take_from_plain_sender`] |
+//! | WAITING | CLOSED | the claimer | [`Claimed::close`]: the channel closed, or lost its receivers |
+//! | WAITING | RETRY | the claimer | a [`Claimed`] dropped unfinished (step 4) |
+//! | WAITING | SLOT | the claimer | [`Claimed::grant_slot`]: a deferred sender gets a reserved buffer slot |
+//! | WAITING | DEFERRED | the claimer (a receiver) | [`Claimed::into_deferred_recv`]: it waits for a deferred sender's value |
+//! | DEFERRED | FILLING | the deferred sender | [`DeferredSend::fill`] (CAS), then writes the value |
+//! | FILLING | FILLED | the deferred sender | [`DeferredSend::fill`] (Release), then wakes the receiver |
+//! | DEFERRED | ABANDONED | the deferred sender | [`DeferredSend`] dropped (CAS): it will not send; the receiver retries |
+//! | DEFERRED | RECEIVER_GONE | the receiver | [`DeferredRecv`] dropped unwaited (CAS): the sender keeps its value |
+//!
+//! WAITING moves once, by the one claimer, with a Release store that is
+//! its last touch of a plain packet; the owner reads every state with
+//! Acquire ([`block`], [`ArmPacket::outcome`]). READY, CLOSED, RETRY and
+//! SLOT end the packet's use for the claimer; FILLED, ABANDONED and
+//! RECEIVER_GONE end a deferred send. Only DEFERRED has two possible
+//! movers (the sender and the receiver), which is why its moves are CASes.
+//!
+//! # Deferred sends
+//!
+//! A select's send arm must not evaluate its value unless the arm is
+//! chosen (Go's and crossbeam's rule), so the arm waits in a send queue
+//! with no value: a *deferred sender*. The whole exchange, end to end:
+//!
+//! 1. **Register.** The select queues the arm with
+//!    [`WaitQueue::push_select`]`(cx, arm, deferred: true)` (in
+//!    `grove-channels`: `SelectHandle::register` for a `Sender`). Its
+//!    packet has no value and is shared with the select ([`ArmPacket`]).
+//! 2. **Claim.** A receiver finds it in the send queue and claims it
+//!    ([`WaitQueue::claim_first`]: the CAS on the select's `selected` word,
+//!    so exactly one arm of that select completes); [`Claimed::kind`] says
+//!    [`Kind::DeferredSender`]. The receiver is a plain `recv`
+//!    (`chan::State::try_recv`), a select's receive arm
+//!    (`chan::State::select_recv`), or a receive that freed a buffer slot
+//!    (`chan::State::refill`).
+//! 3. **Slot or wait.** (a) Where a buffer slot is free (a receive just
+//!    freed one), nobody needs to wait: the claimer reserves the slot in
+//!    the channel and [`Claimed::grant_slot`] sets SLOT. (b) Otherwise the
+//!    receiver waits for the value: [`Claimed::into_deferred_recv`] leaves
+//!    its unparker in the packet (`deferred_receiver`), sets DEFERRED and
+//!    gives the receiver a [`DeferredRecv`]; once the channel is unlocked
+//!    it wakes the select and parks in [`DeferredRecv::wait`] (a plain
+//!    receive: `chan::Got::finish`; a select receive: inside its select,
+//!    `SelectHandle::resolve`, so both selects complete together).
+//! 4. **Send.** The select wakes and reads its arm:
+//!    [`ArmPacket::outcome`] says [`ArmOutcome::Slot`] (then the value,
+//!    evaluated now, goes into the reserved slot:
+//!    `chan::State::fill_reserved`) or [`ArmOutcome::Deferred`] with a
+//!    [`DeferredSend`];
+//!    the user's `send` on the selected operation evaluates the value and
+//!    [`DeferredSend::fill`] writes it (DEFERRED → FILLING → FILLED) and
+//!    wakes the receiver, whose [`DeferredRecv::wait`] returns it.
+//! 5. **Give-ups.** A selected operation dropped without its send drops the
+//!    [`DeferredSend`] (ABANDONED): the receiver's wait returns `None` and
+//!    it receives again; a dropped slot is released
+//!    (`chan::State::release_reserved`). A receiver unwound while it waits
+//!    drops its [`DeferredRecv`] (RECEIVER_GONE): `fill` then gives the
+//!    value back and the send completes the ordinary way
+//!    (`select::handle::finish_send`: `Sender::try_send`).
+//!
 //! # Soundness from safe code
 //!
 //! Every public item here is safe to call in any order, from any thread;
@@ -79,7 +145,10 @@ use std::time::Instant;
 
 use crate::park::{self, Unparker, WaitReason};
 
-/// Packet states.
+// Packet states: see "Packet states" in the module docs for who moves a
+// packet from which to which.
+
+/// Queued, not completed yet.
 const WAITING: u8 = 0;
 /// A receiver's packet holds the value now; a sender's value was taken.
 const READY: u8 = 1;
@@ -87,17 +156,18 @@ const READY: u8 = 1;
 const CLOSED: u8 = 2;
 /// A claim was dropped unfinished: start the operation again.
 const RETRY: u8 = 3;
-/// A select send arm was claimed: a buffer slot is reserved for it.
+/// A deferred sender was claimed: a buffer slot is reserved for it.
 const SLOT: u8 = 4;
-/// A select send arm was claimed by a receiver that now waits for the value.
-const RENDEZVOUS: u8 = 5;
-/// Rendezvous: the select sender wrote its value.
+/// A deferred sender was claimed by a receiver that now waits for the
+/// value.
+const DEFERRED: u8 = 5;
+/// Deferred send: the sender wrote its value.
 const FILLED: u8 = 6;
-/// Rendezvous: the select sender gave up without sending.
+/// Deferred send: the sender gave up without sending.
 const ABANDONED: u8 = 7;
-/// Rendezvous: the select sender is writing its value.
+/// Deferred send: the sender is writing its value.
 const FILLING: u8 = 8;
-/// Rendezvous: the receiver gave up before the value came; the sender
+/// Deferred send: the receiver gave up before the value came; the sender
 /// keeps its value and sends it some other way.
 const RECEIVER_GONE: u8 = 9;
 
@@ -106,26 +176,27 @@ const RECEIVER_GONE: u8 = 9;
 ///
 /// | field | written by | read by |
 /// |---|---|---|
-/// | `state` | claimer (Release), owner / rendezvous CAS | both (Acquire) |
-/// | `value` | owner before queueing; claimer while WAITING; filler in FILLING | the other side after the state moved on |
+/// | `state` | claimer (Release); the deferred send's two sides (CAS) | both (Acquire) |
+/// | `value` | owner before queueing; claimer while WAITING; the deferred sender in FILLING | the other side after the state moved on |
 /// | `unparker` | made with the packet | moved out by the claimer before it sets `state` |
-/// | `lazy_send`, `select` | made with the packet, never changed | claimers, under the queue's lock |
-/// | `partner` | the rendezvous receiver, before RENDEZVOUS | the select sender, after it |
+/// | `deferred`, `select` | made with the packet, never changed | claimers, under the queue's lock |
+/// | `deferred_receiver` | the receiver that claimed a deferred sender, before DEFERRED | the deferred sender, after it |
 pub(crate) struct Packet<T> {
     state: AtomicU8,
-    /// A select send arm: its value does not exist yet.
-    lazy_send: bool,
+    /// A select send arm: its value is deferred until the arm is chosen.
+    deferred: bool,
     value: UnsafeCell<Option<T>>,
     /// The waiter, moved out by the claimer before it sets `state`.
     unparker: UnsafeCell<Option<Unparker>>,
     /// A select arm's select and the arm's index in it.
     select: Option<(Arc<SelectCx>, usize)>,
-    /// Rendezvous only: the receiver waiting for a select sender's value.
-    partner: UnsafeCell<Option<Unparker>>,
+    /// Deferred sends only: the receiver waiting for the value.
+    deferred_receiver: UnsafeCell<Option<Unparker>>,
 }
 
 // SAFETY: a packet is shared by its owner and at most one claimer (or, in
-// a rendezvous, one filler). `value`, `unparker` and `partner` are written
+// a deferred send, the receiver and the sender that fills it). `value`,
+// `unparker` and `deferred_receiver` are written
 // by one side and read by the other only across a Release store / Acquire
 // load (or CAS) of `state`, or under the queue's lock; the rest is
 // immutable. No `&T` is ever handed to both sides: values only move
@@ -142,15 +213,15 @@ impl<T> Packet<T> {
         value: Option<T>,
         unparker: Unparker,
         select: Option<(Arc<SelectCx>, usize)>,
-        lazy_send: bool,
+        deferred: bool,
     ) -> Packet<T> {
         Packet {
             state: AtomicU8::new(WAITING),
-            lazy_send,
+            deferred,
             value: UnsafeCell::new(value),
             unparker: UnsafeCell::new(Some(unparker)),
             select,
-            partner: UnsafeCell::new(None),
+            deferred_receiver: UnsafeCell::new(None),
         }
     }
 
@@ -350,8 +421,9 @@ pub enum Kind {
     Receiver,
     /// A plain sender: take its value.
     Sender,
-    /// A select send arm: its value comes later.
-    LazySender,
+    /// A select send arm: its value is deferred until the arm is chosen
+    /// (see "Deferred sends" in the module docs).
+    DeferredSender,
 }
 
 impl<T> Entry<T> {
@@ -384,8 +456,8 @@ impl<T> Claimed<T> {
     /// What the claimed waiter is.
     pub fn kind(&self) -> Kind {
         let entry = self.entry.as_ref().expect("not finished");
-        if entry.packet().lazy_send {
-            Kind::LazySender
+        if entry.packet().deferred {
+            Kind::DeferredSender
         } else if self.has_value() {
             Kind::Sender
         } else {
@@ -438,34 +510,36 @@ impl<T> Claimed<T> {
         self.finish(CLOSED, None)
     }
 
-    /// Tells a select send arm that a buffer slot is reserved for it.
+    /// Tells a deferred sender that a buffer slot is reserved for it
+    /// (deferred sends, step 3a).
     #[must_use = "wake the returned unparker once the lock is released"]
     pub fn grant_slot(self) -> Unparker {
-        debug_assert_eq!(self.kind(), Kind::LazySender);
+        debug_assert_eq!(self.kind(), Kind::DeferredSender);
         self.finish(SLOT, None)
     }
 
-    /// Tells a select send arm that the caller waits for its value; the
-    /// caller then waits on the returned rendezvous (after unlocking).
+    /// Tells a deferred sender that the caller waits for its value (deferred
+    /// sends, step 3b); the caller then waits on the returned
+    /// [`DeferredRecv`] (after unlocking).
     ///
     /// # Panics
     ///
     /// If the waiter is not a select arm (the claim is dropped first, so
     /// the waiter retries).
     #[must_use = "wake the returned unparker once the lock is released"]
-    pub fn rendezvous(mut self) -> (Rendezvous<T>, Unparker) {
-        debug_assert_eq!(self.kind(), Kind::LazySender);
+    pub fn into_deferred_recv(mut self) -> (DeferredRecv<T>, Unparker) {
+        debug_assert_eq!(self.kind(), Kind::DeferredSender);
         let packet = self
             .entry
             .as_ref()
             .and_then(Entry::shared_packet)
-            .expect("a rendezvous is made with a select arm");
+            .expect("a deferred sender is a select arm");
         let entry = self.entry.take().expect("not finished");
-        // SAFETY: written before the Release store of RENDEZVOUS in
+        // SAFETY: written before the Release store of DEFERRED in
         // `finish`; the sender reads it only after seeing that state.
-        unsafe { *packet.partner.get() = Some(park::current_unparker()) };
-        let waker = Claimed { entry: Some(entry) }.finish(RENDEZVOUS, None);
-        (Rendezvous { packet }, waker)
+        unsafe { *packet.deferred_receiver.get() = Some(park::current_unparker()) };
+        let waker = Claimed { entry: Some(entry) }.finish(DEFERRED, None);
+        (DeferredRecv { packet }, waker)
     }
 }
 
@@ -481,13 +555,14 @@ impl<T> Drop for Claimed<T> {
     }
 }
 
-/// A receiver waiting for a select sender to produce its value.
-#[must_use = "wait for the value; dropping the rendezvous gives it back to the sender"]
-pub struct Rendezvous<T> {
+/// A receiver waiting for a deferred sender's value (deferred sends, steps
+/// 3b and 5).
+#[must_use = "wait for the value; dropping it gives the value back to the sender"]
+pub struct DeferredRecv<T> {
     packet: Arc<Packet<T>>,
 }
 
-impl<T> Rendezvous<T> {
+impl<T> DeferredRecv<T> {
     /// Waits for the value; `None` if the sender gave up (retry).
     #[track_caller]
     pub fn wait(self, reason: &'static WaitReason) -> Option<T> {
@@ -502,13 +577,13 @@ impl<T> Rendezvous<T> {
     }
 }
 
-impl<T> Drop for Rendezvous<T> {
+impl<T> Drop for DeferredRecv<T> {
     fn drop(&mut self) {
         // Unwaited (the receive was dropped, or unwound while waiting): if
         // the sender has not started writing, it keeps its value. A value
         // already written is dropped with the packet.
         let _ = self.packet.state.compare_exchange(
-            RENDEZVOUS,
+            DEFERRED,
             RECEIVER_GONE,
             Ordering::AcqRel,
             Ordering::Acquire,
@@ -646,18 +721,18 @@ impl<T> WaitQueue<T> {
     }
 
     /// Registers arm `arm` of select `cx`, waited on by the calling thread,
-    /// a send arm whose value comes later if `lazy_send`. Returns the arm's
+    /// a send arm whose value comes later if `deferred`. Returns the arm's
     /// packet, through which the select learns how its arm was completed.
     /// The queue's entry holds the packet and `cx` alive: the select should
     /// [`remove_select`](Self::remove_select) its arms when it is done, but
     /// nothing unsound follows if it does not.
     #[must_use = "the packet says how the arm was completed"]
-    pub fn push_select(&mut self, cx: &Arc<SelectCx>, arm: usize, lazy_send: bool) -> ArmPacket<T> {
+    pub fn push_select(&mut self, cx: &Arc<SelectCx>, arm: usize, deferred: bool) -> ArmPacket<T> {
         let packet = Arc::new(Packet::new(
             None,
             park::current_unparker(),
             Some((cx.clone(), arm)),
-            lazy_send,
+            deferred,
         ));
         self.entries.push_back(Entry::select_arm(packet.clone()));
         ArmPacket(packet)
@@ -705,7 +780,7 @@ where
     drop(guard);
     // If the park unwinds (the runtime is unwinding this green thread), the
     // entry must still leave the queue before the packet dies.
-    let waiting = Waiting {
+    let waiting = UnqueueOnUnwind {
         packet: &packet,
         relock: &relock,
         queue: &queue,
@@ -742,8 +817,9 @@ where
     }
 }
 
-/// Unwind guard of `block`.
-struct Waiting<'a, T, S, G, R, Q>
+/// `block`'s unwind guard: takes the entry out of its queue (or waits for
+/// its claimer) before the packet on the unwinding stack dies.
+struct UnqueueOnUnwind<'a, T, S, G, R, Q>
 where
     G: std::ops::DerefMut<Target = S>,
     R: Fn() -> G,
@@ -754,7 +830,7 @@ where
     queue: &'a Q,
 }
 
-impl<T, S, G, R, Q> Drop for Waiting<'_, T, S, G, R, Q>
+impl<T, S, G, R, Q> Drop for UnqueueOnUnwind<'_, T, S, G, R, Q>
 where
     G: std::ops::DerefMut<Target = S>,
     R: Fn() -> G,
@@ -812,21 +888,22 @@ pub enum ArmOutcome<T> {
     /// A send arm has a buffer slot reserved.
     Slot,
     /// A send arm must hand its value to a waiting receiver.
-    Rendezvous(SendRendezvous<T>),
+    Deferred(DeferredSend<T>),
 }
 
-/// A select send arm that a receiver waits on.
+/// A deferred sender that a receiver waits on (deferred sends, steps 4
+/// and 5): fill it with the value.
 #[must_use = "fill it; dropping it tells the receiver to retry"]
-pub struct SendRendezvous<T> {
+pub struct DeferredSend<T> {
     packet: Arc<Packet<T>>,
 }
 
-impl<T> SendRendezvous<T> {
+impl<T> DeferredSend<T> {
     /// Hands the value over and wakes the receiver. `Err` gives the value
     /// back if the receiver already gave up.
     pub fn fill(self, value: T) -> Result<(), T> {
         let claimed = self.packet.state.compare_exchange(
-            RENDEZVOUS,
+            DEFERRED,
             FILLING,
             Ordering::AcqRel,
             Ordering::Acquire,
@@ -837,35 +914,35 @@ impl<T> SendRendezvous<T> {
         }
         // SAFETY: FILLING is ours (won above): the receiver reads the value
         // only after FILLED (Release below) and no longer drops to
-        // RECEIVER_GONE; the partner was written before RENDEZVOUS (Acquire
+        // RECEIVER_GONE; the deferred_receiver was written before DEFERRED (Acquire
         // in `arm_outcome`) and is read only by us.
-        let partner = unsafe {
+        let deferred_receiver = unsafe {
             *self.packet.value.get() = Some(value);
-            (*self.packet.partner.get()).take()
+            (*self.packet.deferred_receiver.get()).take()
         };
         self.packet.state.store(FILLED, Ordering::Release);
-        if let Some(partner) = partner {
-            partner.wake();
+        if let Some(deferred_receiver) = deferred_receiver {
+            deferred_receiver.wake();
         }
         std::mem::forget(self);
         Ok(())
     }
 }
 
-impl<T> Drop for SendRendezvous<T> {
+impl<T> Drop for DeferredSend<T> {
     fn drop(&mut self) {
         let abandoned = self.packet.state.compare_exchange(
-            RENDEZVOUS,
+            DEFERRED,
             ABANDONED,
             Ordering::AcqRel,
             Ordering::Acquire,
         );
         if abandoned.is_ok() {
-            // SAFETY: as in `fill`: the partner is ours to take once we
-            // moved the state on from RENDEZVOUS.
-            let partner = unsafe { (*self.packet.partner.get()).take() };
-            if let Some(partner) = partner {
-                partner.wake();
+            // SAFETY: as in `fill`: the deferred_receiver is ours to take once we
+            // moved the state on from DEFERRED.
+            let deferred_receiver = unsafe { (*self.packet.deferred_receiver.get()).take() };
+            if let Some(deferred_receiver) = deferred_receiver {
+                deferred_receiver.wake();
             }
         }
     }
@@ -884,7 +961,7 @@ impl<T> ArmPacket<T> {
             },
             CLOSED => ArmOutcome::Closed,
             SLOT => ArmOutcome::Slot,
-            RENDEZVOUS => ArmOutcome::Rendezvous(SendRendezvous {
+            DEFERRED => ArmOutcome::Deferred(DeferredSend {
                 packet: packet.clone(),
             }),
             _ => ArmOutcome::Retry,
@@ -908,8 +985,8 @@ const _: () = {
         send::<WaitQueue<T>>();
         // Only `&mut self` (or by-value) methods: sharing one gives nothing.
         send_sync::<ArmPacket<T>>();
-        send_sync::<Rendezvous<T>>();
-        send_sync::<SendRendezvous<T>>();
+        send_sync::<DeferredRecv<T>>();
+        send_sync::<DeferredSend<T>>();
         send::<Woken<T>>();
         send::<ArmOutcome<T>>();
     }
@@ -1191,11 +1268,11 @@ mod loom_tests {
         });
     }
 
-    /// A select sender claimed by a receiver that waits for its value: the
-    /// value arrives exactly once; if the receiver gives up first, the
+    /// A deferred sender claimed by a receiver that waits for its value:
+    /// the value arrives exactly once; if the receiver gives up first, the
     /// sender gets its value back.
     #[test]
-    fn a_rendezvous_completes_or_gives_the_value_back() {
+    fn a_deferred_send_completes_or_gives_the_value_back() {
         ::loom::model(|| {
             let cx = Arc::new(SelectCx::new());
             let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
@@ -1207,15 +1284,15 @@ mod loom_tests {
                     .unwrap()
                     .claim_first(None)
                     .expect("the sender waits");
-                let (rendezvous, waker) = claimed.rendezvous();
+                let (deferred, waker) = claimed.into_deferred_recv();
                 waker.wake();
-                rendezvous.wait(&TEST)
+                deferred.wait(&TEST)
             });
             // The sender: wait until claimed, then fill.
             let filled = loop {
                 match packet.outcome() {
                     ArmOutcome::Pending => thread::yield_now(),
-                    ArmOutcome::Rendezvous(r) => break r.fill(99),
+                    ArmOutcome::Deferred(r) => break r.fill(99),
                     _ => panic!("unexpected outcome"),
                 }
             };

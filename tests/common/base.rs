@@ -66,20 +66,25 @@ where
     watchdog_for(TEST_LIMIT, f);
 }
 
-/// Under one watchdog, runs `f(workers)` once per entry of
-/// [`WORKER_COUNTS`]; a failure says which count it happened with.
+/// Runs `f(workers)` once per entry of [`WORKER_COUNTS`]; a failure says
+/// which count it happened with. It sets no time limit of its own: call it
+/// inside [`watchdog`] or [`watchdog_for`] (or use [`for_each_workers`]).
+pub fn sweep_workers(f: impl Fn(usize)) {
+    for workers in WORKER_COUNTS {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(workers))) {
+            eprintln!("test failed with {workers} worker(s)");
+            panic::resume_unwind(payload);
+        }
+    }
+}
+
+/// [`sweep_workers`] under one [`watchdog`] ([`TEST_LIMIT`] for the whole
+/// sweep).
 pub fn for_each_workers<F>(f: F)
 where
     F: Fn(usize) + Send + 'static,
 {
-    watchdog(move || {
-        for workers in WORKER_COUNTS {
-            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(workers))) {
-                eprintln!("test failed with {workers} worker(s)");
-                panic::resume_unwind(payload);
-            }
-        }
-    });
+    watchdog(move || sweep_workers(f));
 }
 
 /// Under one watchdog, runs `f(workers)` as the main green thread of a

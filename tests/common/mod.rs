@@ -6,7 +6,6 @@
 //! Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,19 +16,9 @@ use grove::thread::{self, Thread};
 mod base;
 #[allow(unused_imports)] // each test binary uses a subset
 pub use base::{
-    runtime, wait_until, watchdog, watchdog_for, TEST_LIMIT, WAIT_LIMIT, WORKER_COUNTS,
+    runtime, sweep_workers, wait_until, watchdog, watchdog_for, TEST_LIMIT, WAIT_LIMIT,
+    WORKER_COUNTS,
 };
-
-/// Runs `f` once per entry of [`WORKER_COUNTS`]; a failure says which count
-/// it happened with.
-pub fn for_each_workers(f: impl Fn(usize)) {
-    for workers in WORKER_COUNTS {
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(workers))) {
-            eprintln!("grove test failed with {workers} worker(s)");
-            panic::resume_unwind(payload);
-        }
-    }
-}
 
 /// A count-down latch for one waiter, built on park/unpark: whoever takes
 /// the count to zero unparks the thread (green or OS) that made the latch.

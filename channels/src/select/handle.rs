@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use grove_scheduler::park::{self, Unparker};
-use grove_scheduler::wait::{ArmOutcome, ArmPacket, Claimed, Rendezvous, SelectCx, SendRendezvous};
+use grove_scheduler::wait::{ArmOutcome, ArmPacket, Claimed, DeferredRecv, DeferredSend, SelectCx};
 
 use crate::api::{Flavor, Receiver, Sender};
 use crate::chan::{ChanGuard, RecvClaim, SendClaim, State, RECV};
@@ -77,14 +77,16 @@ pub(crate) enum Token {
     At(Instant),
     /// Receive: a claimed waiting plain sender (`Claimed<T>`).
     FromSender(Erased),
-    /// Receive: a claimed select sender to wait for (`Rendezvous<T>`).
-    FromLazySender(Erased),
+    /// Receive: a claimed select send arm whose deferred value we wait
+    /// for (`DeferredRecv<T>`; see `grove_scheduler::wait`, "Deferred
+    /// sends").
+    DeferredRecv(Erased),
     /// Receive: our registered arm was handed a value (`T`).
     Received(Erased),
     /// Send: a claimed waiting receiver (`Claimed<T>`).
     ToReceiver(Erased),
-    /// Send: a receiver waits for our value (`SendRendezvous<T>`).
-    ToWaitingReceiver(Erased),
+    /// Send: a receiver waits for our deferred value (`DeferredSend<T>`).
+    DeferredSend(Erased),
 }
 
 /// How a registered arm looks once its select chose it.
@@ -222,11 +224,11 @@ pub(crate) fn finish_send<T>(tx: &Sender<T>, token: Token, msg: T) -> Result<(),
             claim.deliver(msg).wake();
             Ok(())
         }
-        Token::ToWaitingReceiver(rendezvous) => {
-            // SAFETY: made as a `SendRendezvous<T>` by `accept` of an arm
+        Token::DeferredSend(deferred) => {
+            // SAFETY: made as a `DeferredSend<T>` by `accept` of an arm
             // on this channel.
-            let rendezvous = unsafe { rendezvous.into_inner::<SendRendezvous<T>>() };
-            match rendezvous.fill(msg) {
+            let deferred = unsafe { deferred.into_inner::<DeferredSend<T>>() };
+            match deferred.fill(msg) {
                 Ok(()) => Ok(()),
                 // The receiver was unwound while it waited for us: the value
                 // goes wherever it can go now, else it comes back.
@@ -262,7 +264,7 @@ pub(crate) fn finish_recv<T>(rx: &Receiver<T>, token: Token) -> Result<T, RecvEr
             waker.wake();
             Ok(value)
         }
-        Token::FromLazySender(_) => unreachable!("resolved inside the select"),
+        Token::DeferredRecv(_) => unreachable!("resolved inside the select"),
         Token::Received(value) => {
             // SAFETY: made as a `T` by `accept`/`resolve` of this channel.
             Ok(unsafe { value.into_inner::<T>() })
@@ -291,8 +293,8 @@ fn recv_token<T>(
         RecvClaim::Closed => (Token::Closed, None),
         RecvClaim::Slot => (Token::Slot, None),
         RecvClaim::Sender(claim) => (Token::FromSender(Erased::new(claim)), None),
-        RecvClaim::LazySender(rendezvous, waker) => {
-            (Token::FromLazySender(Erased::new(rendezvous)), Some(waker))
+        RecvClaim::Deferred(deferred, waker) => {
+            (Token::DeferredRecv(Erased::new(deferred)), Some(waker))
         }
     })
 }
@@ -343,7 +345,7 @@ impl<T> SelectHandle for Sender<T> {
             ArmOutcome::Pending => Accept::Pending,
             ArmOutcome::Closed => Accept::Done(Token::Closed),
             ArmOutcome::Slot => Accept::Done(Token::Slot),
-            ArmOutcome::Rendezvous(r) => Accept::Done(Token::ToWaitingReceiver(Erased::new(r))),
+            ArmOutcome::Deferred(r) => Accept::Done(Token::DeferredSend(Erased::new(r))),
             ArmOutcome::Received(_) | ArmOutcome::Retry => Accept::Retry,
         }
     }
@@ -358,16 +360,16 @@ impl<T> SelectHandle for Sender<T> {
                 let waker = self.chan.lock().release_reserved();
                 wake(waker);
             }
-            // Dropping a claim sets RETRY; dropping a rendezvous abandons it.
+            // Dropping a claim sets RETRY; dropping a deferred send abandons it.
             Token::ToReceiver(claim) => {
                 // SAFETY: made as a `Claimed<T>` by `send_token` for this
                 // channel.
                 drop(unsafe { claim.into_inner::<Claimed<T>>() });
             }
-            Token::ToWaitingReceiver(r) => {
-                // SAFETY: made as a `SendRendezvous<T>` by `accept` for this
+            Token::DeferredSend(r) => {
+                // SAFETY: made as a `DeferredSend<T>` by `accept` for this
                 // channel.
-                drop(unsafe { r.into_inner::<SendRendezvous<T>>() });
+                drop(unsafe { r.into_inner::<DeferredSend<T>>() });
             }
             _ => {}
         }
@@ -467,11 +469,11 @@ impl<T> SelectHandle for Receiver<T> {
 
     fn resolve(&self, token: Token) -> Option<Token> {
         match token {
-            Token::FromLazySender(rendezvous) => {
-                // SAFETY: made as a `Rendezvous<T>` by `recv_token` for this
+            Token::DeferredRecv(deferred) => {
+                // SAFETY: made as a `DeferredRecv<T>` by `recv_token` for this
                 // channel.
-                let rendezvous = unsafe { rendezvous.into_inner::<Rendezvous<T>>() };
-                let value = rendezvous.wait(&RECV)?;
+                let deferred = unsafe { deferred.into_inner::<DeferredRecv<T>>() };
+                let value = deferred.wait(&RECV)?;
                 Some(Token::Received(Erased::new(value)))
             }
             token => Some(token),
@@ -525,10 +527,10 @@ impl<T> SelectHandle for Receiver<T> {
                 // channel.
                 drop(unsafe { claim.into_inner::<Claimed<T>>() });
             }
-            Token::FromLazySender(r) => {
-                // SAFETY: made as a `Rendezvous<T>` by `recv_token` for this
+            Token::DeferredRecv(r) => {
+                // SAFETY: made as a `DeferredRecv<T>` by `recv_token` for this
                 // channel.
-                drop(unsafe { r.into_inner::<Rendezvous<T>>() });
+                drop(unsafe { r.into_inner::<DeferredRecv<T>>() });
             }
             Token::Received(value) => {
                 // SAFETY: made as a `T` by `accept`/`resolve` for this

@@ -24,10 +24,17 @@
 //!    tell that no arm was ready at one instant, and a select that gives up
 //!    must have seen exactly that (it is linearizable).
 //!
-//! Phases 1-3 lock one channel at a time, never together (unlike Go's
-//! `selectgo`): registration and the `selected` CAS give the same guarantee
-//! with less lock holding; only the rare "nothing ready" answer pays for
-//! the snapshot.
+//! Phases 1-3 hold one channel's lock at a time (Go's `selectgo` holds
+//! every arm's lock through its whole pass): registration and the
+//! `selected` CAS give the same guarantee with less lock holding. Phase 4,
+//! the rare "nothing ready" answer, is the one place that holds them all at
+//! once.
+//!
+//! A send arm's value is evaluated only once the arm is chosen: a send arm
+//! that waits in a queue is a *deferred sender*, and a receiver that claims
+//! it waits for the value; `grove_scheduler::wait`'s module docs ("Deferred
+//! sends") walk that exchange end to end, through `chan.rs` and
+//! `handle.rs`.
 //!
 //! Readiness ([`Select::ready`] and friends) runs the same phases without
 //! reserving anything: it parks as a *watcher* of the arms' channels, woken

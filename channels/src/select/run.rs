@@ -1,6 +1,7 @@
 //! The select protocol (see the module docs of `select`): [`select`]
 //! completes one arm, [`ready`] only reports one; both end a timeout
-//! through [`snapshot`], the one place that locks every channel at once.
+//! through a snapshot ([`try_snapshot`], [`ready_snapshot`]), the only
+//! places that lock every arm's channel at once ([`AllLocked`]).
 
 #[cfg(not(loom))]
 use std::cell::Cell;
@@ -122,10 +123,10 @@ pub(crate) fn select<'a>(
     loop {
         // Phase 1.
         for arm in arms.iter() {
-            // Only a claimed select sender needs `resolve` (a second
+            // Only a claimed deferred sender needs `resolve` (a second
             // virtual call): skip it for everything else.
             let token = match arm.handle.try_select() {
-                Some(lazy @ Token::FromLazySender(_)) => arm.handle.resolve(lazy),
+                Some(deferred @ Token::DeferredRecv(_)) => arm.handle.resolve(deferred),
                 token => token,
             };
             if let Some(token) = token {

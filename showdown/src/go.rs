@@ -1,14 +1,15 @@
 //! Go's twins of the workloads (`benches/go`): built once with `go build`
 //! into `target/showdown/go/`, then run once per repetition as
-//! `grovebench -only NAME -reps 1 -scale S -procs P`, which prints
+//! `grovebench -reps 1 -procs P NAME=SIZE[:WARM]` (every size from the one
+//! table, `grove_workloads::sizes::Sizes`), which prints
 //! `RESULT <name> <value> <unit> procs=<P>`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::child::output_within;
-use super::plan::Fail;
+use crate::child::output_within;
+use crate::plan::Fail;
 
 /// The message when Go is not installed.
 pub const MISSING: &str = "Go not found: install it with `apt-get install -y golang-go` to compare";
@@ -42,7 +43,7 @@ fn find_go() -> Option<PathBuf> {
 
 /// Where the twins' source is: `benches/go` of this checkout.
 fn source_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("go")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/go")
 }
 
 fn modified(p: &Path) -> Option<std::time::SystemTime> {
@@ -143,15 +144,23 @@ pub fn prepare(out_dir: &Path, limit: Duration) -> GoStatus {
 }
 
 impl GoTwin {
-    /// One repetition of workload `name` at `scale` with GOMAXPROCS
-    /// `procs`: its figure, in the unit of the Rust side.
-    pub fn run(&self, name: &str, scale: f64, procs: usize) -> Result<f64, Fail> {
+    /// A twin not built (for `--go-command`, which only prints arguments).
+    pub fn unbuilt() -> GoTwin {
+        GoTwin {
+            exe: PathBuf::from("grovebench"),
+            version: "go".into(),
+            limit: Duration::from_secs(1),
+        }
+    }
+
+    /// One repetition of workload `name` at `size` (after an untimed run
+    /// at `warm` in the same process; 0: none) with GOMAXPROCS `procs`: its
+    /// figure, in the unit of the Rust side.
+    pub fn run(&self, name: &str, size: usize, warm: usize, procs: usize) -> Result<f64, Fail> {
         let mut cmd = Command::new(&self.exe);
-        cmd.args(["-only", name, "-reps", "1"])
-            .arg("-scale")
-            .arg(format!("{scale}"))
-            .arg("-procs")
-            .arg(procs.to_string());
+        cmd.args(["-reps", "1", "-procs"])
+            .arg(procs.to_string())
+            .arg(job(name, size, warm));
         let out = output_within(cmd, self.limit)
             .map_err(|err| Fail::Failed(format!("Go {name}: {err}")))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -178,16 +187,18 @@ fn parse_result(stdout: &str, name: &str) -> Option<f64> {
     })
 }
 
-/// The `-scale` that makes Go's twin run `size` where its full size is
-/// `full`.
-pub fn scale(size: usize, full: usize) -> f64 {
-    size as f64 / full as f64
+/// The twins' arguments of `w`'s Go entries.
+pub fn twin_jobs(w: &crate::plan::Workload) -> Vec<String> {
+    w.entries.iter().filter_map(|e| e.go_job.clone()).collect()
 }
 
-/// The `-scale` that makes Go's fib_fork compute fib(`n`) (it lowers 27 by
-/// `round(log(1/S) / log(1.618))`).
-pub fn fib_scale(n: usize) -> f64 {
-    1.618f64.powi(-(27 - n.min(27) as i32))
+/// The twin's argument for workload `name` at `size`, warmed up at `warm`.
+pub fn job(name: &str, size: usize, warm: usize) -> String {
+    if warm > 0 {
+        format!("{name}={size}:{warm}")
+    } else {
+        format!("{name}={size}")
+    }
 }
 
 #[cfg(test)]
@@ -199,7 +210,7 @@ mod tests {
         let out = "RESULT pingpong0 243.10 ns/roundtrip procs=2\n";
         assert_eq!(parse_result(out, "pingpong0"), Some(243.1));
         assert_eq!(parse_result(out, "skynet"), None);
-        let n = 27.0 - ((1.0 / fib_scale(25)).ln() / 1.618f64.ln()).round();
-        assert_eq!(n, 25.0);
+        assert_eq!(job("fib_fork", 27, 19), "fib_fork=27:19");
+        assert_eq!(job("parked_memory", 100_000, 0), "parked_memory=100000");
     }
 }

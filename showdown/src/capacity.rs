@@ -21,10 +21,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use grove_benches::util::{self, MapCountGuard};
+use grove_test_support::procfs;
+use grove_test_support::MapCountGuard;
 
-use super::machine;
-use super::plan::{human, Fail};
+use crate::machine;
+use crate::plan::{human, Fail};
 
 /// Live-task counts at which a probe measures.
 const CHECKPOINTS: &[usize] = &[
@@ -101,9 +102,9 @@ struct Base {
 
 impl Base {
     fn now() -> Base {
-        util::trim_heap();
+        procfs::trim_heap();
         Base {
-            rss: util::rss_bytes(),
+            rss: procfs::rss_bytes(),
             avail: machine::meminfo("MemAvailable:").unwrap_or(0),
         }
     }
@@ -112,7 +113,7 @@ impl Base {
         let avail = machine::meminfo("MemAvailable:").unwrap_or(0);
         let p = Point {
             n,
-            rss: util::rss_bytes().saturating_sub(self.rss),
+            rss: procfs::rss_bytes().saturating_sub(self.rss),
             sys: self.avail as i64 - avail as i64,
             secs,
         };
@@ -125,7 +126,7 @@ impl Base {
         if live == 0 {
             return None;
         }
-        let rss = util::rss_bytes().saturating_sub(self.rss);
+        let rss = procfs::rss_bytes().saturating_sub(self.rss);
         let avail = machine::meminfo("MemAvailable:").unwrap_or(0);
         let sys = self.avail.saturating_sub(avail);
         let per = rss.max(sys).max(1) as f64 / live as f64;
@@ -197,7 +198,7 @@ pub fn child(args: &[String]) -> i32 {
 }
 
 fn green_child(cap: usize, mem_cap: u64, workers: usize) -> String {
-    let rt = util::grove_runtime(workers);
+    let rt = grove_workloads::util::grove_runtime(workers);
     let (tx, rx) = grove::chan::bounded::<()>(0);
     let started = Arc::new(AtomicUsize::new(0));
     let base = Base::now();
@@ -306,7 +307,7 @@ fn thread_limits(live: usize) -> Vec<(usize, String)> {
         limits.push((room(max, current), why));
     }
     if let Some(max) = machine::max_map_count() {
-        let maps = util::current_map_count();
+        let maps = procfs::map_count();
         let why = format!("vm.max_map_count = {max}: 2 mappings per thread stack");
         limits.push(((max as usize).saturating_sub(maps + 1024) / 2 + live, why));
     }
@@ -361,7 +362,7 @@ fn threads_child(cap: usize, mem_cap: u64) -> String {
 /// Names the limit behind a failed thread spawn.
 fn thread_failure(err: &std::io::Error) -> String {
     let near = |used: usize, max: usize| used + 64 >= max;
-    let maps = util::current_map_count();
+    let maps = procfs::map_count();
     if machine::max_map_count().is_some_and(|m| near(maps, m as usize)) {
         return format!("vm.max_map_count (spawn failed: {err})");
     }
@@ -389,7 +390,7 @@ fn probe(kind: &str, cap: usize, mem_cap: u64, workers: usize) -> Probe {
         workers.to_string(),
     ];
     let mut probe = Probe::default();
-    let out = match super::child::run_child(&args, Duration::from_secs(300)) {
+    let out = match crate::child::run_child(&args, Duration::from_secs(300)) {
         Ok(out) => out,
         Err(fail) => {
             probe.stop = format!("the probe failed: {}", Fail::message(&fail));
@@ -426,7 +427,7 @@ fn memory_cap() -> u64 {
 
 /// Runs both probes, then Go's memory per goroutine at the same sizes
 /// when `go` is given (for the chart).
-pub fn run(workers: usize, go: Option<&super::go::GoTwin>, show: &dyn Fn(&str)) -> Capacity {
+pub fn run(workers: usize, go: Option<&crate::go::GoTwin>, show: &dyn Fn(&str)) -> Capacity {
     let mem_cap = memory_cap();
     show("capacity: green threads");
     let green = probe("green", GREEN_CAP, mem_cap, workers);
@@ -436,7 +437,7 @@ pub fn run(workers: usize, go: Option<&super::go::GoTwin>, show: &dyn Fn(&str)) 
     if let Some(go) = go {
         for n in [1_000, 10_000, 100_000, 1_000_000] {
             show(&format!("capacity: Go, {} goroutines", human(n)));
-            if let Ok(kib) = go.run("parked_memory", n as f64 / 100_000.0, workers) {
+            if let Ok(kib) = go.run("parked_memory", n, 0, workers) {
                 go_points.push((n, kib));
             }
         }
@@ -449,7 +450,7 @@ pub fn run(workers: usize, go: Option<&super::go::GoTwin>, show: &dyn Fn(&str)) 
 }
 
 fn kib(bytes: f64) -> String {
-    super::report::fmt_num(bytes / 1024.0)
+    crate::report::fmt_num(bytes / 1024.0)
 }
 
 /// One line of the summary for a probe.
@@ -460,7 +461,7 @@ fn summary(name: &str, p: &Probe) -> String {
     let n = last.n as f64;
     format!(
         "  {name:<24} {:>10} {:>9} {:>11} {:>9.1} s  {}",
-        super::report::fmt_num(n),
+        crate::report::fmt_num(n),
         kib(last.rss as f64 / n),
         kib(last.sys.max(0) as f64 / n),
         last.secs,
@@ -496,7 +497,7 @@ pub fn render(c: &Capacity) -> String {
     if !c.go.is_empty() {
         let steps: Vec<String> =
             c.go.iter()
-                .map(|(n, k)| format!("{} {}", human(*n), super::report::fmt_num(*k)))
+                .map(|(n, k)| format!("{} {}", human(*n), crate::report::fmt_num(*k)))
                 .collect();
         out.push(format!("  Go KiB/goroutine by count: {}", steps.join(", ")));
     }

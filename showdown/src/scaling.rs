@@ -134,6 +134,7 @@ mod tests {
                 size: String::new(),
                 notes: Vec::new(),
                 entries: vec![g, o],
+                each_rep: false,
             },
         }
     }

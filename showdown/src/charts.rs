@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::capacity::Capacity;
-use super::plan::{human, Sizes, Workload};
-use super::report::fmt_num;
-use super::run::{run_workload, Progress};
-use super::suite::{self, Ctx};
+use grove_workloads::sizes::Sizes;
+
+use crate::capacity::Capacity;
+use crate::plan::{human, Workload};
+use crate::report::fmt_num;
+use crate::run::{run_workload, Progress};
+use crate::sections::{tasks, Ctx};
 
 type Chart<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
@@ -116,7 +118,7 @@ fn lines(
 
 /// Memory per task against live tasks: green threads, OS threads, Go.
 fn memory_chart(path: &Path, c: &Capacity) -> Result<(), String> {
-    let per = |p: &super::capacity::Point, bytes: f64| (p.n as f64, bytes / 1024.0 / p.n as f64);
+    let per = |p: &crate::capacity::Point, bytes: f64| (p.n as f64, bytes / 1024.0 / p.n as f64);
     let mut series = vec![
         (
             "grove (RSS)".to_string(),
@@ -173,12 +175,12 @@ pub fn spawn_sweep(ctx: &Ctx, progress: &Progress) -> Vec<(String, Vec<(f64, f64
             go: ctx.go.clone(),
             child_limit: ctx.child_limit,
         };
-        let mut w = suite::spawn_join(&sized);
+        let mut w = tasks::spawn_join(&sized);
         w.key = "spawn_join (chart)";
         run_workload(&mut w, 3, progress);
         for e in &w.entries {
             let Some(m) = e.median() else { continue };
-            let point = ((if e.name == "Go" { n } else { e.size }) as f64, m);
+            let point = (e.size as f64, m);
             match series.iter_mut().find(|(name, _)| *name == e.name) {
                 Some((_, pts)) if pts.iter().any(|p| p.0 == point.0) => {}
                 Some((_, pts)) => pts.push(point),
@@ -204,10 +206,16 @@ fn spawn_chart(path: &Path, series: &[(String, Vec<(f64, f64)>)]) -> Result<(), 
 fn ratio_chart(path: &Path, ws: &[Workload]) -> Result<(), String> {
     let keys = [
         "pingpong0",
+        "pingpong0_split",
         "pingpong0_1w",
         "prodcons_cap0",
+        "prodcons_cap0_split",
         "prodcons_cap128",
+        "prodcons_cap128_split",
         "prodcons_4p4c",
+        "prodcons_4p4c_split",
+        "select2",
+        "select2_split",
     ];
     let groups: Vec<&Workload> = keys
         .iter()
@@ -237,7 +245,7 @@ fn ratio_chart(path: &Path, ws: &[Workload]) -> Result<(), String> {
     // Room above the tallest bar for the legend.
     let top = bars.iter().map(|b| b.2).fold(1.0, f64::max) * 12.0;
     let bottom = bars.iter().map(|b| b.2).fold(0.5, f64::min) * 0.5;
-    let root = SVGBackend::new(path, (1100, 600)).into_drawing_area();
+    let root = SVGBackend::new(path, (1500, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(text)?;
     let labels: Vec<&str> = groups.iter().map(|w| w.key).collect();
     let mut chart = ChartBuilder::on(&root)
@@ -304,7 +312,7 @@ pub fn write(
     }
     let memory = |p: &Path| match capacity {
         Some(c) => memory_chart(p, c),
-        None => Err("the capacity probes did not run".into()),
+        None => Err("needs the capacity probes (--full, or --only capacity --charts)".into()),
     };
     let spawn_n = |p: &Path| spawn_chart(p, spawn);
     let ratios = |p: &Path| ratio_chart(p, ws);

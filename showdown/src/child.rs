@@ -8,10 +8,10 @@ use std::io::Read;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use grove_benches::parked_memory;
-use grove_benches::util;
+use grove_workloads::parked_memory;
+use grove_workloads::util;
 
-use super::plan::Fail;
+use crate::plan::Fail;
 
 /// Runs `cmd` to completion, capturing its output, and kills it if it runs
 /// past `limit`.
@@ -68,15 +68,15 @@ pub fn self_command(args: &[String]) -> Result<Command, String> {
 }
 
 /// Runs a child and returns its stdout; a failed child becomes a [`Fail`]
-/// carrying its stderr. Lines of stderr starting `bench:` are passed on
-/// as notes.
+/// carrying its stderr. Lines of stderr starting `note:` (as the
+/// `vm.max_map_count` guard writes them) are passed on as notes.
 pub fn run_child(args: &[String], limit: Duration) -> Result<String, Fail> {
     let cmd = self_command(args).map_err(Fail::Failed)?;
     let out = output_within(cmd, limit)
         .map_err(|e| Fail::Failed(format!("child {}: {e}", args.join(" "))))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for line in stderr.lines().filter(|l| l.starts_with("bench:")) {
-        super::run::note(line.trim_start_matches("bench:").trim());
+    for line in stderr.lines().filter(|l| l.starts_with("note:")) {
+        crate::run::note(line.trim_start_matches("note:").trim());
     }
     if !out.status.success() {
         let last: Vec<&str> = stderr.lines().rev().take(3).collect();
@@ -120,7 +120,7 @@ pub fn parked(imp: &str, n: usize, workers: usize, limit: Duration) -> Result<f6
 pub fn main(args: &[String]) -> i32 {
     match args.first().map(String::as_str) {
         Some("parked") => parked_child(&args[1..]),
-        Some("capacity") => super::capacity::child(&args[1..]),
+        Some("capacity") => crate::capacity::child(&args[1..]),
         _ => {
             eprintln!("--child wants `parked IMPL N WORKERS` or `capacity KIND CAP`");
             2

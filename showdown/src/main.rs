@@ -3,11 +3,12 @@
 //! crossbeam-channel, `std::sync::mpsc`, and Go's twins when `go` is on
 //! the PATH), every workload of BENCHMARKS.md, in one run on this machine:
 //! implementations interleaved, repeated, reported as medians with min-max
-//! and the ratio to grove. `--help` lists the options.
+//! and the ratio to grove, and drawn as charts. `--help` lists the options.
+//!
+//! The workloads themselves, and the one table of their sizes, are the
+//! `grove-workloads` library (`benches/`); this program runs them, one
+//! module per section of the table (`sections`), and reports.
 
-// The program's parts. This file is not `src/main.rs` on purpose: the
-// workspace's root package (`grove`) auto-discovers `benches/*/main.rs` as
-// a bench target of its own, which this program cannot be.
 mod capacity;
 mod charts;
 mod child;
@@ -19,39 +20,68 @@ mod plan;
 mod report;
 mod run;
 mod scaling;
-mod suite;
-mod suite_chan;
-mod suite_sync;
+mod sections;
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
-use grove_benches::prodcons;
-use grove_benches::util;
+use grove_workloads::sizes::Sizes;
+use grove_workloads::util;
 
 use crate::capacity::Capacity;
 use crate::cli::Options;
 use crate::go::{GoStatus, GoTwin};
 use crate::machine::Machine;
-use crate::plan::{Sizes, Workload};
+use crate::plan::Workload;
 use crate::run::Progress;
-use crate::suite::Ctx;
+use crate::sections::{Ctx, CAPACITY, WORKLOADS};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
         std::process::exit(child::main(&args[1..]));
     }
-    let opts = match cli::parse(&args) {
-        Ok(Some(opts)) => opts,
-        Ok(None) => return,
-        Err(msg) => {
-            eprintln!("grove-benches: {msg}");
-            std::process::exit(2);
-        }
-    };
+    let opts = Options::parse_args();
+    if opts.go_command {
+        println!("{}", go_command(&opts));
+        return;
+    }
     std::process::exit(run_all(&opts));
+}
+
+/// The command that runs every selected workload's Go twin at this mode's
+/// sizes, as the table does (one repetition per process there; and
+/// pingpong0_1w is pingpong0 with `-procs 1`).
+fn go_command(opts: &Options) -> String {
+    let ctx = Ctx {
+        sizes: sizes(opts),
+        workers: opts.workers(),
+        go: Some(Rc::new(GoTwin::unbuilt())),
+        child_limit: run_limit(opts),
+    };
+    let mut jobs: Vec<String> = Vec::new();
+    for spec in WORKLOADS.iter().filter(|s| opts.selects(s.key)) {
+        for job in go::twin_jobs(&(spec.build)(&ctx)) {
+            if !jobs.contains(&job) {
+                jobs.push(job);
+            }
+        }
+    }
+    format!(
+        "cd benches/go && go run . -reps {} -procs {} {}",
+        opts.reps(),
+        opts.workers(),
+        jobs.join(" ")
+    )
+}
+
+fn sizes(opts: &Options) -> Sizes {
+    if opts.full {
+        Sizes::FULL
+    } else {
+        Sizes::QUICK
+    }
 }
 
 /// `target/` of this build: the program lives in `target/<profile>/`.
@@ -92,39 +122,26 @@ fn header(opts: &Options, machine: &Machine, go: &GoStatus, sizes: &Sizes) -> St
         if opts.scaling.is_empty() {
             format!(
                 "{scaled}; {} repetitions, interleaved; {} workers per runtime",
-                opts.reps, opts.workers
+                opts.reps(),
+                opts.workers()
             )
         } else {
             format!(
                 "{scaled}; {} repetitions, interleaved; scaling run over {:?} workers",
-                opts.reps, opts.scaling
+                opts.reps(),
+                opts.scaling
             )
         },
     ];
     lines.extend(machine.describe());
     lines.push(go_line);
+    lines.push("method:  BENCHMARKS.md (workloads, sizes, how they are measured, targets)".into());
     lines.join("\n")
 }
 
 /// Builds workload `key` (creating its runtimes).
 fn build(key: &str, ctx: &Ctx) -> Option<Workload> {
-    Some(match key {
-        "spawn_join" => suite::spawn_join(ctx),
-        "pingpong0" => suite_chan::pingpong0(ctx, false),
-        "pingpong0_1w" => suite_chan::pingpong0(ctx, true),
-        "prodcons_cap0" => suite_chan::prodcons(ctx, prodcons::CAP0),
-        "prodcons_cap128" => suite_chan::prodcons(ctx, prodcons::CAP128),
-        "prodcons_4p4c" => suite_chan::prodcons(ctx, prodcons::FOUR_BY_FOUR),
-        "skynet" => suite::skynet(ctx),
-        "parked_memory" => suite::parked_memory(ctx),
-        "mutex" => suite::mutex(ctx),
-        "mutex_uncontended" => suite_sync::mutex_uncontended(ctx),
-        "rwlock_read" => suite_sync::rwlock_read(ctx),
-        "waitgroup_fanout" => suite_sync::waitgroup_fanout(ctx),
-        "select2" => suite_chan::select2(ctx),
-        "fib_fork" => suite::fib_fork(ctx),
-        _ => return None,
-    })
+    sections::spec(key).map(|spec| (spec.build)(ctx))
 }
 
 /// Whether grove itself failed or answered wrong in `w`.
@@ -137,9 +154,9 @@ fn grove_failed(w: &Workload) -> bool {
 /// Runs the capacity probes (with Go's memory figures when charts are
 /// wanted) and prints their section.
 fn capacity_section(opts: &Options, go: Option<&Rc<GoTwin>>, progress: &mut Progress) -> Capacity {
-    progress.next_workload("capacity");
-    let go = go.filter(|_| opts.charts).map(|g| &**g);
-    let c = capacity::run(opts.workers, go, &|s| progress.show(s));
+    progress.next_workload(CAPACITY);
+    let go = go.filter(|_| opts.charts()).map(|g| &**g);
+    let c = capacity::run(opts.workers(), go, &|s| progress.show(s));
     progress.clear();
     println!("{}\n", capacity::render(&c));
     c
@@ -174,10 +191,10 @@ fn scaling_run(opts: &Options, ctx: Ctx, cores: usize) -> i32 {
     let keys: Vec<&str> = if opts.only.is_empty() {
         scaling::DEFAULT.to_vec()
     } else {
-        cli::WORKLOADS
+        WORKLOADS
             .iter()
-            .copied()
-            .filter(|k| *k != "capacity" && opts.selects(k))
+            .map(|s| s.key)
+            .filter(|k| opts.selects(k))
             .collect()
     };
     let mut progress = Progress::new(keys.len() * opts.scaling.len());
@@ -194,7 +211,7 @@ fn scaling_run(opts: &Options, ctx: Ctx, cores: usize) -> i32 {
                 continue;
             };
             scaling::keep_scaled(&mut w);
-            run::run_workload(&mut w, opts.reps, &progress);
+            run::run_workload(&mut w, opts.reps(), &progress);
             progress.clear();
             failed |= grove_failed(&w);
             points.push(scaling::Point {
@@ -226,10 +243,10 @@ fn scaling_run(opts: &Options, ctx: Ctx, cores: usize) -> i32 {
 fn run_all(opts: &Options) -> i32 {
     run::install_panic_hook();
     run::start_watchdog(run_limit(opts), || {});
-    std::env::set_var("GROVE_BENCH_WORKERS", opts.workers.to_string());
-    util::may_init(opts.workers);
+    std::env::set_var("GROVE_BENCH_WORKERS", opts.workers().to_string());
+    util::may_init(opts.workers());
     let machine = Machine::probe();
-    let sizes = if opts.full { Sizes::FULL } else { Sizes::QUICK };
+    let sizes = sizes(opts);
     let go_status = if opts.no_go {
         GoStatus::Absent("Go left out: --no-go".into())
     } else {
@@ -249,21 +266,21 @@ fn run_all(opts: &Options) -> i32 {
     };
     let ctx = Ctx {
         sizes,
-        workers: opts.workers,
+        workers: opts.workers(),
         go: go.clone(),
         child_limit: run_limit(opts),
     };
     if !opts.scaling.is_empty() {
         return scaling_run(opts, ctx, machine.cores);
     }
-    let keys: Vec<&str> = cli::WORKLOADS
+    let keys: Vec<&str> = WORKLOADS
         .iter()
-        .copied()
-        .filter(|k| *k != "capacity" && opts.selects(k))
+        .map(|s| s.key)
+        .filter(|k| opts.selects(k))
         .collect();
-    let want_capacity = opts.selects("capacity") || opts.charts;
+    let want_capacity = opts.selects(CAPACITY) || (opts.charts() && opts.full);
     let mut progress =
-        Progress::new(keys.len() + usize::from(want_capacity) + usize::from(opts.charts));
+        Progress::new(keys.len() + usize::from(want_capacity) + usize::from(opts.charts()));
     let (mut done, mut failed) = (Vec::new(), false);
     for key in keys {
         progress.next_workload(key);
@@ -271,9 +288,9 @@ fn run_all(opts: &Options) -> i32 {
         let Some(mut w) = build(key, &ctx) else {
             continue;
         };
-        run::run_workload(&mut w, opts.reps, &progress);
+        run::run_workload(&mut w, opts.reps(), &progress);
         progress.clear();
-        println!("{}\n", report::block(&w, opts.reps));
+        println!("{}\n", report::block(&w, opts.reps()));
         failed |= grove_failed(&w);
         done.push(w);
     }
@@ -282,7 +299,7 @@ fn run_all(opts: &Options) -> i32 {
         "{}\n",
         report::targets(&done, cap.as_ref(), opts.full, machine.cores)
     );
-    if opts.charts {
+    if opts.charts() {
         charts_section(&ctx, &done, cap.as_ref(), &mut progress);
     }
     if let Some(path) = &opts.json {
@@ -290,8 +307,8 @@ fn run_all(opts: &Options) -> i32 {
             path,
             &json::Run {
                 mode: opts.mode(),
-                reps: opts.reps,
-                workers: opts.workers,
+                reps: opts.reps(),
+                workers: opts.workers(),
                 machine: &machine,
                 go: go_version.as_deref(),
                 workloads: &done,

@@ -1,5 +1,6 @@
 //! What a run is made of: workloads, each with its implementations
-//! (entries), the sizes of each mode, and the figures collected.
+//! (entries), and the figures collected. The sizes of each mode are the
+//! workloads library's one table (`grove_workloads::sizes::Sizes`).
 
 use std::time::Duration;
 
@@ -57,6 +58,8 @@ pub struct Entry {
     pub values: Vec<f64>,
     /// The repetitions that failed.
     pub fails: Vec<Fail>,
+    /// Go's entries: the twin's argument (`NAME=SIZE[:WARM]`).
+    pub go_job: Option<String>,
 }
 
 impl Entry {
@@ -76,6 +79,7 @@ impl Entry {
             na: None,
             values: Vec::new(),
             fails: Vec::new(),
+            go_job: None,
         }
     }
 
@@ -91,6 +95,7 @@ impl Entry {
             na: Some(reason.into()),
             values: Vec::new(),
             fails: Vec::new(),
+            go_job: None,
         }
     }
 
@@ -132,6 +137,9 @@ pub struct Workload {
     pub notes: Vec<String>,
     /// grove first: the ratios are to it.
     pub entries: Vec<Entry>,
+    /// Print every repetition's figure under the block (the natural
+    /// programs, whose repetitions may fall into different modes).
+    pub each_rep: bool,
 }
 
 impl Workload {
@@ -187,89 +195,6 @@ pub fn human(n: usize) -> String {
     };
     let s = format!("{v:.1}");
     format!("{}{suffix}", s.trim_end_matches(".0"))
-}
-
-/// Sizes of one mode.
-#[derive(Clone, Copy, Debug)]
-pub struct Sizes {
-    /// spawn_join tasks (green threads, tokio, may, Go).
-    pub spawn: usize,
-    /// spawn_join OS threads.
-    pub spawn_std: usize,
-    /// pingpong0 round trips (green, tokio, may, Go).
-    pub rounds: usize,
-    /// pingpong0 round trips between OS threads.
-    pub rounds_std: usize,
-    /// prodcons messages.
-    pub messages: usize,
-    /// prodcons cap 0 messages between OS threads.
-    pub messages_std_cap0: usize,
-    /// skynet leaves (a power of ten).
-    pub leaves: usize,
-    /// skynet leaves for OS threads.
-    pub leaves_std: usize,
-    /// parked_memory tasks.
-    pub parked: usize,
-    /// parked_memory OS threads.
-    pub parked_std: usize,
-    /// mutex increments, all tasks together.
-    pub increments: usize,
-    /// mutex_uncontended lock + unlock pairs.
-    pub uncontended: usize,
-    /// rwlock_read operations, all tasks together (a multiple of 800).
-    pub rw_ops: usize,
-    /// waitgroup_fanout tasks (green threads, tokio, may, Go).
-    pub fanout: usize,
-    /// waitgroup_fanout OS threads.
-    pub fanout_std: usize,
-    /// select2 messages.
-    pub select: usize,
-    /// fib_fork argument.
-    pub fib: usize,
-}
-
-impl Sizes {
-    /// Scaled down to about a minute on a 2-core VM.
-    pub const QUICK: Sizes = Sizes {
-        spawn: 20_000,
-        spawn_std: 1_000,
-        rounds: 100_000,
-        rounds_std: 10_000,
-        messages: 200_000,
-        messages_std_cap0: 10_000,
-        leaves: 100_000,
-        leaves_std: 1_000,
-        parked: 20_000,
-        parked_std: 2_000,
-        increments: 1_000_000,
-        uncontended: 2_000_000,
-        rw_ops: 400_000,
-        fanout: 20_000,
-        fanout_std: 1_000,
-        select: 200_000,
-        fib: 25,
-    };
-
-    /// The sizes of BENCHMARKS.md (OS threads smaller, as they must be).
-    pub const FULL: Sizes = Sizes {
-        spawn: 100_000,
-        spawn_std: 1_000,
-        rounds: 1_000_000,
-        rounds_std: 50_000,
-        messages: 1_000_000,
-        messages_std_cap0: 50_000,
-        leaves: 1_000_000,
-        leaves_std: 1_000,
-        parked: 100_000,
-        parked_std: 2_000,
-        increments: 8_000_000,
-        uncontended: 10_000_000,
-        rw_ops: 4_000_000,
-        fanout: 100_000,
-        fanout_std: 1_000,
-        select: 1_000_000,
-        fib: 27,
-    };
 }
 
 #[cfg(test)]

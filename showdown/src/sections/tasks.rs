@@ -1,73 +1,13 @@
-//! The workloads about tasks themselves (spawn_join, skynet,
-//! parked_memory, mutex, fib_fork), each built with its implementations;
-//! the channel workloads are in `suite_chan`.
+//! The tasks section: the workloads about tasks themselves (spawn_join,
+//! skynet, parked_memory, the contended mutex, fib_fork), each built with
+//! its implementations.
 
 use std::rc::Rc;
-use std::time::Duration;
 
-use grove_benches::{fib_fork, mutex, parked_memory, skynet, spawn_join, util};
+use grove_workloads::{fib_fork, mutex, parked_memory, skynet, spawn_join, util};
 
-use super::go::{self, GoTwin};
-use super::plan::{human, millis, per_op, Entry, Sizes, Workload};
-
-/// What every builder needs.
-#[derive(Clone)]
-pub struct Ctx {
-    /// The sizes of the mode.
-    pub sizes: Sizes,
-    /// Workers of every runtime.
-    pub workers: usize,
-    /// Go's twins, when Go is here.
-    pub go: Option<Rc<GoTwin>>,
-    /// Longest a child process may run.
-    pub child_limit: Duration,
-}
-
-impl Ctx {
-    /// Go's entry for workload `name` at `scale` with `procs` Ps, if Go is
-    /// here.
-    pub fn go_entry(
-        &self,
-        name: &'static str,
-        scale: f64,
-        procs: usize,
-        per: f64,
-    ) -> Option<Entry> {
-        let go = Rc::clone(self.go.as_ref()?);
-        let version = go.version.clone();
-        Some(
-            Entry::new("Go", 1, move |_| go.run(name, scale, procs))
-                .warm(0)
-                .per(per)
-                .note(format!("{version}, GOMAXPROCS={procs}")),
-        )
-    }
-
-    /// A grove runtime with `workers` workers, shared by a workload's
-    /// closures.
-    pub fn grove(&self, workers: usize) -> Rc<grove::Runtime> {
-        Rc::new(util::grove_runtime(workers))
-    }
-
-    /// A tokio multi-thread runtime with `workers` workers.
-    pub fn tokio(&self, workers: usize) -> Rc<tokio::runtime::Runtime> {
-        Rc::new(util::tokio_multi_thread(workers))
-    }
-}
-
-/// The may note for a size scaled down to fit `vm.max_map_count` (also
-/// used by `suite_sync`).
-pub fn may_note(fit: usize, wanted: usize, what: &str) -> String {
-    if fit < wanted {
-        format!(
-            "{} {what}: {} do not fit under vm.max_map_count (may maps every stack at spawn)",
-            human(fit),
-            human(wanted)
-        )
-    } else {
-        String::new()
-    }
-}
+use super::{may_note, warm_of, Ctx};
+use crate::plan::{human, millis, per_op, Entry, Workload};
 
 /// `spawn_join`: spawn N tasks that bump a shared counter; wait for all.
 /// grove's first row is the program Go's twin runs (borrowed counter, one
@@ -76,7 +16,8 @@ pub fn spawn_join(ctx: &Ctx) -> Workload {
     let (n, n_std) = (ctx.sizes.spawn, ctx.sizes.spawn_std);
     let (rt, tk) = (ctx.grove(ctx.workers), ctx.tokio(ctx.workers));
     let rt2 = Rc::clone(&rt);
-    let n_may = util::may_fit_quiet(n);
+    let may_fit = util::may_fit_count(n);
+    let n_may = may_fit.size;
     let mut entries = vec![
         Entry::new("grove", n, move |n| {
             Ok(per_op(spawn_join::grove_scope(&rt, n), n))
@@ -87,16 +28,13 @@ pub fn spawn_join(ctx: &Ctx) -> Workload {
         })
         .note("grove::go, an Arc clone and a JoinHandle per task, each joined"),
     ];
-    entries.extend(ctx.go_entry("spawn_join", go::scale(n, spawn_join::N), ctx.workers, 1.0));
+    entries.extend(ctx.go_entry("spawn_join", n, warm_of(n), ctx.workers, 1.0));
     entries.push(Entry::new("tokio", n, move |n| {
         Ok(per_op(spawn_join::tokio(&tk, n), n))
     }));
     entries.push(
-        Entry::new("may", n_may, |n| Ok(per_op(spawn_join::may(n), n))).note(may_note(
-            n_may,
-            n,
-            "coroutines",
-        )),
+        Entry::new("may", n_may, |n| Ok(per_op(spawn_join::may(n), n)))
+            .note(may_note(&may_fit, "coroutines")),
     );
     entries.push(
         Entry::new("std::thread", n_std, |n| {
@@ -111,6 +49,7 @@ pub fn spawn_join(ctx: &Ctx) -> Workload {
         size: format!("{} tasks", human(n)),
         notes: Vec::new(),
         entries,
+        each_rep: false,
     }
 }
 
@@ -121,14 +60,20 @@ pub const JOIN_EACH: &str = "grove, join each";
 pub fn skynet(ctx: &Ctx) -> Workload {
     let (leaves, leaves_std) = (ctx.sizes.leaves, ctx.sizes.leaves_std);
     let (rt, tk) = (ctx.grove(ctx.workers), ctx.tokio(ctx.workers));
-    let leaves_may = skynet::may_fit_leaves(leaves as u64) as usize;
+    let may_fit = skynet::may_fit_leaves(leaves as u64);
+    let leaves_may = may_fit.size as usize;
     let tasks = |l: usize| skynet::tasks(l as u64) as f64;
     let mut entries = vec![Entry::new("grove", leaves, move |l| {
         Ok(millis(skynet::grove(&rt, l as u64)))
     })
     .per(tasks(leaves))];
-    let go_scale = go::scale(leaves, skynet::LEAVES as usize);
-    entries.extend(ctx.go_entry("skynet", go_scale, ctx.workers, tasks(leaves)));
+    entries.extend(ctx.go_entry(
+        "skynet",
+        leaves,
+        warm_of(leaves),
+        ctx.workers,
+        tasks(leaves),
+    ));
     entries.push(
         Entry::new("tokio", leaves, move |l| {
             Ok(millis(skynet::tokio(&tk, l as u64)))
@@ -139,7 +84,7 @@ pub fn skynet(ctx: &Ctx) -> Workload {
     entries.push(
         Entry::new("may", leaves_may, |l| Ok(millis(skynet::may(l as u64))))
             .per(tasks(leaves_may))
-            .note(may_note(leaves_may, leaves, "leaves")),
+            .note(may_note(&may_fit, "leaves")),
     );
     entries.push(
         Entry::new("std::thread", leaves_std, |l| {
@@ -163,6 +108,7 @@ pub fn skynet(ctx: &Ctx) -> Workload {
         size: format!("{} leaves", human(leaves)),
         notes: vec!["x grove compares time per node where the tree is smaller".into()],
         entries,
+        each_rep: false,
     }
 }
 
@@ -175,8 +121,9 @@ pub fn parked_memory(ctx: &Ctx) -> Workload {
         ctx.workers,
         ctx.child_limit,
     );
-    let n_may = util::may_fit_quiet(n);
-    let child = move |imp: &'static str| move |n: usize| super::child::parked(imp, n, w, limit);
+    let may_fit = util::may_fit_count(n);
+    let n_may = may_fit.size;
+    let child = move |imp: &'static str| move |n: usize| crate::child::parked(imp, n, w, limit);
     let mut notes = vec!["each figure from a fresh process; RSS counts no kernel memory".into()];
     let grove = match parked_memory::grove_can_run(n) {
         Ok(()) => Entry::new("grove", n, child("grove")).warm(0),
@@ -193,7 +140,7 @@ pub fn parked_memory(ctx: &Ctx) -> Workload {
         ));
     }
     let mut entries = vec![grove.note("blocked receiving on one shared channel")];
-    entries.extend(ctx.go_entry("parked_memory", go::scale(n, parked_memory::N), w, 1.0));
+    entries.extend(ctx.go_entry("parked_memory", n, 0, w, 1.0));
     entries.push(
         Entry::new("tokio", n, child("tokio"))
             .warm(0)
@@ -202,7 +149,7 @@ pub fn parked_memory(ctx: &Ctx) -> Workload {
     entries.push(
         Entry::new("may", n_may, child("may"))
             .warm(0)
-            .note(may_note(n_may, n, "coroutines")),
+            .note(may_note(&may_fit, "coroutines")),
     );
     entries.push(
         Entry::new("std::thread", n_std, child("std_thread"))
@@ -219,6 +166,7 @@ pub fn parked_memory(ctx: &Ctx) -> Workload {
         size: format!("{} tasks", human(n)),
         notes,
         entries,
+        each_rep: false,
     }
 }
 
@@ -230,7 +178,7 @@ pub fn mutex(ctx: &Ctx) -> Workload {
         Entry::new("grove", n, move |n| Ok(per_op(mutex::grove(&rt, n), n)))
             .note("grove::sync::Mutex"),
     ];
-    entries.extend(ctx.go_entry("mutex", go::scale(n, mutex::TOTAL), ctx.workers, 1.0));
+    entries.extend(ctx.go_entry("mutex", n, warm_of(n), ctx.workers, 1.0));
     entries.push(
         Entry::new("tokio", n, move |n| Ok(per_op(mutex::tokio(&tk, n), n)))
             .note("tokio::sync::Mutex"),
@@ -247,6 +195,7 @@ pub fn mutex(ctx: &Ctx) -> Workload {
         size: format!("{} increments", human(n)),
         notes: Vec::new(),
         entries,
+        each_rep: false,
     }
 }
 
@@ -255,13 +204,7 @@ pub fn fib_fork(ctx: &Ctx) -> Workload {
     let n = ctx.sizes.fib;
     let (rt, tk) = (ctx.grove(ctx.workers), ctx.tokio(ctx.workers));
     let pool = Rc::new(util::rayon_pool(ctx.workers));
-    // Half of may's room: grove's runtime of this workload keeps stacks
-    // pooled beside it, and may's forks pile up before they finish.
-    let may_room = util::may_capacity() as u64 / 2;
-    let n_may = (0..=n)
-        .rev()
-        .find(|&k| fib_fork::tasks(k as u32) <= may_room)
-        .unwrap_or(0);
+    let n_may = fib_fork::may_fit_n(n as u32).size as usize;
     let tasks = |n: usize| fib_fork::tasks(n as u32) as f64;
     let warm = n.saturating_sub(8);
     let mut entries = vec![Entry::new("grove", n, move |n| {
@@ -269,7 +212,7 @@ pub fn fib_fork(ctx: &Ctx) -> Workload {
     })
     .warm(warm)
     .per(tasks(n))];
-    entries.extend(ctx.go_entry("fib_fork", go::fib_scale(n), ctx.workers, tasks(n)));
+    entries.extend(ctx.go_entry("fib_fork", n, warm, ctx.workers, tasks(n)));
     entries.push(
         Entry::new("tokio", n, move |n| {
             Ok(millis(fib_fork::tokio(&tk, n as u32)))
@@ -279,7 +222,8 @@ pub fn fib_fork(ctx: &Ctx) -> Workload {
     );
     let may_note = if n_may < n {
         format!(
-            "fib({n_may}): fib({n})'s forks do not fit under vm.max_map_count beside grove's stacks"
+            "fib({n_may}): fib({n})'s forks do not fit under vm.max_map_count (may maps every \
+             stack at spawn)"
         )
     } else {
         String::new()
@@ -316,5 +260,6 @@ pub fn fib_fork(ctx: &Ctx) -> Workload {
         size: format!("fib({n})"),
         notes: Vec::new(),
         entries,
+        each_rep: false,
     }
 }

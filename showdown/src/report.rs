@@ -2,8 +2,8 @@
 //! ratio to grove), then the targets of BENCHMARKS.md checked against
 //! this run's figures.
 
-use super::capacity::Capacity;
-use super::plan::{Entry, Fail, Workload};
+use crate::capacity::Capacity;
+use crate::plan::{Entry, Fail, Workload};
 
 /// A figure with about three significant digits (thousands separated).
 pub fn fmt_num(v: f64) -> String {
@@ -56,9 +56,11 @@ fn fail_word(fails: &[Fail]) -> &'static str {
     }
 }
 
-/// Repetitions whose slowest is this many times the fastest are flagged:
-/// the median then depends on which mode most repetitions fell into.
-const UNSTABLE: f64 = 5.0;
+/// A row whose slowest repetition took more than this many times its
+/// fastest is flagged placement-sensitive: where green threads land (on
+/// one worker or on two) changes what they cost, and the median then
+/// depends on which placement most repetitions fell into.
+const PLACEMENT_SENSITIVE: f64 = 2.0;
 
 /// The slowest repetition over the fastest.
 fn spread(e: &Entry) -> Option<f64> {
@@ -88,8 +90,8 @@ fn row(e: &Entry, grove: Option<f64>, reps: usize) -> String {
         }
     };
     let mut note = e.na.clone().unwrap_or_else(|| e.note.clone());
-    if let Some(spread) = spread(e).filter(|&s| s >= UNSTABLE) {
-        note = format!("UNSTABLE: max {} min; {note}", fmt_ratio(spread));
+    if let Some(spread) = spread(e).filter(|&s| s > PLACEMENT_SENSITIVE) {
+        note = format!("PLACEMENT-SENSITIVE: max {} min; {note}", fmt_ratio(spread));
     }
     if !e.fails.is_empty() && e.median().is_some() {
         let word = fail_word(&e.fails);
@@ -118,6 +120,12 @@ pub fn block(w: &Workload, reps: usize) -> String {
     ];
     let grove = w.grove_median();
     out.extend(w.entries.iter().map(|e| row(e, grove, reps)));
+    if w.each_rep {
+        for e in w.entries.iter().filter(|e| !e.values.is_empty()) {
+            let each: Vec<String> = e.values.iter().map(|&v| fmt_num(v)).collect();
+            out.push(format!("  {} by repetition: {}", e.name, each.join(", ")));
+        }
+    }
     for e in &w.entries {
         if let Some(f) = e.fails.first() {
             out.push(format!("  ! {}: {}", e.name, shorten(f.message(), 220)));
@@ -192,6 +200,22 @@ fn vs_go(ws: &[Workload], key: &str, bound: f64) -> Check {
     }
 }
 
+/// grove's slowest repetition over Go's slowest in workload `key` (the
+/// natural programs: a user must never meet grove's slow placement).
+fn worst_vs_go(ws: &[Workload], key: &str) -> Check {
+    let worst = |name: &str| {
+        let e = find(ws, key)?.entry(name)?;
+        e.values.iter().copied().reduce(f64::max).map(|v| v / e.per)
+    };
+    Check {
+        label: format!("{key}: grove's worst / Go's worst"),
+        value: worst("grove").zip(worst("Go")).map(|(g, go)| g / go),
+        bound: Some(1.0),
+        at_most: true,
+        unit: "x",
+    }
+}
+
 /// grove over Go in workload `key`, where BENCHMARKS.md sets no target.
 fn shown_vs_go(ws: &[Workload], key: &str) -> Check {
     Check {
@@ -205,9 +229,12 @@ pub fn targets(ws: &[Workload], capacity: Option<&Capacity>, full: bool, cores: 
     let mut checks = vec![
         vs_go(ws, "spawn_join", 0.5),
         Check {
-            label: format!("spawn_join: {} / Go", super::suite::JOIN_EACH),
+            label: format!("spawn_join: {} / Go", crate::sections::tasks::JOIN_EACH),
             value: find(ws, "spawn_join").and_then(|w| {
-                Some(w.ratio_to_grove(super::suite::JOIN_EACH)? / w.ratio_to_grove("Go")?)
+                Some(
+                    w.ratio_to_grove(crate::sections::tasks::JOIN_EACH)?
+                        / w.ratio_to_grove("Go")?,
+                )
             }),
             bound: None,
             at_most: true,
@@ -252,6 +279,15 @@ pub fn targets(ws: &[Workload], capacity: Option<&Capacity>, full: bool, cores: 
         shown_vs_go(ws, "rwlock_read"),
         shown_vs_go(ws, "waitgroup_fanout"),
         vs_go(ws, "select2", 1.0),
+        vs_go(ws, "pingpong0_split", 1.0),
+        vs_go(ws, "prodcons_cap0_split", 1.0),
+        vs_go(ws, "prodcons_cap128_split", 1.0),
+        vs_go(ws, "prodcons_4p4c_split", 1.0),
+        vs_go(ws, "select2_split", 1.0),
+        worst_vs_go(ws, "prodcons_cap0_natural"),
+        worst_vs_go(ws, "prodcons_cap128_natural"),
+        worst_vs_go(ws, "prodcons_4p4c_natural"),
+        worst_vs_go(ws, "select2_natural"),
         vs_go(ws, "fib_fork", 0.5),
         Check {
             label: "fib_fork: grove / tokio".into(),

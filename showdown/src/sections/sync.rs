@@ -1,12 +1,11 @@
-//! The sync-primitive workloads (mutex_uncontended, rwlock_read,
-//! waitgroup_fanout), each built with its implementations; the contended
-//! `mutex` is in `suite`.
+//! The sync section: the sync-primitive workloads (mutex_uncontended,
+//! rwlock_read, waitgroup_fanout), each built with its implementations;
+//! the contended `mutex` is in the tasks section.
 
-use grove_benches::{mutex_uncontended, rwlock_read, util, waitgroup_fanout};
+use grove_workloads::{mutex_uncontended, rwlock_read, util, waitgroup_fanout};
 
-use super::go;
-use super::plan::{human, per_op, Entry, Workload};
-use super::suite::{may_note, Ctx};
+use super::{may_note, warm_of, Ctx};
+use crate::plan::{human, per_op, Entry, Workload};
 
 /// `mutex_uncontended`: one task locks and unlocks one mutex N times.
 pub fn mutex_uncontended(ctx: &Ctx) -> Workload {
@@ -16,12 +15,7 @@ pub fn mutex_uncontended(ctx: &Ctx) -> Workload {
         Ok(per_op(mutex_uncontended::grove(&rt, n), n))
     })
     .note("grove::sync::Mutex, one green thread")];
-    entries.extend(ctx.go_entry(
-        "mutex_uncontended",
-        go::scale(n, mutex_uncontended::N),
-        ctx.workers,
-        1.0,
-    ));
+    entries.extend(ctx.go_entry("mutex_uncontended", n, warm_of(n), ctx.workers, 1.0));
     entries.push(
         Entry::new("tokio", n, move |n| {
             Ok(per_op(mutex_uncontended::tokio(&tk, n), n))
@@ -45,6 +39,7 @@ pub fn mutex_uncontended(ctx: &Ctx) -> Workload {
         size: format!("{} lock + unlock pairs", human(n)),
         notes: Vec::new(),
         entries,
+        each_rep: false,
     }
 }
 
@@ -57,12 +52,7 @@ pub fn rwlock_read(ctx: &Ctx) -> Workload {
         Ok(per_op(rwlock_read::grove(&rt, n), n))
     })
     .note("grove::sync::RwLock")];
-    entries.extend(ctx.go_entry(
-        "rwlock_read",
-        go::scale(n, rwlock_read::TOTAL),
-        ctx.workers,
-        1.0,
-    ));
+    entries.extend(ctx.go_entry("rwlock_read", n, warm_of(n), ctx.workers, 1.0));
     entries.push(
         Entry::new("tokio", n, move |n| {
             Ok(per_op(rwlock_read::tokio(&tk, n), n))
@@ -90,6 +80,7 @@ pub fn rwlock_read(ctx: &Ctx) -> Workload {
         size: format!("{} operations", human(n)),
         notes: Vec::new(),
         entries,
+        each_rep: false,
     }
 }
 
@@ -98,24 +89,20 @@ pub fn rwlock_read(ctx: &Ctx) -> Workload {
 pub fn waitgroup_fanout(ctx: &Ctx) -> Workload {
     let (n, n_std) = (ctx.sizes.fanout, ctx.sizes.fanout_std);
     let (rt, tk) = (ctx.grove(ctx.workers), ctx.tokio(ctx.workers));
-    let n_may = util::may_fit_quiet(n);
+    let may_fit = util::may_fit_count(n);
+    let n_may = may_fit.size;
     let mut entries = vec![Entry::new("grove", n, move |n| {
         Ok(per_op(waitgroup_fanout::grove(&rt, n), n))
     })
     .note("grove::sync::WaitGroup, grove::go")];
-    entries.extend(ctx.go_entry(
-        "waitgroup_fanout",
-        go::scale(n, waitgroup_fanout::N),
-        ctx.workers,
-        1.0,
-    ));
+    entries.extend(ctx.go_entry("waitgroup_fanout", n, warm_of(n), ctx.workers, 1.0));
     entries.push(
         Entry::new("tokio", n, move |n| {
             Ok(per_op(waitgroup_fanout::tokio(&tk, n), n))
         })
         .note("atomic count + Notify (tokio has no wait group)"),
     );
-    let may_what = may_note(n_may, n, "coroutines");
+    let may_what = may_note(&may_fit, "coroutines");
     entries.push(
         Entry::new("may", n_may, |n| Ok(per_op(waitgroup_fanout::may(n), n))).note(
             if may_what.is_empty() {
@@ -142,5 +129,6 @@ pub fn waitgroup_fanout(ctx: &Ctx) -> Workload {
         size: format!("{} tasks", human(n)),
         notes: Vec::new(),
         entries,
+        each_rep: false,
     }
 }

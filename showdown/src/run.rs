@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::plan::{Fail, RunFn, Workload};
+use crate::plan::{Fail, RunFn, Workload};
 
 /// Panic messages since the last [`take_panics`], from every thread
 /// (a WRONG RESULT may be raised in a green thread or a tokio worker).

@@ -69,7 +69,9 @@ pub fn nproc_limit() -> Option<u64> {
 
 /// `vm.max_map_count` now.
 pub fn max_map_count() -> Option<u64> {
-    read_number("/proc/sys/vm/max_map_count")
+    grove_test_support::procfs::max_map_count()
+        .ok()
+        .map(|n| n as u64)
 }
 
 /// `kernel.pid_max` now: every thread takes a PID.
