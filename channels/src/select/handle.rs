@@ -194,6 +194,7 @@ impl SelectHandle for NoHandle {
 
 pub(crate) static NO_HANDLE: NoHandle = NoHandle;
 
+#[inline]
 fn wake(waker: Option<Unparker>) {
     if let Some(waker) = waker {
         waker.wake();
@@ -201,6 +202,7 @@ fn wake(waker: Option<Unparker>) {
 }
 
 /// Finishes a chosen send arm. `tx` is an end of the arm's channel.
+#[inline]
 pub(crate) fn finish_send<T>(tx: &Sender<T>, token: Token, msg: T) -> Result<(), SendError<T>> {
     let chan = &tx.chan;
     match token {
@@ -240,6 +242,7 @@ pub(crate) fn finish_send<T>(tx: &Sender<T>, token: Token, msg: T) -> Result<(),
 }
 
 /// Finishes a chosen receive arm. `rx` is an end of the arm's channel.
+#[inline]
 pub(crate) fn finish_recv<T>(rx: &Receiver<T>, token: Token) -> Result<T, RecvError> {
     match token {
         Token::Closed => Err(RecvError),
@@ -273,6 +276,7 @@ pub(crate) fn finish_recv<T>(rx: &Receiver<T>, token: Token) -> Result<T, RecvEr
     }
 }
 
+#[inline]
 fn send_token<T>(state: &mut State<T>) -> Option<Token> {
     Some(match state.select_send()? {
         SendClaim::Closed => Token::Closed,
@@ -281,6 +285,7 @@ fn send_token<T>(state: &mut State<T>) -> Option<Token> {
     })
 }
 
+#[inline]
 fn recv_token<T>(
     state: &mut State<T>,
     closes: Option<Instant>,
@@ -299,6 +304,7 @@ fn recv_token<T>(
     })
 }
 
+#[inline]
 fn is_past(at: Option<Instant>) -> bool {
     at.is_some_and(|at| Instant::now() >= at)
 }
