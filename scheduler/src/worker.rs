@@ -72,9 +72,6 @@ const BUDGET: u32 = 128;
 /// parked thread costs 5–20 µs on the small VMs we measure on; this is a
 /// guess at the balance between burnt CPU and wake-up latency.
 const SPIN: Duration = Duration::from_micros(50);
-/// How long a victim's only queued task is left to its owner (see
-/// `Worker::worth_stealing`); Go waits 3 µs before stealing `runnext`.
-const STEAL_GRACE: Duration = Duration::from_micros(5);
 /// A thief's first look at a victim's short queue (see
 /// `Worker::worth_stealing`).
 #[derive(Clone, Copy)]
@@ -82,15 +79,18 @@ struct QueueSeen {
     since: Instant,
     /// The victim's spawn count then.
     spawned: u64,
-    /// It held more than one task.
-    batch: bool,
 }
 
-/// Up to this many unstarted tasks that their owner stopped adding to (a
-/// batch just spawned) are left to it for [`BATCH_GRACE`] (see
-/// `Worker::worth_stealing`).
+/// Up to this many unstarted tasks that their owner stopped adding to are
+/// left to it for [`STEAL_GRACE`] (see `Worker::worth_stealing`).
 const SHORT_QUEUE: usize = 8;
-const BATCH_GRACE: Duration = Duration::from_micros(50);
+/// How long a victim's short queue is left to its owner. Measured: with
+/// 5 µs for a lone task (Go's `runnext` wait) the third of three green
+/// threads spawned together was stolen before its owner started it, in
+/// 20 of 144 repetitions of a natural select2 (main spawns two producers
+/// and a consumer, then joins); with 50 µs, in 1 of 144; fib_fork,
+/// skynet and spawn_join unchanged (their queues are long or growing).
+const STEAL_GRACE: Duration = Duration::from_micros(50);
 /// Longest idle spin a worker grows to (see `Worker::park`).
 const MAX_SPIN: Duration = Duration::from_millis(1);
 /// PAUSE instructions between two looks at the inbox while idle.
@@ -561,21 +561,18 @@ impl Worker {
         self.pop_injector()
     }
 
-    /// Steal hysteresis: a victim's only queued task is left to its owner
-    /// for [`STEAL_GRACE`]; the owner usually runs it as soon as the task
-    /// that spawned it blocks, and then a spawn-then-wait pair (a
-    /// producer and its consumer, ping and pong) shares one worker instead
-    /// of paying a cross-core wake-up per message for its whole life. Go
-    /// does the same for its `runnext` slot (`runqgrab`'s usleep(3)).
-    ///
-    /// The same for a short batch (up to [`SHORT_QUEUE`] tasks) that its
-    /// owner stopped adding to, for [`BATCH_GRACE`]: tasks spawned together
-    /// and then waited on (producers and consumers over one channel) start
-    /// on one worker as their spawner blocks, instead of being split by
-    /// the steal of half of them, which made every message a cross-core
-    /// hand-off. A victim that spawns again between two looks is forking
-    /// work (fork-join): its queue is stolen from at once, as are longer
-    /// queues.
+    /// Steal hysteresis: a victim's short queue (up to [`SHORT_QUEUE`]
+    /// unstarted tasks) that its owner stopped adding to is left to it for
+    /// [`STEAL_GRACE`]. The owner usually starts them as soon as the task
+    /// that spawned them blocks, and then tasks spawned together and then
+    /// waited on (a producer and its consumer, ping and pong, producers
+    /// and a consumer over a select) share one worker instead of paying a
+    /// cross-core hand-off per message for their whole life (a started
+    /// green thread never moves). Go does the like for its `runnext` slot
+    /// (`runqgrab`'s usleep(3)), and then fixes placement by moving
+    /// goroutines, which grove cannot. A victim that spawns again between
+    /// two looks is forking work (fork-join): its queue is stolen from at
+    /// once, as are longer queues.
     fn worth_stealing(&self, victim: usize) -> bool {
         let queued = self.shared.workers[victim].stealer.len();
         let mut queue_seen = self.queue_seen.borrow_mut();
@@ -594,16 +591,11 @@ impl Worker {
                     // More spawned since we first saw the queue: its owner
                     // is forking work, not about to start a batch.
                     Some(seen) if queued > 1 && spawned != seen.spawned => true,
-                    Some(seen) => {
-                        // A batch keeps its grace while its owner starts it.
-                        let grace = if seen.batch { BATCH_GRACE } else { STEAL_GRACE };
-                        now.duration_since(seen.since) >= grace
-                    }
+                    Some(seen) => now.duration_since(seen.since) >= STEAL_GRACE,
                     None => {
                         queue_seen[victim] = Some(QueueSeen {
                             since: now,
                             spawned,
-                            batch: queued > 1,
                         });
                         false
                     }
