@@ -1,4 +1,4 @@
-//! `grove::chan` against API.md § grove::chan: every method of `Sender` and
+//! `grove::chan` against the contract of `grove::chan` (its module docs): every method of `Sender` and
 //! `Receiver`, the error types, unbuffered rendezvous, FIFO order, close
 //! semantics, MPMC clones, every mix of green threads and OS threads, and
 //! what `Runtime::tasks` says about channel waits. Ports of Go's TestChan
@@ -262,7 +262,7 @@ fn fifo_for_every_capacity() {
 }
 
 /// Senders blocked on a full channel complete in the order they blocked
-/// (Go's sendq is FIFO; so is grove's, DESIGN.md § Channels).
+/// (Go's sendq is FIFO; so is grove's, the channels crate's module docs).
 #[test]
 fn blocked_senders_complete_in_fifo_order() {
     for_each_workers(|workers| {

@@ -140,7 +140,7 @@ fn dropping_the_last_receiver_wakes_every_kind_of_sender() {
     });
 }
 
-/// The main case of API.md's `drop(rt)`: green threads parked on channels
+/// The main case of `Runtime`'s documented `drop(rt)`: green threads parked on channels
 /// in every way are unwound; their destructors run exactly once (among
 /// them the values they were sending and the channel ends they held), and
 /// their `join` returns `Err`.

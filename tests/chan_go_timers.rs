@@ -1,4 +1,4 @@
-//! `chan::Timer`, `chan::Ticker` and `chan::after_func` against API.md
+//! `chan::Timer`, `chan::Ticker` and `chan::after_func` against their documented contract
 //! ("Timers and more of Go's toolbox"), with Go 1.23 semantics: a stopped
 //! or reset timer never delivers a stale value, and `stop`/`reset` return
 //! true exactly when they prevented a delivery (checked by exact counts

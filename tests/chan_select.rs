@@ -1,4 +1,4 @@
-//! `grove::select!` and `grove::chan::Select` against API.md § select!:
+//! `grove::select!` and `grove::chan::Select` against their documented contract:
 //! every arm form, `default` and `default(timeout)`, the same channel in
 //! several arms, temporaries, lazily evaluated send values, control flow in
 //! arm bodies, closed and `never()` channels, uniform choice among ready

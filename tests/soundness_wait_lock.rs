@@ -91,7 +91,7 @@ fn wait_types_have_the_intended_auto_traits() {
     assert!(implements!(ArmOutcome<u32>: Send));
 }
 
-/// The auto traits of `grove::chan`'s public types (API.md: both ends are
+/// The auto traits of `grove::chan`'s public types (the contract: both ends are
 /// `Clone + Send + Sync`, and `UnwindSafe + RefUnwindSafe`; a select stays
 /// on its thread).
 #[test]

@@ -1,5 +1,5 @@
 //! Shutting a runtime down unwinds the green threads still parked on sync
-//! primitives (API.md: "green threads still parked are unwound"). The
+//! primitives (`Runtime`'s docs: "green threads still parked are unwound"). The
 //! primitives are often shared with OS threads that outlive the runtime,
 //! so each must be left usable: no stale waiter, no lost permit, no count
 //! of a party that is gone.

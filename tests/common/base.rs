@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use grove::runtime::TaskInfo;
 use grove::Runtime;
 
-/// The worker counts every runtime test sweeps (marl's habit, STYLE.md).
+/// The worker counts every runtime test sweeps (marl's habit).
 pub const WORKER_COUNTS: [usize; 4] = [1, 2, 4, 8];
 
 /// How long a test body may run before the watchdog calls it hung.
