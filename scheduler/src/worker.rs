@@ -745,7 +745,16 @@ impl Worker {
             Some(poller) => {
                 poller.poll(inbox_empty, deadline);
                 if let Some(driver) = driver {
-                    driver.poller.store(crate::io::NO_POLLER, Ordering::SeqCst);
+                    // Only if still ours: `poll` let go of the poller, and
+                    // another worker may sleep in it already, published
+                    // there. Overwriting that would send its wake-ups to
+                    // its futex while it sleeps in epoll_wait.
+                    let _ = driver.poller.compare_exchange(
+                        self.index,
+                        crate::io::NO_POLLER,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
                 }
             }
             None if inbox_empty => match deadline {
