@@ -774,3 +774,37 @@ fn socket_types_are_send_and_sync_like_std() {
     assert_send_sync::<grove::net::unix::UnixDatagram>();
     assert_send_sync::<grove::net::Incoming<'_>>();
 }
+
+/// Two runtimes serving sockets side by side, their workers handing the
+/// poller to each other all the time: every green thread woken onto a
+/// worker asleep in the poller gets run (a wake-up sent to the futex of a
+/// worker in `epoll_wait` once hung this).
+#[test]
+fn runtimes_side_by_side_keep_every_worker_wakeable() {
+    const ROUNDS: usize = 40;
+    watchdog(|| {
+        let drive = |stream: u64| {
+            move || {
+                for round in 0..ROUNDS {
+                    for workers in NET_WORKERS {
+                        runtime(workers).block_on(move || {
+                            let (listener, addr) = local_listener();
+                            let server = echo_server(listener, 8);
+                            let clients: Vec<_> = (0..8)
+                                .map(|c| grove::go(move || echo_client(addr, stream + c, 20_000)))
+                                .collect();
+                            for c in clients {
+                                assert_eq!(c.join().unwrap(), 20_000, "round {round}");
+                            }
+                            assert_eq!(server.join().unwrap(), 8 * 20_000);
+                        });
+                    }
+                }
+            }
+        };
+        let a = std::thread::spawn(drive(0));
+        let b = std::thread::spawn(drive(100));
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+}
