@@ -401,7 +401,10 @@ fn sigpipe_child() {
         // The first write may still be taken; a later one meets the reset.
         let err = loop {
             match (&conn).write_vectored(&[IoSlice::new(&[1u8; 1024])]) {
-                Ok(_) => grove::thread::yield_now(),
+                Ok(n) => {
+                    assert!(n > 0);
+                    grove::thread::yield_now();
+                }
                 Err(e) => break e,
             }
         };
