@@ -128,11 +128,10 @@ impl<S: AsRawFd> Socket<S> {
         timeout: impl FnOnce(&S) -> io::Result<Option<Duration>>,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
-        if self.is_nonblocking() {
-            return op(&self.sock);
-        }
         let deadline = || deadline_after(timeout(&self.sock)?);
-        let done = if !park::in_green_thread() {
+        let done = if self.is_nonblocking() {
+            op(&self.sock)
+        } else if !park::in_green_thread() {
             self.io_os(dir, deadline, &mut op)
         } else {
             match self.home.get() {
@@ -147,16 +146,14 @@ impl<S: AsRawFd> Socket<S> {
                 },
             }
         };
+        // An always-ready socket (or a loop retrying an error) must not
+        // keep its worker forever.
+        park::coop_tick();
         match done {
             Err(e) if is_expiry(&e) => Err(match expiry {
                 Expiry::WouldBlock => io::Error::from_raw_os_error(libc::EAGAIN),
                 Expiry::TimedOut => io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
             }),
-            Ok(r) => {
-                // An always-ready socket must not keep its worker forever.
-                park::coop_tick();
-                Ok(r)
-            }
             done => done,
         }
     }
