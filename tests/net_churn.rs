@@ -280,5 +280,5 @@ fn emfile() {
         round_trip(open.last_mut().unwrap(), 42);
         drop(fillers);
     });
-    set_nofile_limit(limit.rlim_cur as u64);
+    set_nofile_limit(limit.rlim_cur);
 }
