@@ -35,7 +35,7 @@
 //! descriptor) before the std socket closes it.
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -78,7 +78,7 @@ impl std::ops::Deref for Reg<'_> {
     }
 }
 
-impl<S: AsRawFd> Socket<S> {
+impl<S: AsFd> Socket<S> {
     /// Wraps `sock`, which the caller has set non-blocking.
     pub(crate) fn new(sock: S) -> Socket<S> {
         Socket {
@@ -95,7 +95,7 @@ impl<S: AsRawFd> Socket<S> {
     }
 
     pub(crate) fn fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
+        self.sock.as_fd().as_raw_fd()
     }
 
     /// Deregisters the socket and hands the std socket back (still
@@ -175,7 +175,7 @@ impl<S: AsRawFd> Socket<S> {
             if let Some(deadline) = deadline.take() {
                 until = deadline()?;
             }
-            sio::wait_os(self.fd(), dir, until)?;
+            sio::wait_os(self.sock.as_fd(), dir, until)?;
         }
     }
 
@@ -189,7 +189,7 @@ impl<S: AsRawFd> Socket<S> {
                 return Ok(Reg::Home(home)); // made meanwhile by another
             }
         } else {
-            let reg = new_registration(self.fd())?;
+            let reg = new_registration(self.sock.as_fd())?;
             // Under the lock, nobody else sets it.
             let home = self.home.get_or_init(|| reg);
             return Ok(Reg::Home(home));
@@ -209,7 +209,7 @@ impl<S: AsRawFd> Socket<S> {
                 stale.push(others.swap_remove(i));
             }
         }
-        let reg = Arc::new(new_registration(self.fd())?);
+        let reg = Arc::new(new_registration(self.sock.as_fd())?);
         others.push(reg.clone());
         drop(others);
         drop(stale);
@@ -217,7 +217,7 @@ impl<S: AsRawFd> Socket<S> {
     }
 }
 
-fn new_registration(fd: RawFd) -> io::Result<Registration> {
+fn new_registration(fd: BorrowedFd<'_>) -> io::Result<Registration> {
     Registration::for_current_runtime(fd).expect("register() is called in a green thread")
 }
 
