@@ -808,3 +808,46 @@ fn runtimes_side_by_side_keep_every_worker_wakeable() {
         b.join().unwrap();
     });
 }
+
+/// Hundreds of connections ping-ponging between a server runtime and a
+/// client runtime of two workers each: every round trip completes. (The
+/// poller once woke a waiter for an event whose bit the waiter had
+/// already cleared; parked again without its entry, it was never woken.)
+#[test]
+fn hundreds_of_connections_ping_pong_between_two_runtimes() {
+    const CONNS: usize = 400;
+    const ROUNDS: usize = 100;
+    watchdog(|| {
+        let server_rt = runtime(2);
+        let client_rt = runtime(2);
+        let (listener, addr) = local_listener();
+        server_rt.spawn(move || {
+            for conn in listener.incoming() {
+                let mut conn = conn.unwrap();
+                grove::go(move || {
+                    let mut buf = [0u8; 64];
+                    while conn.read_exact(&mut buf).is_ok() {
+                        conn.write_all(&buf).unwrap();
+                    }
+                });
+            }
+        });
+        let clients: Vec<_> = (0..CONNS)
+            .map(|c| {
+                client_rt.spawn(move || {
+                    let mut conn = TcpStream::connect(addr).unwrap();
+                    let mut back = [0u8; 64];
+                    for round in 0..ROUNDS {
+                        let msg = [(c + round) as u8; 64];
+                        conn.write_all(&msg).unwrap();
+                        conn.read_exact(&mut back).unwrap();
+                        assert_eq!(back, msg);
+                    }
+                    ROUNDS
+                })
+            })
+            .collect();
+        let total: usize = clients.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(total, CONNS * ROUNDS);
+    });
+}

@@ -147,20 +147,26 @@ impl ScheduledIo {
             Direction::Read => &READ,
             Direction::Write => &WRITE,
         };
-        loop {
-            // The poller sets the bit before it takes the waiters: seeing
-            // no bit here, it will see our entry.
-            if self.is_ready(dir) {
-                return Ok(());
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "timed out waiting for the socket",
-                ));
-            }
-            park::park_external(reason, deadline, at);
+        // The poller sets the bit before it takes the waiters: seeing no
+        // bit here, it will see our entry.
+        if self.is_ready(dir) {
+            return Ok(());
         }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "timed out waiting for the socket",
+            ));
+        }
+        park::park_external(reason, deadline, at);
+        // Woken (by the poller, at the deadline, or spuriously): the caller
+        // tries its operation again, which says whether the socket is
+        // ready. Never park again here: the poller may have taken our
+        // entry for an event whose bit the caller had already cleared (it
+        // sets the bit, then takes the waiters, and in between the caller
+        // can read the new bit, fail its operation, clear the bit and queue
+        // this entry). Parked again without an entry, nothing would wake us.
+        Ok(())
     }
 }
 
