@@ -653,8 +653,12 @@ impl Worker {
         }
         let spin_until = Instant::now() + self.spin.get();
         let inbox = &self.me().mailbox.inbox;
-        self.poll_io_now();
         loop {
+            // Readiness that came in while we spin wakes its green threads
+            // now, not when a worker next parks (Go's findrunnable polls
+            // the netpoller the same way): a spin grows to MAX_SPIN, and
+            // without this a socket round trip could wait for it.
+            self.poll_io_now();
             // Fired timers wake tasks into the local queue; so may the
             // destructors that run when a stale timer, a cancelled task or
             // an unwound one lets go of a finished task's output.
