@@ -14,10 +14,12 @@
 //! ```
 //!
 //! This crate only re-exports: the engine is `grove-scheduler`, the
-//! user-facing runtime `grove-runtime`, the channels `grove-channels`.
+//! user-facing runtime `grove-runtime`, the channels `grove-channels`, the
+//! sockets `grove-net`.
 
 pub use grove_channels as chan;
 pub use grove_channels::{select, select_biased};
+pub use grove_net as net;
 pub use grove_runtime::{blocking, context, future, go, run, sync, thread, Runtime};
 
 /// Runtime configuration and diagnostics types.

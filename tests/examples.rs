@@ -23,6 +23,11 @@ const EXAMPLES: &[&str] = &[
     "errgroup_fanout",
     "tokio_bridge",
     "retry_timer",
+    "echo_server",
+    "chat_server",
+    "http_server",
+    "fan_out_client",
+    "file_pipeline",
 ];
 
 fn example_path(name: &str) -> PathBuf {

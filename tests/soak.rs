@@ -27,6 +27,7 @@
 //! | `swarm`         | hundreds of short-lived green threads (half detached) send one value each: each exactly once |
 //! | `ring`          | a token passed around a ring of green and OS threads: exact count |
 //! | `fairness`      | a hand-off pair runs until the green threads it spawned beside itself (some yielding) have all reported: none starved |
+//! | `sockets`       | an echo server (TCP or Unix, a green thread per connection) and clients on green and OS threads, in random chunks, with half-closes, `try_clone`d writers and read timeouts: every byte back exactly once |
 //!
 //! `soak` is `#[ignore]`d: CI runs it in release through `.ci/soak`.
 //! `GROVE_SOAK_SECS` sets its length (default 60; 5 is a quick mode),
@@ -37,6 +38,7 @@
 mod rel_util;
 
 use std::collections::VecDeque;
+use std::io::{Read, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -44,6 +46,8 @@ use std::time::{Duration, Instant};
 
 use grove::chan::{self, Receiver, RecvTimeoutError, Select, Sender};
 use grove::context::{Context, ContextError};
+use grove::net::unix::{UnixListener, UnixStream};
+use grove::net::{Shutdown, TcpListener, TcpStream};
 use grove::sync::{
     Barrier, Condvar, Mutex, PoisonError, RwLock, Semaphore, TryLockError, WaitGroup,
 };
@@ -755,6 +759,179 @@ fn fairness(mut cx: Mix) -> u64 {
     lead.join() + others as u64
 }
 
+/// Byte `i` of client `c`'s stream in the `sockets` scenario.
+fn sock_byte(c: u64, i: u64) -> u8 {
+    (i.wrapping_mul(13).wrapping_add(c) % 251) as u8
+}
+
+/// A connected stream of either kind, for the `sockets` scenario.
+enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Conn {
+    fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => (&*s).read(buf),
+            Conn::Unix(s) => (&*s).read(buf),
+        }
+    }
+
+    fn write_all(&self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Conn::Tcp(s) => (&*s).write_all(buf),
+            Conn::Unix(s) => (&*s).write_all(buf),
+        }
+    }
+
+    fn try_clone(&self) -> Conn {
+        match self {
+            Conn::Tcp(s) => Conn::Tcp(s.try_clone().unwrap()),
+            Conn::Unix(s) => Conn::Unix(s.try_clone().unwrap()),
+        }
+    }
+
+    fn shutdown_write(&self) {
+        match self {
+            Conn::Tcp(s) => s.shutdown(Shutdown::Write).unwrap(),
+            Conn::Unix(s) => s.shutdown(Shutdown::Write).unwrap(),
+        }
+    }
+
+    fn set_read_timeout(&self, t: Option<Duration>) {
+        match self {
+            Conn::Tcp(s) => s.set_read_timeout(t).unwrap(),
+            Conn::Unix(s) => s.set_read_timeout(t).unwrap(),
+        }
+    }
+}
+
+fn sockets(mut cx: Mix) -> u64 {
+    static NEXT_PATH: AtomicU64 = AtomicU64::new(0);
+    let clients = cx.rng.range(1, 12);
+    let (tcp_listener, unix_listener, path) = if cx.rng.percent(50) {
+        (Some(TcpListener::bind("127.0.0.1:0").unwrap()), None, None)
+    } else {
+        let n = NEXT_PATH.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("grove-soak-{}-{n}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        (None, Some(UnixListener::bind(&path).unwrap()), Some(path))
+    };
+    let tcp_addr = tcp_listener.as_ref().map(|l| l.local_addr().unwrap());
+    let server = cx.green(move |mut rng| {
+        let handlers: Vec<_> = (0..clients)
+            .map(|_| {
+                let conn = match (&tcp_listener, &unix_listener) {
+                    (Some(l), _) => Conn::Tcp(l.accept().unwrap().0),
+                    (_, Some(l)) => Conn::Unix(l.accept().unwrap().0),
+                    _ => unreachable!(),
+                };
+                let chunk = rng.range(1, 4096);
+                thread::spawn(move || {
+                    let mut buf = vec![0u8; chunk];
+                    let mut echoed = 0u64;
+                    loop {
+                        match conn.read(&mut buf).unwrap() {
+                            0 => return echoed,
+                            n => {
+                                conn.write_all(&buf[..n]).unwrap();
+                                echoed += n as u64;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        handlers.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    let conns: Vec<Joiner<u64>> = (0..clients as u64)
+        .map(|c| {
+            let path = path.clone();
+            let on_os = cx.rng.below(OS_ONE_IN) == 0;
+            let client = move |mut rng: Rng| {
+                let conn = match (tcp_addr, &path) {
+                    (Some(addr), _) => Conn::Tcp(TcpStream::connect(addr).unwrap()),
+                    (_, Some(path)) => Conn::Unix(UnixStream::connect(path).unwrap()),
+                    _ => unreachable!(),
+                };
+                let len = rng.range(0, 64 * 1024 * SCALE) as u64;
+                let chunk = rng.range(1, 8192);
+                if rng.percent(30) {
+                    // Timeouts that elapse lose nothing: the reads retry.
+                    conn.set_read_timeout(Some(short(&mut rng)));
+                }
+                let writer = conn.try_clone();
+                let mut wrng = rng.fork();
+                let mut write = move || {
+                    let mut sent = 0u64;
+                    while sent < len {
+                        let n = (chunk as u64).min(len - sent);
+                        let bytes: Vec<u8> = (sent..sent + n).map(|i| sock_byte(c, i)).collect();
+                        writer.write_all(&bytes).unwrap();
+                        sent += n;
+                        jitter(&mut wrng);
+                    }
+                    writer.shutdown_write();
+                };
+                // The writer: a green thread of its own, or this thread
+                // first (the echo fits in the socket buffers only while
+                // small: then alone).
+                let separate = len > 16 * 1024 || rng.percent(50);
+                type Join = Box<dyn FnOnce() + Send>;
+                let write_h: Option<Join> = if !separate {
+                    write();
+                    None
+                } else if on_os {
+                    let h = std::thread::spawn(write);
+                    Some(Box::new(move || h.join().unwrap()))
+                } else {
+                    let h = thread::spawn(write);
+                    Some(Box::new(move || h.join().unwrap()))
+                };
+                let mut buf = vec![0u8; rng.range(1, 8192)];
+                let mut got = 0u64;
+                loop {
+                    let n = match conn.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(e) => panic!("client {c}: {e}"),
+                    };
+                    for (k, &b) in buf[..n].iter().enumerate() {
+                        assert_eq!(
+                            b,
+                            sock_byte(c, got + k as u64),
+                            "client {c}: byte {}",
+                            got + k as u64
+                        );
+                    }
+                    got += n as u64;
+                    jitter(&mut rng);
+                }
+                if let Some(join) = write_h {
+                    join();
+                }
+                assert_eq!(got, len, "client {c}");
+                got
+            };
+            if on_os {
+                cx.os(client)
+            } else {
+                cx.green(client)
+            }
+        })
+        .collect();
+    let bytes: u64 = conns.into_iter().map(|j| j.join()).sum();
+    assert_eq!(server.join(), bytes, "the server echoed other than it got");
+    if let Some(path) = path {
+        std::fs::remove_file(path).unwrap();
+    }
+    // Counted in KiB, so that the bytes do not drown the other scenarios'
+    // operations in the total.
+    bytes / 1024 + clients as u64
+}
+
 // ---------------------------------------------------------------------------
 // Epochs and the run.
 
@@ -775,6 +952,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("swarm", swarm),
     ("ring", ring),
     ("fairness", fairness),
+    ("sockets", sockets),
 ];
 
 #[derive(Default)]

@@ -44,6 +44,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::park::{self, Unparker, WaitReason};
 use crate::scheduler::{Handle, Shared};
+use crate::worker;
 
 /// Which way a green thread waits on a descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,20 +147,26 @@ impl ScheduledIo {
             Direction::Read => &READ,
             Direction::Write => &WRITE,
         };
-        loop {
-            // The poller sets the bit before it takes the waiters: seeing
-            // no bit here, it will see our entry.
-            if self.is_ready(dir) {
-                return Ok(());
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "timed out waiting for the socket",
-                ));
-            }
-            park::park_external(reason, deadline, at);
+        // The poller sets the bit before it takes the waiters: seeing no
+        // bit here, it will see our entry.
+        if self.is_ready(dir) {
+            return Ok(());
         }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "timed out waiting for the socket",
+            ));
+        }
+        park::park_external(reason, deadline, at);
+        // Woken (by the poller, at the deadline, or spuriously): the caller
+        // tries its operation again, which says whether the socket is
+        // ready. Never park again here: the poller may have taken our
+        // entry for an event whose bit the caller had already cleared (it
+        // sets the bit, then takes the waiters, and in between the caller
+        // can read the new bit, fail its operation, clear the bit and queue
+        // this entry). Parked again without an entry, nothing would wake us.
+        Ok(())
     }
 }
 
@@ -420,8 +427,24 @@ impl Registration {
         &self,
         dir: Direction,
         deadline: Option<Instant>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_lazy(dir, || Ok(deadline), op)
+    }
+
+    /// [`io`](Self::io), with the deadline asked for only when a wait is
+    /// needed, and then once: a socket reads its timeout from the kernel,
+    /// a system call that operations which do not wait should not pay. An
+    /// error from `deadline` is returned as is.
+    #[track_caller]
+    pub fn io_lazy<R>(
+        &self,
+        dir: Direction,
+        deadline: impl FnOnce() -> io::Result<Option<Instant>>,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
+        let mut deadline = Some(deadline);
+        let mut until = None;
         loop {
             let seen = self.io.readiness.load(Ordering::Acquire);
             match op() {
@@ -431,6 +454,10 @@ impl Registration {
             if !self.io.clear(seen, dir) {
                 continue; // an event came meanwhile: try again
             }
+            if let Some(deadline) = deadline.take() {
+                until = deadline()?;
+            }
+            let deadline = until;
             if park::in_green_thread() {
                 self.io.wait(dir, deadline, Location::caller())?;
             } else {
@@ -445,7 +472,16 @@ impl Registration {
     /// Whether this registration belongs to the runtime of the calling
     /// green thread.
     pub fn is_current_runtime(&self) -> bool {
-        Handle::try_current().is_some_and(|h| Arc::ptr_eq(h.shared(), &self.shared))
+        // Compares pointers without taking a reference on the runtime (one
+        // atomic every worker shares).
+        worker::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, &self.shared)))
+    }
+
+    /// Whether this registration's runtime still runs (has not begun to
+    /// shut down). Green threads of a runtime that stopped cannot wait on
+    /// it any more; a socket moved to another runtime registers there.
+    pub fn is_runtime_running(&self) -> bool {
+        !self.shared.is_shutting_down()
     }
 }
 

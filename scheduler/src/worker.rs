@@ -653,8 +653,12 @@ impl Worker {
         }
         let spin_until = Instant::now() + self.spin.get();
         let inbox = &self.me().mailbox.inbox;
-        self.poll_io_now();
         loop {
+            // Readiness that came in while we spin wakes its green threads
+            // now, not when a worker next parks (Go's findrunnable polls
+            // the netpoller the same way): a spin grows to MAX_SPIN, and
+            // without this a socket round trip could wait for it.
+            self.poll_io_now();
             // Fired timers wake tasks into the local queue; so may the
             // destructors that run when a stale timer, a cancelled task or
             // an unwound one lets go of a finished task's output.
@@ -745,7 +749,16 @@ impl Worker {
             Some(poller) => {
                 poller.poll(inbox_empty, deadline);
                 if let Some(driver) = driver {
-                    driver.poller.store(crate::io::NO_POLLER, Ordering::SeqCst);
+                    // Only if still ours: `poll` let go of the poller, and
+                    // another worker may sleep in it already, published
+                    // there. Overwriting that would send its wake-ups to
+                    // its futex while it sleeps in epoll_wait.
+                    let _ = driver.poller.compare_exchange(
+                        self.index,
+                        crate::io::NO_POLLER,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
                 }
             }
             None if inbox_empty => match deadline {

@@ -1,0 +1,243 @@
+//! [`Socket`]: a std socket in non-blocking mode and the registrations a
+//! green thread waits on; every type of this crate is one of these.
+//!
+//! # An operation
+//!
+//! 1. The system call is made through the std socket (non-blocking), with
+//!    the readiness word of the socket's registration read first (see
+//!    `grove_scheduler::io`) if it has one.
+//! 2. Anything but `WouldBlock` is the answer.
+//! 3. `WouldBlock` in a green thread: the socket is registered with the
+//!    green thread's runtime if it is not yet (the first wait), and the
+//!    green thread parks until the poller says the socket is ready for
+//!    that direction; then step 1 again. On a plain OS thread, `poll(2)`
+//!    blocks the thread instead.
+//! 4. The first time a wait is needed, the socket's timeout for that
+//!    direction is read back from the kernel (`SO_RCVTIMEO`/`SO_SNDTIMEO`,
+//!    set by std's setters, which a non-blocking socket otherwise ignores)
+//!    and bounds the whole operation. So timeouts belong to the socket, as
+//!    in std: one set through a handle applies to its `try_clone`s. An
+//!    elapsed timeout returns `WouldBlock` (`EAGAIN`), as std on Unix; the
+//!    system call that would have moved bytes was never made, so none is
+//!    lost or duplicated.
+//!
+//! # Registrations
+//!
+//! A socket is registered (once, edge-triggered, both directions) with the
+//! runtime of the first green thread that waits on it: `home`. A green
+//! thread of another runtime (the socket was handed on, or its first
+//! runtime was dropped) registers it with its own in `others`, kept until
+//! the socket drops; those of runtimes that stopped are dropped when
+//! another is added. Registrations are made under the `others` lock, so
+//! two green threads never register the same descriptor with one poller.
+//!
+//! Field order is drop order: the registrations go (deregistering the
+//! descriptor) before the std socket closes it.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use grove_scheduler::io::{self as sio, Direction, Registration};
+use grove_scheduler::park;
+
+/// What a wait that runs out of time returns.
+#[derive(Clone, Copy)]
+pub(crate) enum Expiry {
+    /// A read or write timeout: `WouldBlock` (`EAGAIN`), as std on Unix.
+    WouldBlock,
+    /// `connect_timeout`: `TimedOut`, as std.
+    TimedOut,
+}
+
+pub(crate) struct Socket<S> {
+    home: OnceLock<Registration>,
+    others: Mutex<Vec<Arc<Registration>>>,
+    /// Set by `set_nonblocking(true)`: operations return `WouldBlock`
+    /// instead of waiting. (The descriptor itself is always non-blocking.)
+    nonblocking: AtomicBool,
+    sock: S,
+}
+
+/// A registration to wait on: the home one, or another runtime's.
+enum Reg<'a> {
+    Home(&'a Registration),
+    Other(Arc<Registration>),
+}
+
+impl std::ops::Deref for Reg<'_> {
+    type Target = Registration;
+
+    fn deref(&self) -> &Registration {
+        match self {
+            Reg::Home(r) => r,
+            Reg::Other(r) => r,
+        }
+    }
+}
+
+impl<S: AsFd> Socket<S> {
+    /// Wraps `sock`, which the caller has set non-blocking.
+    pub(crate) fn new(sock: S) -> Socket<S> {
+        Socket {
+            home: OnceLock::new(),
+            others: Mutex::new(Vec::new()),
+            nonblocking: AtomicBool::new(false),
+            sock,
+        }
+    }
+
+    /// The std socket (non-blocking).
+    pub(crate) fn get(&self) -> &S {
+        &self.sock
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.sock.as_fd().as_raw_fd()
+    }
+
+    /// Deregisters the socket and hands the std socket back (still
+    /// non-blocking).
+    pub(crate) fn into_inner(self) -> S {
+        let Socket {
+            home, others, sock, ..
+        } = self;
+        drop(home);
+        drop(others);
+        sock
+    }
+
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+
+    /// Runs `op` on the socket until it returns anything but `WouldBlock`,
+    /// waiting for `dir` readiness in between (see the module doc), for at
+    /// most the time `timeout` reads back when a wait is first needed.
+    #[track_caller]
+    pub(crate) fn io<R>(
+        &self,
+        dir: Direction,
+        expiry: Expiry,
+        timeout: impl FnOnce(&S) -> io::Result<Option<Duration>>,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let deadline = || deadline_after(timeout(&self.sock)?);
+        let done = if self.is_nonblocking() {
+            op(&self.sock)
+        } else if !park::in_green_thread() {
+            self.io_os(dir, deadline, &mut op)
+        } else {
+            match self.home.get() {
+                Some(reg) if reg.is_current_runtime() => {
+                    reg.io_lazy(dir, deadline, || op(&self.sock))
+                }
+                _ => match op(&self.sock) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.register()?.io_lazy(dir, deadline, || op(&self.sock))
+                    }
+                    done => done,
+                },
+            }
+        };
+        // An always-ready socket (or a loop retrying an error) must not
+        // keep its worker forever.
+        park::coop_tick();
+        match done {
+            Err(e) if is_expiry(&e) => Err(match expiry {
+                Expiry::WouldBlock => io::Error::from_raw_os_error(libc::EAGAIN),
+                Expiry::TimedOut => io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
+            }),
+            done => done,
+        }
+    }
+
+    /// Step 3 on a plain OS thread: `poll(2)` between tries.
+    fn io_os<R>(
+        &self,
+        dir: Direction,
+        deadline: impl FnOnce() -> io::Result<Option<Instant>>,
+        op: &mut impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut deadline = Some(deadline);
+        let mut until = None;
+        loop {
+            match op(&self.sock) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return done,
+            }
+            if let Some(deadline) = deadline.take() {
+                until = deadline()?;
+            }
+            sio::wait_os(self.sock.as_fd(), dir, until)?;
+        }
+    }
+
+    /// The registration of the calling green thread's runtime, made now if
+    /// there is none (see "Registrations" in the module doc).
+    #[cold]
+    fn register(&self) -> io::Result<Reg<'_>> {
+        let mut others = lock(&self.others);
+        if let Some(home) = self.home.get() {
+            if home.is_current_runtime() {
+                return Ok(Reg::Home(home)); // made meanwhile by another
+            }
+        } else {
+            let reg = new_registration(self.sock.as_fd())?;
+            // Under the lock, nobody else sets it.
+            let home = self.home.get_or_init(|| reg);
+            return Ok(Reg::Home(home));
+        }
+        if let Some(reg) = others.iter().find(|r| r.is_current_runtime()) {
+            return Ok(Reg::Other(reg.clone()));
+        }
+        // No green thread of a runtime that stopped waits any more: its
+        // registration can go (after the lock; a wait still returning
+        // holds its own reference).
+        let mut stale = Vec::new();
+        let mut i = 0;
+        while i < others.len() {
+            if others[i].is_runtime_running() {
+                i += 1;
+            } else {
+                stale.push(others.swap_remove(i));
+            }
+        }
+        let reg = Arc::new(new_registration(self.sock.as_fd())?);
+        others.push(reg.clone());
+        drop(others);
+        drop(stale);
+        Ok(Reg::Other(reg))
+    }
+}
+
+fn new_registration(fd: BorrowedFd<'_>) -> io::Result<Registration> {
+    Registration::for_current_runtime(fd).expect("register() is called in a green thread")
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `now + timeout`; `None` (no deadline) if there is no timeout or it is
+/// too far off for an `Instant`.
+fn deadline_after(timeout: Option<Duration>) -> io::Result<Option<Instant>> {
+    Ok(timeout.and_then(|t| Instant::now().checked_add(t)))
+}
+
+/// Whether `e` is a wait's own "timed out" (the poller's and `poll(2)`'s
+/// carry no OS error code; an `ETIMEDOUT` from the socket itself does).
+fn is_expiry(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::TimedOut && e.raw_os_error().is_none()
+}
+
+/// The timeout of an operation that has none.
+pub(crate) fn no_timeout<S>(_: &S) -> io::Result<Option<Duration>> {
+    Ok(None)
+}

@@ -1,0 +1,526 @@
+//! Unix domain sockets: [`UnixListener`], [`UnixStream`] and
+//! [`UnixDatagram`], the twins of `std::os::unix::net`'s, under the same
+//! rules as the TCP types (park the green thread, timeouts that belong to
+//! the socket, `From`/`into_std`, file descriptors).
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{self, SocketAddr};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use grove_scheduler::io::Direction;
+use grove_scheduler::park;
+
+use crate::fd::fd_impls;
+use crate::socket::{no_timeout, Expiry, Socket};
+use crate::sys;
+
+/// A Unix socket server: `std::os::unix::net::UnixListener` whose
+/// [`accept`](UnixListener::accept) parks the calling green thread.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use grove_net::unix::{UnixListener, UnixStream};
+///
+/// let dir = std::env::temp_dir().join(format!("grove-net-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("listener.sock");
+/// let _ = std::fs::remove_file(&path);
+/// grove_runtime::run(move || {
+///     let listener = UnixListener::bind(&path).unwrap();
+///     let server = grove_runtime::go(move || {
+///         let (mut conn, _) = listener.accept().unwrap();
+///         conn.write_all(b"hi").unwrap();
+///     });
+///     let mut client = UnixStream::connect(&path).unwrap();
+///     let mut buf = String::new();
+///     client.read_to_string(&mut buf).unwrap();
+///     assert_eq!(buf, "hi");
+///     server.join().unwrap();
+///     std::fs::remove_file(&path).unwrap();
+/// });
+/// ```
+pub struct UnixListener(Socket<net::UnixListener>);
+
+/// A Unix stream socket: `std::os::unix::net::UnixStream` whose reads,
+/// writes and connect park the calling green thread. Writes never raise
+/// `SIGPIPE` (std's do): a peer that has gone is an `EPIPE` error.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use grove_net::unix::UnixStream;
+///
+/// grove_runtime::run(|| {
+///     let (mut a, mut b) = UnixStream::pair().unwrap();
+///     let echo = grove_runtime::go(move || {
+///         let mut buf = [0; 3];
+///         b.read_exact(&mut buf).unwrap();
+///         b.write_all(&buf).unwrap();
+///     });
+///     a.write_all(b"abc").unwrap();
+///     let mut buf = [0; 3];
+///     a.read_exact(&mut buf).unwrap();
+///     assert_eq!(&buf, b"abc");
+///     echo.join().unwrap();
+/// });
+/// ```
+pub struct UnixStream(Socket<net::UnixStream>);
+
+/// A Unix datagram socket: `std::os::unix::net::UnixDatagram` whose
+/// receives and sends park the calling green thread.
+///
+/// ```
+/// use grove_net::unix::UnixDatagram;
+///
+/// grove_runtime::run(|| {
+///     let (a, b) = UnixDatagram::pair().unwrap();
+///     let receiver = grove_runtime::go(move || {
+///         let mut buf = [0; 8];
+///         let n = b.recv(&mut buf).unwrap();
+///         buf[..n].to_vec()
+///     });
+///     a.send(b"note").unwrap();
+///     assert_eq!(receiver.join().unwrap(), b"note");
+/// });
+/// ```
+pub struct UnixDatagram(Socket<net::UnixDatagram>);
+
+fd_impls!(UnixListener, net::UnixListener);
+fd_impls!(UnixStream, net::UnixStream);
+fd_impls!(UnixDatagram, net::UnixDatagram);
+
+impl UnixListener {
+    /// Creates a listener bound to the socket file `path`.
+    pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
+        net::UnixListener::bind(path).map(UnixListener::from)
+    }
+
+    /// Creates a listener bound to `addr` (an abstract address, say).
+    pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixListener> {
+        net::UnixListener::bind_addr(addr).map(UnixListener::from)
+    }
+
+    /// Accepts a connection, parking the green thread until one comes.
+    /// A failure (`EMFILE`, say) is returned; the listener keeps working.
+    #[track_caller]
+    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (stream, addr) = self
+            .0
+            .io(Direction::Read, Expiry::WouldBlock, no_timeout, |l| {
+                l.accept()
+            })?;
+        stream.set_nonblocking(true)?;
+        Ok((UnixStream(Socket::new(stream)), addr))
+    }
+
+    /// A new handle of the same socket (`dup(2)`).
+    pub fn try_clone(&self) -> io::Result<UnixListener> {
+        let clone = UnixListener(Socket::new(self.0.get().try_clone()?));
+        clone.0.set_nonblocking(self.0.is_nonblocking());
+        Ok(clone)
+    }
+
+    /// The address this listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get().local_addr()
+    }
+
+    /// In non-blocking mode, `accept` returns `WouldBlock` instead of
+    /// waiting. Unlike std's, the mode is this handle's own.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.0.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.0.get().take_error()
+    }
+
+    /// An endless iterator of accepted connections (`accept` in a loop).
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+}
+
+/// The iterator of [`UnixListener::incoming`]: never returns `None`.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a UnixListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<UnixStream>;
+
+    fn next(&mut self) -> Option<io::Result<UnixStream>> {
+        Some(self.listener.accept().map(|(stream, _)| stream))
+    }
+}
+
+impl std::iter::FusedIterator for Incoming<'_> {}
+
+impl UnixStream {
+    /// Connects to the socket file `path`. Connecting to a listener whose
+    /// backlog is full waits (std's blocking connect, on the blocking pool).
+    #[track_caller]
+    pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
+        let path = path.as_ref();
+        connect(
+            || mio::net::UnixStream::connect(path),
+            || net::UnixStream::connect(path),
+        )
+    }
+
+    /// Connects to `addr` (an abstract address, say).
+    #[track_caller]
+    pub fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
+        connect(
+            || mio::net::UnixStream::connect_addr(addr),
+            || net::UnixStream::connect_addr(addr),
+        )
+    }
+
+    /// A connected pair of sockets.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = net::UnixStream::pair()?;
+        a.set_nonblocking(true)?;
+        b.set_nonblocking(true)?;
+        Ok((UnixStream(Socket::new(a)), UnixStream(Socket::new(b))))
+    }
+
+    /// A new handle of the same socket (`dup(2)`): timeouts and options
+    /// are shared.
+    pub fn try_clone(&self) -> io::Result<UnixStream> {
+        let clone = UnixStream(Socket::new(self.0.get().try_clone()?));
+        clone.0.set_nonblocking(self.0.is_nonblocking());
+        Ok(clone)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get().peer_addr()
+    }
+
+    /// Sets the read timeout: a read that waits longer returns
+    /// `WouldBlock`, having read nothing. It is the socket's.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.get().set_read_timeout(timeout)
+    }
+
+    /// Sets the write timeout.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.get().set_write_timeout(timeout)
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.0.get().read_timeout()
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        self.0.get().write_timeout()
+    }
+
+    /// In non-blocking mode, reads and writes return `WouldBlock` instead
+    /// of waiting. Unlike std's, the mode is this handle's own.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.0.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.0.get().take_error()
+    }
+
+    /// Shuts the reading, writing or both halves down; shutting reading
+    /// down wakes a green thread parked reading this socket.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.0.get().shutdown(how)
+    }
+}
+
+/// A non-blocking connect (`nonblocking`); if the listener's backlog is
+/// full (`EAGAIN`: a Unix connect never completes later by itself), std's
+/// blocking connect (`blocking`) on the blocking pool.
+#[track_caller]
+fn connect(
+    nonblocking: impl FnOnce() -> io::Result<mio::net::UnixStream>,
+    blocking: impl FnOnce() -> io::Result<net::UnixStream> + Send,
+) -> io::Result<UnixStream> {
+    let stream = match nonblocking() {
+        Ok(stream) => stream.into(),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            let stream = grove_scheduler::blocking::blocking(blocking)?;
+            stream.set_nonblocking(true)?;
+            stream
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(UnixStream(Socket::new(stream)))
+}
+
+fn stream_read_timeout(s: &net::UnixStream) -> io::Result<Option<Duration>> {
+    s.read_timeout()
+}
+
+fn stream_write_timeout(s: &net::UnixStream) -> io::Result<Option<Duration>> {
+    s.write_timeout()
+}
+
+impl Read for &UnixStream {
+    #[track_caller]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.io(
+            Direction::Read,
+            Expiry::WouldBlock,
+            stream_read_timeout,
+            |mut s| s.read(buf),
+        )
+    }
+
+    #[track_caller]
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.0.io(
+            Direction::Read,
+            Expiry::WouldBlock,
+            stream_read_timeout,
+            |mut s| s.read_vectored(bufs),
+        )
+    }
+}
+
+impl Write for &UnixStream {
+    /// Sends with `MSG_NOSIGNAL`: a peer that has gone is an `EPIPE`
+    /// error, never a `SIGPIPE`.
+    #[track_caller]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.io(
+            Direction::Write,
+            Expiry::WouldBlock,
+            stream_write_timeout,
+            |s| sys::send(s.as_raw_fd(), buf),
+        )
+    }
+
+    #[track_caller]
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.io(
+            Direction::Write,
+            Expiry::WouldBlock,
+            stream_write_timeout,
+            |s| sys::send_vectored(s.as_raw_fd(), bufs),
+        )
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for UnixStream {
+    #[track_caller]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    #[track_caller]
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Write for UnixStream {
+    #[track_caller]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    #[track_caller]
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn dgram_read_timeout(s: &net::UnixDatagram) -> io::Result<Option<Duration>> {
+    s.read_timeout()
+}
+
+fn dgram_write_timeout(s: &net::UnixDatagram) -> io::Result<Option<Duration>> {
+    s.write_timeout()
+}
+
+impl UnixDatagram {
+    /// Creates a socket bound to the socket file `path`.
+    pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
+        net::UnixDatagram::bind(path).map(UnixDatagram::from)
+    }
+
+    /// Creates a socket bound to `addr`.
+    pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixDatagram> {
+        net::UnixDatagram::bind_addr(addr).map(UnixDatagram::from)
+    }
+
+    /// Creates a socket bound to no address.
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        net::UnixDatagram::unbound().map(UnixDatagram::from)
+    }
+
+    /// A connected pair of sockets.
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = net::UnixDatagram::pair()?;
+        a.set_nonblocking(true)?;
+        b.set_nonblocking(true)?;
+        Ok((UnixDatagram(Socket::new(a)), UnixDatagram(Socket::new(b))))
+    }
+
+    /// Connects the socket to `path`: `send` and `recv` then talk to it.
+    pub fn connect<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
+        self.0.get().connect(path)
+    }
+
+    /// Connects the socket to `addr`.
+    pub fn connect_addr(&self, addr: &SocketAddr) -> io::Result<()> {
+        self.0.get().connect_addr(addr)
+    }
+
+    /// A new handle of the same socket (`dup(2)`).
+    pub fn try_clone(&self) -> io::Result<UnixDatagram> {
+        let clone = UnixDatagram(Socket::new(self.0.get().try_clone()?));
+        clone.0.set_nonblocking(self.0.is_nonblocking());
+        Ok(clone)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get().local_addr()
+    }
+
+    /// The address of the connected peer.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get().peer_addr()
+    }
+
+    /// Receives one datagram and its sender, parking until one comes.
+    #[track_caller]
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.read(|s| s.recv_from(buf))
+    }
+
+    /// Receives one datagram from the connected peer.
+    #[track_caller]
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(|s| s.recv(buf))
+    }
+
+    /// Sends `buf` to the socket file `path`. A receiver whose queue is
+    /// full makes it wait (see [`send_to_addr`](Self::send_to_addr)).
+    #[track_caller]
+    pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
+        let path = path.as_ref();
+        self.send_unconnected(|s| s.send_to(buf, path))
+    }
+
+    /// Sends `buf` to `addr`. The kernel says nothing when an unconnected
+    /// socket's receiver frees room, so while it is full this retries
+    /// after a growing pause (1 ms up to 32 ms), within the write timeout.
+    #[track_caller]
+    pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
+        self.send_unconnected(|s| s.send_to_addr(buf, addr))
+    }
+
+    /// Sends `buf` to the connected peer, parking while its queue is full.
+    #[track_caller]
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.0.io(
+            Direction::Write,
+            Expiry::WouldBlock,
+            dgram_write_timeout,
+            |s| s.send(buf),
+        )
+    }
+
+    /// Sets the read timeout: a receive that waits longer returns
+    /// `WouldBlock`. It is the socket's.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.get().set_read_timeout(timeout)
+    }
+
+    /// Sets the write timeout.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.get().set_write_timeout(timeout)
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.0.get().read_timeout()
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        self.0.get().write_timeout()
+    }
+
+    /// In non-blocking mode, operations return `WouldBlock` instead of
+    /// waiting. Unlike std's, the mode is this handle's own.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.0.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.0.get().take_error()
+    }
+
+    /// Shuts the reading, writing or both halves down.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.0.get().shutdown(how)
+    }
+
+    #[track_caller]
+    fn read<R>(&self, op: impl FnMut(&net::UnixDatagram) -> io::Result<R>) -> io::Result<R> {
+        self.0
+            .io(Direction::Read, Expiry::WouldBlock, dgram_read_timeout, op)
+    }
+
+    /// A send to an address: retried after pauses while it would block
+    /// (see `send_to_addr`).
+    fn send_unconnected(
+        &self,
+        mut op: impl FnMut(&net::UnixDatagram) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let mut pause = Duration::from_millis(1);
+        let mut deadline = None;
+        loop {
+            match op(self.0.get()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !self.0.is_nonblocking() => {}
+                done => return done,
+            }
+            let until = match deadline {
+                Some(until) => until,
+                None => {
+                    let timeout = self.0.get().write_timeout()?;
+                    *deadline.insert(timeout.and_then(|t| Instant::now().checked_add(t)))
+                }
+            };
+            if until.is_some_and(|d| Instant::now() >= d) {
+                return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+            }
+            park::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(32));
+        }
+    }
+}

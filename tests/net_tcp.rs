@@ -1,0 +1,853 @@
+//! `grove::net` TCP: exact byte counts through green-thread servers and
+//! clients on 1, 2 and 4 workers, mixed with OS threads and std sockets;
+//! half-close, slow readers and writers, timeouts that lose nothing,
+//! `shutdown` waking a parked reader, connect errors and timeouts, the
+//! std conversions, and a runtime dropped with green threads parked on
+//! sockets.
+
+#[path = "common/net_util.rs"]
+mod net_util;
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use grove::net::{SocketAddr, TcpListener, TcpStream};
+use grove::{chan, thread};
+use net_util::{
+    full_backlog_listener, is_nonblocking, is_open, on_each_runtime, pattern, read_pattern,
+    runtime, wait_blocked, watchdog, write_pattern, NET_WORKERS,
+};
+
+fn local_listener() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// An echo server green thread that serves `conns` connections, a green
+/// thread each, and returns the bytes it echoed.
+fn echo_server(listener: TcpListener, conns: usize) -> thread::JoinHandle<u64> {
+    grove::go(move || {
+        let handlers: Vec<_> = (0..conns)
+            .map(|_| {
+                let (mut conn, _) = listener.accept().unwrap();
+                grove::go(move || {
+                    let mut buf = [0u8; 1500];
+                    let mut total = 0u64;
+                    loop {
+                        let n = conn.read(&mut buf).unwrap();
+                        if n == 0 {
+                            return total;
+                        }
+                        conn.write_all(&buf[..n]).unwrap();
+                        total += n as u64;
+                    }
+                })
+            })
+            .collect();
+        handlers.into_iter().map(|h| h.join().unwrap()).sum()
+    })
+}
+
+/// A client writes `len` pattern bytes from one green thread while another
+/// reads the echo back through `&TcpStream`; returns the bytes read.
+fn echo_client(addr: SocketAddr, stream: u64, len: u64) -> u64 {
+    let conn = std::sync::Arc::new(TcpStream::connect(addr).unwrap());
+    let writer = {
+        let conn = conn.clone();
+        grove::go(move || {
+            write_pattern(&*conn, stream, len, 7919).unwrap();
+            conn.shutdown(Shutdown::Write).unwrap();
+        })
+    };
+    let got = read_pattern(&*conn, stream, 4096).unwrap();
+    writer.join().unwrap();
+    got
+}
+
+#[test]
+fn green_echo_server_and_green_clients_move_every_byte() {
+    on_each_runtime(|workers| {
+        const CLIENTS: u64 = 16;
+        const LEN: u64 = 200_000;
+        let (listener, addr) = local_listener();
+        let server = echo_server(listener, CLIENTS as usize);
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| grove::go(move || echo_client(addr, c, LEN)))
+            .collect();
+        for c in clients {
+            assert_eq!(c.join().unwrap(), LEN, "{workers} workers");
+        }
+        assert_eq!(server.join().unwrap(), CLIENTS * LEN);
+    });
+}
+
+/// A grove server, std clients on OS threads.
+#[test]
+fn green_server_serves_std_clients_on_os_threads() {
+    on_each_runtime(|_| {
+        const CLIENTS: u64 = 8;
+        const LEN: u64 = 100_000;
+        let (listener, addr) = local_listener();
+        let server = echo_server(listener, CLIENTS as usize);
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let conn = std::net::TcpStream::connect(addr).unwrap();
+                    let reader = conn.try_clone().unwrap();
+                    let r = std::thread::spawn(move || read_pattern(reader, c, 1000).unwrap());
+                    write_pattern(&conn, c, LEN, 3000).unwrap();
+                    conn.shutdown(Shutdown::Write).unwrap();
+                    r.join().unwrap()
+                })
+            })
+            .collect();
+        // The main green thread parks in join; the workers serve meanwhile.
+        let totals = grove::blocking(|| {
+            clients
+                .into_iter()
+                .map(|c| c.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(totals, vec![LEN; CLIENTS as usize]);
+        assert_eq!(server.join().unwrap(), CLIENTS * LEN);
+    });
+}
+
+/// A std server on OS threads, grove clients in green threads.
+#[test]
+fn green_clients_talk_to_a_std_server() {
+    on_each_runtime(|_| {
+        const CLIENTS: u64 = 8;
+        const LEN: u64 = 100_000;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let handlers: Vec<_> = (0..CLIENTS)
+                .map(|_| {
+                    let (mut conn, _) = listener.accept().unwrap();
+                    std::thread::spawn(move || io::copy(&mut conn.try_clone().unwrap(), &mut conn))
+                })
+                .collect();
+            handlers
+                .into_iter()
+                .map(|h| h.join().unwrap().unwrap())
+                .sum::<u64>()
+        });
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| grove::go(move || echo_client(addr, c, LEN)))
+            .collect();
+        for c in clients {
+            assert_eq!(c.join().unwrap(), LEN);
+        }
+        assert_eq!(grove::blocking(|| server.join().unwrap()), CLIENTS * LEN);
+    });
+}
+
+/// From plain OS threads, the grove types block the thread, as std's.
+#[test]
+fn grove_sockets_on_os_threads_block_like_std() {
+    watchdog(|| {
+        let (listener, addr) = local_listener();
+        let server = std::thread::spawn(move || {
+            let (mut conn, peer) = listener.accept().unwrap();
+            assert_eq!(peer, conn.peer_addr().unwrap());
+            let mut got = Vec::new();
+            conn.read_to_end(&mut got).unwrap();
+            conn.write_all(&got).unwrap();
+            got.len()
+        });
+        let mut conn = TcpStream::connect(addr).unwrap();
+        write_pattern(&conn, 3, 300_000, 65536).unwrap();
+        conn.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(read_pattern(&mut conn, 3, 10_000).unwrap(), 300_000);
+        assert_eq!(server.join().unwrap(), 300_000);
+    });
+}
+
+/// Vectored reads and writes move the bytes in order.
+#[test]
+fn vectored_io_moves_every_byte_in_order() {
+    on_each_runtime(|_| {
+        let (listener, addr) = local_listener();
+        let server = echo_server(listener, 1);
+        let mut conn = TcpStream::connect(addr).unwrap();
+        let a: Vec<u8> = (0..3000).map(|i| pattern(9, i)).collect();
+        let b: Vec<u8> = (3000..10_000).map(|i| pattern(9, i)).collect();
+        let mut sent = 0;
+        let total = a.len() + b.len();
+        while sent < total {
+            let (x, y) = if sent < a.len() {
+                (&a[sent..], &b[..])
+            } else {
+                (&b[sent - a.len()..], &[][..])
+            };
+            sent += conn
+                .write_vectored(&[IoSlice::new(x), IoSlice::new(y)])
+                .unwrap();
+        }
+        conn.shutdown(Shutdown::Write).unwrap();
+        let mut first = [0u8; 100];
+        let mut rest = vec![0u8; total];
+        let mut got = 0;
+        loop {
+            let n = if got < 100 {
+                let mut bufs = [
+                    io::IoSliceMut::new(&mut first[got..]),
+                    io::IoSliceMut::new(&mut rest[..]),
+                ];
+                conn.read_vectored(&mut bufs).unwrap()
+            } else {
+                conn.read(&mut rest[got - 100..]).unwrap()
+            };
+            if n == 0 {
+                break;
+            }
+            if got < 100 && got + n > 100 {
+                // The first buffer filled, the tail went to the start of
+                // `rest`; move it where the plain reads continue.
+                let spill = got + n - 100;
+                rest.copy_within(0..spill, 0);
+            }
+            got += n;
+        }
+        assert_eq!(got, total);
+        let mut back = first.to_vec();
+        back.extend_from_slice(&rest[..total - 100]);
+        assert!(back
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == pattern(9, i as u64)));
+        assert_eq!(server.join().unwrap(), total as u64);
+    });
+}
+
+/// Half-close: the client shuts its writing half, the server reads to the
+/// end, then answers on the still-open other half.
+#[test]
+fn half_close_lets_the_other_half_finish() {
+    on_each_runtime(|_| {
+        let (listener, addr) = local_listener();
+        let server = grove::go(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let got = read_pattern(&mut conn, 1, 512).unwrap();
+            conn.write_all(&got.to_le_bytes()).unwrap();
+            // Writing after the peer's half-close still works.
+            write_pattern(&conn, 2, 50_000, 999).unwrap();
+        });
+        let mut conn = TcpStream::connect(addr).unwrap();
+        write_pattern(&conn, 1, 77_777, 4096).unwrap();
+        conn.shutdown(Shutdown::Write).unwrap();
+        let mut count = [0u8; 8];
+        conn.read_exact(&mut count).unwrap();
+        assert_eq!(u64::from_le_bytes(count), 77_777);
+        assert_eq!(read_pattern(&mut conn, 2, 333).unwrap(), 50_000);
+        server.join().unwrap();
+    });
+}
+
+/// A writer far ahead of a slow reader parks on a full socket; a slow
+/// writer leaves its reader parked on an empty one; nothing is lost.
+#[test]
+fn slow_readers_and_slow_writers_lose_nothing() {
+    on_each_runtime(|_| {
+        const LEN: u64 = 2 << 20;
+        let (listener, addr) = local_listener();
+        // Slow reader: tiny reads with a yield after each.
+        let reader = grove::go(move || {
+            let (conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 61];
+            let mut got = 0u64;
+            loop {
+                let n = (&conn).read(&mut buf).unwrap();
+                if n == 0 {
+                    return got;
+                }
+                for (k, &b) in buf[..n].iter().enumerate() {
+                    assert_eq!(b, pattern(4, got + k as u64));
+                }
+                got += n as u64;
+                if got % 7 == 0 {
+                    thread::yield_now();
+                }
+            }
+        });
+        let conn = TcpStream::connect(addr).unwrap();
+        write_pattern(&conn, 4, LEN, 1 << 16).unwrap();
+        drop(conn);
+        assert_eq!(reader.join().unwrap(), LEN);
+
+        // Slow writer: one byte at a time, yielding in between.
+        let (listener, addr) = local_listener();
+        let writer = grove::go(move || {
+            let (conn, _) = listener.accept().unwrap();
+            for i in 0..2000u64 {
+                (&conn).write_all(&[pattern(5, i)]).unwrap();
+                thread::yield_now();
+            }
+        });
+        let conn = TcpStream::connect(addr).unwrap();
+        assert_eq!(read_pattern(&conn, 5, 4096).unwrap(), 2000);
+        writer.join().unwrap();
+    });
+}
+
+/// Read timeouts that elapse return `WouldBlock` and lose nothing: a
+/// reader with a short timeout, reading from a writer that pauses longer,
+/// gets every byte exactly once.
+#[test]
+fn read_timeouts_lose_nothing() {
+    on_each_runtime(|_| {
+        let (listener, addr) = local_listener();
+        let (go_tx, go_rx) = chan::bounded::<()>(0);
+        let writer = grove::go(move || {
+            let (conn, _) = listener.accept().unwrap();
+            for round in 0..5u64 {
+                // Each pause outlasts the reader's timeout at least once.
+                go_rx.recv().unwrap();
+                write_pattern(&conn, 6, 1000, 100).unwrap();
+                assert!(round < 5);
+            }
+        });
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        // The kernel keeps it in clock ticks, rounded up.
+        assert!(conn.read_timeout().unwrap() >= Some(Duration::from_millis(5)));
+        let mut buf = [0u8; 333];
+        let mut got = 0u64;
+        let mut timeouts = 0;
+        for round in 0..5u64 {
+            // Nothing was sent for this round yet: the read times out.
+            let start = Instant::now();
+            let err = conn.read(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+            assert!(start.elapsed() >= Duration::from_millis(5));
+            timeouts += 1;
+            go_tx.send(()).unwrap();
+            while got < (round + 1) * 1000 {
+                match conn.read(&mut buf) {
+                    Ok(n) => {
+                        assert!(n > 0);
+                        for (k, &b) in buf[..n].iter().enumerate() {
+                            assert_eq!(b, pattern(6, (got + k as u64) % 1000));
+                        }
+                        got += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => timeouts += 1,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        assert_eq!(got, 5000);
+        assert!(timeouts >= 5);
+        writer.join().unwrap();
+    });
+}
+
+/// A write timeout that elapses (the peer reads nothing) has written
+/// nothing more: the peer then reads exactly what the writes reported.
+#[test]
+fn write_timeouts_lose_nothing() {
+    on_each_runtime(|_| {
+        let (listener, addr) = local_listener();
+        let conn = TcpStream::connect(addr).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        conn.set_write_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let mut written = 0u64;
+        let buf: Vec<u8> = (0..65536).map(|i| pattern(8, i)).collect();
+        let err = loop {
+            // Each write starts where the pattern left off.
+            let off = (written % 65536) as usize;
+            match (&conn).write(&buf[off..]) {
+                Ok(n) => written += n as u64,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+        assert!(written > 0);
+        drop(conn);
+        let mut got = 0u64;
+        let mut rbuf = vec![0u8; 65536];
+        loop {
+            let n = (&peer).read(&mut rbuf).unwrap();
+            if n == 0 {
+                break;
+            }
+            for (k, &b) in rbuf[..n].iter().enumerate() {
+                assert_eq!(b, pattern(8, (got + k as u64) % 65536));
+            }
+            got += n as u64;
+        }
+        assert_eq!(got, written);
+    });
+}
+
+/// Timeouts belong to the socket: set through one handle, they apply to
+/// its `try_clone`s (and to the std socket `into_std` hands back).
+#[test]
+fn timeouts_are_shared_with_try_clones() {
+    on_each_runtime(|_| {
+        let (listener, addr) = local_listener();
+        let a = TcpStream::connect(addr).unwrap();
+        let (_b, _) = listener.accept().unwrap();
+        let clone = a.try_clone().unwrap();
+        a.set_read_timeout(Some(Duration::from_millis(15))).unwrap();
+        let timeout = a.read_timeout().unwrap();
+        assert!(timeout >= Some(Duration::from_millis(15)), "{timeout:?}");
+        assert_eq!(clone.read_timeout().unwrap(), timeout);
+        let start = Instant::now();
+        let err = (&clone).read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(start.elapsed() >= Duration::from_millis(15));
+        assert!(a.set_read_timeout(Some(Duration::ZERO)).is_err());
+        let std = clone.into_std().unwrap();
+        assert_eq!(std.read_timeout().unwrap(), timeout);
+    });
+}
+
+/// `shutdown(Read)` or `shutdown(Both)` through a `try_clone`, or the peer
+/// closing, wakes a green thread parked reading: it returns, never hangs.
+#[test]
+fn shutdown_or_peer_close_wakes_a_parked_reader() {
+    for how in [Some(Shutdown::Read), Some(Shutdown::Both), None] {
+        for workers in NET_WORKERS {
+            watchdog(move || {
+                let rt = runtime(workers);
+                let (listener, addr) = local_listener();
+                let conn = TcpStream::connect(addr).unwrap();
+                let (peer, _) = listener.accept().unwrap();
+                let handle = conn.try_clone().unwrap();
+                let reader = rt.spawn(move || (&conn).read(&mut [0u8; 16]));
+                wait_blocked(&rt, "socket read", 1);
+                match how {
+                    Some(how) => handle.shutdown(how).unwrap(),
+                    None => drop(peer),
+                }
+                match reader.join().unwrap() {
+                    Ok(n) => assert_eq!(n, 0, "{how:?}"),
+                    Err(e) => assert_ne!(e.kind(), io::ErrorKind::WouldBlock, "{how:?}: {e}"),
+                }
+            });
+        }
+    }
+}
+
+/// A peer that resets the connection while a green thread writes to it
+/// makes the write fail (`ECONNRESET` or `EPIPE`), never kills the process.
+#[test]
+fn a_peer_reset_mid_write_is_an_error() {
+    on_each_runtime(|_| {
+        let (listener, addr) = local_listener();
+        let conn = TcpStream::connect(addr).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        let writer = grove::go(move || {
+            let buf = vec![7u8; 1 << 16];
+            loop {
+                // Both the scalar and the vectored path.
+                let r = (&conn).write(&buf).and_then(|_| {
+                    (&conn).write_vectored(&[IoSlice::new(&buf), IoSlice::new(&buf)])
+                });
+                if let Err(e) = r {
+                    return e;
+                }
+            }
+        });
+        // Read a little, then reset.
+        let mut buf = [0u8; 4096];
+        (&peer).read_exact(&mut buf).unwrap();
+        net_util::linger_zero(peer.as_raw_fd());
+        drop(peer);
+        let err = writer.join().unwrap();
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn connecting_to_a_closed_port_is_refused() {
+    on_each_runtime(|_| {
+        let (listener, addr) = local_listener();
+        drop(listener);
+        let err = TcpStream::connect(addr).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+        let err = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+    });
+}
+
+/// `connect_timeout` to a listener whose backlog is full (the SYN is
+/// dropped) gives up with `TimedOut`, not before the timeout.
+#[test]
+fn connect_timeout_times_out() {
+    on_each_runtime(|_| {
+        let (_listener, addr) = full_backlog_listener();
+        // Fill the queue (a backlog of zero holds one or two).
+        let mut queued = Vec::new();
+        let err = loop {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+                Ok(conn) => queued.push(conn),
+                Err(e) => break e,
+            }
+            assert!(queued.len() < 16, "the backlog never filled");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        let start = Instant::now();
+        let err = TcpStream::connect_timeout(&addr, Duration::from_millis(50)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        let err = TcpStream::connect_timeout(&addr, Duration::ZERO).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    });
+}
+
+/// Host names resolve (on the blocking pool) in bind and connect.
+#[test]
+fn host_names_resolve() {
+    on_each_runtime(|_| {
+        let listener = TcpListener::bind(("localhost", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = grove::go(move || listener.accept().map(|_| ()));
+        // "localhost" may name ::1 first: the connect tries each address.
+        let conn = TcpStream::connect(format!("localhost:{port}"));
+        let conn = conn.or_else(|_| TcpStream::connect(("127.0.0.1", port)));
+        conn.unwrap();
+        server.join().unwrap().unwrap();
+        let err = TcpStream::connect("not an address").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    });
+}
+
+#[test]
+fn ipv6_loopback_works_where_the_host_has_it() {
+    on_each_runtime(|_| {
+        let Ok(listener) = TcpListener::bind("[::1]:0") else {
+            eprintln!("no IPv6 loopback here: skipped");
+            return;
+        };
+        let addr = listener.local_addr().unwrap();
+        let server = echo_server(listener, 1);
+        assert_eq!(echo_client(addr, 11, 10_000), 10_000);
+        assert_eq!(server.join().unwrap(), 10_000);
+    });
+}
+
+/// `into_std` hands the socket back in blocking mode; `From` takes a std
+/// socket in either mode and never blocks a worker with it.
+#[test]
+fn std_conversions_round_trip() {
+    on_each_runtime(|_| {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let listener = TcpListener::from(std_listener);
+        assert!(is_nonblocking(listener.as_raw_fd()));
+        // A blocking std stream taken in: on one worker, a green thread
+        // parked reading it must leave the worker to the writer.
+        let std_conn = std::net::TcpStream::connect(addr).unwrap();
+        assert!(!is_nonblocking(std_conn.as_raw_fd()));
+        let conn = TcpStream::from(std_conn);
+        let (peer, _) = listener.accept().unwrap();
+        let reader = grove::go(move || {
+            let mut buf = [0u8; 5];
+            (&conn).read_exact(&mut buf).unwrap();
+            (conn, buf)
+        });
+        (&peer).write_all(b"hello").unwrap();
+        let (conn, buf) = reader.join().unwrap();
+        assert_eq!(&buf, b"hello");
+        conn.set_nodelay(true).unwrap();
+        let std = conn.into_std().unwrap();
+        assert!(!is_nonblocking(std.as_raw_fd()));
+        assert!(std.nodelay().unwrap());
+        let std_listener = listener.into_std().unwrap();
+        assert!(!is_nonblocking(std_listener.as_raw_fd()));
+        // Raw descriptors: out in blocking mode, back in through FromRawFd.
+        let raw = std::os::fd::IntoRawFd::into_raw_fd(TcpStream::from(std));
+        assert!(!is_nonblocking(raw));
+        // SAFETY: `raw` is an open socket just given up by `into_raw_fd`.
+        let back = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        assert_eq!(back.peer_addr().unwrap(), peer.local_addr().unwrap());
+        let owned = std::os::fd::OwnedFd::from(back);
+        let back = TcpStream::from(owned);
+        assert!(format!("{back:?}").contains("TcpStream"));
+    });
+}
+
+/// `set_nonblocking(true)`: operations return `WouldBlock` at once.
+#[test]
+fn nonblocking_mode_returns_would_block() {
+    on_each_runtime(|_| {
+        let (listener, addr) = local_listener();
+        listener.set_nonblocking(true).unwrap();
+        assert_eq!(
+            listener.accept().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let conn = TcpStream::connect(addr).unwrap();
+        conn.set_nonblocking(true).unwrap();
+        assert_eq!(
+            (&conn).read(&mut [0u8; 4]).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        assert_eq!(
+            conn.peek(&mut [0u8; 4]).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        conn.set_nonblocking(false).unwrap();
+        listener.set_nonblocking(false).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        (&peer).write_all(b"x").unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(conn.peek(&mut buf).unwrap(), 1);
+        assert_eq!((&conn).read(&mut buf).unwrap(), 1);
+    });
+}
+
+/// Options and addresses pass through to the socket.
+#[test]
+fn options_and_addresses() {
+    on_each_runtime(|_| {
+        let (listener, addr) = local_listener();
+        listener.set_ttl(42).unwrap();
+        assert_eq!(listener.ttl().unwrap(), 42);
+        assert!(listener.take_error().unwrap().is_none());
+        let clone = listener.try_clone().unwrap();
+        let conn = TcpStream::connect(addr).unwrap();
+        let (peer, from) = clone.accept().unwrap();
+        assert_eq!(from, conn.local_addr().unwrap());
+        assert_eq!(conn.peer_addr().unwrap(), addr);
+        assert_eq!(peer.local_addr().unwrap(), addr);
+        conn.set_nodelay(true).unwrap();
+        assert!(conn.nodelay().unwrap());
+        conn.set_ttl(7).unwrap();
+        assert_eq!(conn.ttl().unwrap(), 7);
+        conn.set_write_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        assert_eq!(conn.write_timeout().unwrap(), Some(Duration::from_secs(3)));
+        assert!(conn.take_error().unwrap().is_none());
+        let mut incoming = listener.incoming();
+        let _c2 = TcpStream::connect(addr).unwrap();
+        assert!(incoming.next().unwrap().is_ok());
+    });
+}
+
+/// A green thread parked on a socket waits for the outside world: the
+/// deadlock report never counts it, however long the wait.
+#[test]
+fn a_green_thread_parked_on_a_socket_is_no_deadlock() {
+    watchdog(|| {
+        let rt = grove::Runtime::builder()
+            .workers(1)
+            .deadlock_grace(Some(Duration::from_millis(100)))
+            .build()
+            .unwrap();
+        let (listener, addr) = local_listener();
+        let client = std::thread::spawn(move || {
+            let mut conn = std::net::TcpStream::connect(addr).unwrap();
+            // Not a synchronisation: the green thread stays parked, with
+            // no timer armed, for four grace periods before the bytes come.
+            std::thread::sleep(Duration::from_millis(400));
+            conn.write_all(b"late").unwrap();
+        });
+        let got = rt.block_on(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4];
+            conn.read_exact(&mut buf).unwrap();
+            buf
+        });
+        assert_eq!(&got, b"late");
+        client.join().unwrap();
+    });
+}
+
+/// Dropping a runtime with green threads parked on sockets (reading,
+/// accepting, writing to a full socket) unwinds them: each socket is
+/// closed once (the peers see the end), no descriptor is closed twice (an
+/// unrelated one stays open) and none is left.
+#[test]
+fn dropping_a_runtime_unwinds_green_threads_parked_on_sockets() {
+    for workers in NET_WORKERS {
+        watchdog(move || {
+            let keep = std::fs::File::open("/proc/self/maps").unwrap();
+            let rt = runtime(workers);
+            let (listener, addr) = local_listener();
+            let mut peers = Vec::new();
+            for _ in 0..8 {
+                let conn = TcpStream::connect(addr).unwrap();
+                let (peer, _) = listener.accept().unwrap();
+                peers.push(peer.into_std().unwrap());
+                rt.spawn(move || {
+                    let _ = (&conn).read(&mut [0u8; 8]);
+                    unreachable!("nothing is ever sent");
+                });
+            }
+            let writer_conn = TcpStream::connect(addr).unwrap();
+            let (writer_peer, _) = listener.accept().unwrap();
+            let writer_peer = writer_peer.into_std().unwrap();
+            rt.spawn(move || {
+                let buf = vec![0u8; 1 << 16];
+                loop {
+                    (&writer_conn).write_all(&buf).unwrap();
+                }
+            });
+            rt.spawn(move || {
+                let _ = listener.accept();
+                unreachable!("nobody connects");
+            });
+            // Eight readers and the acceptor (accept waits to read).
+            wait_blocked(&rt, "socket read", 9);
+            wait_blocked(&rt, "socket write", 1);
+            let report = rt.shutdown();
+            assert_eq!(report.leaked().len(), 10, "{report}");
+            assert!(report.not_unwound().is_empty(), "{report}");
+            for mut peer in peers {
+                peer.set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                assert_eq!(peer.read(&mut [0u8; 8]).unwrap(), 0);
+            }
+            let mut sink = Vec::new();
+            writer_peer
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            (&writer_peer).read_to_end(&mut sink).unwrap();
+            assert!(is_open(keep.as_raw_fd()));
+            // The listener went too: connecting is refused.
+            let err = std::net::TcpStream::connect(addr).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+        });
+    }
+}
+
+/// A listener outlives the runtime it was first waited on in, and serves
+/// green threads of the next runtimes (registered with each in turn).
+#[test]
+fn a_socket_moves_on_to_another_runtime() {
+    watchdog(|| {
+        let (listener, addr) = local_listener();
+        let listener = std::sync::Arc::new(listener);
+        for round in 0..6u8 {
+            let rt = runtime(1 + usize::from(round % 3));
+            let l = listener.clone();
+            let server = rt.spawn(move || {
+                let (mut conn, _) = l.accept().unwrap();
+                let mut b = [0u8; 1];
+                conn.read_exact(&mut b).unwrap();
+                b[0]
+            });
+            // Parked on the poller before the client comes.
+            wait_blocked(&rt, "socket read", 1);
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            client.write_all(&[round]).unwrap();
+            assert_eq!(server.join().unwrap(), round);
+            drop(rt);
+        }
+        // Two live runtimes waiting on one socket at once.
+        let (a, b) = (runtime(1), runtime(2));
+        let (la, lb) = (listener.clone(), listener.clone());
+        let ha = a.spawn(move || la.accept().map(|_| ()));
+        let hb = b.spawn(move || lb.accept().map(|_| ()));
+        wait_blocked(&a, "socket read", 1);
+        wait_blocked(&b, "socket read", 1);
+        let _c1 = std::net::TcpStream::connect(addr).unwrap();
+        let _c2 = std::net::TcpStream::connect(addr).unwrap();
+        ha.join().unwrap().unwrap();
+        hb.join().unwrap().unwrap();
+    });
+}
+
+#[test]
+fn socket_types_are_send_and_sync_like_std() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<TcpListener>();
+    assert_send_sync::<TcpStream>();
+    assert_send_sync::<grove::net::UdpSocket>();
+    assert_send_sync::<grove::net::unix::UnixListener>();
+    assert_send_sync::<grove::net::unix::UnixStream>();
+    assert_send_sync::<grove::net::unix::UnixDatagram>();
+    assert_send_sync::<grove::net::Incoming<'_>>();
+}
+
+/// Two runtimes serving sockets side by side, their workers handing the
+/// poller to each other all the time: every green thread woken onto a
+/// worker asleep in the poller gets run (a wake-up sent to the futex of a
+/// worker in `epoll_wait` once hung this).
+#[test]
+fn runtimes_side_by_side_keep_every_worker_wakeable() {
+    const ROUNDS: usize = 40;
+    watchdog(|| {
+        let drive = |stream: u64| {
+            move || {
+                for round in 0..ROUNDS {
+                    for workers in NET_WORKERS {
+                        runtime(workers).block_on(move || {
+                            let (listener, addr) = local_listener();
+                            let server = echo_server(listener, 8);
+                            let clients: Vec<_> = (0..8)
+                                .map(|c| grove::go(move || echo_client(addr, stream + c, 20_000)))
+                                .collect();
+                            for c in clients {
+                                assert_eq!(c.join().unwrap(), 20_000, "round {round}");
+                            }
+                            assert_eq!(server.join().unwrap(), 8 * 20_000);
+                        });
+                    }
+                }
+            }
+        };
+        let a = std::thread::spawn(drive(0));
+        let b = std::thread::spawn(drive(100));
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+}
+
+/// Hundreds of connections ping-ponging between a server runtime and a
+/// client runtime of two workers each: every round trip completes. (The
+/// poller once woke a waiter for an event whose bit the waiter had
+/// already cleared; parked again without its entry, it was never woken.)
+#[test]
+fn hundreds_of_connections_ping_pong_between_two_runtimes() {
+    const CONNS: usize = 400;
+    const ROUNDS: usize = 100;
+    watchdog(|| {
+        let server_rt = runtime(2);
+        let client_rt = runtime(2);
+        let (listener, addr) = local_listener();
+        server_rt.spawn(move || {
+            for conn in listener.incoming() {
+                let mut conn = conn.unwrap();
+                grove::go(move || {
+                    let mut buf = [0u8; 64];
+                    while conn.read_exact(&mut buf).is_ok() {
+                        conn.write_all(&buf).unwrap();
+                    }
+                });
+            }
+        });
+        let clients: Vec<_> = (0..CONNS)
+            .map(|c| {
+                client_rt.spawn(move || {
+                    let mut conn = TcpStream::connect(addr).unwrap();
+                    let mut back = [0u8; 64];
+                    for round in 0..ROUNDS {
+                        let msg = [(c + round) as u8; 64];
+                        conn.write_all(&msg).unwrap();
+                        conn.read_exact(&mut back).unwrap();
+                        assert_eq!(back, msg);
+                    }
+                    ROUNDS
+                })
+            })
+            .collect();
+        let total: usize = clients.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(total, CONNS * ROUNDS);
+    });
+}
