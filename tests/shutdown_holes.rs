@@ -25,6 +25,18 @@ use grove::chan;
 use grove::thread;
 use grove::Runtime;
 
+/// Runs the named test's body in a child process, where a crash or a
+/// stuck OS thread left behind harms that test alone: true in the child
+/// (run the body), false in the parent, which checked the child passed.
+fn body_runs_here(name: &str) -> bool {
+    if in_child(name) {
+        return true;
+    }
+    let (passed, output) = run_in_child(name);
+    assert!(passed, "the child failed:\n{output}");
+    false
+}
+
 /// Keeps the calling green thread on its worker, without yielding, for
 /// `d`: long enough for an idle worker to steal what it just spawned.
 fn spin_for(d: Duration) {
@@ -87,9 +99,7 @@ impl Drop for OwnerData {
 #[test]
 fn an_owner_outlives_a_scoped_thread_that_swallowed_the_unwind() {
     const NAME: &str = "an_owner_outlives_a_scoped_thread_that_swallowed_the_unwind";
-    if !in_child(NAME) {
-        let (passed, output) = run_in_child(NAME);
-        assert!(passed, "the child failed:\n{output}");
+    if !body_runs_here(NAME) {
         return;
     }
     watchdog_for(Duration::from_secs(120), || {
@@ -172,9 +182,7 @@ impl Drop for ChecksOwner<'_> {
 #[test]
 fn an_unrelated_swallower_does_not_let_an_owner_go_first() {
     const NAME: &str = "an_unrelated_swallower_does_not_let_an_owner_go_first";
-    if !in_child(NAME) {
-        let (passed, output) = run_in_child(NAME);
-        assert!(passed, "the child failed:\n{output}");
+    if !body_runs_here(NAME) {
         return;
     }
     watchdog_for(Duration::from_secs(120), || {
@@ -249,9 +257,7 @@ fn an_unrelated_swallower_does_not_let_an_owner_go_first() {
 #[test]
 fn a_stale_timer_drops_an_output_outside_the_workers_borrows() {
     const NAME: &str = "a_stale_timer_drops_an_output_outside_the_workers_borrows";
-    if !in_child(NAME) {
-        let (passed, output) = run_in_child(NAME);
-        assert!(passed, "the child failed:\n{output}");
+    if !body_runs_here(NAME) {
         return;
     }
     watchdog(|| {
@@ -408,9 +414,7 @@ impl Drop for Counts {
 #[test]
 fn dropping_a_runtime_with_an_abandoned_worker_returns() {
     const NAME: &str = "dropping_a_runtime_with_an_abandoned_worker_returns";
-    if !in_child(NAME) {
-        let (passed, output) = run_in_child(NAME);
-        assert!(passed, "the child failed:\n{output}");
+    if !body_runs_here(NAME) {
         return;
     }
     watchdog(|| {
@@ -456,9 +460,7 @@ fn dropping_a_runtime_with_an_abandoned_worker_returns() {
 #[test]
 fn a_green_thread_that_swallows_the_unwind_and_yields_is_abandoned() {
     const NAME: &str = "a_green_thread_that_swallows_the_unwind_and_yields_is_abandoned";
-    if !in_child(NAME) {
-        let (passed, output) = run_in_child(NAME);
-        assert!(passed, "the child failed:\n{output}");
+    if !body_runs_here(NAME) {
         return;
     }
     watchdog(|| {
