@@ -75,6 +75,14 @@ impl Direction {
             Direction::Write => 1,
         }
     }
+
+    /// The sticky bit of this direction's final state (see `READ_CLOSED`).
+    fn closed_bit(self) -> u64 {
+        match self {
+            Direction::Read => READ_CLOSED,
+            Direction::Write => WRITE_CLOSED,
+        }
+    }
 }
 
 static READ: WaitReason = WaitReason("socket read");
@@ -82,6 +90,15 @@ static WRITE: WaitReason = WaitReason("socket write");
 
 const READABLE: u64 = 1;
 const WRITABLE: u64 = 1 << 1;
+/// The peer closed its side (or an error is pending): a read returns at
+/// once from now on. Never cleared, as the state is final: a read that
+/// moved fewer bytes than asked (`io_partial`) drained the data but not the
+/// end of the stream behind it, and with edge-triggered epoll no new event
+/// comes for that end if the one that brought it was already taken.
+const READ_CLOSED: u64 = 1 << 2;
+/// As `READ_CLOSED`, for writes (the connection is gone, or an error is
+/// pending).
+const WRITE_CLOSED: u64 = 1 << 3;
 const TICK: u64 = 1 << 8;
 
 /// Events taken from the poller per call.
@@ -365,6 +382,12 @@ impl Poller<'_> {
                 if event.is_writable() || event.is_write_closed() || event.is_error() {
                     bits |= WRITABLE;
                 }
+                if event.is_read_closed() || event.is_error() {
+                    bits |= READ_CLOSED;
+                }
+                if event.is_write_closed() || event.is_error() {
+                    bits |= WRITE_CLOSED;
+                }
                 io.set_ready(bits, &mut woken);
             }
         }
@@ -528,10 +551,11 @@ impl Registration {
         // grove-net registers a socket after a `WouldBlock`, and epoll
         // reports a socket that is ready when it is added). After a wait,
         // the operation is always tried.
+        // A closed direction is tried: its operation returns at once.
         let mut first = trust_clear;
         loop {
             let seen = self.io.readiness.load(Ordering::Acquire);
-            let try_now = !(first && seen & dir.bit() == 0);
+            let try_now = !(first && seen & (dir.bit() | dir.closed_bit()) == 0);
             first = false;
             if try_now {
                 match op() {

@@ -799,8 +799,7 @@ impl Worker {
                 // the worker whose sockets are busy takes the poller when
                 // it next runs out of work, to be woken by the kernel
                 // directly instead of through a second thread.
-                self.cede_poller
-                    .set(woken.here == 0 && woken.elsewhere > 0);
+                self.cede_poller.set(woken.here == 0 && woken.elsewhere > 0);
                 if let Some(driver) = driver {
                     // Only if still ours: `poll` let go of the poller, and
                     // another worker may sleep in it already, published

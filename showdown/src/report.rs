@@ -320,11 +320,7 @@ fn io_targets(ws: &[Workload]) -> Vec<Check> {
         unit: "",
     });
     // The ticker: the largest echo run of this mode, its worst repetition.
-    if let Some(w) = io::ECHO
-        .iter()
-        .rev()
-        .find_map(|(key, _)| find(ws, key))
-    {
+    if let Some(w) = io::ECHO.iter().rev().find_map(|(key, _)| find(ws, key)) {
         let worst = w
             .entry("grove")
             .and_then(|e| e.side(io::TICK_LATE)?.iter().copied().reduce(f64::max));

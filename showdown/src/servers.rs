@@ -105,9 +105,10 @@ impl Server {
             name,
         };
         let line = server.expect("LISTEN")?;
-        server.addr = line.trim().parse().map_err(|e| {
-            server.failure(&format!("its address {line:?} does not parse ({e})"))
-        })?;
+        server.addr = line
+            .trim()
+            .parse()
+            .map_err(|e| server.failure(&format!("its address {line:?} does not parse ({e})")))?;
         Ok(server)
     }
 

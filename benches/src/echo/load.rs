@@ -428,11 +428,7 @@ fn read_answer(c: &mut Conn, i: usize) -> Result<bool, String> {
             Ok(0) => {
                 return Err(format!(
                     "connection {i}: the server closed it{}",
-                    if c.in_flight {
-                        " before answering"
-                    } else {
-                        ""
-                    }
+                    if c.in_flight { " before answering" } else { "" }
                 ))
             }
             Ok(n) => {

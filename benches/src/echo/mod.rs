@@ -70,9 +70,8 @@ mod tests {
             let stop = Stop::new();
             let (tx, rx) = mpsc::channel();
             let s = stop.clone();
-            let server = std::thread::spawn(move || {
-                serve(imp, 2, s, move |addr| tx.send(addr).unwrap())
-            });
+            let server =
+                std::thread::spawn(move || serve(imp, 2, s, move |addr| tx.send(addr).unwrap()));
             let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
             let plan = Plan {
                 conns: 8,

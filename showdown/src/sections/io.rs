@@ -168,25 +168,25 @@ fn room() -> (usize, String) {
     if by_fds <= by_ports {
         (
             by_fds as usize,
-            format!("the open-file hard limit (ulimit -Hn) is {}", human(hard as usize)),
+            format!(
+                "the open-file hard limit (ulimit -Hn) is {}",
+                human(hard as usize)
+            ),
         )
     } else {
         (
             by_ports as usize,
-            format!("the ephemeral port range has {} ports", human(ports as usize)),
+            format!(
+                "the ephemeral port range has {} ports",
+                human(ports as usize)
+            ),
         )
     }
 }
 
 /// The note for a workload whose connections came down to fit.
 fn scaled_note(wanted: usize, got: usize, why: &str) -> Option<String> {
-    (got < wanted).then(|| {
-        format!(
-            "{} connections, not {}: {why}",
-            human(got),
-            human(wanted)
-        )
-    })
+    (got < wanted).then(|| format!("{} connections, not {}: {why}", human(got), human(wanted)))
 }
 
 fn micros(d: Duration) -> f64 {
@@ -379,9 +379,9 @@ pub fn responsive(ctx: &Ctx) -> Workload {
             Entry::new("grove", pings, run(false))
                 .warm(0)
                 .note("worker 0 free"),
-            Entry::new(HELD, pings, run(true))
-                .warm(0)
-                .note(format!("{EPISODES} episodes, each starting a CPU-bound green thread on worker 0")),
+            Entry::new(HELD, pings, run(true)).warm(0).note(format!(
+                "{EPISODES} episodes, each starting a CPU-bound green thread on worker 0"
+            )),
         ],
         each_rep: false,
     }
