@@ -248,6 +248,61 @@ fn half_close_lets_the_other_half_finish() {
     });
 }
 
+/// The end of a stream that came with the last data is seen: a read that
+/// moves fewer bytes than asked takes the socket for drained, but the
+/// peer's FIN may sit behind that data with its event already taken (one
+/// edge for both). The server corks its socket so that the data and the
+/// FIN leave in one segment; a hang shows as the read timeout.
+#[test]
+fn a_short_read_then_the_end_of_the_stream() {
+    watchdog(|| {
+        for workers in [1, 2] {
+            let rt = runtime(workers);
+            rt.block_on(|| {
+                for round in 0..100u8 {
+                    let (listener, addr) = local_listener();
+                    let server = std::thread::spawn(move || {
+                        let (mut conn, _) = listener.accept().unwrap();
+                        let mut go = [0u8; 1];
+                        conn.read_exact(&mut go).unwrap();
+                        let one: libc::c_int = 1;
+                        // SAFETY: a valid socket and a c_int option value of
+                        // the size given.
+                        let rc = unsafe {
+                            libc::setsockopt(
+                                conn.as_raw_fd(),
+                                libc::IPPROTO_TCP,
+                                libc::TCP_CORK,
+                                (&one as *const libc::c_int).cast(),
+                                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                            )
+                        };
+                        assert_eq!(rc, 0, "TCP_CORK");
+                        conn.write_all(&[round; 5]).unwrap();
+                        conn.shutdown(Shutdown::Write).unwrap();
+                    });
+                    let mut conn = TcpStream::connect(addr).unwrap();
+                    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    conn.write_all(&[0]).unwrap();
+                    let mut buf = [0u8; 4096];
+                    let mut got = 0;
+                    loop {
+                        match conn.read(&mut buf[got..]) {
+                            Ok(0) => break,
+                            Ok(n) => got += n,
+                            Err(e) => {
+                                panic!("round {round}: {e} after {got} bytes (the end was lost)")
+                            }
+                        }
+                    }
+                    assert_eq!(&buf[..got], &[round; 5]);
+                    server.join().unwrap();
+                }
+            });
+        }
+    });
+}
+
 /// A writer far ahead of a slow reader parks on a full socket; a slow
 /// writer leaves its reader parked on an empty one; nothing is lost.
 #[test]

@@ -43,16 +43,29 @@
 //	pingpong0_natural, prodcons_cap0_natural, prodcons_cap128_natural,
 //	prodcons_4p4c_natural, select2_natural
 //
+// The echo workload's server (the comparison program drives it with its
+// load generator, as it drives the Rust servers):
+//
+//	-echo ADDR       a TCP echo server on ADDR (127.0.0.1:0: a port the
+//	                 kernel picks), a goroutine per connection reading up
+//	                 to 4 KiB and writing it back; prints "LISTEN <addr>"
+//	                 once listening, runs a ticker goroutine (sleeps 10 ms
+//	                 in a loop, recording how late it wakes), and serves
+//	                 until its standard input closes; then prints
+//	                 "TICKER <ticks> <worst lateness, ns>" and exits.
+//
 // Usage: grovebench [-reps K] [-procs P] NAME=SIZE[:WARM] ...
 // (WARM: the size of an untimed warm-up run first; none without it),
-// grovebench -list, grovebench -version.
+// grovebench [-procs P] -echo ADDR, grovebench -list, grovebench -version.
 // Output: one line per repetition, "RESULT <name> <value> <unit> procs=<P>".
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -557,6 +570,70 @@ func fibFork(n int) float64 {
 	return ms(d)
 }
 
+// echoTick is the echo server's ticker period.
+const echoTick = 10 * time.Millisecond
+
+// echoServer is the echo workload's server (see the head of this file).
+func echoServer(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echo:", err)
+		os.Exit(2)
+	}
+	fmt.Printf("LISTEN %s\n", ln.Addr())
+	var ticks, worst atomic.Int64
+	go func() {
+		for {
+			t := time.Now()
+			time.Sleep(echoTick)
+			late := int64(time.Since(t) - echoTick)
+			ticks.Add(1)
+			for {
+				w := worst.Load()
+				if late <= w || worst.CompareAndSwap(w, late) {
+					break
+				}
+			}
+		}
+	}()
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		fmt.Printf("TICKER %d %d\n", ticks.Load(), worst.Load())
+		os.Exit(0)
+	}()
+	said := map[string]bool{}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if !said[err.Error()] {
+				said[err.Error()] = true
+				fmt.Fprintf(os.Stderr, "note: accept failed (%v); retrying\n", err)
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		go echoConn(c)
+	}
+}
+
+// echoConn answers one connection: reads up to 4 KiB, writes it back, until
+// the peer closes or resets. (TCP_NODELAY is Go's default.)
+func echoConn(c net.Conn) {
+	defer c.Close()
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
 // job is one workload to run, at a size, with an optional warm-up size.
 type job struct {
 	w    workload
@@ -598,6 +675,7 @@ func main() {
 	procs := flag.Int("procs", runtime.NumCPU(), "GOMAXPROCS")
 	list := flag.Bool("list", false, "print the workload names and exit")
 	version := flag.Bool("version", false, "print the Go version this was built with and exit")
+	echo := flag.String("echo", "", "serve TCP echo on `ADDR` until standard input closes (the echo workload's server)")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: grovebench [-reps K] [-procs P] NAME=SIZE[:WARM] ...")
 		fmt.Fprintln(os.Stderr, "sizes: BENCHMARKS.md's table; `cargo run --release -p grove-benches -- --go-command` prints a full command")
@@ -618,6 +696,11 @@ func main() {
 	if *procs < 1 || *reps < 1 {
 		fmt.Fprintln(os.Stderr, "-procs and -reps must be >= 1")
 		os.Exit(2)
+	}
+	if *echo != "" {
+		runtime.GOMAXPROCS(*procs)
+		echoServer(*echo)
+		return
 	}
 	if flag.NArg() == 0 {
 		flag.Usage()

@@ -29,6 +29,8 @@
 //! | [`rwlock_read`] | 8 tasks share a reader-writer lock, one operation in 100 a write | ns per operation = time / operations |
 //! | [`waitgroup_fanout`] | spawn N tasks that bump a counter and call `done` on one wait group; wait on it | ns per task = time / N |
 //! | [`select2`] | one task selects over two channels fed by two producers | ns per message = time / messages |
+//! | [`echo`] | a TCP echo server per implementation, a task per connection, driven by one load generator (`echo`), or holding idle connections (`idle_conns`) | requests/s and p50/p99 round trip; KiB of server memory per idle connection |
+//! | [`responsive`] | grove only: readiness for the green threads of one worker while a CPU-bound green thread holds the other | round trip p50/p99/max, stalls |
 //!
 //! [`pingpong0`], [`prodcons`] and [`select2`] also come as *spawned*
 //! programs (the main green thread spawns every communicating task, then
@@ -47,12 +49,14 @@
 #![warn(missing_docs)]
 
 pub mod chans;
+pub mod echo;
 pub mod fib_fork;
 pub mod mutex;
 pub mod mutex_uncontended;
 pub mod parked_memory;
 pub mod pingpong0;
 pub mod prodcons;
+pub mod responsive;
 pub mod rwlock_read;
 pub mod select2;
 pub mod sizes;

@@ -89,6 +89,14 @@ sizes! {
     select: 200_000, 1_000_000;
     /// fib_fork's argument n (fib(27) forks 317,810 tasks).
     fib: 25, 27;
+    /// echo: the timed window of each repetition, ms (after a warm-up of a quarter of it, at least 100 ms).
+    echo_ms: 500, 5_000;
+    /// idle_conns: idle connections held open at once.
+    idle_conns: 10_000, 10_000;
+    /// idle_conns_most: idle connections, as many as ulimit -n and the port range allow up to this (0: not run).
+    idle_conns_most: 0, 100_000;
+    /// responsive: pings timed, each way (grove's readiness with and without a CPU-bound green thread on the other worker).
+    pings: 600, 2_000;
 }
 
 impl Sizes {
@@ -139,7 +147,7 @@ mod tests {
 
     #[test]
     fn the_table_has_every_field() {
-        assert_eq!(Sizes::TABLE.len(), 18);
+        assert_eq!(Sizes::TABLE.len(), 22);
         assert_eq!(grouped(1_000_000), "1,000,000");
         assert_eq!(grouped(25), "25");
         let full = Sizes::TABLE.iter().find(|r| r.name == "fib").unwrap();

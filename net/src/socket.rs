@@ -126,7 +126,36 @@ impl<S: AsFd> Socket<S> {
         dir: Direction,
         expiry: Expiry,
         timeout: impl FnOnce(&S) -> io::Result<Option<Duration>>,
+        op: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_with(dir, expiry, timeout, op, None::<fn(&R) -> bool>)
+    }
+
+    /// [`io`](Self::io) for a stream socket's read or write of `len`
+    /// bytes: one that moves some but fewer shows the socket drained for
+    /// that direction, and the next one waits for readiness before it
+    /// tries (`Registration::io_partial`), saving the system call that
+    /// would say `WouldBlock`.
+    #[track_caller]
+    pub(crate) fn io_stream(
+        &self,
+        dir: Direction,
+        timeout: impl FnOnce(&S) -> io::Result<Option<Duration>>,
+        len: usize,
+        op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let partial = move |n: &usize| 0 < *n && *n < len;
+        self.io_with(dir, Expiry::WouldBlock, timeout, op, Some(partial))
+    }
+
+    #[track_caller]
+    fn io_with<R>(
+        &self,
+        dir: Direction,
+        expiry: Expiry,
+        timeout: impl FnOnce(&S) -> io::Result<Option<Duration>>,
         mut op: impl FnMut(&S) -> io::Result<R>,
+        partial: Option<impl Fn(&R) -> bool>,
     ) -> io::Result<R> {
         let deadline = || deadline_after(timeout(&self.sock)?);
         let done = if self.is_nonblocking() {
@@ -136,11 +165,12 @@ impl<S: AsFd> Socket<S> {
         } else {
             match self.home.get() {
                 Some(reg) if reg.is_current_runtime() => {
-                    reg.io_lazy(dir, deadline, || op(&self.sock))
+                    wait_on(reg, dir, deadline, || op(&self.sock), partial)
                 }
                 _ => match op(&self.sock) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.register()?.io_lazy(dir, deadline, || op(&self.sock))
+                        let reg = self.register()?;
+                        wait_on(&reg, dir, deadline, || op(&self.sock), partial)
                     }
                     done => done,
                 },
@@ -214,6 +244,22 @@ impl<S: AsFd> Socket<S> {
         drop(others);
         drop(stale);
         Ok(Reg::Other(reg))
+    }
+}
+
+/// Step 3 in a green thread: `op` on `reg` until done, parking between
+/// tries (see `io_stream` for `partial`).
+#[track_caller]
+fn wait_on<R>(
+    reg: &Registration,
+    dir: Direction,
+    deadline: impl FnOnce() -> io::Result<Option<Instant>>,
+    op: impl FnMut() -> io::Result<R>,
+    partial: Option<impl Fn(&R) -> bool>,
+) -> io::Result<R> {
+    match partial {
+        Some(partial) => reg.io_partial(dir, deadline, op, partial),
+        None => reg.io_lazy(dir, deadline, op),
     }
 }
 

@@ -301,22 +301,18 @@ fn write_timeout(s: &net::TcpStream) -> io::Result<Option<Duration>> {
 impl Read for &TcpStream {
     #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.io(
-            Direction::Read,
-            Expiry::WouldBlock,
-            read_timeout,
-            |mut s| s.read(buf),
-        )
+        let len = buf.len();
+        self.0
+            .io_stream(Direction::Read, read_timeout, len, |mut s| s.read(buf))
     }
 
     #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.0.io(
-            Direction::Read,
-            Expiry::WouldBlock,
-            read_timeout,
-            |mut s| s.read_vectored(bufs),
-        )
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.0
+            .io_stream(Direction::Read, read_timeout, len, |mut s| {
+                s.read_vectored(bufs)
+            })
     }
 }
 
@@ -325,20 +321,18 @@ impl Write for &TcpStream {
     /// `ECONNRESET` error, never a `SIGPIPE`.
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.io(
-            Direction::Write,
-            Expiry::WouldBlock,
-            write_timeout,
-            |mut s| s.write(buf),
-        )
+        self.0
+            .io_stream(Direction::Write, write_timeout, buf.len(), |mut s| {
+                s.write(buf)
+            })
     }
 
     #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0
-            .io(Direction::Write, Expiry::WouldBlock, write_timeout, |s| {
-                sys::send_vectored(s.as_raw_fd(), bufs)
-            })
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.0.io_stream(Direction::Write, write_timeout, len, |s| {
+            sys::send_vectored(s.as_raw_fd(), bufs)
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {

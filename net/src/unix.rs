@@ -279,22 +279,20 @@ fn stream_write_timeout(s: &net::UnixStream) -> io::Result<Option<Duration>> {
 impl Read for &UnixStream {
     #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.io(
-            Direction::Read,
-            Expiry::WouldBlock,
-            stream_read_timeout,
-            |mut s| s.read(buf),
-        )
+        let len = buf.len();
+        self.0
+            .io_stream(Direction::Read, stream_read_timeout, len, |mut s| {
+                s.read(buf)
+            })
     }
 
     #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.0.io(
-            Direction::Read,
-            Expiry::WouldBlock,
-            stream_read_timeout,
-            |mut s| s.read_vectored(bufs),
-        )
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.0
+            .io_stream(Direction::Read, stream_read_timeout, len, |mut s| {
+                s.read_vectored(bufs)
+            })
     }
 }
 
@@ -303,22 +301,19 @@ impl Write for &UnixStream {
     /// error, never a `SIGPIPE`.
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.io(
-            Direction::Write,
-            Expiry::WouldBlock,
-            stream_write_timeout,
-            |s| sys::send(s.as_raw_fd(), buf),
-        )
+        self.0
+            .io_stream(Direction::Write, stream_write_timeout, buf.len(), |s| {
+                sys::send(s.as_raw_fd(), buf)
+            })
     }
 
     #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.io(
-            Direction::Write,
-            Expiry::WouldBlock,
-            stream_write_timeout,
-            |s| sys::send_vectored(s.as_raw_fd(), bufs),
-        )
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.0
+            .io_stream(Direction::Write, stream_write_timeout, len, |s| {
+                sys::send_vectored(s.as_raw_fd(), bufs)
+            })
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -26,9 +26,15 @@
 //!   to the poller's waker instead of its futex (`Shared::wake_worker`).
 //!   Busy workers poll without blocking at their fairness tick (every 61st
 //!   pick) when nobody is blocked in the poller, so a worker busy with
-//!   green threads never starves readiness for the others. (A green thread
-//!   that computes without ever yielding still holds its own worker: the
-//!   green threads homed there wait for it, polled or not.)
+//!   green threads never starves readiness for the others. A worker that
+//!   runs one green thread computing without a pause polls at no tick,
+//!   though, and if it left the poller to run it the others may all sleep
+//!   on their futexes: the stall monitor's thread then polls without
+//!   blocking when nobody has polled for a whole tick of its
+//!   (`Driver::poll_if_forgotten`, Go's `sysmon` does the same), so such
+//!   readiness waits at most about a tick (25 ms). (A green thread that
+//!   computes without ever yielding still holds its own worker: the green
+//!   threads homed there wait for it, polled or not.)
 //! - A green thread parked on readiness waits for the outside world: it is
 //!   never counted in the "all green threads are asleep" report.
 
@@ -69,6 +75,14 @@ impl Direction {
             Direction::Write => 1,
         }
     }
+
+    /// The sticky bit of this direction's final state (see `READ_CLOSED`).
+    fn closed_bit(self) -> u64 {
+        match self {
+            Direction::Read => READ_CLOSED,
+            Direction::Write => WRITE_CLOSED,
+        }
+    }
 }
 
 static READ: WaitReason = WaitReason("socket read");
@@ -76,6 +90,15 @@ static WRITE: WaitReason = WaitReason("socket write");
 
 const READABLE: u64 = 1;
 const WRITABLE: u64 = 1 << 1;
+/// The peer closed its side (or an error is pending): a read returns at
+/// once from now on. Never cleared, as the state is final: a read that
+/// moved fewer bytes than asked (`io_partial`) drained the data but not the
+/// end of the stream behind it, and with edge-triggered epoll no new event
+/// comes for that end if the one that brought it was already taken.
+const READ_CLOSED: u64 = 1 << 2;
+/// As `READ_CLOSED`, for writes (the connection is gone, or an error is
+/// pending).
+const WRITE_CLOSED: u64 = 1 << 3;
 const TICK: u64 = 1 << 8;
 
 /// Events taken from the poller per call.
@@ -204,6 +227,9 @@ pub(crate) struct Driver {
     registered: AtomicUsize,
     /// The worker blocked in the poller, or `usize::MAX`.
     pub(crate) poller: AtomicUsize,
+    /// Polls made, blocking or not (the stall monitor's backstop looks
+    /// whether it moved).
+    polls: AtomicU64,
 }
 
 #[derive(Default)]
@@ -227,6 +253,7 @@ impl Driver {
             slots: Mutex::new(Slots::default()),
             registered: AtomicUsize::new(0),
             poller: AtomicUsize::new(NO_POLLER),
+            polls: AtomicU64::new(0),
         })
     }
 
@@ -239,6 +266,24 @@ impl Driver {
     pub(crate) fn wake(&self) {
         // An error means the eventfd is full, i.e. a wake is pending.
         let _ = self.waker.wake();
+    }
+
+    /// The backstop (Go's `sysmon` does the same): polls without blocking
+    /// if nobody has polled since `*seen` was taken and nobody is blocked
+    /// in the poller now. A busy worker polls at its fairness tick and an
+    /// idle one sleeps in the poller, but a worker that runs one green
+    /// thread computing without a pause does neither, and if it left the
+    /// poller to run it, the other workers may all be asleep on their
+    /// futexes: readiness for their green threads would wait for it. The
+    /// stall monitor calls this at every tick.
+    pub(crate) fn poll_if_forgotten(&self, seen: &mut u64) {
+        let polls = self.polls.load(Ordering::Relaxed);
+        if polls == *seen && self.poller.load(Ordering::SeqCst) == NO_POLLER {
+            if let Some(poller) = self.try_poll() {
+                poller.poll(false, None, None);
+            }
+        }
+        *seen = self.polls.load(Ordering::Relaxed);
     }
 
     /// The right to poll, if no other thread polls now.
@@ -302,9 +347,10 @@ impl Poller<'_> {
     /// none) when `block`, and wakes whoever waits on them. A worker that
     /// blocks here must have published itself in `Driver::poller` first,
     /// so that it is woken through the poller's waker. Returns how many
-    /// waiters it woke.
-    pub(crate) fn poll(self, block: bool, deadline: Option<Instant>) -> usize {
+    /// waiters it woke, on worker `me` and elsewhere.
+    pub(crate) fn poll(self, block: bool, deadline: Option<Instant>, me: Option<usize>) -> Woken {
         let Poller { driver, mut guard } = self;
+        driver.polls.fetch_add(1, Ordering::Relaxed);
         let (poll, events) = &mut *guard;
         let timeout = if block {
             deadline.map(|d| d.saturating_duration_since(Instant::now()))
@@ -312,7 +358,7 @@ impl Poller<'_> {
             Some(Duration::ZERO)
         };
         if poll.poll(events, timeout).is_err() {
-            return 0; // EINTR: the caller loops
+            return Woken::default(); // EINTR: the caller loops
         }
         let mut woken = Vec::new();
         {
@@ -336,17 +382,37 @@ impl Poller<'_> {
                 if event.is_writable() || event.is_write_closed() || event.is_error() {
                     bits |= WRITABLE;
                 }
+                if event.is_read_closed() || event.is_error() {
+                    bits |= READ_CLOSED;
+                }
+                if event.is_write_closed() || event.is_error() {
+                    bits |= WRITE_CLOSED;
+                }
                 io.set_ready(bits, &mut woken);
             }
         }
         drop(guard);
-        let n = woken.len();
+        let mut counts = Woken::default();
         // With no lock held: waking may free a finished green thread.
         for unparker in woken {
+            if me.is_some() && unparker.home() == me {
+                counts.here += 1;
+            } else {
+                counts.elsewhere += 1;
+            }
             unparker.wake();
         }
-        n
+        counts
     }
+}
+
+/// What a poll woke: waiters homed on the polling worker, and others.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Woken {
+    /// Green threads homed on the worker that polled.
+    pub(crate) here: usize,
+    /// Green threads of other workers, and OS threads.
+    pub(crate) elsewhere: usize,
 }
 
 fn join(index: usize, generation: u32) -> Token {
@@ -441,18 +507,70 @@ impl Registration {
         &self,
         dir: Direction,
         deadline: impl FnOnce() -> io::Result<Option<Instant>>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.run_io(dir, deadline, op, |_| false, false)
+    }
+
+    /// [`io_lazy`](Self::io_lazy) for a stream socket's reads and writes,
+    /// where a transfer that moved some bytes but fewer than asked
+    /// (`partial` says which results are such) shows the socket drained
+    /// for `dir` (nothing left to read, or no room left to write): with
+    /// edge-triggered epoll, new data or new room is a new event. Such a
+    /// transfer clears `dir`'s ready bit as a `WouldBlock` would (an event
+    /// that came meanwhile keeps it), and while the bit is clear the next
+    /// operation waits for the event before it tries: the system call that
+    /// would only have said `WouldBlock` is not made (tokio's `poll_read`
+    /// does the same).
+    #[track_caller]
+    pub fn io_partial<R>(
+        &self,
+        dir: Direction,
+        deadline: impl FnOnce() -> io::Result<Option<Instant>>,
+        op: impl FnMut() -> io::Result<R>,
+        partial: impl Fn(&R) -> bool,
+    ) -> io::Result<R> {
+        self.run_io(dir, deadline, op, partial, true)
+    }
+
+    /// The loop of [`io_partial`](Self::io_partial) (and, trusting no
+    /// clear bit, of [`io_lazy`](Self::io_lazy)).
+    #[track_caller]
+    fn run_io<R>(
+        &self,
+        dir: Direction,
+        deadline: impl FnOnce() -> io::Result<Option<Instant>>,
         mut op: impl FnMut() -> io::Result<R>,
+        partial: impl Fn(&R) -> bool,
+        trust_clear: bool,
     ) -> io::Result<R> {
         let mut deadline = Some(deadline);
         let mut until = None;
+        // The first try is skipped when the bit says "not ready" and the
+        // caller trusts it (a fresh registration's bits are clear too:
+        // grove-net registers a socket after a `WouldBlock`, and epoll
+        // reports a socket that is ready when it is added). After a wait,
+        // the operation is always tried.
+        // A closed direction is tried: its operation returns at once.
+        let mut first = trust_clear;
         loop {
             let seen = self.io.readiness.load(Ordering::Acquire);
-            match op() {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                done => return done,
-            }
-            if !self.io.clear(seen, dir) {
-                continue; // an event came meanwhile: try again
+            let try_now = !(first && seen & (dir.bit() | dir.closed_bit()) == 0);
+            first = false;
+            if try_now {
+                match op() {
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                    Ok(done) => {
+                        if partial(&done) {
+                            self.io.clear(seen, dir);
+                        }
+                        return Ok(done);
+                    }
+                    done => return done,
+                }
+                if !self.io.clear(seen, dir) {
+                    continue; // an event came meanwhile: try again
+                }
             }
             if let Some(deadline) = deadline.take() {
                 until = deadline()?;

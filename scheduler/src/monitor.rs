@@ -10,7 +10,9 @@
 //! threshold is reported once per episode on stderr, and `Runtime::tasks()`
 //! shows how long that green thread has held its worker. There is no
 //! preemption: the monitor only tells; the stuck worker's unstarted tasks
-//! are stolen by the other workers as usual.
+//! are stolen by the other workers as usual. It is also the poller's
+//! backstop: at each tick it polls for readiness if no worker has since
+//! the last (see `io`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,8 +43,14 @@ pub(crate) struct Watch {
 pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
     let n = shared.workers.len();
     let mut last: Vec<(u64, u64, Instant, bool)> = vec![(0, 0, Instant::now(), false); n];
+    let mut polls = u64::MAX;
     while !shared.is_stopped() {
         parker.park_timeout(TICK);
+        // The poller's backstop (see `io`): readiness no worker is
+        // polling for.
+        if let Some(driver) = shared.used_driver() {
+            driver.poll_if_forgotten(&mut polls);
+        }
         let now = Instant::now();
         for (i, w) in shared.workers.iter().enumerate() {
             let running = w.watch.running.load(Ordering::Relaxed);

@@ -93,7 +93,7 @@ const SHORT_QUEUE: usize = 8;
 const STEAL_GRACE: Duration = Duration::from_micros(50);
 /// Longest idle spin while sockets are registered with the runtime's
 /// poller: about one look at every queue. Measured with a grove echo server
-/// and a grove load generator sharing 2 cores (`examples/echo_load`, 3 s
+/// and a grove load generator sharing 2 cores (`benches/examples/echo_load.rs`, 3 s
 /// windows, two runs each), caps of 2 / 10 / 25 µs against the 50 µs to
 /// 1 ms of a channel-only runtime: 1 connection 86k-104k / 39k-59k /
 /// 17k requests/s (p99 16-22 / 38-44 / 91-95 µs; uncapped: 3.3k-4.6k,
@@ -162,6 +162,13 @@ pub(crate) struct Worker {
     /// long idle. Two workers that each park before the other's wake-up
     /// lands would otherwise pay a futex wake per message.
     spin: Cell<Duration>,
+    /// The last poll this worker made asleep woke only other workers'
+    /// green threads: its next sleep leaves the poller to them (see
+    /// `Worker::park`).
+    cede_poller: Cell<bool>,
+    /// This worker is waking the green threads a poll found ready (see
+    /// `schedule_woken`).
+    polling: Cell<bool>,
 }
 
 /// A worker's pointer to its own `WorkerShared` (see `Worker::me`).
@@ -231,7 +238,15 @@ pub(crate) fn schedule_woken(task: TaskRef) {
     // every wake-up, and the closure was not always inlined).
     if let Some(w) = unsafe { worker.as_ref() } {
         if task.header().runs_on(&w.shared) && (w.index == home || w.shared.migrate) {
-            w.push_run_next(task);
+            if w.polling.get() && !w.shared.migrate {
+                // A batch of readiness: in the order the poller saw it,
+                // behind what is queued, not in the run-next slot (where
+                // each would push the one before, a timer's wake-up
+                // included, to the back of the queue).
+                w.local.borrow_mut().push_back(task);
+            } else {
+                w.push_run_next(task);
+            }
             return;
         }
     }
@@ -370,6 +385,8 @@ impl Worker {
             ),
             queue_seen: RefCell::new(vec![None; n]),
             spin: Cell::new(SPIN),
+            cede_poller: Cell::new(false),
+            polling: Cell::new(false),
         }
     }
 
@@ -646,8 +663,13 @@ impl Worker {
                 return woken;
             };
             if task.header().state.fire_timer(seq) {
+                // At the front of the local queue, the earliest deadline
+                // first: a timer that came due runs next, not behind every
+                // green thread queued meanwhile (with 10,000 busy sockets
+                // that queue holds thousands, and a 10 ms ticker woke
+                // 25-70 ms late behind them; Go's timers go to `runnext`).
+                self.local.borrow_mut().insert(woken, Runnable::new(task));
                 woken += 1;
-                self.local.borrow_mut().push_back(Runnable::new(task));
             }
             // A stale entry's reference is dropped here, no borrow held.
         }
@@ -757,7 +779,11 @@ impl Worker {
         // does (see `io`), else on the futex. A waker that sees `sleeping`
         // sees `poller` too (set first), and knows which to wake.
         let driver = self.shared.used_driver();
-        let poller = driver.and_then(|d| d.try_poll());
+        let poller = if self.cede_poller.replace(false) {
+            None
+        } else {
+            driver.and_then(|d| d.try_poll())
+        };
         if let (Some(driver), Some(_)) = (driver, &poller) {
             driver.poller.store(self.index, Ordering::SeqCst);
         }
@@ -766,7 +792,14 @@ impl Worker {
         let inbox_empty = me.mailbox.inbox.is_empty();
         match poller {
             Some(poller) => {
-                poller.poll(inbox_empty, deadline);
+                let woken = self.poll_with(poller, inbox_empty, deadline);
+                // Poller affinity: readiness that was all for green threads
+                // of other workers (which it had to wake) leaves the poller
+                // to them: this worker's next sleep is on its futex, and
+                // the worker whose sockets are busy takes the poller when
+                // it next runs out of work, to be woken by the kernel
+                // directly instead of through a second thread.
+                self.cede_poller.set(woken.here == 0 && woken.elsewhere > 0);
                 if let Some(driver) = driver {
                     // Only if still ours: `poll` let go of the poller, and
                     // another worker may sleep in it already, published
@@ -806,10 +839,24 @@ impl Worker {
         if let Some(driver) = self.shared.used_driver() {
             if driver.poller.load(Ordering::Relaxed) == crate::io::NO_POLLER {
                 if let Some(poller) = driver.try_poll() {
-                    poller.poll(false, None);
+                    self.poll_with(poller, false, None);
                 }
             }
         }
+    }
+
+    /// Polls with `poller` (see `io::Poller::poll`), the green threads it
+    /// wakes here queued in order (see `schedule_woken`).
+    fn poll_with(
+        &self,
+        poller: crate::io::Poller<'_>,
+        block: bool,
+        deadline: Option<Instant>,
+    ) -> crate::io::Woken {
+        self.polling.set(true);
+        let woken = poller.poll(block, deadline, Some(self.index));
+        self.polling.set(false);
+        woken
     }
 
     /// Whether a task waits in the run-next slot or the local queue.

@@ -1,6 +1,7 @@
 //! "The showdown": SVG charts in `target/showdown/` — memory per task
-//! against the number of live tasks, spawn+join time against N, and the
-//! channel workloads' ratios to grove as bars. plotters with only its SVG
+//! against the number of live tasks, spawn+join time against N, the
+//! channel workloads' ratios to grove as bars, and echo requests per
+//! second against connections. plotters with only its SVG
 //! backend (text is laid out by the viewer, no font stack in the build).
 
 use std::path::{Path, PathBuf};
@@ -297,6 +298,36 @@ fn ratio_chart(path: &Path, ws: &[Workload]) -> Result<(), String> {
     root.present().map_err(text)
 }
 
+/// Echo requests per second against connections, every implementation
+/// (the `echo_*` workloads' medians).
+fn echo_chart(path: &Path, ws: &[Workload]) -> Result<(), String> {
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for (key, _) in crate::sections::io::ECHO {
+        let Some(w) = ws.iter().find(|w| w.key == key) else {
+            continue;
+        };
+        for e in &w.entries {
+            let Some(m) = e.median() else { continue };
+            let point = (e.size as f64, m);
+            match series.iter_mut().find(|(name, _)| *name == e.name) {
+                Some((_, pts)) => pts.push(point),
+                None => series.push((e.name.clone(), vec![point])),
+            }
+        }
+    }
+    if series.is_empty() {
+        return Err("no echo workload measured".into());
+    }
+    let root = SVGBackend::new(path, (960, 600)).into_drawing_area();
+    lines(
+        &root,
+        "TCP echo: requests per second, by connections (64-byte requests, one in flight each)",
+        ("connections", "requests/s"),
+        &series,
+        false,
+    )
+}
+
 /// Writes the charts into `dir`; returns the files written and the
 /// reasons for any left out.
 pub fn write(
@@ -316,10 +347,12 @@ pub fn write(
     };
     let spawn_n = |p: &Path| spawn_chart(p, spawn);
     let ratios = |p: &Path| ratio_chart(p, ws);
-    let all: [(&str, Draw); 3] = [
+    let echo = |p: &Path| echo_chart(p, ws);
+    let all: [(&str, Draw); 4] = [
         ("memory_per_task.svg", &memory),
         ("spawn_join_by_n.svg", &spawn_n),
         ("channel_ratios.svg", &ratios),
+        ("echo_by_conns.svg", &echo),
     ];
     for (file, draw) in all {
         let path = dir.join(file);

@@ -2,7 +2,9 @@
 //! (`grove-benches --child ...`): memory figures, which a process that ran
 //! other workloads would skew (reused heap, pooled stacks), and probes
 //! that may hit a system limit, which must not take the whole run down.
-//! Also the helper that runs any child with a time limit.
+//! Also the helper that runs any child with a time limit. (The echo
+//! servers, which run beside the load generator rather than to
+//! completion, are `servers`.)
 
 use std::io::Read;
 use std::process::{Command, Output, Stdio};
@@ -121,9 +123,89 @@ pub fn main(args: &[String]) -> i32 {
     match args.first().map(String::as_str) {
         Some("parked") => parked_child(&args[1..]),
         Some("capacity") => crate::capacity::child(&args[1..]),
+        Some("echo-server") => crate::servers::child(&args[1..]),
+        Some("responsive") => responsive_child(&args[1..]),
         _ => {
-            eprintln!("--child wants `parked IMPL N WORKERS` or `capacity KIND CAP`");
+            eprintln!(
+                "--child wants `parked IMPL N WORKERS`, `capacity KIND CAP`, `echo-server IMPL \
+                 WORKERS` or `responsive HOG READERS PINGS EPISODES`"
+            );
             2
+        }
+    }
+}
+
+/// What one `responsive` measurement found, as its child reports it.
+#[derive(Clone, Copy, Debug)]
+pub struct Readiness {
+    /// Median round trip, µs.
+    pub p50_us: f64,
+    /// 99th percentile, µs.
+    pub p99_us: f64,
+    /// Longest, µs.
+    pub max_us: f64,
+    /// Pings with no answer within a second.
+    pub stalls: usize,
+}
+
+/// One `responsive` measurement in a fresh process: grove's readiness on
+/// worker 1, with or without a CPU-bound green thread on worker 0 (see
+/// `grove_workloads::responsive`).
+pub fn responsive(
+    hog: bool,
+    readers: usize,
+    pings: usize,
+    episodes: usize,
+    limit: Duration,
+) -> Result<Readiness, Fail> {
+    let args: Vec<String> = vec![
+        "responsive".into(),
+        u8::from(hog).to_string(),
+        readers.to_string(),
+        pings.to_string(),
+        episodes.to_string(),
+    ];
+    let out = run_child(&args, limit)?;
+    for line in out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let ["READINESS", p50, p99, max, stalls] = f.as_slice() {
+            let us = |s: &str| s.parse::<f64>().map(|ns| ns / 1e3).ok();
+            if let (Some(p50_us), Some(p99_us), Some(max_us), Ok(stalls)) =
+                (us(p50), us(p99), us(max), stalls.parse())
+            {
+                return Ok(Readiness {
+                    p50_us,
+                    p99_us,
+                    max_us,
+                    stalls,
+                });
+            }
+        }
+    }
+    Err(Fail::Failed(format!("responsive: no result in {out:?}")))
+}
+
+fn responsive_child(args: &[String]) -> i32 {
+    let num = |i: usize| args.get(i).and_then(|s| s.parse::<usize>().ok());
+    let (Some(hog), Some(readers), Some(pings), Some(episodes)) = (num(0), num(1), num(2), num(3))
+    else {
+        eprintln!("--child responsive wants HOG(0|1) READERS PINGS EPISODES");
+        return 2;
+    };
+    match grove_workloads::responsive::measure(hog == 1, readers, pings, episodes) {
+        Ok(r) => {
+            println!(
+                "READINESS {} {} {} {}",
+                r.p50.as_nanos(),
+                r.p99.as_nanos(),
+                r.max.as_nanos(),
+                r.stalls
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
         }
     }
 }

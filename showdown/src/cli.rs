@@ -38,7 +38,7 @@ pub struct Options {
     #[arg(long)]
     pub natural: bool,
     /// Timed repetitions of every implementation [default: 3, --full 5,
-    /// --natural 12]
+    /// --natural 12; the I/O workloads 3]
     #[arg(long, value_name = "K", value_parser = at_least_one)]
     reps: Option<usize>,
     /// Workers of every runtime (grove, tokio, may; Go's GOMAXPROCS)
@@ -117,6 +117,12 @@ impl Options {
         opts
     }
 
+    /// Timed repetitions of a workload that sets its own (`fixed`, the
+    /// I/O section's) unless `--reps` says otherwise.
+    pub fn reps_of(&self, fixed: Option<usize>) -> usize {
+        self.reps.or(fixed).unwrap_or_else(|| self.reps())
+    }
+
     /// Timed repetitions of every implementation.
     pub fn reps(&self) -> usize {
         self.reps.unwrap_or(match (self.natural, self.full) {
@@ -149,6 +155,7 @@ impl Options {
             return match runs {
                 Some(Runs::Always) => !self.natural,
                 Some(Runs::Natural) => self.natural,
+                Some(Runs::Full) => self.full && !self.natural,
                 None => key == CAPACITY && self.full && !self.natural,
             };
         }
@@ -199,9 +206,14 @@ mod tests {
         );
         assert!(quick.selects("pingpong0_split") && !quick.selects("select2_natural"));
         assert!(!quick.selects("capacity"));
+        assert!(quick.selects("echo_1000") && !quick.selects("echo_10000"));
+        assert_eq!((quick.reps_of(Some(3)), quick.reps_of(None)), (3, 3));
         let full = parse(&["--full"]).unwrap();
         assert_eq!((full.reps(), full.mode()), (5, "full"));
-        assert!(full.selects("capacity"));
+        assert!(full.selects("capacity") && full.selects("echo_10000"));
+        assert_eq!((full.reps_of(Some(3)), full.reps_of(None)), (3, 5));
+        let set = parse(&["--full", "--reps", "2"]).unwrap();
+        assert_eq!(set.reps_of(Some(3)), 2);
         let natural = parse(&["--natural", "--reps", "4"]).unwrap();
         assert_eq!(natural.reps(), 4);
         assert!(natural.selects("select2_natural") && !natural.selects("select2"));

@@ -2,7 +2,9 @@
 //! into `target/showdown/go/`, then run once per repetition as
 //! `grovebench -reps 1 -procs P NAME=SIZE[:WARM]` (every size from the one
 //! table, `grove_workloads::sizes::Sizes`), which prints
-//! `RESULT <name> <value> <unit> procs=<P>`.
+//! `RESULT <name> <value> <unit> procs=<P>`; and its echo server
+//! (`grovebench -procs P -echo ADDR`), which the I/O section drives with its
+//! own load generator.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -174,6 +176,18 @@ impl GoTwin {
         }
         parse_result(&stdout, name)
             .ok_or_else(|| Fail::Failed(format!("Go {name}: no RESULT line in {stdout:?}")))
+    }
+}
+
+impl GoTwin {
+    /// The command that starts the twin's echo server (`-echo`, on a port
+    /// the kernel picks) with GOMAXPROCS `procs` (see `servers`).
+    pub fn echo_command(&self, procs: usize) -> Command {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("-procs")
+            .arg(procs.to_string())
+            .args(["-echo", grove_workloads::echo::LOCALHOST]);
+        cmd
     }
 }
 

@@ -1,8 +1,9 @@
 //! `--json FILE`: the raw figures, every repetition of every
 //! implementation, as JSON (serde). The document's shape: `mode`,
 //! `repetitions`, `workers`, `machine`, `go` (its version, or null),
-//! `workloads` (each with its `implementations`, their `values` and
-//! `failures`) and `capacity` (or null).
+//! `workloads` (each with its `implementations`, their `values`,
+//! `failures` and, where recorded, `side` figures) and `capacity` (or
+//! null).
 
 use serde::Serialize;
 
@@ -81,6 +82,16 @@ struct EntryOut<'a> {
     median: Option<f64>,
     failures: Vec<FailOut<'a>>,
     not_applicable: Option<&'a str>,
+    /// Side figures by name (the echo rows' `p50 µs`, `p99 µs`): one
+    /// value per successful repetition.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    side: Vec<SideOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct SideOut<'a> {
+    name: &'a str,
+    values: &'a [f64],
 }
 
 #[derive(Serialize)]
@@ -112,6 +123,11 @@ impl<'a> From<&'a Entry> for EntryOut<'a> {
             median: e.median(),
             failures: e.fails.iter().map(FailOut::from).collect(),
             not_applicable: e.na.as_deref(),
+            side: e
+                .side
+                .iter()
+                .map(|(name, values)| SideOut { name, values })
+                .collect(),
         }
     }
 }
@@ -193,6 +209,8 @@ mod tests {
         let machine = Machine::probe();
         let mut entry = Entry::new("grove", 10, |_| Ok(0.0));
         entry.values = vec![1.5, 2.5];
+        entry.push_side("p99 µs".into(), 40.0);
+        entry.push_side("p99 µs".into(), 42.0);
         entry
             .fails
             .push(Fail::Wrong("WRONG RESULT \"quoted\"".into()));
@@ -221,6 +239,8 @@ mod tests {
         assert_eq!(imp["median"], 2.0);
         assert_eq!(imp["failures"][0]["kind"], "wrong");
         assert_eq!(imp["failures"][0]["message"], "WRONG RESULT \"quoted\"");
+        assert_eq!(imp["side"][0]["name"], "p99 µs");
+        assert_eq!(imp["side"][0]["values"], serde_json::json!([40.0, 42.0]));
         assert!(v["capacity"].is_null() && v["go"].is_null());
     }
 }

@@ -21,6 +21,7 @@ mod report;
 mod run;
 mod scaling;
 mod sections;
+mod servers;
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -285,12 +286,14 @@ fn run_all(opts: &Options) -> i32 {
     for key in keys {
         progress.next_workload(key);
         progress.show(&format!("{key}: starting"));
-        let Some(mut w) = build(key, &ctx) else {
+        let Some(spec) = sections::spec(key) else {
             continue;
         };
-        run::run_workload(&mut w, opts.reps(), &progress);
+        let mut w = (spec.build)(&ctx);
+        let reps = opts.reps_of(spec.reps);
+        run::run_workload(&mut w, reps, &progress);
         progress.clear();
-        println!("{}\n", report::block(&w, opts.reps()));
+        println!("{}\n", report::block(&w, reps));
         failed |= grove_failed(&w);
         done.push(w);
     }

@@ -60,6 +60,10 @@ pub struct Entry {
     pub fails: Vec<Fail>,
     /// Go's entries: the twin's argument (`NAME=SIZE[:WARM]`).
     pub go_job: Option<String>,
+    /// Side figures of the repetitions that succeeded, by name, in the
+    /// order first recorded (the echo rows' p50 and p99 beside their
+    /// requests/s; see [`crate::run::figure`]).
+    pub side: Vec<(String, Vec<f64>)>,
 }
 
 impl Entry {
@@ -80,6 +84,7 @@ impl Entry {
             values: Vec::new(),
             fails: Vec::new(),
             go_job: None,
+            side: Vec::new(),
         }
     }
 
@@ -96,6 +101,7 @@ impl Entry {
             values: Vec::new(),
             fails: Vec::new(),
             go_job: None,
+            side: Vec::new(),
         }
     }
 
@@ -121,6 +127,27 @@ impl Entry {
     pub fn median(&self) -> Option<f64> {
         median(&self.values)
     }
+
+    /// The values of side figure `name`, one per successful repetition.
+    pub fn side(&self, name: &str) -> Option<&[f64]> {
+        self.side
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The median of side figure `name`.
+    pub fn side_median(&self, name: &str) -> Option<f64> {
+        median(self.side(name)?)
+    }
+
+    /// Records a repetition's side figure.
+    pub fn push_side(&mut self, name: String, value: f64) {
+        match self.side.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, values)) => values.push(value),
+            None => self.side.push((name, vec![value])),
+        }
+    }
 }
 
 /// A workload: one block of the table.
@@ -143,6 +170,12 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// Whether a bigger figure is better: a rate (a unit per second, as
+    /// the echo rows' requests/s). Times and memory are better smaller.
+    pub fn higher_is_better(&self) -> bool {
+        self.unit.ends_with("/s")
+    }
+
     /// grove's median, the base of the ratios.
     pub fn grove_median(&self) -> Option<f64> {
         let grove = self.entries.first()?;

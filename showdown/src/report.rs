@@ -69,8 +69,9 @@ fn spread(e: &Entry) -> Option<f64> {
     (lo > 0.0 && e.values.len() > 1).then(|| hi / lo)
 }
 
-/// One row: name, median, min-max, ratio, note.
-fn row(e: &Entry, grove: Option<f64>, reps: usize) -> String {
+/// One row: name, median, min-max, ratio, the medians of the side
+/// figures named `sides`, note.
+fn row(e: &Entry, grove: Option<f64>, reps: usize, sides: &[String]) -> String {
     let (median, range, ratio) = match (e.median(), &e.na) {
         (_, Some(_)) => ("n/a".to_string(), String::new(), String::new()),
         (None, None) => (
@@ -97,29 +98,67 @@ fn row(e: &Entry, grove: Option<f64>, reps: usize) -> String {
         let word = fail_word(&e.fails);
         note = format!("{} of {reps} {word}; {note}", e.fails.len());
     }
+    let side: String = sides
+        .iter()
+        .map(|name| {
+            let v = e.side_median(name).map(fmt_num).unwrap_or_default();
+            format!(" {v:>width$}", width = side_width(name))
+        })
+        .collect();
     format!(
-        "  {:<21} {:>10} {:>21} {:>8}  {}",
+        "  {:<21} {:>10} {:>21} {:>8}{side}  {}",
         e.name, median, range, ratio, note
     )
     .trim_end()
     .to_string()
 }
 
+/// The width of a side figure's column.
+fn side_width(name: &str) -> usize {
+    name.chars().count().max(9)
+}
+
+/// The side figures of `w`'s entries, in the order first recorded.
+fn side_names(w: &Workload) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (name, _) in w.entries.iter().flat_map(|e| &e.side) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
 /// The block of one workload.
 pub fn block(w: &Workload, reps: usize) -> String {
+    let sides = side_names(w);
+    let side_heads: String = sides
+        .iter()
+        .map(|name| format!(" {name:>width$}", width = side_width(name)))
+        .collect();
+    let better = if w.higher_is_better() {
+        "higher is better"
+    } else {
+        "lower is better"
+    };
+    let medians = if sides.is_empty() {
+        String::new()
+    } else {
+        format!("; {}: medians", sides.join(", "))
+    };
     let mut out = vec![
         format!("{} - {}", w.key, w.what),
         format!(
-            "  {}, {}; median of {reps}, min - max, x grove (lower is better)",
+            "  {}, {}; median of {reps}, min - max, x grove ({better}){medians}",
             w.unit, w.size
         ),
         format!(
-            "  {:<21} {:>10} {:>21} {:>8}  {}",
+            "  {:<21} {:>10} {:>21} {:>8}{side_heads}  {}",
             "implementation", "median", "min - max", "x grove", "notes"
         ),
     ];
     let grove = w.grove_median();
-    out.extend(w.entries.iter().map(|e| row(e, grove, reps)));
+    out.extend(w.entries.iter().map(|e| row(e, grove, reps, &sides)));
     if w.each_rep {
         for e in w.entries.iter().filter(|e| !e.values.is_empty()) {
             let each: Vec<String> = e.values.iter().map(|&v| fmt_num(v)).collect();
@@ -150,11 +189,11 @@ impl Check {
     fn line(&self) -> String {
         let (sign, unit) = (if self.at_most { "<=" } else { ">=" }, self.unit);
         let Some(v) = self.value else {
-            return format!("  -     {:<40} not measured in this run", self.label);
+            return format!("  -     {:<46} not measured in this run", self.label);
         };
         let Some(bound) = self.bound else {
             return format!(
-                "  info  {:<40} {}{unit} (no target; for comparison)",
+                "  info  {:<46} {}{unit} (no target; for comparison)",
                 self.label,
                 fmt_num(v)
             );
@@ -172,7 +211,7 @@ impl Check {
             format!("  (off by {})", fmt_ratio(by))
         };
         format!(
-            "  {verdict} {:<40} {}{unit} (target {sign} {}{unit}){miss}",
+            "  {verdict} {:<46} {}{unit} (target {sign} {}{unit}){miss}",
             self.label,
             fmt_num(v),
             fmt_num(bound)
@@ -222,6 +261,103 @@ fn shown_vs_go(ws: &[Workload], key: &str) -> Check {
         bound: None,
         ..vs_go(ws, key, 1.0)
     }
+}
+
+/// The latest a grove echo server's ticker may wake, past its period,
+/// for the ticker to count as ticking through the load: one period.
+pub const TICK_LATE_BOUND_MS: f64 = 10.0;
+
+/// The longest `responsive`'s round trip may take, in ms, with worker 0
+/// held by a green thread that never yields: readiness for worker 1 must
+/// come within the poller's backstop (the stall monitor polls when no
+/// worker has for a whole tick of 25 ms: at most two ticks) plus slack.
+pub const HELD_MAX_BOUND_MS: f64 = 60.0;
+
+/// The I/O section's targets: echo requests/s at least the best of Go's
+/// and tokio's and p99 at most Go's at 100, 1,000 and 10,000
+/// connections; idle connections at most Go's memory; the grove server's
+/// ticker ticking through the largest echo run; readiness unaffected by a
+/// computing worker.
+fn io_targets(ws: &[Workload]) -> Vec<Check> {
+    use crate::sections::io;
+    let mut checks = Vec::new();
+    for key in ["echo_100", "echo_1000", "echo_10000"] {
+        let w = find(ws, key);
+        let rps = |name: &str| w.and_then(|w| w.entry(name)?.median());
+        let best = [rps("Go"), rps("tokio")]
+            .into_iter()
+            .flatten()
+            .reduce(f64::max);
+        checks.push(Check {
+            label: format!("{key}: grove / best of Go, tokio req/s"),
+            value: rps("grove").zip(best).map(|(g, b)| g / b),
+            bound: Some(1.0),
+            at_most: false,
+            unit: "x",
+        });
+        let p99 = |name: &str| w.and_then(|w| w.entry(name)?.side_median(io::P99));
+        checks.push(Check {
+            label: format!("{key}: grove p99 / Go p99"),
+            value: p99("grove").zip(p99("Go")).map(|(g, go)| g / go),
+            bound: Some(1.0),
+            at_most: true,
+            unit: "x",
+        });
+    }
+    let kib = |name: &str| find(ws, "idle_conns").and_then(|w| w.entry(name)?.median());
+    checks.push(Check {
+        label: "idle_conns: grove / Go KiB per connection".into(),
+        value: kib("grove").zip(kib("Go")).map(|(g, go)| g / go),
+        bound: Some(1.0),
+        at_most: true,
+        unit: "x",
+    });
+    checks.push(Check {
+        label: "idle_conns: grove KiB per connection".into(),
+        value: kib("grove"),
+        bound: None,
+        at_most: true,
+        unit: "",
+    });
+    // The ticker: the largest echo run of this mode, its worst repetition.
+    if let Some(w) = io::ECHO.iter().rev().find_map(|(key, _)| find(ws, key)) {
+        let worst = w
+            .entry("grove")
+            .and_then(|e| e.side(io::TICK_LATE)?.iter().copied().reduce(f64::max));
+        checks.push(Check {
+            label: format!("{}: grove ticker's latest tick, ms", w.key),
+            value: worst,
+            bound: Some(TICK_LATE_BOUND_MS),
+            at_most: true,
+            unit: "",
+        });
+    }
+    let held = find(ws, "responsive").and_then(|w| w.entry(io::HELD));
+    checks.push(Check {
+        label: "responsive: worst round trip ms, worker 0 held".into(),
+        value: held.and_then(|e| {
+            let worst = e.side(io::MAX)?.iter().copied().reduce(f64::max)?;
+            Some(worst / 1e3)
+        }),
+        bound: Some(HELD_MAX_BOUND_MS),
+        at_most: true,
+        unit: "",
+    });
+    checks.push(Check {
+        label: "responsive: p99 µs, worker 0 held".into(),
+        value: held.and_then(Entry::median),
+        bound: None,
+        at_most: true,
+        unit: "",
+    });
+    checks.push(Check {
+        label: "responsive: stalls, worker 0 held".into(),
+        value: held.and_then(|e| Some(e.side(io::STALLS)?.iter().sum())),
+        bound: Some(0.0),
+        at_most: true,
+        unit: "",
+    });
+    checks
 }
 
 /// The targets of BENCHMARKS.md, checked against this run.
@@ -297,6 +433,7 @@ pub fn targets(ws: &[Workload], capacity: Option<&Capacity>, full: bool, cores: 
             unit: "x",
         },
     ];
+    checks.extend(io_targets(ws));
     // Only the targets of the workloads this run measured.
     checks.retain(|c| {
         let key = c.label.split(':').next().unwrap_or("");
@@ -315,7 +452,7 @@ pub fn targets(ws: &[Workload], capacity: Option<&Capacity>, full: bool, cores: 
     out.extend(checks.iter().map(Check::line));
     if cores < 16 && ws.len() > 1 {
         out.push(format!(
-            "  -     {:<40} needs 16 cores; this machine has {cores}",
+            "  -     {:<46} needs 16 cores; this machine has {cores}",
             "scaling 1 -> 16 workers"
         ));
     }

@@ -18,6 +18,9 @@ static PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Notes for the workload now running (printed under its block).
 static NOTES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
+/// Side figures recorded by the repetition now running (see [`figure`]).
+static FIGURES: Mutex<Vec<(String, f64)>> = Mutex::new(Vec::new());
+
 /// The run in progress, for the watchdog: what, since when.
 static CURRENT: Mutex<Option<(String, Instant)>> = Mutex::new(None);
 
@@ -55,6 +58,17 @@ pub fn note(text: &str) {
     }
 }
 
+/// Records a side figure of the repetition now running (the echo rows'
+/// p50 and p99 beside their requests/s): kept with the entry if the
+/// repetition succeeds, printed beside its median, written to `--json`.
+pub fn figure(name: &str, value: f64) {
+    lock(&FIGURES).push((name.to_string(), value));
+}
+
+fn take_figures() -> Vec<(String, f64)> {
+    std::mem::take(&mut *lock(&FIGURES))
+}
+
 /// The notes gathered since the last call.
 pub fn take_notes() -> Vec<String> {
     std::mem::take(&mut *lock(&NOTES))
@@ -85,6 +99,7 @@ pub fn start_watchdog(limit: Duration, on_abort: fn()) {
 /// Runs `f(size)` under the watchdog, turning a panic into a [`Fail`].
 fn guarded(label: &str, f: &mut RunFn, size: usize) -> Result<f64, Fail> {
     take_panics();
+    take_figures();
     *lock(&CURRENT) = Some((label.to_string(), Instant::now()));
     let result = catch_unwind(AssertUnwindSafe(|| f(size)));
     *lock(&CURRENT) = None;
@@ -189,7 +204,12 @@ pub fn run_workload(w: &mut Workload, reps: usize, progress: &Progress) {
             let Some(f) = e.run.as_mut() else { continue };
             progress.show(&format!("{key}: repetition {}/{reps}: {}", rep + 1, e.name));
             match guarded(&format!("{key}/{}", e.name), f, e.size) {
-                Ok(v) => e.values.push(v),
+                Ok(v) => {
+                    e.values.push(v);
+                    for (name, value) in take_figures() {
+                        e.push_side(name, value);
+                    }
+                }
                 Err(fail) => e.fails.push(fail),
             }
         }

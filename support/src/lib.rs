@@ -11,6 +11,9 @@
 //!   ([`grove_scheduler::stack::stack_mode`] is `GuardRegions`), green
 //!   threads need no raise: [`MapCountGuard::needed_for_stacks`] says so,
 //!   and a guard that is not needed writes nothing.
+//! - [`NofileGuard`]: raises the process's open-descriptor soft limit
+//!   (`ulimit -n`) up to its hard limit for a measurement that holds
+//!   thousands of sockets, and puts it back.
 //!
 //! Not published: a `publish = false` member of the workspace, used as a
 //! dev-dependency by the root package's tests and as a dependency by the
@@ -21,5 +24,7 @@
 pub mod procfs;
 
 mod map_count;
+mod nofile;
 
 pub use map_count::MapCountGuard;
+pub use nofile::{nofile, NofileGuard};

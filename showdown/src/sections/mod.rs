@@ -1,13 +1,16 @@
 //! The showdown's sections, one module each: [`tasks`] (spawning,
 //! fan-out trees, parked memory, the contended mutex), [`chan`] (channel
 //! hand-offs and select, co-located, split across workers, and as natural
-//! programs) and [`sync`] (the other sync primitives). A section builds
+//! programs), [`sync`] (the other sync primitives) and [`io`] (TCP echo
+//! servers under load, idle connections, readiness while a worker
+//! computes). A section builds
 //! each of its workloads ([`Workload`], one block of the table) with its
 //! implementations; [`WORKLOADS`] lists them all, in the order the table
 //! prints them. A new section is a module here and its rows in
 //! [`WORKLOADS`].
 
 pub mod chan;
+pub mod io;
 pub mod sync;
 pub mod tasks;
 
@@ -94,6 +97,8 @@ pub enum Runs {
     /// With `--natural` (the natural programs, placed as the runtime
     /// likes, each repetition's figure printed).
     Natural,
+    /// With `--full` (too long for the quick run).
+    Full,
 }
 
 /// One workload of the table.
@@ -104,6 +109,8 @@ pub struct Spec {
     pub build: fn(&Ctx) -> Workload,
     /// When it runs.
     pub runs: Runs,
+    /// Its repetitions, when not the mode's (and `--reps` does not say).
+    pub reps: Option<usize>,
 }
 
 const fn always(key: &'static str, build: fn(&Ctx) -> Workload) -> Spec {
@@ -111,6 +118,7 @@ const fn always(key: &'static str, build: fn(&Ctx) -> Workload) -> Spec {
         key,
         build,
         runs: Runs::Always,
+        reps: None,
     }
 }
 
@@ -119,6 +127,20 @@ const fn natural(key: &'static str, build: fn(&Ctx) -> Workload) -> Spec {
         key,
         build,
         runs: Runs::Natural,
+        reps: None,
+    }
+}
+
+/// The I/O workloads run seconds per repetition: 3 repetitions in every
+/// mode unless `--reps` says otherwise.
+const IO_REPS: Option<usize> = Some(3);
+
+const fn io(key: &'static str, build: fn(&Ctx) -> Workload, runs: Runs) -> Spec {
+    Spec {
+        key,
+        build,
+        runs,
+        reps: IO_REPS,
     }
 }
 
@@ -143,6 +165,13 @@ pub const WORKLOADS: &[Spec] = &[
     always("select2", chan::select2),
     always("select2_split", chan::select2_split),
     always("fib_fork", tasks::fib_fork),
+    io("echo_1", io::echo_1, Runs::Always),
+    io("echo_100", io::echo_100, Runs::Always),
+    io("echo_1000", io::echo_1000, Runs::Always),
+    io("echo_10000", io::echo_10000, Runs::Full),
+    io("idle_conns", io::idle_conns, Runs::Always),
+    io("idle_conns_most", io::idle_conns_most, Runs::Full),
+    io("responsive", io::responsive, Runs::Always),
     natural("prodcons_cap0_natural", chan::prodcons_cap0_natural),
     natural("prodcons_cap128_natural", chan::prodcons_cap128_natural),
     natural("prodcons_4p4c_natural", chan::prodcons_4p4c_natural),
