@@ -21,7 +21,7 @@ machine without Go): `go build -o grovebench .` in benches/go. BENCHMARKS.md des
 workload, the method and the targets."
 )]
 pub struct Options {
-    /// Scaled-down sizes, 3 repetitions, about a minute (the default)
+    /// Scaled-down sizes, 3 repetitions, about 75 seconds (the default)
     #[arg(long, overrides_with = "full")]
     quick: bool,
     /// The full sizes of BENCHMARKS.md, 5 repetitions, plus the "how many
