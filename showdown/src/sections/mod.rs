@@ -1,7 +1,7 @@
 //! The showdown's sections, one module each: [`tasks`] (spawning,
 //! fan-out trees, parked memory, the contended mutex), [`chan`] (channel
 //! hand-offs and select, co-located, split across workers, and as natural
-//! programs), [`sync`] (the other sync primitives) and [`io`] (TCP echo
+//! programs), [`sync`] (the other sync primitives) and [`io`](mod@io) (TCP echo
 //! servers under load, idle connections, readiness while a worker
 //! computes). A section builds
 //! each of its workloads ([`Workload`], one block of the table) with its
