@@ -115,8 +115,11 @@ fn an_owner_outlives_a_scoped_thread_that_swallowed_the_unwind() {
             rt.spawn(move || {
                 let (data, dropped) = OwnerData::new();
                 let owner = os_thread();
+                // Placed on the other worker: under valgrind a steal within
+                // the owner's spin is rare.
+                let other = 1 - thread::current_worker().expect("a green thread");
                 thread::scope(|s| {
-                    s.spawn(|| {
+                    let scoped = thread::Builder::new().on_worker(other).spawn_scoped(s, || {
                         placed_tx.send(os_thread() != owner).unwrap();
                         let mut caught = 0;
                         let give_up = Instant::now() + Duration::from_secs(20);
@@ -132,6 +135,7 @@ fn an_owner_outlives_a_scoped_thread_that_swallowed_the_unwind() {
                         }
                         report_tx.send(Ok(caught)).unwrap();
                     });
+                    drop(scoped.expect("worker 1 exists"));
                     spin_for(Duration::from_millis(5));
                 });
             });
@@ -196,31 +200,39 @@ fn an_unrelated_swallower_does_not_let_an_owner_go_first() {
             rt.spawn(move || {
                 let (data, dropped) = OwnerData::new();
                 let owner = os_thread();
+                let other = 1 - thread::current_worker().expect("a green thread");
                 thread::scope(|s| {
                     let data = &data;
-                    s.spawn(move || {
-                        let _check = ChecksOwner {
-                            data,
-                            dropped,
-                            report: report_tx,
-                        };
-                        let scoped = os_thread();
-                        // Spawned after this one, the swallower is woken
-                        // first at shutdown (see the abandoned-worker test
-                        // below), and takes this worker.
-                        let swallower = thread::spawn(move || {
-                            placed_tx
-                                .send(scoped != owner && os_thread() == scoped)
-                                .unwrap();
-                            for _ in 0..40 {
-                                let _ =
-                                    panic::catch_unwind(|| thread::sleep(Duration::from_millis(2)));
-                            }
-                            swallower_done_tx.send(()).unwrap();
-                        });
-                        drop(swallower);
-                        let _ = never_rx.recv();
-                    });
+                    let scoped =
+                        thread::Builder::new()
+                            .on_worker(other)
+                            .spawn_scoped(s, move || {
+                                let _check = ChecksOwner {
+                                    data,
+                                    dropped,
+                                    report: report_tx,
+                                };
+                                let scoped = os_thread();
+                                // Spawned after this one, the swallower is woken
+                                // first at shutdown (see the abandoned-worker test
+                                // below), and takes this worker.
+                                let here = thread::current_worker().expect("a green thread");
+                                let swallower =
+                                    thread::Builder::new().on_worker(here).spawn(move || {
+                                        placed_tx
+                                            .send(scoped != owner && os_thread() == scoped)
+                                            .unwrap();
+                                        for _ in 0..40 {
+                                            let _ = panic::catch_unwind(|| {
+                                                thread::sleep(Duration::from_millis(2))
+                                            });
+                                        }
+                                        swallower_done_tx.send(()).unwrap();
+                                    });
+                                drop(swallower.expect("this worker exists"));
+                                let _ = never_rx.recv();
+                            });
+                    drop(scoped.expect("worker 1 exists"));
                     spin_for(Duration::from_millis(5));
                 });
             });
