@@ -91,11 +91,6 @@ const SHORT_QUEUE: usize = 8;
 /// and a consumer, then joins); with 50 µs, in 1 of 144; fib_fork,
 /// skynet and spawn_join unchanged (their queues are long or growing).
 const STEAL_GRACE: Duration = Duration::from_micros(50);
-/// How many more started green threads a victim may home than its thief
-/// before the grace no longer holds its short queue (see
-/// `Worker::worth_stealing`): more than the few partners a program spawns
-/// together, far fewer than a server's connections.
-const BALANCE_SLACK: u64 = 16;
 /// Longest idle spin while sockets are registered with the runtime's
 /// poller: about one look at every queue. Measured with a grove echo server
 /// and a grove load generator sharing 2 cores (`benches/examples/echo_load.rs`, 3 s
@@ -614,16 +609,6 @@ impl Worker {
                 queue_seen[victim] = None;
                 false
             }
-            // Many more started green threads live on the victim than here
-            // (a server's connections, a pool's workers): the grace would
-            // keep starting the victim's new ones next to them, and as a
-            // started green thread never moves, one worker would serve
-            // most of a long-lived population for its whole life. Its new
-            // ones are taken at once until the two are within the slack.
-            1..=SHORT_QUEUE if self.homed(victim) > self.homed(self.index) + BALANCE_SLACK => {
-                queue_seen[victim] = None;
-                true
-            }
             1..=SHORT_QUEUE => {
                 let now = Instant::now();
                 let spawned = self.shared.workers[victim]
@@ -646,16 +631,6 @@ impl Worker {
             }
             _ => true,
         }
-    }
-
-    /// Started green threads homed on worker `i` now: the stacks it took
-    /// and has not given back (a green thread returns its stack where it
-    /// ran; with full migration the count is approximate, which a
-    /// placement hint tolerates).
-    fn homed(&self, i: usize) -> u64 {
-        let c = &self.shared.workers[i].counters;
-        let taken = c.stacks_taken.load(Ordering::Relaxed);
-        taken.saturating_sub(c.stacks_returned.load(Ordering::Relaxed))
     }
 
     fn random(&self) -> u64 {
