@@ -42,7 +42,12 @@ pub(crate) struct Watch {
 /// Samples every worker until the runtime stops.
 pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
     let n = shared.workers.len();
-    let mut last: Vec<(u64, u64, Instant, bool)> = vec![(0, 0, Instant::now(), false); n];
+    // Per worker: the running task and resume count last seen, since when,
+    // and what this episode reported (nothing, the plain stall, or the
+    // blocked unwind, which may come after a plain report: a panic's hook
+    // can take the threshold before its destructor blocks).
+    let mut last: Vec<(u64, u64, Instant, Reported)> =
+        vec![(0, 0, Instant::now(), Reported::Nothing); n];
     let mut polls = u64::MAX;
     while !shared.is_stopped() {
         parker.park_timeout(TICK);
@@ -60,7 +65,7 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
                 *prev_running = running;
                 *prev_resumes = resumes;
                 *since = now;
-                *reported = false;
+                *reported = Reported::Nothing;
                 w.watch.stalled_ms.store(0, Ordering::Relaxed);
                 continue;
             }
@@ -71,15 +76,28 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
             w.watch
                 .stalled_ms
                 .store(held.as_millis() as u64, Ordering::Relaxed);
-            if !*reported {
-                *reported = true;
-                report(&shared, i, running, held);
+            let unwinding = w.watch.blocked_unwinding.load(Ordering::Relaxed);
+            let due = match *reported {
+                Reported::Nothing => true,
+                Reported::Plain => unwinding,
+                Reported::Unwinding => false,
+            };
+            if due {
+                *reported = report(&shared, i, running, held);
             }
         }
     }
 }
 
-fn report(shared: &Shared, worker: usize, task: u64, held: Duration) {
+/// What a stall episode has reported so far.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reported {
+    Nothing,
+    Plain,
+    Unwinding,
+}
+
+fn report(shared: &Shared, worker: usize, task: u64, held: Duration) -> Reported {
     let info = crate::task::live_tasks(shared)
         .iter()
         .find(|t| t.header().id == task)
@@ -108,7 +126,7 @@ fn report(shared: &Shared, worker: usize, task: u64, held: Duration) {
              run during a panic",
             held.as_millis()
         );
-        return;
+        return Reported::Unwinding;
     }
     eprintln!(
         "grove: green thread {task}{info} has held worker {worker} for {} ms without parking or \
@@ -118,4 +136,5 @@ fn report(shared: &Shared, worker: usize, task: u64, held: Duration) {
          sockets, grove::thread::sleep, grove's channels and sync",
         held.as_millis()
     );
+    Reported::Plain
 }
