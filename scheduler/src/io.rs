@@ -280,7 +280,7 @@ impl Driver {
         let polls = self.polls.load(Ordering::Relaxed);
         if polls == *seen && self.poller.load(Ordering::SeqCst) == NO_POLLER {
             if let Some(poller) = self.try_poll() {
-                poller.poll(false, None, None);
+                poller.poll(false, None);
             }
         }
         *seen = self.polls.load(Ordering::Relaxed);
@@ -346,9 +346,8 @@ impl Poller<'_> {
     /// Takes the events there are, blocking until `deadline` (forever if
     /// none) when `block`, and wakes whoever waits on them. A worker that
     /// blocks here must have published itself in `Driver::poller` first,
-    /// so that it is woken through the poller's waker. Returns how many
-    /// waiters it woke, on worker `me` and elsewhere.
-    pub(crate) fn poll(self, block: bool, deadline: Option<Instant>, me: Option<usize>) -> Woken {
+    /// so that it is woken through the poller's waker.
+    pub(crate) fn poll(self, block: bool, deadline: Option<Instant>) {
         let Poller { driver, mut guard } = self;
         driver.polls.fetch_add(1, Ordering::Relaxed);
         let (poll, events) = &mut *guard;
@@ -358,7 +357,7 @@ impl Poller<'_> {
             Some(Duration::ZERO)
         };
         if poll.poll(events, timeout).is_err() {
-            return Woken::default(); // EINTR: the caller loops
+            return; // EINTR: the caller loops
         }
         let mut woken = Vec::new();
         {
@@ -392,27 +391,11 @@ impl Poller<'_> {
             }
         }
         drop(guard);
-        let mut counts = Woken::default();
         // With no lock held: waking may free a finished green thread.
         for unparker in woken {
-            if me.is_some() && unparker.home() == me {
-                counts.here += 1;
-            } else {
-                counts.elsewhere += 1;
-            }
             unparker.wake();
         }
-        counts
     }
-}
-
-/// What a poll woke: waiters homed on the polling worker, and others.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Woken {
-    /// Green threads homed on the worker that polled.
-    pub(crate) here: usize,
-    /// Green threads of other workers, and OS threads.
-    pub(crate) elsewhere: usize,
 }
 
 fn join(index: usize, generation: u32) -> Token {

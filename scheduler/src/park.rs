@@ -87,15 +87,6 @@ impl Unparker {
         }
     }
 
-    /// The worker a green thread's handle wakes it on (its home); `None`
-    /// for an OS thread's or a waker.
-    pub(crate) fn home(&self) -> Option<usize> {
-        match &self.0 {
-            Inner::Green(task) => Some(task.header().home.load(Ordering::Relaxed)),
-            _ => None,
-        }
-    }
-
     pub(crate) fn green(task: TaskRef) -> Unparker {
         Unparker(Inner::Green(task))
     }

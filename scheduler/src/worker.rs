@@ -162,10 +162,6 @@ pub(crate) struct Worker {
     /// long idle. Two workers that each park before the other's wake-up
     /// lands would otherwise pay a futex wake per message.
     spin: Cell<Duration>,
-    /// The last poll this worker made asleep woke only other workers'
-    /// green threads: its next sleep leaves the poller to them (see
-    /// `Worker::park`).
-    cede_poller: Cell<bool>,
     /// This worker is waking the green threads a poll found ready (see
     /// `schedule_woken`).
     polling: Cell<bool>,
@@ -385,7 +381,6 @@ impl Worker {
             ),
             queue_seen: RefCell::new(vec![None; n]),
             spin: Cell::new(SPIN),
-            cede_poller: Cell::new(false),
             polling: Cell::new(false),
         }
     }
@@ -779,11 +774,7 @@ impl Worker {
         // does (see `io`), else on the futex. A waker that sees `sleeping`
         // sees `poller` too (set first), and knows which to wake.
         let driver = self.shared.used_driver();
-        let poller = if self.cede_poller.replace(false) {
-            None
-        } else {
-            driver.and_then(|d| d.try_poll())
-        };
+        let poller = driver.and_then(|d| d.try_poll());
         if let (Some(driver), Some(_)) = (driver, &poller) {
             driver.poller.store(self.index, Ordering::SeqCst);
         }
@@ -792,14 +783,12 @@ impl Worker {
         let inbox_empty = me.mailbox.inbox.is_empty();
         match poller {
             Some(poller) => {
-                let woken = self.poll_with(poller, inbox_empty, deadline);
-                // Poller affinity: readiness that was all for green threads
-                // of other workers (which it had to wake) leaves the poller
-                // to them: this worker's next sleep is on its futex, and
-                // the worker whose sockets are busy takes the poller when
-                // it next runs out of work, to be woken by the kernel
-                // directly instead of through a second thread.
-                self.cede_poller.set(woken.here == 0 && woken.elsewhere > 0);
+                // A worker whose sleep ends with readiness for the other
+                // worker's green threads sleeps in the poller again next
+                // time: leaving it to the other (which may do the same)
+                // left nobody polling but the stall monitor's backstop,
+                // 25-50 ms later.
+                self.poll_with(poller, inbox_empty, deadline);
                 if let Some(driver) = driver {
                     // Only if still ours: `poll` let go of the poller, and
                     // another worker may sleep in it already, published
@@ -847,16 +836,10 @@ impl Worker {
 
     /// Polls with `poller` (see `io::Poller::poll`), the green threads it
     /// wakes here queued in order (see `schedule_woken`).
-    fn poll_with(
-        &self,
-        poller: crate::io::Poller<'_>,
-        block: bool,
-        deadline: Option<Instant>,
-    ) -> crate::io::Woken {
+    fn poll_with(&self, poller: crate::io::Poller<'_>, block: bool, deadline: Option<Instant>) {
         self.polling.set(true);
-        let woken = poller.poll(block, deadline, Some(self.index));
+        poller.poll(block, deadline);
         self.polling.set(false);
-        woken
     }
 
     /// Whether a task waits in the run-next slot or the local queue.
