@@ -99,3 +99,45 @@ macro_rules! fd_impls {
 }
 
 pub(crate) use fd_impls;
+
+/// `Read` and `Write` for an owned stream `$ty`, through its `&$ty`
+/// implementations (which do the work).
+macro_rules! owned_stream_io {
+    ($ty:ident) => {
+        impl ::std::io::Read for $ty {
+            #[track_caller]
+            fn read(&mut self, buf: &mut [u8]) -> ::std::io::Result<usize> {
+                (&*self).read(buf)
+            }
+
+            #[track_caller]
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [::std::io::IoSliceMut<'_>],
+            ) -> ::std::io::Result<usize> {
+                (&*self).read_vectored(bufs)
+            }
+        }
+
+        impl ::std::io::Write for $ty {
+            #[track_caller]
+            fn write(&mut self, buf: &[u8]) -> ::std::io::Result<usize> {
+                (&*self).write(buf)
+            }
+
+            #[track_caller]
+            fn write_vectored(
+                &mut self,
+                bufs: &[::std::io::IoSlice<'_>],
+            ) -> ::std::io::Result<usize> {
+                (&*self).write_vectored(bufs)
+            }
+
+            fn flush(&mut self) -> ::std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use owned_stream_io;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use grove_scheduler::io::Direction;
 use grove_scheduler::park;
 
-use crate::fd::fd_impls;
+use crate::fd::{fd_impls, owned_stream_io};
 use crate::socket::{no_timeout, Expiry, Socket};
 use crate::sys;
 
@@ -321,33 +321,7 @@ impl Write for &UnixStream {
     }
 }
 
-impl Read for UnixStream {
-    #[track_caller]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    #[track_caller]
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for UnixStream {
-    #[track_caller]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    #[track_caller]
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+owned_stream_io!(UnixStream);
 
 fn dgram_read_timeout(s: &net::UnixDatagram) -> io::Result<Option<Duration>> {
     s.read_timeout()
