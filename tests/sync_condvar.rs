@@ -202,6 +202,54 @@ fn notify_one_wakes_one_waiter_per_call() {
     });
 }
 
+/// A `notify_one` spent on a green waiter whose runtime is then dropped is
+/// passed on to the next waiter (here a green thread of a second runtime,
+/// so that the test can see it queued) when the first one is unwound
+/// instead of returning from `wait`. If the first one did return (it ran
+/// before the drop), the notification was used and the test sends the
+/// second one its own; either way the second one must come back.
+#[test]
+fn a_notification_spent_on_an_unwound_waiter_is_passed_on() {
+    const ROUNDS: usize = 20;
+    for_each_workers(|workers| {
+        let other = runtime(1);
+        let mut unwound = 0;
+        for _ in 0..ROUNDS {
+            let rt = runtime(workers);
+            let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
+            let returned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            {
+                let (pair, returned) = (pair.clone(), returned.clone());
+                rt.spawn(move || {
+                    let (m, cv) = &*pair;
+                    let g = cv.wait(m.lock().unwrap()).unwrap();
+                    returned.store(true, Ordering::SeqCst);
+                    drop(g);
+                });
+            }
+            wait_blocked(&rt, "Condvar::wait", 1);
+            let last = {
+                let pair = pair.clone();
+                other.spawn(move || {
+                    let (m, cv) = &*pair;
+                    let g = cv.wait(m.lock().unwrap_or_else(|e| e.into_inner()));
+                    drop(g);
+                })
+            };
+            wait_blocked(&other, "Condvar::wait", 1);
+            pair.1.notify_one();
+            drop(rt);
+            if returned.load(Ordering::SeqCst) {
+                pair.1.notify_one();
+            } else {
+                unwound += 1;
+            }
+            last.join().unwrap();
+        }
+        eprintln!("{workers} worker(s): {unwound} of {ROUNDS} first waiters unwound");
+    });
+}
+
 #[test]
 fn wait_timeout_never_ends_early_and_reports_which_way_it_ended() {
     const DUR: Duration = Duration::from_millis(30);

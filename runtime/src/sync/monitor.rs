@@ -36,6 +36,23 @@ pub(crate) struct Inner<S> {
 #[derive(Debug)]
 pub(crate) struct TimedOut;
 
+/// A waiter's unwind guard: if its park unwinds (its runtime is shutting
+/// down), it leaves the count of waiters, and passes on the wake-up a
+/// `notify(1)` may have spent on it, so that a waiter queued behind it (an
+/// OS thread, another runtime's green thread) is not left parked. Every
+/// waiter tests its condition again when woken, so a wake-up it did not
+/// need costs only that test.
+struct PassOn<'a, S> {
+    monitor: &'a Monitor<S>,
+}
+
+impl<S> Drop for PassOn<'_, S> {
+    fn drop(&mut self) {
+        self.monitor.queued.fetch_sub(1, Ordering::SeqCst);
+        self.monitor.notify(1);
+    }
+}
+
 impl<S> Monitor<S> {
     pub(crate) const fn new(state: S) -> Monitor<S> {
         Monitor {
@@ -71,6 +88,7 @@ impl<S> Monitor<S> {
                 self.queued.fetch_sub(1, Ordering::SeqCst);
                 return Err(TimedOut);
             }
+            let unwinding = PassOn { monitor: self };
             let woken = wait::block(
                 guard,
                 || self.lock(),
@@ -80,6 +98,7 @@ impl<S> Monitor<S> {
                 reason,
                 at,
             );
+            std::mem::forget(unwinding);
             self.queued.fetch_sub(1, Ordering::SeqCst);
             if let Woken::Timeout(_) = woken {
                 // One last look: the condition may have come true just now.
