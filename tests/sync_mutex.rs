@@ -107,6 +107,110 @@ fn counts_are_exact_with_os_threads_and_green_threads_on_one_mutex() {
     });
 }
 
+/// Tight lock / unlock loops with no pause between them, from green
+/// threads on every worker and OS threads at once, many rounds: spinners
+/// and woken waiters pass the "one awake locker" bit (`WOKEN`) back and
+/// forth thousands of times a round. A lost wake-up hangs a round (the
+/// watchdog fails it); a lost or doubled increment shows in the counts.
+#[test]
+fn tight_loops_lose_no_wake_up_and_no_increment() {
+    const ROUNDS: u64 = 30;
+    const GREEN: u64 = 8;
+    const OS: u64 = 2;
+    const PER: u64 = 2_000;
+    for_each_workers(|workers| {
+        let rt = runtime(workers);
+        for round in 0..ROUNDS {
+            let m = Arc::new(Mutex::new(Tally::default()));
+            let os: Vec<_> = (0..OS)
+                .map(|t| {
+                    let m = m.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..PER {
+                            let mut g = m.lock().unwrap();
+                            g.count += 1;
+                            g.sum += t * PER + i;
+                        }
+                    })
+                })
+                .collect();
+            let green: Vec<_> = (OS..OS + GREEN)
+                .map(|t| {
+                    let m = m.clone();
+                    rt.spawn(move || {
+                        for i in 0..PER {
+                            let mut g = m.lock().unwrap();
+                            g.count += 1;
+                            g.sum += t * PER + i;
+                            // Now and then a holder parks with the lock
+                            // held, so that lockers queue up behind it.
+                            if i % 500 == t {
+                                drop(g);
+                                thread::yield_now();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for h in os {
+                h.join().unwrap();
+            }
+            for h in green {
+                h.join().unwrap();
+            }
+            let n = (OS + GREEN) * PER;
+            let g = m.lock().unwrap();
+            assert_eq!((g.count, g.sum), (n, n * (n - 1) / 2), "round {round}");
+        }
+    });
+}
+
+/// A waiter that outlives the runtime of the waiters queued before it
+/// still gets the lock when that runtime is dropped: each green waiter the
+/// unlocks wake is unwound instead of competing, and must not take the
+/// "a woken locker is on its way" bit with it. The last waiter is a green
+/// thread of a second runtime, so that the test can see it queued.
+#[test]
+fn a_waiter_behind_green_waiters_of_a_dropped_runtime_gets_the_lock() {
+    const ROUNDS: usize = 20;
+    for_each_workers(|workers| {
+        let other = runtime(1);
+        for _ in 0..ROUNDS {
+            let rt = runtime(workers);
+            let m = Arc::new(Mutex::new(0u32));
+            let (locked_tx, locked_rx) = chan::bounded::<()>(0);
+            let (_never_tx, never_rx) = chan::bounded::<()>(0);
+            {
+                let m = m.clone();
+                // Holds the lock until the runtime's drop unwinds it.
+                rt.spawn(move || {
+                    let _g = m.lock().unwrap();
+                    locked_tx.send(()).unwrap();
+                    let _ = never_rx.recv();
+                });
+            }
+            locked_rx.recv().unwrap();
+            for _ in 0..4 {
+                let m = m.clone();
+                rt.spawn(move || *m.lock().unwrap_or_else(|e| e.into_inner()) += 1);
+            }
+            wait_blocked(&rt, "Mutex::lock", 4);
+            let last = {
+                let m = m.clone();
+                // The holder's unwind poisons the lock, as a panic does.
+                other.spawn(move || *m.lock().unwrap_or_else(|e| e.into_inner()) += 100)
+            };
+            wait_blocked(&other, "Mutex::lock", 1);
+            drop(rt);
+            last.join().unwrap();
+            // The holder never wrote; the four may or may not have got in
+            // before their runtime unwound them.
+            let v = *m.lock().unwrap_or_else(|e| e.into_inner());
+            assert!((100..=104).contains(&v), "value {v}");
+        }
+    });
+}
+
 /// On a one-worker runtime, A holds the lock while it sleeps (in short
 /// naps until B has run). If sleeping with the guard blocked the worker, B
 /// could never run and A would never leave its loop. C meanwhile parks in

@@ -337,6 +337,23 @@ pub fn yield_now() {
     }
 }
 
+/// Whether a caller that found a lock held may spin a little before it
+/// parks: only where the holder can be running meanwhile. On an OS
+/// thread, if the machine has more than one CPU; in a green thread, if
+/// also its runtime has other workers (on one worker the holder cannot run
+/// while its worker spins).
+pub fn can_spin() -> bool {
+    static MULTICORE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MULTICORE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+        && worker::with_worker(|w| w.is_none_or(worker::Worker::may_spin))
+}
+
+/// Whether other green threads wait to run on the calling green thread's
+/// worker (a spinner holds them up); false on an OS thread.
+pub fn others_ready_here() -> bool {
+    worker::with_worker(|w| w.is_some_and(worker::Worker::others_ready))
+}
+
 /// Counts one runtime operation against the running green thread's budget;
 /// when the budget is spent the green thread yields, so that a loop of
 /// always-ready operations still lets others run. A no-op on OS threads.

@@ -850,6 +850,19 @@ impl Worker {
         some || !self.local.borrow().is_empty()
     }
 
+    /// Whether a green thread here may spin for a lock held elsewhere: the
+    /// holder can run meanwhile only on another worker (see
+    /// `park::can_spin`).
+    pub(crate) fn may_spin(&self) -> bool {
+        self.shared.workers.len() > 1
+    }
+
+    /// Whether other green threads wait to run here (see
+    /// `park::others_ready_here`).
+    pub(crate) fn others_ready(&self) -> bool {
+        self.has_resumable()
+    }
+
     /// Whether this worker has nothing to run but the task it runs: every
     /// queue empty, no timer set (one could be due), no shutdown going on.
     fn alone(&self) -> bool {

@@ -5,21 +5,33 @@
 //! ```text
 //!  bit 0  LOCKED  someone holds the lock
 //!  bit 1  QUEUED  waiters may be parked: unlock takes the slow path
+//!  bit 2  WOKEN   a locker is awake and competing for the lock (a waiter
+//!                 unlock woke, or a spinner): unlock wakes nobody else
 //! ```
 //!
 //! Uncontended, `lock` and `unlock` are one atomic operation each. A locker
-//! that finds the lock held spins briefly (the holder may be running on
-//! another worker), then parks in the wait queue with the time it started
-//! waiting. `unlock` wakes the first waiter to compete for the lock again,
+//! that finds the lock held spins briefly where the holder may be running
+//! meanwhile (another worker, another CPU; with other green threads ready
+//! on its worker, only while the lock stays busy), then parks in the wait
+//! queue with the time it started waiting. `unlock` wakes the first waiter to compete for the lock again,
 //! except that a waiter that has waited over 1 ms is handed the lock
 //! directly (Go's starvation mode, `sync/mutex.go`), so a stream of new
 //! lockers cannot keep it waiting forever.
+//!
+//! As in Go, one locker at a time is awake to compete: while `WOKEN` is
+//! set, `unlock` only releases. Without it, every unlock of a busy lock
+//! woke another waiter (often on another worker: a cross-core hand-off)
+//! before the last one had even run, and most of them lost the race and
+//! parked again. The one holding `WOKEN` gives it up in the same atomic
+//! step as it takes the lock or announces that it parks again, so an
+//! unlock either sees it and leaves the waking to it, or does not see it
+//! and wakes the next waiter itself.
 
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
@@ -28,11 +40,16 @@ use grove_scheduler::wait::{self, WaitQueue, Woken};
 
 const LOCKED: u32 = 1;
 const QUEUED: u32 = 2;
+const WOKEN: u32 = 4;
 
 /// A waiter that has waited this long is handed the lock (Go's value).
 const STARVATION: Duration = Duration::from_millis(1);
-/// Spin rounds before parking (Go spins 4 times, `sync_runtime_canSpin`).
+/// Spin rounds before parking, and pause instructions per round (Go's
+/// `active_spin` and `active_spin_cnt`: about 2 µs in all here). Shorter
+/// spins (1 + 2 + 4 + 8 pauses) parked 4% of all lockers in the `mutex`
+/// benchmark (8 green threads on 2 workers) and cost 2.5x the time.
 const SPINS: u32 = 4;
+const SPIN_PAUSES: u32 = 30;
 
 static LOCK: WaitReason = WaitReason("Mutex::lock");
 
@@ -58,7 +75,11 @@ static LOCK: WaitReason = WaitReason("Mutex::lock");
 pub struct Mutex<T: ?Sized> {
     state: AtomicU32,
     poison: AtomicBool,
-    waiters: std::sync::Mutex<WaitQueue<Instant>>,
+    /// Parked lockers: when each started waiting, and its [`Waiter`] id.
+    waiters: std::sync::Mutex<WaitQueue<(Instant, usize)>>,
+    /// The id of the parked locker the lock was last handed to, until it
+    /// wakes (or unwinds) and clears it; 0 when none.
+    handed: AtomicUsize,
     data: UnsafeCell<T>,
 }
 
@@ -88,6 +109,7 @@ impl<T> Mutex<T> {
             state: AtomicU32::new(0),
             poison: AtomicBool::new(false),
             waiters: std::sync::Mutex::new(WaitQueue::new()),
+            handed: AtomicUsize::new(0),
             data: UnsafeCell::new(value),
         }
     }
@@ -150,13 +172,110 @@ impl<T: ?Sized> Mutex<T> {
         }
     }
 
-    /// Takes the lock if it is free; true if taken.
-    fn try_acquire(&self) -> bool {
+    #[cold]
+    fn lock_slow(&self, at: &'static Location<'static>) {
+        grove_scheduler::park::coop_tick();
+        // Whether this locker holds the `WOKEN` bit: set by the unlock that
+        // woke it, or by itself while spinning. It gives the bit up when it
+        // takes the lock or parks again; if its park unwinds (the runtime
+        // is shutting down) `Waiter` does.
+        let mut awoke = false;
+        let spins = if grove_scheduler::park::can_spin() {
+            SPINS
+        } else {
+            0
+        };
+        // With other green threads ready on this worker, spinning holds them
+        // up: go on only while the lock is busy (its word changes between
+        // two looks), which a holder parked with the lock never makes it.
+        let patient = !grove_scheduler::park::others_ready_here();
+        let mut seen = None;
+        for _ in 0..spins {
+            let state = self.state.load(Ordering::Relaxed);
+            if state & LOCKED == 0 {
+                if self.try_acquire(awoke) {
+                    return;
+                }
+                continue;
+            }
+            if !patient && seen == Some(state & !WOKEN) {
+                break;
+            }
+            seen = Some(state & !WOKEN);
+            // Spinning: tell unlock not to wake a parked waiter, this
+            // locker is about to take the lock itself (as Go's spinners do).
+            if !awoke
+                && state & (WOKEN | QUEUED) == QUEUED
+                && self
+                    .state
+                    .compare_exchange(state, state | WOKEN, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                awoke = true;
+            }
+            for _ in 0..SPIN_PAUSES {
+                std::hint::spin_loop();
+            }
+        }
+        let since = Instant::now();
+        loop {
+            if self.try_acquire(awoke) {
+                return;
+            }
+            let queue = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            // Announce ourselves (and give up `WOKEN`) in one step with the
+            // last look, so an unlock that misses us in the queue cannot
+            // also miss the flag, nor leave the waking to us.
+            let mut state = self.state.load(Ordering::Relaxed);
+            let parks = loop {
+                if state & LOCKED == 0 {
+                    break false;
+                }
+                let new = (state | QUEUED) & if awoke { !WOKEN } else { !0 };
+                match self.state.compare_exchange_weak(
+                    state,
+                    new,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break true,
+                    Err(now) => state = now,
+                }
+            };
+            if !parks {
+                drop(queue);
+                continue;
+            }
+            let waiter = Waiter { mutex: self };
+            let woken = wait::block(
+                queue,
+                || self.waiters.lock().unwrap_or_else(|e| e.into_inner()),
+                |q: &mut WaitQueue<(Instant, usize)>| q,
+                Some((since, waiter.id())),
+                None,
+                &LOCK,
+                at,
+            );
+            std::mem::forget(waiter);
+            if let Woken::Done(_) = woken {
+                // Handed over: we hold the lock.
+                self.handed.store(0, Ordering::Relaxed);
+                return;
+            }
+            // Woken to compete: `unlock_slow` set `WOKEN` for us.
+            awoke = true;
+        }
+    }
+
+    /// Takes the lock if it is free, giving up `WOKEN` in the same step if
+    /// `awoke`; true if taken.
+    fn try_acquire(&self, awoke: bool) -> bool {
+        let keep = if awoke { !WOKEN } else { !0 };
         let mut state = self.state.load(Ordering::Relaxed);
         while state & LOCKED == 0 {
             match self.state.compare_exchange_weak(
                 state,
-                state | LOCKED,
+                (state | LOCKED) & keep,
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
@@ -165,44 +284,6 @@ impl<T: ?Sized> Mutex<T> {
             }
         }
         false
-    }
-
-    #[cold]
-    fn lock_slow(&self, at: &'static Location<'static>) {
-        grove_scheduler::park::coop_tick();
-        for spin in 0..SPINS {
-            if self.try_acquire() {
-                return;
-            }
-            for _ in 0..(1 << spin) {
-                std::hint::spin_loop();
-            }
-        }
-        let since = Instant::now();
-        loop {
-            if self.try_acquire() {
-                return;
-            }
-            let queue = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-            // Announce ourselves before the last look, so an unlock that
-            // misses us in the queue cannot also miss the flag.
-            if self.state.fetch_or(QUEUED, Ordering::SeqCst) & LOCKED == 0 {
-                drop(queue);
-                continue;
-            }
-            let woken = wait::block(
-                queue,
-                || self.waiters.lock().unwrap_or_else(|e| e.into_inner()),
-                |q: &mut WaitQueue<Instant>| q,
-                Some(since),
-                None,
-                &LOCK,
-                at,
-            );
-            if let Woken::Done(_) = woken {
-                return; // handed over: we hold the lock
-            }
-        }
     }
 
     /// Releases the lock (the guard's drop).
@@ -218,23 +299,49 @@ impl<T: ?Sized> Mutex<T> {
 
     #[cold]
     fn unlock_slow(&self) {
+        let mut state = self.state.load(Ordering::Relaxed);
+        // Nobody parked, or a locker awake to take it: only release.
+        while state & QUEUED == 0 || state & WOKEN != 0 {
+            match self.state.compare_exchange_weak(
+                state,
+                state & !LOCKED,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => state = now,
+            }
+        }
         let mut queue = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        // A spinner may have set WOKEN meanwhile; QUEUED changes only under
+        // the queue's lock, and the lock is ours.
         let Some(first) = queue.claim_first(None) else {
-            self.state.store(0, Ordering::Release);
+            // Stale QUEUED (the waiters left): nobody to wake.
+            self.state.fetch_and(!(LOCKED | QUEUED), Ordering::Release);
             return;
         };
         let more = if queue.is_empty() { 0 } else { QUEUED };
         let starving = first
             .peek()
-            .is_some_and(|since| since.elapsed() > STARVATION);
+            .is_some_and(|(since, _)| since.elapsed() > STARVATION);
         if starving {
-            // Hand the lock over: it stays LOCKED, now owned by the waiter.
-            self.state.store(LOCKED | more, Ordering::Release);
-            let (_since, waker) = first.take();
+            // Hand the lock over: it stays LOCKED, now owned by the waiter
+            // (a spinner's WOKEN stays with the spinner).
+            self.state.fetch_and(!QUEUED | more, Ordering::Release);
+            // Named before the waiter can see its wake-up, so that if it
+            // unwinds instead of returning it knows the lock is its own.
+            let id = first.peek().map_or(0, |&(_, id)| id);
+            self.handed.store(id, Ordering::Release);
+            let (_, waker) = first.take();
             drop(queue);
             waker.wake();
         } else {
-            self.state.store(more, Ordering::Release);
+            // Release, and wake the first waiter to compete: it holds
+            // WOKEN from here. (If a spinner set WOKEN meanwhile, both
+            // compete and each gives the bit up in turn: that can cost a
+            // later unlock an extra wake-up, never lose one, because
+            // WOKEN is only ever set for a locker that is awake.)
+            self.state.store(WOKEN | more, Ordering::Release);
             drop(queue);
             drop(first); // wakes it to compete for the lock again
         }
@@ -259,6 +366,54 @@ impl<T: ?Sized> Mutex<T> {
         } else {
             Ok(data)
         }
+    }
+}
+
+/// A parked locker, as its unwind guard: if its park unwinds (its runtime
+/// is shutting down) it must not take with it what an unlock gave it: the
+/// lock itself (a starving waiter is handed it) is released, and the
+/// `WOKEN` bit (an unlock woke it to compete and left further waking to it)
+/// is given up, waking the next waiter if the lock is free. Without this a
+/// locker queued behind the runtime's green threads (an OS thread, another
+/// runtime's green thread) waited forever once the runtime was dropped.
+/// (If it had not been woken, clearing the bit costs at most an extra
+/// wake-up.)
+struct Waiter<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+}
+
+impl<T: ?Sized> Waiter<'_, T> {
+    /// Unique among parked lockers: the guard's address on its stack.
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self).addr()
+    }
+}
+
+impl<T: ?Sized> Drop for Waiter<'_, T> {
+    fn drop(&mut self) {
+        let mutex = self.mutex;
+        // `block`'s own guard has already taken our entry out of the queue
+        // or waited for its claimer to finish, so a hand-over is complete.
+        if mutex.handed.load(Ordering::Acquire) == self.id() {
+            mutex.handed.store(0, Ordering::Relaxed);
+            mutex.unlock();
+            return;
+        }
+        let mut queue = mutex.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        let state = mutex.state.fetch_and(!WOKEN, Ordering::AcqRel);
+        if state & (LOCKED | QUEUED) != QUEUED {
+            return; // held (its unlock wakes), or nobody waits
+        }
+        let Some(first) = queue.claim_first(None) else {
+            mutex.state.fetch_and(!QUEUED, Ordering::Release);
+            return;
+        };
+        mutex.state.fetch_or(WOKEN, Ordering::Release);
+        if queue.is_empty() {
+            mutex.state.fetch_and(!QUEUED, Ordering::Release);
+        }
+        drop(queue);
+        drop(first); // wakes it to compete for the lock
     }
 }
 
