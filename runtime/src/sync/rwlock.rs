@@ -19,8 +19,9 @@ use super::monitor::Monitor;
 const WRITER: usize = 1;
 const WRITERS_WAITING: usize = 2;
 const READER: usize = 4;
-/// Spin rounds before parking (as `Mutex`).
-const SPINS: u32 = 6;
+/// Spin rounds before parking, and pauses per round (as `Mutex`).
+const SPINS: u32 = 4;
+const SPIN_PAUSES: u32 = 30;
 
 static READ: WaitReason = WaitReason("RwLock::read");
 static WRITE: WaitReason = WaitReason("RwLock::write");
@@ -143,15 +144,27 @@ impl<T: ?Sized> RwLock<T> {
     /// the lock for a moment, and parking costs a switch each way (Go's
     /// mutex spins the same way before it sleeps).
     fn spin_for(&self, mut acquire: impl FnMut() -> bool) -> bool {
-        for spin in 0..SPINS {
+        if !grove_scheduler::park::can_spin() {
+            return acquire();
+        }
+        // With other green threads ready on this worker, go on only while
+        // the lock is busy (its word changes), as `Mutex` does.
+        let patient = !grove_scheduler::park::others_ready_here();
+        let mut seen = None;
+        for _ in 0..SPINS {
             if acquire() {
                 return true;
             }
-            for _ in 0..(1 << spin) {
+            let state = self.state.load(Ordering::Relaxed);
+            if !patient && seen == Some(state) {
+                return false;
+            }
+            seen = Some(state);
+            for _ in 0..SPIN_PAUSES {
                 std::hint::spin_loop();
             }
         }
-        false
+        acquire()
     }
 
     /// Locks for reading, parking while a writer holds or waits for it.
