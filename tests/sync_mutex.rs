@@ -95,16 +95,26 @@ fn counts_are_exact_with_os_threads_and_green_threads_on_one_mutex() {
                 })
             })
             .collect();
-        for h in os {
-            h.join().unwrap();
-        }
-        for h in green {
-            h.join().unwrap();
-        }
-        let n = (OS + GREEN) * PER;
-        let g = m.lock().unwrap();
-        assert_eq!((g.count, g.sum), (n, n * (n - 1) / 2));
+        assert_exact(os, green, &m, (OS + GREEN) * PER);
     });
+}
+
+/// Joins every OS thread and green thread, then checks that the tally saw
+/// `n` increments of the values `0..n`, each exactly once.
+fn assert_exact(
+    os: Vec<std::thread::JoinHandle<()>>,
+    green: Vec<thread::JoinHandle<()>>,
+    m: &Mutex<Tally>,
+    n: u64,
+) {
+    for h in os {
+        h.join().unwrap();
+    }
+    for h in green {
+        h.join().unwrap();
+    }
+    let g = m.lock().unwrap();
+    assert_eq!((g.count, g.sum), (n, n * (n - 1) / 2));
 }
 
 /// Tight lock / unlock loops with no pause between them, from green
@@ -142,25 +152,17 @@ fn tight_loops_lose_no_wake_up_and_no_increment() {
                             let mut g = m.lock().unwrap();
                             g.count += 1;
                             g.sum += t * PER + i;
-                            // Now and then a holder parks with the lock
+                            // Now and then a holder yields with the lock
                             // held, so that lockers queue up behind it.
                             if i % 500 == t {
-                                drop(g);
                                 thread::yield_now();
                             }
                         }
                     })
                 })
                 .collect();
-            for h in os {
-                h.join().unwrap();
-            }
-            for h in green {
-                h.join().unwrap();
-            }
-            let n = (OS + GREEN) * PER;
-            let g = m.lock().unwrap();
-            assert_eq!((g.count, g.sum), (n, n * (n - 1) / 2), "round {round}");
+            eprintln!("{workers} worker(s), round {round}");
+            assert_exact(os, green, &m, (OS + GREEN) * PER);
         }
     });
 }
