@@ -31,61 +31,39 @@ const ROUNDS: usize = 20;
 /// value sent is received at most once, the other runtime's for sure.
 #[test]
 fn a_slot_freed_for_an_unwound_sender_reaches_the_sender_behind() {
-    for_each_workers(|workers| {
-        let other = runtime(1);
-        for _ in 0..ROUNDS {
-            let rt = runtime(workers);
-            let (tx, rx) = chan::bounded::<u64>(1);
-            tx.send(0).unwrap();
-            for v in 1..=3 {
-                let tx = tx.clone();
-                rt.spawn(move || {
-                    let _ = tx.send(v);
-                });
-            }
-            wait_blocked(&rt, "chan send", 3);
-            let last = {
-                let tx = tx.clone();
-                other.spawn(move || tx.send(100).unwrap())
-            };
-            wait_blocked(&other, "chan send", 1);
-            assert_eq!(rx.recv().unwrap(), 0);
-            drop(rt);
-            drop(tx);
-            let mut got: Vec<u64> = Vec::new();
-            // The other runtime's sender must get in; then every sender is
-            // gone and the channel ends.
-            while let Ok(v) = rx.recv() {
-                got.push(v);
-            }
-            last.join().unwrap();
-            assert!(got.contains(&100), "the sender behind got in: {got:?}");
-            let mut sorted = got.clone();
-            sorted.sort_unstable();
-            sorted.dedup();
-            assert_eq!(sorted.len(), got.len(), "no value twice: {got:?}");
-        }
+    slots_reach_the_sender_behind(|tx, v| {
+        let _ = tx.send(v);
     });
 }
 
 /// As above, with the dropped runtime's senders parked in `select!`.
 #[test]
 fn a_slot_freed_for_an_unwound_select_sender_reaches_the_sender_behind() {
-    for_each_workers(|workers| {
+    let (never_tx, never_rx) = chan::bounded::<()>(0);
+    slots_reach_the_sender_behind(move |tx, v| {
+        let _keep = &never_tx;
+        select! {
+            send(tx, v) -> _r => {},
+            recv(never_rx) -> _r => {},
+        }
+    });
+}
+
+/// The sender cases: `send` (run in a green thread of the runtime that is
+/// dropped) parks sending its value on a full channel.
+fn slots_reach_the_sender_behind<F>(send: F)
+where
+    F: Fn(chan::Sender<u64>, u64) + Clone + Send + Sync + 'static,
+{
+    for_each_workers(move |workers| {
         let other = runtime(1);
         for _ in 0..ROUNDS {
             let rt = runtime(workers);
             let (tx, rx) = chan::bounded::<u64>(1);
-            let (_never_tx, never_rx) = chan::bounded::<()>(0);
             tx.send(0).unwrap();
             for v in 1..=3 {
-                let (tx, never_rx) = (tx.clone(), never_rx.clone());
-                rt.spawn(move || {
-                    select! {
-                        send(tx, v) -> _r => {},
-                        recv(never_rx) -> _r => {},
-                    }
-                });
+                let (tx, send) = (tx.clone(), send.clone());
+                rt.spawn(move || send(tx, v));
             }
             wait_until_parked(&rt, 3);
             let last = {
@@ -96,12 +74,15 @@ fn a_slot_freed_for_an_unwound_select_sender_reaches_the_sender_behind() {
             assert_eq!(rx.recv().unwrap(), 0);
             drop(rt);
             drop(tx);
-            let mut got: Vec<u64> = Vec::new();
-            while let Ok(v) = rx.recv() {
-                got.push(v);
-            }
+            // The other runtime's sender must get in; then every sender is
+            // gone and the channel ends.
+            let got: Vec<u64> = rx.iter().collect();
             last.join().unwrap();
             assert!(got.contains(&100), "the sender behind got in: {got:?}");
+            let mut distinct = got.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), got.len(), "no value twice: {got:?}");
         }
     });
 }
