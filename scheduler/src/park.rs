@@ -345,13 +345,13 @@ pub fn yield_now() {
 pub fn can_spin() -> bool {
     static MULTICORE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *MULTICORE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
-        && worker::with_worker(|w| w.is_none_or(worker::Worker::may_spin))
+        && worker::with_worker(|w| w.is_none_or(|w| w.shared.workers.len() > 1))
 }
 
 /// Whether other green threads wait to run on the calling green thread's
 /// worker (a spinner holds them up); false on an OS thread.
 pub fn others_ready_here() -> bool {
-    worker::with_worker(|w| w.is_some_and(worker::Worker::others_ready))
+    worker::with_worker(|w| w.is_some_and(worker::Worker::has_resumable))
 }
 
 /// Counts one runtime operation against the running green thread's budget;

@@ -843,24 +843,11 @@ impl Worker {
     }
 
     /// Whether a task waits in the run-next slot or the local queue.
-    fn has_resumable(&self) -> bool {
+    pub(crate) fn has_resumable(&self) -> bool {
         let run_next = self.run_next.take();
         let some = run_next.is_some();
         self.run_next.set(run_next);
         some || !self.local.borrow().is_empty()
-    }
-
-    /// Whether a green thread here may spin for a lock held elsewhere: the
-    /// holder can run meanwhile only on another worker (see
-    /// `park::can_spin`).
-    pub(crate) fn may_spin(&self) -> bool {
-        self.shared.workers.len() > 1
-    }
-
-    /// Whether other green threads wait to run here (see
-    /// `park::others_ready_here`).
-    pub(crate) fn others_ready(&self) -> bool {
-        self.has_resumable()
     }
 
     /// Whether this worker has nothing to run but the task it runs: every
