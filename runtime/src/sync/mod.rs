@@ -85,6 +85,7 @@ mod mutex;
 mod once;
 mod rwlock;
 mod semaphore;
+mod spin;
 mod waitgroup;
 
 pub use condvar::{Barrier, BarrierWaitResult, Condvar, WaitTimeoutResult};

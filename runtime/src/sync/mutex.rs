@@ -36,7 +36,9 @@ use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
 use grove_scheduler::park::WaitReason;
-use grove_scheduler::wait::{self, WaitQueue, Woken};
+use grove_scheduler::wait::{self, Claimed, WaitQueue, Woken};
+
+use super::spin::Spin;
 
 // The lock word, the hand-over slot and the queue's lock are loom's under
 // `--cfg loom`, for the model at the end of this file.
@@ -59,15 +61,6 @@ const STARVATION: Duration = Duration::from_millis(1);
 /// Loom replays must take the same branches: no clock-dependent hand-over.
 #[cfg(loom)]
 const STARVATION: Duration = Duration::MAX;
-/// Spin rounds before parking, and pause instructions per round (Go's
-/// `active_spin` and `active_spin_cnt`: about 2 µs in all here). Shorter
-/// spins (1 + 2 + 4 + 8 pauses) parked 4% of all lockers in the `mutex`
-/// benchmark (8 green threads on 2 workers) and cost 2.5x the time.
-#[cfg(not(loom))]
-const SPINS: u32 = 4;
-#[cfg(loom)]
-const SPINS: u32 = 1;
-const SPIN_PAUSES: u32 = 30;
 
 static LOCK: WaitReason = WaitReason("Mutex::lock");
 
@@ -212,17 +205,8 @@ impl<T: ?Sized> Mutex<T> {
         // takes the lock or parks again; if its park unwinds (the runtime
         // is shutting down) `Waiter` does.
         let mut awoke = false;
-        let spins = if grove_scheduler::park::can_spin() {
-            SPINS
-        } else {
-            0
-        };
-        // With other green threads ready on this worker, spinning holds them
-        // up: go on only while the lock is busy (its word changes between
-        // two looks), which a holder parked with the lock never makes it.
-        let patient = !grove_scheduler::park::others_ready_here();
-        let mut seen = None;
-        for _ in 0..spins {
+        let mut spin = Spin::new();
+        for _ in 0..spin.rounds() {
             let state = self.state.load(Ordering::Relaxed);
             if state & LOCKED == 0 {
                 if self.try_acquire(awoke) {
@@ -230,10 +214,9 @@ impl<T: ?Sized> Mutex<T> {
                 }
                 continue;
             }
-            if !patient && seen == Some(state & !WOKEN) {
+            if !spin.busy((state & !WOKEN) as usize) {
                 break;
             }
-            seen = Some(state & !WOKEN);
             // Spinning: tell unlock not to wake a parked waiter, this
             // locker is about to take the lock itself (as Go's spinners do).
             if !awoke
@@ -245,9 +228,7 @@ impl<T: ?Sized> Mutex<T> {
             {
                 awoke = true;
             }
-            for _ in 0..SPIN_PAUSES {
-                std::hint::spin_loop();
-            }
+            Spin::pause();
         }
         let since = Instant::now();
         loop {
@@ -347,43 +328,57 @@ impl<T: ?Sized> Mutex<T> {
         let mut queue = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
         // A spinner may have set WOKEN meanwhile; QUEUED changes only under
         // the queue's lock, and the lock is ours.
-        let Some(first) = queue.claim_first(None) else {
-            // Stale QUEUED (the waiters left): nobody to wake.
-            self.state.fetch_and(!(LOCKED | QUEUED), Ordering::Release);
+        let first = queue.claim_first(None);
+        let starving = first.as_ref().is_some_and(|first| {
+            first
+                .peek()
+                .is_some_and(|(since, _)| since.elapsed() > STARVATION)
+        });
+        if !starving {
+            // Release, and wake the first waiter to compete.
+            self.wake_to_compete(queue, first, LOCKED);
             return;
-        };
-        let more = if queue.is_empty() { 0 } else { QUEUED };
-        let starving = first
-            .peek()
-            .is_some_and(|(since, _)| since.elapsed() > STARVATION);
-        if starving {
-            // Hand the lock over: it stays LOCKED, now owned by the waiter
-            // (a spinner's WOKEN stays with the spinner).
-            self.state.fetch_and(!QUEUED | more, Ordering::Release);
-            // Named before the waiter can see its wake-up, so that if it
-            // unwinds instead of returning it knows the lock is its own.
-            let id = first.peek().map_or(0, |&(_, id)| id);
-            self.handed.store(id, Ordering::Release);
-            let (_, waker) = first.take();
-            drop(queue);
-            waker.wake();
-        } else {
-            // Release, and wake the first waiter to compete: it holds
-            // WOKEN from here. (If a spinner set WOKEN meanwhile, both
-            // compete and each gives the bit up in turn: that can cost a
-            // later unlock an extra wake-up, never lose one, because
-            // WOKEN is only ever set for a locker that is awake.)
-            //
-            // A swap where a store would do: under C11 the store is
-            // ordered after a spinner's compare-exchange it races with,
-            // but loom 0.7 lets a plain store slip between such an RMW's
-            // read and write (its issue #254) and then reports a lost
-            // wake-up here that cannot happen; with the swap, the model
-            // below checks this path.
-            self.state.swap(WOKEN | more, Ordering::Release);
-            drop(queue);
-            drop(first); // wakes it to compete for the lock again
         }
+        let first = first.expect("a starving waiter was claimed");
+        // Hand the lock over: it stays LOCKED, now owned by the waiter (a
+        // spinner's WOKEN stays with the spinner).
+        if queue.is_empty() {
+            self.state.fetch_and(!QUEUED, Ordering::Release);
+        }
+        // Named before the waiter can see its wake-up, so that if it
+        // unwinds instead of returning it knows the lock is its own.
+        let id = first.peek().map_or(0, |&(_, id)| id);
+        self.handed.store(id, Ordering::Release);
+        let (_, waker) = first.take();
+        drop(queue);
+        waker.wake();
+    }
+
+    /// With the queue locked and `first` claimed from it (if anyone was
+    /// left): clears `release` and, if the queue is now empty, QUEUED from
+    /// the word, sets WOKEN for `first`, and wakes it to compete once the
+    /// queue's lock is dropped. (If a spinner set WOKEN meanwhile, both
+    /// compete and each gives the bit up in turn: that can cost a later
+    /// unlock an extra wake-up, never lose one, because WOKEN is only ever
+    /// set for a locker that is awake.)
+    fn wake_to_compete<Q>(&self, queue: Q, first: Option<Claimed<(Instant, usize)>>, release: u32)
+    where
+        Q: std::ops::Deref<Target = WaitQueue<(Instant, usize)>>,
+    {
+        let more = if queue.is_empty() { 0 } else { QUEUED };
+        let woken = if first.is_some() { WOKEN } else { 0 };
+        // One read-modify-write: under C11 a store would do where the lock
+        // is ours, but loom 0.7 lets a plain store slip between a racing
+        // spinner's compare-exchange read and write (its issue #254) and
+        // then reports a lost wake-up that cannot happen; this way the
+        // model below checks this path.
+        let _ = self
+            .state
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |s| {
+                Some((s & !(release | QUEUED)) | more | woken)
+            });
+        drop(queue);
+        drop(first); // wakes it to compete for the lock
     }
 
     /// Whether a holder panicked while holding the lock.
@@ -443,16 +438,8 @@ impl<T: ?Sized> Drop for Waiter<'_, T> {
         if state & (LOCKED | QUEUED) != QUEUED {
             return; // held (its unlock wakes), or nobody waits
         }
-        let Some(first) = queue.claim_first(None) else {
-            mutex.state.fetch_and(!QUEUED, Ordering::Release);
-            return;
-        };
-        mutex.state.fetch_or(WOKEN, Ordering::Release);
-        if queue.is_empty() {
-            mutex.state.fetch_and(!QUEUED, Ordering::Release);
-        }
-        drop(queue);
-        drop(first); // wakes it to compete for the lock
+        let first = queue.claim_first(None);
+        mutex.wake_to_compete(queue, first, 0);
     }
 }
 

@@ -15,13 +15,11 @@ use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use grove_scheduler::park::WaitReason;
 
 use super::monitor::Monitor;
+use super::spin::Spin;
 
 const WRITER: usize = 1;
 const WRITERS_WAITING: usize = 2;
 const READER: usize = 4;
-/// Spin rounds before parking, and pauses per round (as `Mutex`).
-const SPINS: u32 = 4;
-const SPIN_PAUSES: u32 = 30;
 
 static READ: WaitReason = WaitReason("RwLock::read");
 static WRITE: WaitReason = WaitReason("RwLock::write");
@@ -144,25 +142,15 @@ impl<T: ?Sized> RwLock<T> {
     /// the lock for a moment, and parking costs a switch each way (Go's
     /// mutex spins the same way before it sleeps).
     fn spin_for(&self, mut acquire: impl FnMut() -> bool) -> bool {
-        if !grove_scheduler::park::can_spin() {
-            return acquire();
-        }
-        // With other green threads ready on this worker, go on only while
-        // the lock is busy (its word changes), as `Mutex` does.
-        let patient = !grove_scheduler::park::others_ready_here();
-        let mut seen = None;
-        for _ in 0..SPINS {
+        let mut spin = Spin::new();
+        for _ in 0..spin.rounds() {
             if acquire() {
                 return true;
             }
-            let state = self.state.load(Ordering::Relaxed);
-            if !patient && seen == Some(state) {
+            if !spin.busy(self.state.load(Ordering::Relaxed)) {
                 return false;
             }
-            seen = Some(state);
-            for _ in 0..SPIN_PAUSES {
-                std::hint::spin_loop();
-            }
+            Spin::pause();
         }
         acquire()
     }
