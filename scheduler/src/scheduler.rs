@@ -138,6 +138,13 @@ pub(crate) struct WorkerShared {
     /// Its thread is stuck in a green thread that will not unwind: it is
     /// not joined at shutdown (see `worker::block_os_thread`).
     pub(crate) abandoned: std::sync::atomic::AtomicBool,
+    /// An idle worker has seen this worker's short queue of unstarted
+    /// tasks and will steal it when its grace is over (see
+    /// `Worker::worth_stealing`): the owner starts them first, if it can,
+    /// so that they run beside the green thread that spawned them. A hint,
+    /// set by the thief and cleared by the owner (see
+    /// `Worker::unstarted_first`).
+    pub(crate) thief_waiting: std::sync::atomic::AtomicBool,
     /// Its inbox and what a waker looks at after a push: one cache line,
     /// so that a cross-worker wake-up moves one line from the waker's
     /// core and back (see `Shared::push_to_inbox`).
@@ -447,6 +454,7 @@ impl Scheduler {
                 counters: CachePadded::new(Counters::default()),
                 watch: CachePadded::new(monitor::Watch::default()),
                 abandoned: std::sync::atomic::AtomicBool::new(false),
+                thief_waiting: std::sync::atomic::AtomicBool::new(false),
                 mailbox: CachePadded::new(Mailbox {
                     inbox: crate::inbox::Inbox::new(),
                     sleeping: std::sync::atomic::AtomicBool::new(false),

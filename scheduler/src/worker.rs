@@ -7,6 +7,8 @@
 //!                     injector, own deque and yielded tasks go first, the
 //!                     last two in turns (fairness: see `fairness_pick`);
 //!                     the poller is polled without blocking (see `io`)
+//!  while a thief waits for its short queue: own deque first, as many
+//!                     picks as that queue held (see `unstarted_first`)
 //!  (a) run-next slot     the task this worker just woke (≤ 3 in a row;
 //!                        then it queues behind the local queue, or, if
 //!                        that is empty, behind the inbox and one
@@ -74,11 +76,75 @@ const BUDGET: u32 = 128;
 const SPIN: Duration = Duration::from_micros(50);
 /// A thief's first look at a victim's short queue (see
 /// `Worker::worth_stealing`).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct QueueSeen {
     since: Instant,
-    /// The victim's spawn count then.
+    /// The latest look at it.
+    last: Instant,
+    /// The victim's spawn count at the first look.
     spawned: u64,
+    /// The victim's resume count at the first look: the turn it ran then.
+    turn: u64,
+}
+
+/// What a thief reads of a victim with a short queue at one look.
+#[derive(Clone, Copy, Debug)]
+struct Look {
+    /// Unstarted tasks in its queue (1 to [`SHORT_QUEUE`]).
+    queued: usize,
+    now: Instant,
+    /// Its spawn count.
+    spawned: u64,
+    /// Its resume count at its latest spawn (`Counters::spawn_turn`).
+    spawn_turn: u64,
+    /// Its resume count.
+    turn: u64,
+}
+
+/// A thief's decision about a victim's short queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Steal,
+    /// Leave it to its owner for now.
+    Wait,
+    /// Leave it to its owner, and tell the owner that a thief waits: the
+    /// grace starts now.
+    FirstLook,
+}
+
+impl QueueSeen {
+    /// The steal rule for a short queue (see `Worker::worth_stealing`),
+    /// given this thief's earlier look, which it updates.
+    fn judge(seen: &mut Option<QueueSeen>, look: Look) -> Verdict {
+        match seen {
+            // A look that goes on: this worker kept looking.
+            Some(seen) if look.now.duration_since(seen.last) < STEAL_GRACE => {
+                seen.last = look.now;
+                // More spawned since the first look, the latest by a later
+                // turn than the one running then: the victim's green
+                // threads are forking work, not one of them setting up a
+                // batch before it blocks.
+                let forking =
+                    look.queued > 1 && look.spawned != seen.spawned && look.spawn_turn != seen.turn;
+                if forking || look.now.duration_since(seen.since) >= STEAL_GRACE {
+                    Verdict::Steal
+                } else {
+                    Verdict::Wait
+                }
+            }
+            // A first look, or one from before this worker last stopped
+            // looking (it slept, or ran its own green threads).
+            slot => {
+                *slot = Some(QueueSeen {
+                    since: look.now,
+                    last: look.now,
+                    spawned: look.spawned,
+                    turn: look.turn,
+                });
+                Verdict::FirstLook
+            }
+        }
+    }
 }
 
 /// Up to this many unstarted tasks that their owner stopped adding to are
@@ -121,6 +187,8 @@ pub(crate) struct Counters {
     pub(crate) parks: AtomicU64,
     pub(crate) yields: AtomicU64,
     pub(crate) resumes: AtomicU64,
+    /// `resumes` at the latest spawn: the turn that spawned it.
+    pub(crate) spawn_turn: AtomicU64,
     pub(crate) cached_stacks: AtomicU64,
 }
 
@@ -152,6 +220,9 @@ pub(crate) struct Worker {
     /// first (see `Worker::fairness_pick`).
     yielded_first: Cell<bool>,
     streak: Cell<u32>,
+    /// Picks left that go to this worker's own unstarted tasks first,
+    /// because a thief is waiting for them (see `unstarted_first`).
+    unstarted_turns: Cell<u32>,
     searching: Cell<bool>,
     rng: Cell<u64>,
     /// Per victim: our first look at its short queue, while it stays
@@ -375,6 +446,7 @@ impl Worker {
             tick: Cell::new(FAIRNESS_TICK),
             yielded_first: Cell::new(false),
             streak: Cell::new(0),
+            unstarted_turns: Cell::new(0),
             searching: Cell::new(false),
             rng: Cell::new(
                 0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0xff51_afd7_ed55_8ccd),
@@ -447,6 +519,11 @@ impl Worker {
         if tick % 16 == 0 && !self.timers.borrow().is_empty() {
             self.fire_timers();
         }
+        if self.unstarted_first() {
+            if let Some(task) = self.pop_deque() {
+                return Some(task);
+            }
+        }
         if let Some(task) = self.run_next.take() {
             let streak = self.streak.get();
             if streak < MAX_RUN_NEXT_STREAK {
@@ -514,6 +591,34 @@ impl Worker {
             }
             None => task,
         }
+    }
+
+    /// Whether this pick goes to an unstarted task of this worker first,
+    /// ahead of the run-next slot and the local queue: yes for as many
+    /// picks as the short queue a thief is waiting for held when this
+    /// worker noticed (see `worth_stealing`). Green threads spawned
+    /// together then start beside their spawner even while the green
+    /// threads already started here keep handing off to each other, which
+    /// otherwise keeps the new ones waiting for a fairness tick, the
+    /// thief's grace runs out, and a partner started on the other worker
+    /// pays a cross-core hand-off per message for its whole life.
+    /// Bounded by [`SHORT_QUEUE`] picks per look of a thief: fork-join
+    /// trees still resume their parents before they grow wide.
+    #[inline(always)]
+    fn unstarted_first(&self) -> bool {
+        let turns = self.unstarted_turns.get();
+        if turns > 0 {
+            self.unstarted_turns.set(turns - 1);
+            return true;
+        }
+        let waiting = &self.me().thief_waiting;
+        if !waiting.load(Ordering::Relaxed) {
+            return false;
+        }
+        waiting.store(false, Ordering::Relaxed);
+        let queued = self.deque.len().min(SHORT_QUEUE) as u32;
+        self.unstarted_turns.set(queued.saturating_sub(1));
+        queued > 0
     }
 
     /// This worker's newest unstarted task. Looks first: popping an empty
@@ -591,13 +696,18 @@ impl Worker {
     /// waited on (a producer and its consumer, ping and pong, producers
     /// and a consumer over a select) share one worker instead of paying a
     /// cross-core hand-off per message for their whole life (a started
-    /// green thread never moves). Go does the like for its `runnext` slot
-    /// (`runqgrab`'s usleep(3)), and then fixes placement by moving
-    /// goroutines, which grove cannot. A victim that spawns again between
-    /// two looks is forking work (fork-join): its queue is stolen from at
-    /// once, as are longer queues.
+    /// green thread never moves). The first look tells the owner (its
+    /// `thief_waiting`), which then starts them ahead of the green threads
+    /// it already runs (see `unstarted_first`). Go does the like for its
+    /// `runnext` slot (`runqgrab`'s usleep(3)), and then fixes placement by
+    /// moving goroutines, which grove cannot. A victim that spawns again
+    /// between two looks from another green thread than before (it resumed
+    /// one meanwhile) is forking work (fork-join): its queue is stolen from
+    /// at once, as are longer queues. One green thread spawning a few in a
+    /// row is a batch being set up, not forking.
     fn worth_stealing(&self, victim: usize) -> bool {
-        let queued = self.shared.workers[victim].stealer.len();
+        let victim_shared = &self.shared.workers[victim];
+        let queued = victim_shared.stealer.len();
         let mut queue_seen = self.queue_seen.borrow_mut();
         match queued {
             0 => {
@@ -605,21 +715,22 @@ impl Worker {
                 false
             }
             1..=SHORT_QUEUE => {
-                let now = Instant::now();
-                let spawned = self.shared.workers[victim]
-                    .counters
-                    .spawned
-                    .load(Ordering::Relaxed);
-                match queue_seen[victim] {
-                    // More spawned since we first saw the queue: its owner
-                    // is forking work, not about to start a batch.
-                    Some(seen) if queued > 1 && spawned != seen.spawned => true,
-                    Some(seen) => now.duration_since(seen.since) >= STEAL_GRACE,
-                    None => {
-                        queue_seen[victim] = Some(QueueSeen {
-                            since: now,
-                            spawned,
-                        });
+                let counters = &victim_shared.counters;
+                let look = Look {
+                    queued,
+                    now: Instant::now(),
+                    spawned: counters.spawned.load(Ordering::Relaxed),
+                    spawn_turn: counters.spawn_turn.load(Ordering::Relaxed),
+                    turn: counters.resumes.load(Ordering::Relaxed),
+                };
+                match QueueSeen::judge(&mut queue_seen[victim], look) {
+                    Verdict::Steal => true,
+                    Verdict::Wait => false,
+                    Verdict::FirstLook => {
+                        let waiting = &victim_shared.thief_waiting;
+                        if !waiting.load(Ordering::Relaxed) {
+                            waiting.store(true, Ordering::Relaxed);
+                        }
                         false
                     }
                 }
@@ -884,7 +995,10 @@ impl Worker {
     /// Counts a spawn by a green thread of this worker (before the task is
     /// visible anywhere, so that `stats().spawned` never lags `tasks()`).
     pub(crate) fn count_spawn(&self) {
-        add_own(&self.counters().spawned, 1);
+        let counters = self.counters();
+        add_own(&counters.spawned, 1);
+        let turn = counters.resumes.load(Ordering::Relaxed);
+        counters.spawn_turn.store(turn, Ordering::Relaxed);
     }
 
     /// Queues a new, unstarted task spawned by a green thread of this
@@ -1239,5 +1353,109 @@ impl Worker {
             }
         }
         self.run_next.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A look at a victim `at` µs after `t0`.
+    fn look(t0: Instant, at: u64, queued: usize, spawned: u64, spawn_turn: u64, turn: u64) -> Look {
+        Look {
+            queued,
+            now: t0 + Duration::from_micros(at),
+            spawned,
+            spawn_turn,
+            turn,
+        }
+    }
+
+    #[test]
+    fn a_short_queue_is_left_to_its_owner_for_the_grace() {
+        let t0 = Instant::now();
+        let mut seen = None;
+        assert_eq!(
+            QueueSeen::judge(&mut seen, look(t0, 0, 3, 10, 7, 7)),
+            Verdict::FirstLook
+        );
+        // Looked at every few µs, unchanged: wait until the grace is over.
+        let grace = STEAL_GRACE.as_micros() as u64;
+        let mut at = 0;
+        while at + 5 < grace {
+            at += 5;
+            assert_eq!(
+                QueueSeen::judge(&mut seen, look(t0, at, 3, 10, 7, 7)),
+                Verdict::Wait,
+                "at {at} µs"
+            );
+        }
+        assert_eq!(
+            QueueSeen::judge(&mut seen, look(t0, grace, 3, 10, 7, 7)),
+            Verdict::Steal
+        );
+    }
+
+    #[test]
+    fn one_green_thread_spawning_a_batch_is_not_forking() {
+        let t0 = Instant::now();
+        let mut seen = None;
+        // Turn 7 has spawned 5 when the thief first looks ...
+        assert_eq!(
+            QueueSeen::judge(&mut seen, look(t0, 0, 5, 5, 7, 7)),
+            Verdict::FirstLook
+        );
+        // ... and 3 more in the same turn, then blocked: its worker started
+        // one of them (turn 8), which spawned nothing.
+        assert_eq!(
+            QueueSeen::judge(&mut seen, look(t0, 3, 7, 8, 7, 8)),
+            Verdict::Wait
+        );
+    }
+
+    #[test]
+    fn spawns_from_a_later_turn_are_forking() {
+        let t0 = Instant::now();
+        let mut seen = None;
+        assert_eq!(
+            QueueSeen::judge(&mut seen, look(t0, 0, 2, 5, 7, 7)),
+            Verdict::FirstLook
+        );
+        // A green thread resumed since (turn 9) spawned: steal at once.
+        assert_eq!(
+            QueueSeen::judge(&mut seen, look(t0, 3, 3, 6, 9, 9)),
+            Verdict::Steal
+        );
+        // Not for a queue of one (nothing to share yet).
+        let mut seen = None;
+        assert_eq!(
+            QueueSeen::judge(&mut seen, look(t0, 0, 1, 5, 7, 7)),
+            Verdict::FirstLook
+        );
+        assert_eq!(
+            QueueSeen::judge(&mut seen, look(t0, 3, 1, 6, 9, 9)),
+            Verdict::Wait
+        );
+    }
+
+    #[test]
+    fn a_look_from_before_the_thief_stopped_looking_starts_over() {
+        let t0 = Instant::now();
+        let mut seen = None;
+        assert_eq!(
+            QueueSeen::judge(&mut seen, look(t0, 0, 3, 10, 7, 7)),
+            Verdict::FirstLook
+        );
+        // The thief slept for 30 ms: its old look says nothing about now,
+        // neither that the grace is over nor that the victim forked.
+        let later = 30_000;
+        assert_eq!(
+            QueueSeen::judge(&mut seen, look(t0, later, 3, 90, 80, 80)),
+            Verdict::FirstLook
+        );
+        assert_eq!(
+            QueueSeen::judge(&mut seen, look(t0, later + 5, 3, 90, 80, 81)),
+            Verdict::Wait
+        );
     }
 }
