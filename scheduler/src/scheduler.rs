@@ -438,6 +438,7 @@ impl Scheduler {
     /// Starts the worker threads.
     pub fn new(config: Config) -> io::Result<Scheduler> {
         config.validate()?;
+        crate::park::multicore();
         if config.migrate {
             crate::tls::migration_on();
         }

@@ -78,9 +78,14 @@ const SPIN: Duration = Duration::from_micros(50);
 /// `Worker::worth_stealing`).
 #[derive(Clone, Copy, Debug)]
 struct QueueSeen {
+    /// The latest change to the queue this worker saw (its length, or the
+    /// victim's spawn count).
     since: Instant,
     /// The latest look at it.
     last: Instant,
+    /// The queue's length and the victim's spawn count at the latest look.
+    queued: usize,
+    spawned_last: u64,
     /// The victim's spawn count at the first look.
     spawned: u64,
     /// The victim's resume count at the first look: the turn it ran then.
@@ -124,9 +129,17 @@ impl QueueSeen {
                 // turn than the one running then: the victim's green
                 // threads are forking work, not one of them setting up a
                 // batch before it blocks.
-                let forking =
-                    look.queued > 1 && look.spawned != seen.spawned && look.spawn_turn != seen.turn;
-                if forking || look.now.duration_since(seen.since) >= STEAL_GRACE {
+                if look.queued > 1 && look.spawned != seen.spawned && look.spawn_turn != seen.turn {
+                    return Verdict::Steal;
+                }
+                // Its owner still adds to the queue or starts from it: the
+                // grace counts from its latest change.
+                if (look.queued, look.spawned) != (seen.queued, seen.spawned_last) {
+                    seen.queued = look.queued;
+                    seen.spawned_last = look.spawned;
+                    seen.since = look.now;
+                }
+                if look.now.duration_since(seen.since) >= STEAL_GRACE {
                     Verdict::Steal
                 } else {
                     Verdict::Wait
@@ -140,6 +153,8 @@ impl QueueSeen {
                     last: look.now,
                     spawned: look.spawned,
                     turn: look.turn,
+                    queued: look.queued,
+                    spawned_last: look.spawned,
                 });
                 Verdict::FirstLook
             }
@@ -953,6 +968,19 @@ impl Worker {
         self.polling.set(false);
     }
 
+    /// Whether the running green thread, about to park, may spin for its
+    /// unpark instead (see `park::spin_for_unpark`): nothing else could
+    /// run here now (no resumable, yielded or unstarted task, nothing in
+    /// the inbox), and no sockets are registered, whose readiness only a
+    /// worker's own look at the poller would see.
+    pub(crate) fn may_spin_for_unpark(&self) -> bool {
+        !self.has_resumable()
+            && self.yielded.borrow().is_empty()
+            && self.deque.is_empty()
+            && self.me().mailbox.inbox.is_empty()
+            && self.shared.used_driver().is_none()
+    }
+
     /// Whether a task waits in the run-next slot or the local queue.
     pub(crate) fn has_resumable(&self) -> bool {
         let run_next = self.run_next.take();
@@ -1435,6 +1463,38 @@ mod tests {
         assert_eq!(
             QueueSeen::judge(&mut seen, look(t0, 3, 1, 6, 9, 9)),
             Verdict::Wait
+        );
+    }
+
+    #[test]
+    fn the_grace_counts_from_the_queues_latest_change() {
+        let t0 = Instant::now();
+        let grace = STEAL_GRACE.as_micros() as u64;
+        let mut seen = None;
+        // The owner's turn 7 spawns slowly (a first spawn in a process
+        // maps memory), then starts them one by one (first stacks).
+        let looks = [(3, 5, 7), (4, 6, 7), (3, 6, 8), (2, 6, 9)];
+        let mut at = 0;
+        for (i, &(queued, spawned, turn)) in looks.iter().enumerate() {
+            // Looked at every 5 µs until just before the grace is over.
+            let changed = at;
+            while at < changed + grace - 5 {
+                let verdict = QueueSeen::judge(&mut seen, look(t0, at, queued, spawned, 7, turn));
+                let expected = if at == 0 {
+                    Verdict::FirstLook
+                } else {
+                    Verdict::Wait
+                };
+                assert_eq!(verdict, expected, "look {i} at {at} µs");
+                at += 5;
+            }
+        }
+        // Unchanged for the whole grace now.
+        let (queued, spawned, turn) = looks[looks.len() - 1];
+        at += 5;
+        assert_eq!(
+            QueueSeen::judge(&mut seen, look(t0, at, queued, spawned, 7, turn)),
+            Verdict::Steal
         );
     }
 
