@@ -317,11 +317,12 @@ fn park_inner_as(
 /// Rounds of [`PARK_SPIN_PAUSES`] pauses a parking green thread spins for
 /// its unpark before it switches away (see `spin_for_unpark`): about 4 µs
 /// on the 2-vCPU Xeon we measure on, two or three cross-core hand-offs.
-/// Measured there, the channel programs with their partners on two workers
-/// (ns/message, 5 repetitions, medians): without the spin / 4 rounds / 8 /
-/// 16 / 32: prodcons 4P/4C 333 / 102 / 105 / 97 / 98, select2 475 / 495 /
-/// 397 / 388 / 358, pingpong 1,757 / 1,459 / 1,523 / 1,547 / 1,457 per
-/// round trip; no change co-located.
+/// Measured there with the channel programs' partners on two workers, 5
+/// repetitions each (ns per message, medians), rounds 0 / 4 / 8 / 16 / 32:
+/// prodcons 4P/4C 333 / 102 / 105 / 97 / 98, select2 475 / 495 / 397 /
+/// 388 / 358, pingpong 1,757 / 1,459 / 1,523 / 1,547 / 1,457 per round
+/// trip: past 4 rounds the length hardly matters (that sweep spun also
+/// with yielded green threads waiting, since excluded).
 const PARK_SPIN_ROUNDS: u32 = 8;
 const PARK_SPIN_PAUSES: u32 = 30;
 
