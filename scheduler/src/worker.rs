@@ -1399,71 +1399,61 @@ mod tests {
         }
     }
 
+    /// The verdicts of a thief's looks at one victim, each look given as
+    /// (µs after `t0`, queued, spawned, spawn_turn, turn).
+    fn judge_all(
+        t0: Instant,
+        seen: &mut Option<QueueSeen>,
+        looks: &[(u64, usize, u64, u64, u64)],
+    ) -> Vec<Verdict> {
+        looks
+            .iter()
+            .map(|&(at, q, spawned, spawn_turn, turn)| {
+                QueueSeen::judge(seen, look(t0, at, q, spawned, spawn_turn, turn))
+            })
+            .collect()
+    }
+
     #[test]
     fn a_short_queue_is_left_to_its_owner_for_the_grace() {
         let t0 = Instant::now();
         let mut seen = None;
-        assert_eq!(
-            QueueSeen::judge(&mut seen, look(t0, 0, 3, 10, 7, 7)),
-            Verdict::FirstLook
-        );
-        // Looked at every few µs, unchanged: wait until the grace is over.
+        // Looked at every 5 µs, unchanged: wait until the grace is over.
         let grace = STEAL_GRACE.as_micros() as u64;
-        let mut at = 0;
-        while at + 5 < grace {
-            at += 5;
-            assert_eq!(
-                QueueSeen::judge(&mut seen, look(t0, at, 3, 10, 7, 7)),
-                Verdict::Wait,
-                "at {at} µs"
-            );
-        }
-        assert_eq!(
-            QueueSeen::judge(&mut seen, look(t0, grace, 3, 10, 7, 7)),
-            Verdict::Steal
+        let looks: Vec<_> = (0..=grace / 5).map(|i| (i * 5, 3, 10, 7, 7)).collect();
+        let verdicts = judge_all(t0, &mut seen, &looks);
+        assert_eq!(verdicts[0], Verdict::FirstLook);
+        assert!(
+            verdicts[1..verdicts.len() - 1]
+                .iter()
+                .all(|&v| v == Verdict::Wait),
+            "{verdicts:?}"
         );
+        assert_eq!(verdicts[verdicts.len() - 1], Verdict::Steal);
     }
 
     #[test]
     fn one_green_thread_spawning_a_batch_is_not_forking() {
         let t0 = Instant::now();
-        let mut seen = None;
-        // Turn 7 has spawned 5 when the thief first looks ...
-        assert_eq!(
-            QueueSeen::judge(&mut seen, look(t0, 0, 5, 5, 7, 7)),
-            Verdict::FirstLook
-        );
-        // ... and 3 more in the same turn, then blocked: its worker started
-        // one of them (turn 8), which spawned nothing.
-        assert_eq!(
-            QueueSeen::judge(&mut seen, look(t0, 3, 7, 8, 7, 8)),
-            Verdict::Wait
-        );
+        // Turn 7 has spawned 5 when the thief first looks, then 3 more in
+        // the same turn, then blocked: its worker started one of them
+        // (turn 8), which spawned nothing.
+        let looks = [(0, 5, 5, 7, 7), (3, 7, 8, 7, 8)];
+        let verdicts = judge_all(t0, &mut None, &looks);
+        assert_eq!(verdicts, [Verdict::FirstLook, Verdict::Wait]);
     }
 
     #[test]
     fn spawns_from_a_later_turn_are_forking() {
         let t0 = Instant::now();
-        let mut seen = None;
-        assert_eq!(
-            QueueSeen::judge(&mut seen, look(t0, 0, 2, 5, 7, 7)),
-            Verdict::FirstLook
-        );
-        // A green thread resumed since (turn 9) spawned: steal at once.
-        assert_eq!(
-            QueueSeen::judge(&mut seen, look(t0, 3, 3, 6, 9, 9)),
-            Verdict::Steal
-        );
-        // Not for a queue of one (nothing to share yet).
-        let mut seen = None;
-        assert_eq!(
-            QueueSeen::judge(&mut seen, look(t0, 0, 1, 5, 7, 7)),
-            Verdict::FirstLook
-        );
-        assert_eq!(
-            QueueSeen::judge(&mut seen, look(t0, 3, 1, 6, 9, 9)),
-            Verdict::Wait
-        );
+        // A green thread resumed since (turn 9) spawned: steal at once ...
+        let looks = [(0, 2, 5, 7, 7), (3, 3, 6, 9, 9)];
+        let verdicts = judge_all(t0, &mut None, &looks);
+        assert_eq!(verdicts, [Verdict::FirstLook, Verdict::Steal]);
+        // ... but not a queue of one (nothing to share yet).
+        let looks = [(0, 1, 5, 7, 7), (3, 1, 6, 9, 9)];
+        let verdicts = judge_all(t0, &mut None, &looks);
+        assert_eq!(verdicts, [Verdict::FirstLook, Verdict::Wait]);
     }
 
     #[test]
@@ -1501,21 +1491,18 @@ mod tests {
     #[test]
     fn a_look_from_before_the_thief_stopped_looking_starts_over() {
         let t0 = Instant::now();
-        let mut seen = None;
+        // The thief slept for 30 ms after its first look: that look says
+        // nothing about now, neither that the grace is over nor that the
+        // victim forked.
+        let looks = [
+            (0, 3, 10, 7, 7),
+            (30_000, 3, 90, 80, 80),
+            (30_005, 3, 90, 80, 81),
+        ];
+        let verdicts = judge_all(t0, &mut None, &looks);
         assert_eq!(
-            QueueSeen::judge(&mut seen, look(t0, 0, 3, 10, 7, 7)),
-            Verdict::FirstLook
-        );
-        // The thief slept for 30 ms: its old look says nothing about now,
-        // neither that the grace is over nor that the victim forked.
-        let later = 30_000;
-        assert_eq!(
-            QueueSeen::judge(&mut seen, look(t0, later, 3, 90, 80, 80)),
-            Verdict::FirstLook
-        );
-        assert_eq!(
-            QueueSeen::judge(&mut seen, look(t0, later + 5, 3, 90, 80, 81)),
-            Verdict::Wait
+            verdicts,
+            [Verdict::FirstLook, Verdict::FirstLook, Verdict::Wait]
         );
     }
 }
