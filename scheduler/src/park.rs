@@ -341,21 +341,26 @@ const PARK_SPIN_PAUSES: u32 = 30;
 /// green thread could run here, or sockets are registered (only the worker's
 /// own look at the poller sees their readiness).
 fn spin_for_unpark(header: &crate::task::Header) -> bool {
-    if !can_spin() {
-        return false;
-    }
-    for _ in 0..PARK_SPIN_ROUNDS {
-        if !worker::with_worker(|w| w.is_some_and(worker::Worker::may_spin_for_unpark)) {
+    worker::with_worker(|w| {
+        let Some(w) = w else {
+            return false;
+        };
+        if !multicore() || w.shared.workers.len() < 2 {
             return false;
         }
-        for _ in 0..PARK_SPIN_PAUSES {
-            std::hint::spin_loop();
+        for _ in 0..PARK_SPIN_ROUNDS {
+            if !w.may_spin_for_unpark() {
+                return false;
+            }
+            for _ in 0..PARK_SPIN_PAUSES {
+                std::hint::spin_loop();
+            }
+            if header.state.take_notified() {
+                return true;
+            }
         }
-        if header.state.take_notified() {
-            return true;
-        }
-    }
-    false
+        false
+    })
 }
 
 /// Gives other green threads a turn: the caller goes to the back of its
