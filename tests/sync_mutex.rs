@@ -75,28 +75,41 @@ fn counts_are_exact_with_os_threads_and_green_threads_on_one_mutex() {
     for_each_workers(|workers| {
         let rt = runtime(workers);
         let m = Arc::new(Mutex::new(Tally::default()));
-        let os: Vec<_> = (0..OS)
-            .map(|t| {
-                let m = m.clone();
-                std::thread::spawn(move || {
-                    for i in 0..PER {
-                        add(&m, t * PER + i, i, 8);
-                    }
-                })
-            })
-            .collect();
-        let green: Vec<_> = (OS..OS + GREEN)
-            .map(|t| {
-                let m = m.clone();
-                rt.spawn(move || {
-                    for i in 0..PER {
-                        add(&m, t * PER + i, i, 8);
-                    }
-                })
-            })
-            .collect();
+        let counter = m.clone();
+        let (os, green) = spawn_mixed(&rt, OS, GREEN, move |t| {
+            for i in 0..PER {
+                add(&counter, t * PER + i, i, 8);
+            }
+        });
         assert_exact(os, green, &m, (OS + GREEN) * PER);
     });
+}
+
+/// Runs `body(t)` on OS threads `t` in `0..os` and on green threads of
+/// `rt`, `t` in `os..os + green`.
+fn spawn_mixed(
+    rt: &grove::Runtime,
+    os: u64,
+    green: u64,
+    body: impl Fn(u64) + Send + Sync + 'static,
+) -> (
+    Vec<std::thread::JoinHandle<()>>,
+    Vec<thread::JoinHandle<()>>,
+) {
+    let body = Arc::new(body);
+    let on_os = (0..os)
+        .map(|t| {
+            let body = body.clone();
+            std::thread::spawn(move || body(t))
+        })
+        .collect();
+    let on_green = (os..os + green)
+        .map(|t| {
+            let body = body.clone();
+            rt.spawn(move || body(t))
+        })
+        .collect();
+    (on_os, on_green)
 }
 
 /// Joins every OS thread and green thread, then checks that the tally saw
@@ -132,35 +145,19 @@ fn tight_loops_lose_no_wake_up_and_no_increment() {
         let rt = runtime(workers);
         for round in 0..ROUNDS {
             let m = Arc::new(Mutex::new(Tally::default()));
-            let os: Vec<_> = (0..OS)
-                .map(|t| {
-                    let m = m.clone();
-                    std::thread::spawn(move || {
-                        for i in 0..PER {
-                            let mut g = m.lock().unwrap();
-                            g.count += 1;
-                            g.sum += t * PER + i;
-                        }
-                    })
-                })
-                .collect();
-            let green: Vec<_> = (OS..OS + GREEN)
-                .map(|t| {
-                    let m = m.clone();
-                    rt.spawn(move || {
-                        for i in 0..PER {
-                            let mut g = m.lock().unwrap();
-                            g.count += 1;
-                            g.sum += t * PER + i;
-                            // Now and then a holder yields with the lock
-                            // held, so that lockers queue up behind it.
-                            if i % 500 == t {
-                                thread::yield_now();
-                            }
-                        }
-                    })
-                })
-                .collect();
+            let counter = m.clone();
+            let (os, green) = spawn_mixed(&rt, OS, GREEN, move |t| {
+                for i in 0..PER {
+                    let mut g = counter.lock().unwrap();
+                    g.count += 1;
+                    g.sum += t * PER + i;
+                    // Now and then a green holder yields with the lock
+                    // held, so that lockers queue up behind it.
+                    if t >= OS && i % 500 == t {
+                        thread::yield_now();
+                    }
+                }
+            });
             eprintln!("{workers} worker(s), round {round}");
             assert_exact(os, green, &m, (OS + GREEN) * PER);
         }
