@@ -63,6 +63,9 @@ enum Inner {
     Green(TaskRef),
     Os(OsUnparker),
     Waker(std::task::Waker),
+    /// Wakes nobody: what a wait queue hands back for a waiter that spins
+    /// for its completion (`wait`, "Spinning waiters").
+    Nobody,
 }
 
 impl Unparker {
@@ -73,6 +76,7 @@ impl Unparker {
             Inner::Green(task) => unpark_task(task),
             Inner::Os(unparker) => unparker.unpark(),
             Inner::Waker(waker) => waker.wake_by_ref(),
+            Inner::Nobody => {}
         }
     }
 
@@ -84,11 +88,17 @@ impl Unparker {
             Inner::Green(task) => wake_task(task),
             Inner::Os(unparker) => unparker.unpark(),
             Inner::Waker(waker) => waker.wake(),
+            Inner::Nobody => {}
         }
     }
 
     pub(crate) fn green(task: TaskRef) -> Unparker {
         Unparker(Inner::Green(task))
+    }
+
+    /// An unparker that wakes nobody (a spinning waiter needs no wake).
+    pub(crate) fn nobody() -> Unparker {
+        Unparker(Inner::Nobody)
     }
 
     /// An unparker that wakes an async task: `unpark` calls the waker.
@@ -104,6 +114,7 @@ impl fmt::Debug for Unparker {
             Inner::Green(task) => write!(f, "Unparker(green thread {})", task.header().id),
             Inner::Os(_) => write!(f, "Unparker(OS thread)"),
             Inner::Waker(_) => write!(f, "Unparker(Waker)"),
+            Inner::Nobody => write!(f, "Unparker(nobody)"),
         }
     }
 }
@@ -264,7 +275,19 @@ pub fn park_external(
     deadline: Option<Instant>,
     at: &'static Location<'static>,
 ) {
-    park_inner_as(reason, deadline, at, true);
+    park_inner_as(reason, deadline, at, true, true);
+}
+
+/// [`park_with`] without the spin for an unpark before the switch: for
+/// `wait::block`, which spun already, on its packet (see
+/// [`spin_for_completion`]).
+#[inline(always)]
+pub(crate) fn park_after_spin(
+    reason: &'static WaitReason,
+    deadline: Option<Instant>,
+    at: &'static Location<'static>,
+) {
+    park_inner_as(reason, deadline, at, false, false);
 }
 
 #[inline(always)]
@@ -273,7 +296,7 @@ fn park_inner(
     deadline: Option<Instant>,
     at: &'static Location<'static>,
 ) {
-    park_inner_as(reason, deadline, at, false);
+    park_inner_as(reason, deadline, at, false, true);
 }
 
 #[inline(always)]
@@ -282,6 +305,7 @@ fn park_inner_as(
     deadline: Option<Instant>,
     at: &'static Location<'static>,
     external: bool,
+    spin: bool,
 ) {
     let suspended = worker::with_current_header(|header| {
         let Some(header) = header else {
@@ -303,7 +327,7 @@ fn park_inner_as(
             // thread-local, and a forced unwind must reach the root before
             // its worker does anything else. Block this OS thread instead.
             worker::block_os_thread(header, deadline);
-        } else if external || deadline.is_some() || !spin_for_unpark(header) {
+        } else if external || deadline.is_some() || !spin || !spin_for_unpark(header) {
             coroutine::suspend(header, Request::Park { deadline });
         }
         header.wait.clear();
@@ -341,6 +365,15 @@ const PARK_SPIN_PAUSES: u32 = 30;
 /// green thread could run here, or sockets are registered (only the worker's
 /// own look at the poller sees their readiness).
 fn spin_for_unpark(header: &crate::task::Header) -> bool {
+    spin_while_idle(|| header.state.take_notified())
+}
+
+/// Spins as [`spin_for_unpark`] does, until `done` says so: true if it
+/// did. Where the caller may not spin (an OS thread, one worker, one CPU,
+/// another green thread ready here, registered sockets, unwinding), false
+/// at once, without calling `done`.
+#[inline]
+fn spin_while_idle(mut done: impl FnMut() -> bool) -> bool {
     worker::with_worker(|w| {
         let Some(w) = w else {
             return false;
@@ -355,12 +388,42 @@ fn spin_for_unpark(header: &crate::task::Header) -> bool {
             for _ in 0..PARK_SPIN_PAUSES {
                 std::hint::spin_loop();
             }
-            if header.state.take_notified() {
+            if done() {
                 return true;
             }
         }
         false
     })
+}
+
+/// Whether a thread about to wait in a queue may spin for its packet's
+/// completion first (`wait::block`): it runs on a worker where nothing
+/// else could run now, of a runtime with more than one worker, on a
+/// multicore machine. (The spin never switches, so it needs none of a
+/// park's checks for unwinding.) Under loom, never: the models make
+/// waiters spin explicitly.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn may_spin_for_completion() -> bool {
+    worker::with_worker(|w| {
+        w.is_some_and(|w| w.shared.workers.len() > 1 && multicore() && w.may_spin_for_unpark())
+    })
+}
+
+#[cfg(loom)]
+pub(crate) fn may_spin_for_completion() -> bool {
+    false
+}
+
+/// Spins (as a parking green thread spins for its unpark) until `done`:
+/// true if it came. For `wait::block`, whose claimer completes a spinning
+/// waiter's packet without waking it: a cross-worker hand-off then moves
+/// the channel's line and the packet's, not the waiter's task header and
+/// mailbox.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn spin_for_completion(done: impl FnMut() -> bool) -> bool {
+    spin_while_idle(done)
 }
 
 /// Gives other green threads a turn: the caller goes to the back of its

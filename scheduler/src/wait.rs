@@ -62,12 +62,35 @@
 //! | DEFERRED | ABANDONED | the deferred sender | [`DeferredSend`] dropped (CAS): it will not send; the receiver retries |
 //! | DEFERRED | RECEIVER_GONE | the receiver | [`DeferredRecv`] dropped unwaited (CAS): the sender keeps its value |
 //!
+//! | (new) | SPINNING | the owner | [`block`], a plain waiter that may spin (see below) |
+//! | SPINNING | READY, CLOSED or RETRY | the claimer | as from WAITING, by a compare-exchange, and without waking the owner |
+//! | SPINNING | WAITING | the owner | its spin ended unanswered (compare-exchange); it parks |
+//!
 //! WAITING moves once, by the one claimer, with a Release store that is
 //! its last touch of a plain packet; the owner reads every state with
 //! Acquire ([`block`], [`ArmPacket::outcome`]). READY, CLOSED, RETRY and
 //! SLOT end the packet's use for the claimer; FILLED, ABANDONED and
 //! RECEIVER_GONE end a deferred send. Only DEFERRED has two possible
 //! movers (the sender and the receiver), which is why its moves are CASes.
+//!
+//! # Spinning waiters
+//!
+//! A plain waiter on a worker where nothing else could run meanwhile (see
+//! `park::may_spin_for_completion`) spins a few microseconds before it
+//! parks, watching its packet's state, which starts as SPINNING. Its
+//! claimer completes such a packet with a compare-exchange SPINNING →
+//! final state and stops there: it does not take the unparker, and wakes
+//! nobody (it hands back a no-op [`Unparker`]). A cross-worker hand-off
+//! then moves two cache lines, the queue's and the packet's, instead of
+//! also the waiter's task header (the unpark's compare-exchange) and its
+//! worker's mailbox; it is most of what a hand-off between green threads
+//! on different workers costs. A spin that ends unanswered moves the
+//! packet SPINNING → WAITING by a compare-exchange too, so exactly one
+//! side decides: either the claimer's exchange succeeded (the waiter sees
+//! the final state, drops its own unparker and returns) or the waiter's
+//! did (the claimer then finds WAITING and completes and wakes as ever).
+//! Select arms never spin: their packets are shared, and a select's
+//! waiter wakes from whichever arm completes first.
 //!
 //! # Deferred sends
 //!
@@ -170,6 +193,10 @@ const FILLING: u8 = 8;
 /// Deferred send: the receiver gave up before the value came; the sender
 /// keeps its value and sends it some other way.
 const RECEIVER_GONE: u8 = 9;
+/// Queued, not completed yet, and the owner (a plain waiter) spins
+/// watching the state: the claimer completes with a compare-exchange from
+/// here and wakes nobody (see "Spinning waiters" in the module docs).
+const SPINNING: u8 = 10;
 
 /// Where a blocked operation's value goes or comes from, and who waits
 /// for it. A queue's entry is a pointer to its waiter's packet.
@@ -181,6 +208,11 @@ const RECEIVER_GONE: u8 = 9;
 /// | `unparker` | made with the packet | moved out by the claimer before it sets `state` |
 /// | `deferred`, `select` | made with the packet, never changed | claimers, under the queue's lock |
 /// | `deferred_receiver` | the receiver that claimed a deferred sender, before DEFERRED | the deferred sender, after it |
+///
+/// `repr(C)` and aligned to a cache line, state first: a hand-off between
+/// cores moves one line of the packet (state and value together, for a
+/// value of up to some 50 bytes) to the claimer and back, not two.
+#[repr(C, align(64))]
 pub(crate) struct Packet<T> {
     state: AtomicU8,
     /// A select send arm: its value is deferred until the arm is chosen.
@@ -238,6 +270,19 @@ impl<T> Packet<T> {
             drop((*self.unparker.get()).take());
             (*self.value.get()).take()
         }
+    }
+
+    /// Takes the packet's cache line for writing, for a claimer about to
+    /// read the value and then complete the packet: a read first would
+    /// fetch the line shared and the completion fetch it again, exclusive
+    /// (two trips between cores instead of one). A compare-exchange that
+    /// changes nothing (an exchange from WAITING to WAITING; any other
+    /// state stays as it is).
+    #[inline(always)]
+    fn own_line(&self) {
+        let _ = self
+            .state
+            .compare_exchange(WAITING, WAITING, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// Takes the value once the packet is no longer WAITING.
@@ -428,9 +473,26 @@ pub enum Kind {
 
 impl<T> Entry<T> {
     /// Protocol step 2's last act: publishes `state` to the waiter and
-    /// hands back its unparker (to call once the channel lock is released).
+    /// hands back its unparker (to call once the channel lock is released),
+    /// or a no-op one if the waiter spins for it ("Spinning waiters").
+    #[inline(always)]
     fn complete(self, state: u8) -> Unparker {
         let packet = self.packet();
+        // A load first: a waiter on this core never spins, and the load
+        // costs no trip between cores (the claimer wrote or owns the line
+        // already: the value, or `Packet::own_line`).
+        if !self.is_select_arm()
+            && packet.state.load(Ordering::Relaxed) == SPINNING
+            && packet
+                .state
+                .compare_exchange(SPINNING, state, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+        {
+            // The owner spins on the state and saw nothing before this
+            // exchange; it keeps (and drops) its own unparker. A plain
+            // packet may be gone from here on: no further access.
+            return Unparker::nobody();
+        }
         // SAFETY: claimed (step 1) and still WAITING: the owner does not
         // touch its unparker; it was written before the packet was queued.
         let unparker = unsafe { (*packet.unparker.get()).take() };
@@ -599,7 +661,102 @@ impl<T> Drop for DeferredRecv<T> {
 /// shared(&grove_scheduler::wait::WaitQueue::<u32>::new());
 /// ```
 pub struct WaitQueue<T> {
-    entries: VecDeque<Entry<T>>,
+    entries: Entries<T>,
+}
+
+/// A queue's entries, oldest first: the first in the queue's own memory
+/// (a channel keeps it on the line its lock is on), the rest in a ring on
+/// the heap, made when a second waiter comes. Most queues hold one waiter
+/// at most, and a hand-off between cores then moves no heap line.
+struct Entries<T> {
+    /// The oldest entry; `None` only while the ring is empty too.
+    head: Option<Entry<T>>,
+    /// Boxed on purpose: two words less in the queue, which is what lets a
+    /// channel keep both of its queues on its lock's line.
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<VecDeque<Entry<T>>>>,
+}
+
+impl<T> Entries<T> {
+    const fn new() -> Entries<T> {
+        Entries {
+            head: None,
+            rest: None,
+        }
+    }
+
+    #[inline(always)]
+    fn front(&self) -> Option<&Entry<T>> {
+        self.head.as_ref()
+    }
+
+    #[inline(always)]
+    fn pop_front(&mut self) -> Option<Entry<T>> {
+        let head = self.head.take()?;
+        if let Some(rest) = &mut self.rest {
+            self.head = rest.pop_front();
+        }
+        Some(head)
+    }
+
+    #[inline(always)]
+    fn push_back(&mut self, entry: Entry<T>) {
+        if self.head.is_none() {
+            self.head = Some(entry);
+        } else {
+            self.rest.get_or_insert_default().push_back(entry);
+        }
+    }
+
+    fn push_front(&mut self, entry: Entry<T>) {
+        if let Some(old) = self.head.replace(entry) {
+            self.rest.get_or_insert_default().push_front(old);
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.head.is_some()) + self.rest.as_ref().map_or(0, |r| r.len())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Entry<T>> {
+        let rest = self.rest.iter().flat_map(|r| r.iter());
+        self.head.iter().chain(rest)
+    }
+
+    fn get(&self, i: usize) -> Option<&Entry<T>> {
+        match i {
+            0 => self.head.as_ref(),
+            _ => self.rest.as_ref()?.get(i - 1),
+        }
+    }
+
+    fn remove(&mut self, i: usize) -> Option<Entry<T>> {
+        match i {
+            0 => self.pop_front(),
+            _ => self.rest.as_mut()?.remove(i - 1),
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Entry<T>) -> bool) {
+        if self.head.as_ref().is_some_and(|e| !keep(e)) {
+            self.head = None;
+        }
+        if let Some(rest) = &mut self.rest {
+            rest.retain(|e| keep(e));
+            if self.head.is_none() {
+                self.head = rest.pop_front();
+            }
+        }
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = Entry<T>> + '_ {
+        let rest = self.rest.iter_mut().flat_map(|r| r.drain(..));
+        self.head.take().into_iter().chain(rest)
+    }
 }
 
 impl<T> Default for WaitQueue<T> {
@@ -612,7 +769,7 @@ impl<T> WaitQueue<T> {
     /// An empty queue.
     pub const fn new() -> WaitQueue<T> {
         WaitQueue {
-            entries: VecDeque::new(),
+            entries: Entries::new(),
         }
     }
 
@@ -631,7 +788,7 @@ impl<T> WaitQueue<T> {
         }
         let mut i = 0;
         while i < self.entries.len() {
-            if not_of.is_some_and(|cx| self.entries[i].is_of(cx)) {
+            if not_of.is_some_and(|cx| self.entries.get(i).is_some_and(|e| e.is_of(cx))) {
                 i += 1;
                 continue;
             }
@@ -654,6 +811,7 @@ impl<T> WaitQueue<T> {
             return None;
         }
         let entry = self.entries.pop_front()?;
+        entry.packet().own_line();
         // SAFETY: popping a plain entry claims it (step 1); its state is
         // WAITING, so the owner does not touch the value until `complete`.
         match unsafe { (*entry.packet().value.get()).take() } {
@@ -694,7 +852,7 @@ impl<T> WaitQueue<T> {
     /// Claims every waiter (for close).
     #[must_use = "dropping the claims makes their waiters retry"]
     pub fn claim_all(&mut self) -> Vec<Claimed<T>> {
-        self.entries.drain(..).filter_map(Entry::claim).collect()
+        self.entries.drain().filter_map(Entry::claim).collect()
     }
 
     fn remove_packet(&mut self, packet: *const Packet<T>) -> bool {
@@ -760,7 +918,7 @@ pub enum Woken<T> {
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn block<T, S, G>(
-    mut guard: G,
+    guard: G,
     relock: impl Fn() -> G,
     queue: impl Fn(&mut S) -> &mut WaitQueue<T>,
     value: Option<T>,
@@ -775,9 +933,63 @@ where
     // unparker is taken by the claimer or, if the entry was removed
     // unclaimed, by `Packet::release_unclaimed`; nothing else in a plain
     // packet owns anything. This saves the drop's checks on every wait.
+    let spin = deadline.is_none() && park::may_spin_for_completion();
+    block_as(guard, relock, queue, value, deadline, reason, at, spin)
+}
+
+/// [`block`], spinning for the completion first if `spin` ("Spinning
+/// waiters" in the module docs).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn block_as<T, S, G>(
+    mut guard: G,
+    relock: impl Fn() -> G,
+    queue: impl Fn(&mut S) -> &mut WaitQueue<T>,
+    value: Option<T>,
+    deadline: Option<Instant>,
+    reason: &'static WaitReason,
+    at: &'static Location<'static>,
+    spin: bool,
+) -> Woken<T>
+where
+    G: std::ops::DerefMut<Target = S>,
+{
     let packet = ManuallyDrop::new(Packet::new(value, park::current_unparker(), None, false));
+    if spin {
+        packet.state.store(SPINNING, Ordering::Relaxed);
+    }
     queue(&mut guard).entries.push_back(Entry::plain(&packet));
     drop(guard);
+    // The first park skips the park's own spin for an unpark: this one
+    // spun already, or found that it may not.
+    let mut first_park = true;
+    if spin {
+        let answered = spin_for(&packet)
+            || packet
+                .state
+                .compare_exchange(SPINNING, WAITING, Ordering::Acquire, Ordering::Acquire)
+                .is_err();
+        if answered {
+            // Completed from SPINNING: the claimer left the unparker here
+            // and is done with the packet (the state was read with
+            // Acquire, so what it wrote before is visible).
+            // The value and the unparker are moved out by reading them
+            // only: a write would take the packet's line back from the
+            // claimer's core once more, and the packet (`ManuallyDrop`) is
+            // not used again.
+            // SAFETY: the claimer's exchange from SPINNING does not touch
+            // the unparker, and nobody touches the packet after it; each
+            // field is read once, and never dropped in place.
+            let (value, unparker) =
+                unsafe { (packet.value.get().read(), packet.unparker.get().read()) };
+            drop(unparker);
+            return match packet.state() {
+                READY => Woken::Done(value),
+                CLOSED => Woken::Closed(value),
+                _ => Woken::Retry(value),
+            };
+        }
+    }
     // If the park unwinds (the runtime is unwinding this green thread), the
     // entry must still leave the queue before the packet dies.
     let waiting = UnqueueOnUnwind {
@@ -813,8 +1025,26 @@ where
             park::park_with(reason, None, at);
             continue;
         }
-        park::park_with(reason, deadline, at);
+        if std::mem::take(&mut first_park) {
+            park::park_after_spin(reason, deadline, at);
+        } else {
+            park::park_with(reason, deadline, at);
+        }
     }
+}
+
+/// Spins until the packet leaves SPINNING (true), or the spin ends.
+#[cfg(not(loom))]
+#[inline(always)]
+fn spin_for<T>(packet: &Packet<T>) -> bool {
+    park::spin_for_completion(|| packet.state() != SPINNING)
+}
+
+/// Loom: one look, after letting the other threads run.
+#[cfg(loom)]
+fn spin_for<T>(packet: &Packet<T>) -> bool {
+    ::loom::thread::yield_now();
+    packet.state() != SPINNING
 }
 
 /// `block`'s unwind guard: takes the entry out of its queue (or waits for
@@ -1055,6 +1285,50 @@ mod tests {
         assert!(weak.upgrade().is_none(), "freed with its last packet");
     }
 
+    /// A queue keeps its waiters in arrival order however they come and
+    /// go: the first is kept inline, the rest in a ring made for the
+    /// second (`Entries`).
+    #[test]
+    fn waiters_keep_their_order() {
+        let mut queue = WaitQueue::<u32>::new();
+        let cxs: Vec<Arc<SelectCx>> = (0..7).map(|_| Arc::new(SelectCx::new())).collect();
+        let mut packets: Vec<ArmPacket<u32>> = cxs
+            .iter()
+            .enumerate()
+            .map(|(i, cx)| queue.push_select(cx, i, false))
+            .collect();
+        assert_eq!(queue.len(), 7);
+        queue.remove_select(&cxs[0]); // the inline first
+        queue.remove_select(&cxs[3]); // one in the ring
+        assert_eq!(queue.len(), 5);
+        // A select does not pair with itself: 1 is skipped, 2 is claimed.
+        let claimed = queue.claim_first(Some(&cxs[1])).expect("claimable");
+        claimed.deliver(20).wake();
+        assert_eq!(cxs[2].selected(), Some(2));
+        assert_eq!(queue.len(), 4);
+        // Then in order: 1, 4, 5 (6 stays).
+        for (arm, value) in [(1, 10), (4, 40), (5, 50)] {
+            let claimed = queue.claim_first(None).expect("claimable");
+            claimed.deliver(value).wake();
+            assert_eq!(cxs[arm].selected(), Some(arm));
+        }
+        assert_eq!(queue.len(), 1);
+        // Emptied, then refilled: the inline slot first again.
+        let again = Arc::new(SelectCx::new());
+        let mut late = queue.push_select(&again, 0, false);
+        let closed = queue.claim_all();
+        assert_eq!(closed.len(), 2);
+        for claim in closed {
+            claim.close().wake();
+        }
+        assert!(queue.is_empty());
+        for (arm, value) in [(1, 10), (2, 20), (4, 40), (5, 50)] {
+            assert!(matches!(packets[arm].outcome(), ArmOutcome::Received(v) if v == value));
+        }
+        assert!(matches!(packets[6].outcome(), ArmOutcome::Closed));
+        assert!(matches!(late.outcome(), ArmOutcome::Closed));
+    }
+
     /// A plain waiter's entry is one untagged word; the fast paths see
     /// through select arms to leave them to the general path.
     #[test]
@@ -1094,6 +1368,21 @@ mod loom_tests {
             None,
             &TEST,
             Location::caller(),
+        )
+    }
+
+    /// `wait_in` for a waiter that spins before it parks (under loom: one
+    /// look at its packet after letting the others run).
+    fn wait_spinning(queue: &LMutex<WaitQueue<u32>>, value: Option<u32>) -> Woken<u32> {
+        block_as(
+            queue.lock().unwrap(),
+            || queue.lock().unwrap(),
+            |q: &mut WaitQueue<u32>| q,
+            value,
+            None,
+            &TEST,
+            Location::caller(),
+            true,
         )
     }
 
@@ -1200,6 +1489,73 @@ mod loom_tests {
             let woken = wait_in(&queue, Some(7));
             assert!(matches!(woken, Woken::Done(None)), "the value was taken");
             assert_eq!(receiver.join().unwrap(), 7);
+        });
+    }
+
+    /// A spinning receiver ("Spinning waiters"): the claimer's exchange
+    /// from SPINNING and the waiter's own (it stops spinning and parks)
+    /// race; whichever wins, the value arrives once and nobody is left
+    /// parked.
+    #[test]
+    fn a_spinning_receiver_gets_what_is_delivered() {
+        ::loom::model(|| {
+            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+            let q2 = queue.clone();
+            let sender = thread::spawn(move || claim(&q2, |c| Some(c.deliver(42))));
+            let woken = wait_spinning(&queue, None);
+            assert!(matches!(woken, Woken::Done(Some(42))));
+            sender.join().unwrap();
+            assert!(queue.lock().unwrap().is_empty());
+        });
+    }
+
+    /// A spinning sender's value is taken once by the fast path, which
+    /// owns the packet's line before it reads (`Packet::own_line`).
+    #[test]
+    fn a_spinning_senders_value_is_taken_once() {
+        ::loom::model(|| {
+            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+            let q2 = queue.clone();
+            let receiver = thread::spawn(move || loop {
+                let mut q = q2.lock().unwrap();
+                if let Some((value, waker)) = q.take_from_plain_sender() {
+                    drop(q);
+                    waker.wake();
+                    return value;
+                }
+                drop(q);
+                thread::yield_now();
+            });
+            let woken = wait_spinning(&queue, Some(7));
+            assert!(matches!(woken, Woken::Done(None)), "the value was taken");
+            assert_eq!(receiver.join().unwrap(), 7);
+        });
+    }
+
+    /// A spinning sender whose channel closes keeps its value; one whose
+    /// claim is dropped retries with it.
+    #[test]
+    fn a_spinning_sender_keeps_its_value_on_close_and_retry() {
+        ::loom::model(|| {
+            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+            let q2 = queue.clone();
+            let closer = thread::spawn(move || claim(&q2, |c| Some(c.close())));
+            let woken = wait_spinning(&queue, Some(3));
+            assert!(matches!(woken, Woken::Closed(Some(3))));
+            closer.join().unwrap();
+        });
+        ::loom::model(|| {
+            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+            let q2 = queue.clone();
+            let peer = thread::spawn(move || {
+                claim(&q2, |c| {
+                    drop(c);
+                    None
+                })
+            });
+            let woken = wait_spinning(&queue, Some(5));
+            assert!(matches!(woken, Woken::Retry(Some(5))));
+            peer.join().unwrap();
         });
     }
 
