@@ -38,24 +38,16 @@ pub(crate) static SEND: WaitReason = WaitReason("chan send");
 pub(crate) static RECV: WaitReason = WaitReason("chan recv");
 
 /// A channel's state, behind its one lock.
+///
+/// Laid out (`repr(C)`, after the lock's flag) so that what every
+/// operation reads and what an unbuffered one writes (the flag, the
+/// queues' first waiters, the counts) share one cache line; the buffer and
+/// the readiness waiters come on the next. A hand-off between green
+/// threads on two cores moves the lines the other side wrote last: one
+/// for an unbuffered channel, two for a buffered one, plus the waiter's
+/// packet (`grove_scheduler::wait`). The test `layout` checks it.
+#[repr(C)]
 pub(crate) struct State<T> {
-    /// The buffered values, oldest first; the first `claimed` of them are
-    /// promised to selected receive arms.
-    buf: VecDeque<T>,
-    /// The channel's capacity: `None` for unbounded (the only place it is
-    /// kept; [`Chan::capacity`] reads it here).
-    cap: Option<usize>,
-    /// The allocation the buffer keeps however far it drains.
-    keep: usize,
-    /// Free slots promised to selected send arms (a select that chose a
-    /// send arm with room, or a deferred sender granted a slot): counted as
-    /// taken by [`State::has_room`] until `fill_reserved` fills one or
-    /// `release_reserved` gives it back.
-    reserved: usize,
-    /// Buffered values promised to selected receive arms: not offered to
-    /// anyone else ([`State::has_item`]) until `take_claimed` takes one or
-    /// `release_claimed` gives it back.
-    claimed: usize,
     /// `close` was called (by a sender or a receiver): no value enters any
     /// more; those buffered are still received.
     closed: bool,
@@ -63,13 +55,36 @@ pub(crate) struct State<T> {
     /// been dropped. Not a close (a receive never sees it: there is no
     /// receiver left).
     receivers_gone: bool,
+    /// `watchers` is not empty (read on every unlock; the list itself is
+    /// on the next line).
+    watched: bool,
+    /// Made by `unbounded` (its `cap` is `usize::MAX`).
+    unbounded: bool,
+    /// Free slots promised to selected send arms (a select that chose a
+    /// send arm with room, or a deferred sender granted a slot): counted as
+    /// taken by [`State::has_room`] until `fill_reserved` fills one or
+    /// `release_reserved` gives it back. One per select in progress, so a
+    /// `u32` (a select is a thread, of a few KiB at least).
+    reserved: u32,
+    /// Buffered values promised to selected receive arms: not offered to
+    /// anyone else ([`State::has_item`]) until `take_claimed` takes one or
+    /// `release_claimed` gives it back. One per select, as `reserved`.
+    claimed: u32,
+    /// The channel's capacity, `usize::MAX` for an unbounded channel (the
+    /// only place it is kept; [`Chan::capacity`] reads it here).
+    cap: usize,
     /// Receivers waiting (plain and select arms).
     pub(crate) recvq: WaitQueue<T>,
     /// Senders waiting (plain, and select arms with deferred values).
     pub(crate) sendq: WaitQueue<T>,
+    /// The buffered values, oldest first; the first `claimed` of them are
+    /// promised to selected receive arms.
+    buf: VecDeque<T>,
     /// Parked readiness waiters: an id (unique among live waiters) and
     /// whom to wake.
     watchers: Vec<(usize, Unparker)>,
+    /// The allocation the buffer keeps however far it drains.
+    keep: usize,
 }
 
 /// The smallest allocation (in values) a drained buffer shrinks to.
@@ -77,6 +92,10 @@ pub(crate) struct State<T> {
 /// carrying a trickle never reallocates.
 const KEEP_AT_LEAST: usize = 32;
 
+/// `repr(C)`, aligned to a cache line: the state's first line is its own
+/// (the counts of ends, written when one is cloned or dropped, come after
+/// the state).
+#[repr(C, align(64))]
 pub(crate) struct Chan<T> {
     state: Lock<State<T>>,
     pub(crate) senders: AtomicUsize,
@@ -121,13 +140,17 @@ impl<T> State<T> {
         self.closed
     }
 
+    /// Whether a value could go into the buffer. The capacity is checked
+    /// first: an unbuffered channel's send never reads the buffer's line.
+    #[inline(always)]
     fn has_room(&self) -> bool {
-        self.cap
-            .is_none_or(|cap| self.buf.len() + self.reserved < cap)
+        let reserved = self.reserved as usize;
+        reserved < self.cap && self.buf.len() < self.cap - reserved
     }
 
+    #[inline(always)]
     fn has_item(&self) -> bool {
-        self.buf.len() > self.claimed
+        self.buf.len() > self.claimed as usize
     }
 
     /// Takes the first buffered value and, amortised, gives memory back: once
@@ -355,11 +378,13 @@ impl<T> State<T> {
     /// Adds a readiness waiter (see `watchers`).
     pub(crate) fn watch(&mut self, id: usize, unparker: Unparker) {
         self.watchers.push((id, unparker));
+        self.watched = true;
     }
 
     /// Removes a readiness waiter, if a change has not taken it already.
     pub(crate) fn unwatch(&mut self, id: usize) {
         self.watchers.retain(|(w, _)| *w != id);
+        self.watched = !self.watchers.is_empty();
     }
 }
 
@@ -385,16 +410,18 @@ impl<T> Chan<T> {
     pub(crate) fn new(cap: Option<usize>) -> Chan<T> {
         Chan {
             state: Lock::new(State {
-                buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
-                cap,
-                keep: cap.unwrap_or(0).clamp(KEEP_AT_LEAST, 1024),
-                reserved: 0,
-                claimed: 0,
                 closed: false,
                 receivers_gone: false,
+                watched: false,
+                unbounded: cap.is_none(),
+                reserved: 0,
+                claimed: 0,
+                cap: cap.unwrap_or(usize::MAX),
                 recvq: WaitQueue::new(),
                 sendq: WaitQueue::new(),
+                buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
                 watchers: Vec::new(),
+                keep: cap.unwrap_or(0).clamp(KEEP_AT_LEAST, 1024),
             }),
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
@@ -419,12 +446,13 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn capacity(&self) -> Option<usize> {
-        self.lock_quiet().cap
+        let state = self.lock_quiet();
+        (!state.unbounded).then_some(state.cap)
     }
 
     pub(crate) fn len(&self) -> usize {
         let state = self.lock_quiet();
-        state.buf.len() - state.claimed
+        state.buf.len() - state.claimed as usize
     }
 
     #[inline(always)]
@@ -625,7 +653,8 @@ impl<T> DerefMut for ChanGuard<'_, T> {
 impl<T> Drop for ChanGuard<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.changed && !self.guard.watchers.is_empty() {
+        if self.changed && self.guard.watched {
+            self.guard.watched = false;
             let watchers = std::mem::take(&mut self.guard.watchers);
             // SAFETY: dropped once, here; the field is not used afterwards.
             unsafe { ManuallyDrop::drop(&mut self.guard) };
@@ -652,5 +681,32 @@ fn wake_closed<T>(claims: Vec<Claimed<T>>) {
     let wakers: Vec<Unparker> = claims.into_iter().map(Claimed::close).collect();
     for waker in wakers {
         waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{align_of, offset_of, size_of};
+
+    /// What an unbuffered operation writes (the lock's flag, the queues)
+    /// and what every operation reads (the flags, counts, capacity) lie on
+    /// the channel's first cache line, for any value type.
+    #[test]
+    fn layout() {
+        fn check<T>() {
+            assert_eq!(align_of::<Chan<T>>(), 64);
+            assert_eq!(offset_of!(Chan<T>, state), 0);
+            // `Lock` is `repr(C)`, its flag first: the state starts at the
+            // state's alignment.
+            let state = align_of::<State<T>>();
+            let queues_end = state + offset_of!(State<T>, sendq) + size_of::<WaitQueue<T>>();
+            assert!(queues_end <= 64, "queues end at {queues_end}");
+        }
+        check::<u8>();
+        check::<u64>();
+        check::<[u8; 100]>();
+        check::<String>();
+        check::<()>();
     }
 }

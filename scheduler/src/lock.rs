@@ -36,6 +36,10 @@ use crate::loom::{AtomicBool, Ordering};
 /// fn shared<L: Sync>(_: &L) {}
 /// shared(&grove_scheduler::lock::Lock::new(std::rc::Rc::new(0u64)));
 /// ```
+///
+/// `repr(C)`, flag first: a value laid out for it (a channel's state) can
+/// keep the fields every operation writes on the flag's cache line.
+#[repr(C)]
 pub struct Lock<T: ?Sized> {
     locked: AtomicBool,
     value: UnsafeCell<T>,
