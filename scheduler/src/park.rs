@@ -278,16 +278,17 @@ pub fn park_external(
     park_inner_as(reason, deadline, at, true, true);
 }
 
-/// [`park_with`] without the spin for an unpark before the switch: for
-/// `wait::block`, which spun already, on its packet (see
-/// [`spin_for_completion`]).
+/// [`park_with`], with its spin for an unpark before the switch only if
+/// `spin`: `wait::block` spins on its packet instead (see
+/// [`spin_for_completion`]) before its first park.
 #[inline(always)]
-pub(crate) fn park_after_spin(
+pub(crate) fn park_spinning_if(
     reason: &'static WaitReason,
     deadline: Option<Instant>,
     at: &'static Location<'static>,
+    spin: bool,
 ) {
-    park_inner_as(reason, deadline, at, false, false);
+    park_inner_as(reason, deadline, at, false, spin);
 }
 
 #[inline(always)]
@@ -307,32 +308,39 @@ fn park_inner_as(
     external: bool,
     spin: bool,
 ) {
-    let suspended = worker::with_current_header(|header| {
-        let Some(header) = header else {
-            return false;
-        };
-        if header.state.take_notified() {
-            return true;
-        }
-        if deadline.is_some_and(|d| d <= Instant::now()) {
-            return true;
-        }
-        header.wait.set(reason, at);
-        if external {
-            // Cleared when it next runs (`Worker::resume`).
-            header.timed.store(true, Ordering::Relaxed);
-        }
-        if std::thread::panicking() || header.unwinding.load(Ordering::Relaxed) {
-            // Never switch while unwinding: std keeps its panic count in a
-            // thread-local, and a forced unwind must reach the root before
-            // its worker does anything else. Block this OS thread instead.
-            worker::block_os_thread(header, deadline);
-        } else if external || deadline.is_some() || !spin || !spin_for_unpark(header) {
-            coroutine::suspend(header, Request::Park { deadline });
-        }
-        header.wait.clear();
-        true
-    });
+    // Inlined by force, as everything between a channel operation's loop
+    // and the switch: each call level left there costs a mispredicted
+    // return per hand-off (the processor's return stack holds the other
+    // stack's calls after a switch).
+    let suspended = worker::with_current_header(
+        #[inline(always)]
+        |header| {
+            let Some(header) = header else {
+                return false;
+            };
+            if header.state.take_notified() {
+                return true;
+            }
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return true;
+            }
+            header.wait.set(reason, at);
+            if external {
+                // Cleared when it next runs (`Worker::resume`).
+                header.timed.store(true, Ordering::Relaxed);
+            }
+            if std::thread::panicking() || header.unwinding.load(Ordering::Relaxed) {
+                // Never switch while unwinding: std keeps its panic count in a
+                // thread-local, and a forced unwind must reach the root before
+                // its worker does anything else. Block this OS thread instead.
+                worker::block_os_thread(header, deadline);
+            } else if external || deadline.is_some() || !spin || !spin_for_unpark(header) {
+                coroutine::suspend(header, Request::Park { deadline });
+            }
+            header.wait.clear();
+            true
+        },
+    );
     if !suspended {
         os_park(deadline);
     }
