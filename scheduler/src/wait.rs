@@ -209,10 +209,13 @@ const SPINNING: u8 = 10;
 /// | `deferred`, `select` | made with the packet, never changed | claimers, under the queue's lock |
 /// | `deferred_receiver` | the receiver that claimed a deferred sender, before DEFERRED | the deferred sender, after it |
 ///
-/// `repr(C)` and aligned to a cache line, state first: a hand-off between
-/// cores moves one line of the packet (state and value together, for a
-/// value of up to some 50 bytes) to the claimer and back, not two.
-#[repr(C, align(64))]
+/// `repr(C)`, state first, value next: a plain waiter's packet is put on a
+/// cache line of its own ([`LinePacket`]), and a hand-off between cores
+/// then moves one line of it (state and value together, for a value of up
+/// to some 50 bytes) to the claimer and back, not two. (A select arm's
+/// packet is on the heap, normally aligned: an aligned allocation per
+/// arm would cost more than it saves.)
+#[repr(C)]
 pub(crate) struct Packet<T> {
     state: AtomicU8,
     /// A select send arm: its value is deferred until the arm is chosen.
@@ -280,6 +283,10 @@ impl<T> Packet<T> {
         unsafe { (*self.value.get()).take() }
     }
 }
+
+/// A plain waiter's packet, on its stack, starting a cache line.
+#[repr(align(64))]
+struct LinePacket<T>(Packet<T>);
 
 /// The select a waiting arm belongs to: which of its arms was chosen.
 /// Its arms' packets hold it by an `Arc` ([`WaitQueue::push_select`]).
@@ -939,17 +946,23 @@ fn block_as<T, S, G>(
 where
     G: std::ops::DerefMut<Target = S>,
 {
-    let packet = ManuallyDrop::new(Packet::new(value, park::current_unparker(), None, false));
+    let line = ManuallyDrop::new(LinePacket(Packet::new(
+        value,
+        park::current_unparker(),
+        None,
+        false,
+    )));
+    let packet = &line.0;
     if spin {
         packet.state.store(SPINNING, Ordering::Relaxed);
     }
-    queue(&mut guard).entries.push_back(Entry::plain(&packet));
+    queue(&mut guard).entries.push_back(Entry::plain(packet));
     drop(guard);
     // The first park skips the park's own spin for an unpark: this one
     // spun already, or found that it may not.
     let mut first_park = true;
     if spin {
-        let answered = spin_for(&packet)
+        let answered = spin_for(packet)
             || packet
                 .state
                 .compare_exchange(SPINNING, WAITING, Ordering::Acquire, Ordering::Acquire)
@@ -978,7 +991,7 @@ where
     // If the park unwinds (the runtime is unwinding this green thread), the
     // entry must still leave the queue before the packet dies.
     let waiting = UnqueueOnUnwind {
-        packet: &packet,
+        packet,
         relock: &relock,
         queue: &queue,
     };
@@ -1000,7 +1013,7 @@ where
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let mut guard = relock();
-            if queue(&mut guard).remove_packet(&*packet) {
+            if queue(&mut guard).remove_packet(packet) {
                 drop(guard);
                 std::mem::forget(waiting);
                 return Woken::Timeout(packet.release_unclaimed());
