@@ -408,8 +408,8 @@ fn spin_while_idle(mut done: impl FnMut() -> bool) -> bool {
 /// completion first (`wait::block`): it runs on a worker where nothing
 /// else could run now, of a runtime with more than one worker, on a
 /// multicore machine. (The spin never switches, so it needs none of a
-/// park's checks for unwinding.) Under loom, never: the models make
-/// waiters spin explicitly.
+/// park's checks for unwinding.) Under loom, where the models say
+/// (`loom_spin_before_waits`).
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn may_spin_for_completion() -> bool {
@@ -420,7 +420,19 @@ pub(crate) fn may_spin_for_completion() -> bool {
 
 #[cfg(loom)]
 pub(crate) fn may_spin_for_completion() -> bool {
-    false
+    LOOM_SPIN.with(std::cell::Cell::get)
+}
+
+#[cfg(loom)]
+::loom::thread_local! {
+    /// Whether this loom thread's waits spin first (set by the models).
+    static LOOM_SPIN: std::cell::Cell<bool> = std::cell::Cell::new(false);
+}
+
+/// Makes the calling loom thread's waits spin first (or not).
+#[cfg(all(loom, test))]
+pub(crate) fn loom_spin_before_waits(spin: bool) {
+    LOOM_SPIN.with(|s| s.set(spin));
 }
 
 /// Spins (as a parking green thread spins for its unpark) until `done`:

@@ -910,30 +910,6 @@ pub enum Woken<T> {
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn block<T, S, G>(
-    guard: G,
-    relock: impl Fn() -> G,
-    queue: impl Fn(&mut S) -> &mut WaitQueue<T>,
-    value: Option<T>,
-    deadline: Option<Instant>,
-    reason: &'static WaitReason,
-    at: &'static Location<'static>,
-) -> Woken<T>
-where
-    G: std::ops::DerefMut<Target = S>,
-{
-    // Not dropped as a whole: every way out takes its value, and its
-    // unparker is taken by the claimer or, if the entry was removed
-    // unclaimed, by `Packet::release_unclaimed`; nothing else in a plain
-    // packet owns anything. This saves the drop's checks on every wait.
-    let spin = deadline.is_none() && park::may_spin_for_completion();
-    block_as(guard, relock, queue, value, deadline, reason, at, spin)
-}
-
-/// [`block`], spinning for the completion first if `spin` ("Spinning
-/// waiters" in the module docs).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn block_as<T, S, G>(
     mut guard: G,
     relock: impl Fn() -> G,
     queue: impl Fn(&mut S) -> &mut WaitQueue<T>,
@@ -941,11 +917,18 @@ fn block_as<T, S, G>(
     deadline: Option<Instant>,
     reason: &'static WaitReason,
     at: &'static Location<'static>,
-    spin: bool,
 ) -> Woken<T>
 where
     G: std::ops::DerefMut<Target = S>,
 {
+    // Spin first where a green thread has nothing else to run ("Spinning
+    // waiters" in the module docs).
+    let spin = deadline.is_none() && park::may_spin_for_completion();
+    // Not dropped as a whole: every way out takes its value, and its
+    // unparker is taken by the claimer or, if the entry was removed
+    // unclaimed, by `Packet::release_unclaimed` (or read out by the owner,
+    // after a spin that was answered); nothing else in a plain packet owns
+    // anything. This saves the drop's checks on every wait.
     let line = ManuallyDrop::new(LinePacket(Packet::new(
         value,
         park::current_unparker(),
@@ -1355,8 +1338,11 @@ mod loom_tests {
     static TEST: WaitReason = WaitReason("loom");
 
     /// Blocks in `queue` (a sender with `value`, a receiver with `None`)
-    /// until a peer completes the wait.
-    fn wait_in(queue: &LMutex<WaitQueue<u32>>, value: Option<u32>) -> Woken<u32> {
+    /// until a peer completes the wait; spinning first if `spin` (under
+    /// loom: one look at its packet after letting the others run), as a
+    /// green thread with nothing else to run does ("Spinning waiters").
+    fn wait_in(queue: &LMutex<WaitQueue<u32>>, value: Option<u32>, spin: bool) -> Woken<u32> {
+        park::loom_spin_before_waits(spin);
         block(
             queue.lock().unwrap(),
             || queue.lock().unwrap(),
@@ -1368,20 +1354,9 @@ mod loom_tests {
         )
     }
 
-    /// `wait_in` for a waiter that spins before it parks (under loom: one
-    /// look at its packet after letting the others run).
-    fn wait_spinning(queue: &LMutex<WaitQueue<u32>>, value: Option<u32>) -> Woken<u32> {
-        block_as(
-            queue.lock().unwrap(),
-            || queue.lock().unwrap(),
-            |q: &mut WaitQueue<u32>| q,
-            value,
-            None,
-            &TEST,
-            Location::caller(),
-            true,
-        )
-    }
+    /// Both ways to wait: parking at once, and spinning first (where the
+    /// claimer's exchange from SPINNING and the waiter's own race).
+    const BOTH: [bool; 2] = [false, true];
 
     /// Claims the first waiter of `queue`, retrying until one is there.
     fn claim(queue: &LMutex<WaitQueue<u32>>, then: impl FnOnce(Claimed<u32>) -> Option<Unparker>) {
@@ -1404,174 +1379,133 @@ mod loom_tests {
     /// receiver gets the value, and its entry is gone from the queue.
     #[test]
     fn a_blocked_receiver_gets_what_is_delivered() {
-        ::loom::model(|| {
-            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
-            let q2 = queue.clone();
-            let sender = thread::spawn(move || claim(&q2, |c| Some(c.deliver(42))));
-            let woken = wait_in(&queue, None);
-            assert!(matches!(woken, Woken::Done(Some(42))));
-            sender.join().unwrap();
-            assert!(queue.lock().unwrap().is_empty());
-        });
+        for spin in BOTH {
+            ::loom::model(move || {
+                let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+                let q2 = queue.clone();
+                let sender = thread::spawn(move || claim(&q2, |c| Some(c.deliver(42))));
+                let woken = wait_in(&queue, None, spin);
+                assert!(matches!(woken, Woken::Done(Some(42))));
+                sender.join().unwrap();
+                assert!(queue.lock().unwrap().is_empty());
+            });
+        }
     }
 
     /// A blocked sender's value is taken exactly once; it learns it was.
     #[test]
     fn a_blocked_senders_value_is_taken_once() {
-        ::loom::model(|| {
-            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
-            let q2 = queue.clone();
-            let receiver = thread::spawn(move || {
-                let mut got = None;
-                claim(&q2, |c| {
-                    let (value, waker) = c.take();
-                    got = Some(value);
-                    Some(waker)
+        for spin in BOTH {
+            ::loom::model(move || {
+                let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+                let q2 = queue.clone();
+                let receiver = thread::spawn(move || {
+                    let mut got = None;
+                    claim(&q2, |c| {
+                        let (value, waker) = c.take();
+                        got = Some(value);
+                        Some(waker)
+                    });
+                    got
                 });
-                got
+                let woken = wait_in(&queue, Some(7), spin);
+                assert!(matches!(woken, Woken::Done(None)), "the value was taken");
+                assert_eq!(receiver.join().unwrap(), Some(7));
             });
-            let woken = wait_in(&queue, Some(7));
-            assert!(matches!(woken, Woken::Done(None)), "the value was taken");
-            assert_eq!(receiver.join().unwrap(), Some(7));
-        });
+        }
     }
 
     /// The channels' fast path for a plain receiver (`deliver_to_plain_receiver`)
     /// keeps steps 1-3: the receiver gets the value and its entry is gone.
     #[test]
     fn the_plain_receiver_fast_path_delivers() {
-        ::loom::model(|| {
-            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
-            let q2 = queue.clone();
-            let sender = thread::spawn(move || {
-                let mut value = 42;
-                loop {
-                    let mut q = q2.lock().unwrap();
-                    match q.deliver_to_plain_receiver(value) {
-                        Ok(waker) => {
-                            drop(q);
-                            waker.wake();
-                            return;
+        for spin in BOTH {
+            ::loom::model(move || {
+                let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+                let q2 = queue.clone();
+                let sender = thread::spawn(move || {
+                    let mut value = 42;
+                    loop {
+                        let mut q = q2.lock().unwrap();
+                        match q.deliver_to_plain_receiver(value) {
+                            Ok(waker) => {
+                                drop(q);
+                                waker.wake();
+                                return;
+                            }
+                            Err(back) => value = back,
                         }
-                        Err(back) => value = back,
+                        drop(q);
+                        thread::yield_now();
                     }
-                    drop(q);
-                    thread::yield_now();
-                }
+                });
+                let woken = wait_in(&queue, None, spin);
+                assert!(matches!(woken, Woken::Done(Some(42))));
+                sender.join().unwrap();
+                assert!(queue.lock().unwrap().is_empty());
             });
-            let woken = wait_in(&queue, None);
-            assert!(matches!(woken, Woken::Done(Some(42))));
-            sender.join().unwrap();
-            assert!(queue.lock().unwrap().is_empty());
-        });
+        }
     }
 
     /// The channels' fast path for a plain sender (`take_from_plain_sender`)
     /// takes its value exactly once, and the sender learns it was.
     #[test]
     fn the_plain_sender_fast_path_takes_once() {
-        ::loom::model(|| {
-            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
-            let q2 = queue.clone();
-            let receiver = thread::spawn(move || loop {
-                let mut q = q2.lock().unwrap();
-                if let Some((value, waker)) = q.take_from_plain_sender() {
+        for spin in BOTH {
+            ::loom::model(move || {
+                let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+                let q2 = queue.clone();
+                let receiver = thread::spawn(move || loop {
+                    let mut q = q2.lock().unwrap();
+                    if let Some((value, waker)) = q.take_from_plain_sender() {
+                        drop(q);
+                        waker.wake();
+                        return value;
+                    }
                     drop(q);
-                    waker.wake();
-                    return value;
-                }
-                drop(q);
-                thread::yield_now();
+                    thread::yield_now();
+                });
+                let woken = wait_in(&queue, Some(7), spin);
+                assert!(matches!(woken, Woken::Done(None)), "the value was taken");
+                assert_eq!(receiver.join().unwrap(), 7);
             });
-            let woken = wait_in(&queue, Some(7));
-            assert!(matches!(woken, Woken::Done(None)), "the value was taken");
-            assert_eq!(receiver.join().unwrap(), 7);
-        });
+        }
     }
 
-    /// A spinning receiver ("Spinning waiters"): the claimer's exchange
-    /// from SPINNING and the waiter's own (it stops spinning and parks)
-    /// race; whichever wins, the value arrives once and nobody is left
-    /// parked.
+    /// A closed channel gives a waiting sender its value back.
     #[test]
-    fn a_spinning_receiver_gets_what_is_delivered() {
-        ::loom::model(|| {
-            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
-            let q2 = queue.clone();
-            let sender = thread::spawn(move || claim(&q2, |c| Some(c.deliver(42))));
-            let woken = wait_spinning(&queue, None);
-            assert!(matches!(woken, Woken::Done(Some(42))));
-            sender.join().unwrap();
-            assert!(queue.lock().unwrap().is_empty());
-        });
-    }
-
-    /// A spinning sender's value is taken once by the fast path.
-    #[test]
-    fn a_spinning_senders_value_is_taken_once() {
-        ::loom::model(|| {
-            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
-            let q2 = queue.clone();
-            let receiver = thread::spawn(move || loop {
-                let mut q = q2.lock().unwrap();
-                if let Some((value, waker)) = q.take_from_plain_sender() {
-                    drop(q);
-                    waker.wake();
-                    return value;
-                }
-                drop(q);
-                thread::yield_now();
+    fn a_closed_channel_gives_a_waiting_sender_its_value_back() {
+        for spin in BOTH {
+            ::loom::model(move || {
+                let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+                let q2 = queue.clone();
+                let closer = thread::spawn(move || claim(&q2, |c| Some(c.close())));
+                let woken = wait_in(&queue, Some(3), spin);
+                assert!(matches!(woken, Woken::Closed(Some(3))));
+                closer.join().unwrap();
             });
-            let woken = wait_spinning(&queue, Some(7));
-            assert!(matches!(woken, Woken::Done(None)), "the value was taken");
-            assert_eq!(receiver.join().unwrap(), 7);
-        });
-    }
-
-    /// A spinning sender whose channel closes keeps its value; one whose
-    /// claim is dropped retries with it.
-    #[test]
-    fn a_spinning_sender_keeps_its_value_on_close_and_retry() {
-        ::loom::model(|| {
-            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
-            let q2 = queue.clone();
-            let closer = thread::spawn(move || claim(&q2, |c| Some(c.close())));
-            let woken = wait_spinning(&queue, Some(3));
-            assert!(matches!(woken, Woken::Closed(Some(3))));
-            closer.join().unwrap();
-        });
-        ::loom::model(|| {
-            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
-            let q2 = queue.clone();
-            let peer = thread::spawn(move || {
-                claim(&q2, |c| {
-                    drop(c);
-                    None
-                })
-            });
-            let woken = wait_spinning(&queue, Some(5));
-            assert!(matches!(woken, Woken::Retry(Some(5))));
-            peer.join().unwrap();
-        });
+        }
     }
 
     /// Step 4: a claim dropped unfinished wakes the waiter with RETRY, and
     /// the waiter keeps its value.
     #[test]
     fn a_dropped_claim_means_retry() {
-        ::loom::model(|| {
-            let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
-            let q2 = queue.clone();
-            let peer = thread::spawn(move || {
-                claim(&q2, |c| {
-                    drop(c);
-                    None
-                })
+        for spin in BOTH {
+            ::loom::model(move || {
+                let queue = LArc::new(LMutex::new(WaitQueue::<u32>::new()));
+                let q2 = queue.clone();
+                let peer = thread::spawn(move || {
+                    claim(&q2, |c| {
+                        drop(c);
+                        None
+                    })
+                });
+                let woken = wait_in(&queue, Some(5), spin);
+                assert!(matches!(woken, Woken::Retry(Some(5))));
+                peer.join().unwrap();
             });
-            let woken = wait_in(&queue, Some(5));
-            assert!(matches!(woken, Woken::Retry(Some(5))));
-            peer.join().unwrap();
-        });
+        }
     }
 
     /// One select waits in two queues; two peers race to claim it: exactly
