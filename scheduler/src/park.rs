@@ -280,7 +280,7 @@ pub fn park_external(
 
 /// [`park_with`], with its spin for an unpark before the switch only if
 /// `spin`: `wait::block` spins on its packet instead (see
-/// [`spin_for_completion`]) before its first park.
+/// [`spin_while_idle`]) before its first park.
 #[inline(always)]
 pub(crate) fn park_spinning_if(
     reason: &'static WaitReason,
@@ -378,10 +378,13 @@ fn spin_for_unpark(header: &crate::task::Header) -> bool {
 
 /// Spins as [`spin_for_unpark`] does, until `done` says so: true if it
 /// did. Where the caller may not spin (an OS thread, one worker, one CPU,
-/// another green thread ready here, registered sockets, unwinding), false
-/// at once, without calling `done`.
+/// another green thread ready or queued here, registered sockets), false
+/// at once, without calling `done`. `wait::block` spins with it on its
+/// packet: its claimer then completes the packet without waking the
+/// waiter, and a cross-worker hand-off moves the channel's line and the
+/// packet's, not the waiter's task header and mailbox.
 #[inline]
-fn spin_while_idle(mut done: impl FnMut() -> bool) -> bool {
+pub(crate) fn spin_while_idle(mut done: impl FnMut() -> bool) -> bool {
     worker::with_worker(|w| {
         let Some(w) = w else {
             return false;
@@ -433,17 +436,6 @@ pub(crate) fn may_spin_for_completion() -> bool {
 #[cfg(all(loom, test))]
 pub(crate) fn loom_spin_before_waits(spin: bool) {
     LOOM_SPIN.with(|s| s.set(spin));
-}
-
-/// Spins (as a parking green thread spins for its unpark) until `done`:
-/// true if it came. For `wait::block`, whose claimer completes a spinning
-/// waiter's packet without waking it: a cross-worker hand-off then moves
-/// the channel's line and the packet's, not the waiter's task header and
-/// mailbox.
-#[cfg(not(loom))]
-#[inline]
-pub(crate) fn spin_for_completion(done: impl FnMut() -> bool) -> bool {
-    spin_while_idle(done)
 }
 
 /// Gives other green threads a turn: the caller goes to the back of its

@@ -1017,7 +1017,7 @@ where
 #[cfg(not(loom))]
 #[inline(always)]
 fn spin_for<T>(packet: &Packet<T>) -> bool {
-    park::spin_for_completion(|| packet.state() != SPINNING)
+    park::spin_while_idle(|| packet.state() != SPINNING)
 }
 
 /// Loom: one look, after letting the other threads run.
