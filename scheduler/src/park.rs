@@ -28,6 +28,7 @@ use crossbeam_utils::sync::{Parker, Unparker as OsUnparker};
 type OsUnparker = ::loom::thread::Thread;
 
 use crate::coroutine::{self, Request};
+use crate::loom::AtomicU8;
 use crate::task::{TaskRef, Unpark};
 use crate::worker;
 
@@ -407,6 +408,59 @@ pub(crate) fn spin_while_idle(mut done: impl FnMut() -> bool) -> bool {
     })
 }
 
+/// Leaves `state`, the packet of the calling green thread's plain wait, to
+/// its worker to watch while it parks (see `Worker::watch`): true if the
+/// worker took it on. The caller parks with the packet left SPINNING and,
+/// once it runs again, calls [`unwatch`] before anything else.
+pub(crate) fn watch_while_parked(
+    state: &AtomicU8,
+    unparker: std::ptr::NonNull<Option<Unparker>>,
+) -> bool {
+    // A green thread that parks while unwinding blocks its OS thread (see
+    // `park_inner_as`), and its worker, which would watch, with it.
+    let unwinding =
+        worker::with_current_header(|h| h.is_none_or(|h| h.unwinding.load(Ordering::Relaxed)));
+    !unwinding
+        && !std::thread::panicking()
+        && worker::with_worker(|w| w.is_some_and(|w| w.watch(state, unparker)))
+}
+
+/// Whether the calling green thread's plain wait should have its worker
+/// watch the packet although other green threads are ready to run there
+/// (see [`watch_while_parked`]): its latest answered wait was answered
+/// from another worker, and the worker could.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn may_watch() -> bool {
+    worker::with_current_header(|h| h.is_some_and(|h| h.partner_away.load(Ordering::Relaxed)))
+        && worker::with_worker(|w| w.is_some_and(worker::Worker::may_watch))
+}
+
+#[cfg(loom)]
+pub(crate) fn may_watch() -> bool {
+    false
+}
+
+/// Records whether the calling green thread's latest answered wait was
+/// answered from another worker (see [`may_watch`]).
+#[inline]
+pub(crate) fn set_partner_away(away: bool) {
+    worker::with_current_header(|h| {
+        if let Some(h) = h {
+            if h.partner_away.load(Ordering::Relaxed) != away {
+                h.partner_away.store(away, Ordering::Relaxed);
+            }
+        }
+    });
+}
+
+/// Ends the calling thread's worker's watch of `state`, if it watches it:
+/// true if it did.
+#[inline]
+pub(crate) fn unwatch(state: &AtomicU8) -> bool {
+    worker::with_worker(|w| w.is_some_and(|w| w.unwatch(state)))
+}
+
 /// Whether a thread about to wait in a queue may spin for its packet's
 /// completion first (`wait::block`): it runs on a worker where nothing
 /// else could run now, of a runtime with more than one worker, on a
@@ -481,7 +535,7 @@ pub(crate) fn multicore() -> bool {
 /// Whether other green threads wait to run on the calling green thread's
 /// worker (a spinner holds them up); false on an OS thread.
 pub fn others_ready_here() -> bool {
-    worker::with_worker(|w| w.is_some_and(worker::Worker::has_resumable))
+    worker::with_worker(|w| w.is_some_and(|w| w.wake_answered() || w.has_resumable()))
 }
 
 /// Counts one runtime operation against the running green thread's budget;

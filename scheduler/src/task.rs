@@ -422,6 +422,12 @@ pub(crate) struct Header {
     /// At shutdown: held back until its scoped green threads or its calls
     /// on the blocking pool are done (see `Worker::retry_deferred`).
     pub(crate) deferred: AtomicBool,
+    /// Its latest plain wait that a worker watched or it spun for was
+    /// answered from another worker: its next wait has its worker watch
+    /// the packet even where other green threads are ready to run (see
+    /// `Worker::watch`). Read and written only by the task itself, while
+    /// it runs.
+    pub(crate) partner_away: AtomicBool,
     /// Its calls on the blocking pool in flight (0 or 1; a count, so that
     /// the pool thread's decrement can trail the caller's next call).
     pub(crate) blocking_calls: AtomicU32,
@@ -493,6 +499,7 @@ impl Header {
             ptr::addr_of_mut!((*at).unwinding).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).abandoned).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).deferred).write(AtomicBool::new(false));
+            ptr::addr_of_mut!((*at).partner_away).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).blocking_calls).write(AtomicU32::new(0));
             ptr::addr_of_mut!((*at).timed).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).join_waiter).write(Mutex::new(None));

@@ -62,9 +62,10 @@
 //! | DEFERRED | ABANDONED | the deferred sender | [`DeferredSend`] dropped (CAS): it will not send; the receiver retries |
 //! | DEFERRED | RECEIVER_GONE | the receiver | [`DeferredRecv`] dropped unwaited (CAS): the sender keeps its value |
 //!
-//! | (new) | SPINNING | the owner | [`block`], a plain waiter that may spin (see below) |
-//! | SPINNING | READY, CLOSED or RETRY | the claimer | as from WAITING, by a compare-exchange, and without waking the owner |
-//! | SPINNING | WAITING | the owner | its spin ended unanswered (compare-exchange); it parks |
+//! | (new) | SPINNING | the owner | [`block`], a plain waiter that may spin or be watched (see below) |
+//! | SPINNING | READY, CLOSED or RETRY | the claimer | as from WAITING, by a compare-exchange, and without waking the owner; a claimer on the worker that watches the packet: a store, and it wakes the owner |
+//! | SPINNING | WAITING | the owner | its spin ended unanswered and no worker watches it, or it runs again after a watched park (compare-exchange) |
+//! | SPINNING | WAITING | the watching worker | before it sleeps (compare-exchange) |
 //!
 //! WAITING moves once, by the one claimer, with a Release store that is
 //! its last touch of a plain packet; the owner reads every state with
@@ -91,6 +92,45 @@
 //! did (the claimer then finds WAITING and completes and wakes as ever).
 //! Select arms never spin: their packets are shared, and a select's
 //! waiter wakes from whichever arm completes first.
+//!
+//! ## Watched waits
+//!
+//! A spin that ends because other work came to the waiter's worker (or
+//! after its few microseconds) need not end the cheap completion: the
+//! waiter parks with its packet still SPINNING, and its *worker* watches
+//! the packet (`Worker::watch`: a pointer to the state and to the
+//! unparker, at most four per worker). The claimer completes it as above,
+//! waking nobody; the worker sees the state move when it next picks a
+//! task, spins idle, or spins in another green thread's wait, and wakes
+//! the waiter itself, a wake within one worker. Without it, several green
+//! threads of one worker whose partners are elsewhere (producers feeding a
+//! consumer on another worker) take turns being the parked one, and every
+//! message pays a cross-worker wake. A green thread whose latest such wait
+//! was answered from another worker (`Header::partner_away`) is watched
+//! from the start, even beside ready green threads, where it would not
+//! spin; one whose partners share its worker never is, and pays nothing.
+//!
+//! Who ends a watch, and how exactly one side decides:
+//!
+//! - The claimer on another worker: its exchange from SPINNING (the
+//!   worker then finds the final state and wakes the waiter with the
+//!   unparker the claimer left in the packet).
+//! - A claimer on the watching worker (the waiter is parked there, not
+//!   spinning): it takes the entry out (`Worker::unwatch`) and completes
+//!   and wakes the ordinary way, the cheapest wake there is.
+//! - The worker, before it sleeps: SPINNING → WAITING by a
+//!   compare-exchange; if that fails the claimer was first, and the worker
+//!   wakes the waiter. Nobody watches a sleeping worker's packets.
+//! - The waiter, whenever it runs again (woken by any of these, or by
+//!   anything else: the runtime's shutdown unwinding it, a spurious
+//!   wake), before it looks at its packet: it takes its entry out if it is
+//!   still there and moves a packet still SPINNING to WAITING. Its unwind
+//!   guard does the same. So an entry never outlives its packet: the
+//!   waiter runs only on its worker (watches are off with full
+//!   migration), the thread that holds the entry.
+//!
+//! A waiter that is unwinding (or panicking) is never watched: its park
+//! blocks its worker's OS thread, and no worker would look.
 //!
 //! # Deferred sends
 //!
@@ -205,7 +245,7 @@ const SPINNING: u8 = 10;
 /// |---|---|---|
 /// | `state` | claimer (Release); the deferred send's two sides (CAS) | both (Acquire) |
 /// | `value` | owner before queueing; claimer while WAITING; the deferred sender in FILLING | the other side after the state moved on |
-/// | `unparker` | made with the packet | moved out by the claimer before it sets `state` |
+/// | `unparker` | made with the packet | moved out by the claimer before it sets `state` (from WAITING); used by the watching worker after a claimer completed it from SPINNING (see "Watched waits") |
 /// | `deferred`, `select` | made with the packet, never changed | claimers, under the queue's lock |
 /// | `deferred_receiver` | the receiver that claimed a deferred sender, before DEFERRED | the deferred sender, after it |
 ///
@@ -272,6 +312,23 @@ impl<T> Packet<T> {
         unsafe {
             drop((*self.unparker.get()).take());
             (*self.value.get()).take()
+        }
+    }
+
+    /// A plain packet's owner, once its claimer completed it: takes the
+    /// value, and drops the unparker if the claimer left it (it completed
+    /// the packet from SPINNING, see "Spinning waiters").
+    /// True with it if the claimer left the unparker.
+    fn take_completed(&self) -> (Option<T>, bool) {
+        debug_assert!(!matches!(self.state(), WAITING | SPINNING));
+        // SAFETY: completed (Acquire above, in the caller): the claimer is
+        // done with the packet, and only its owner touches it from here on.
+        unsafe {
+            let left = (*self.unparker.get()).is_some();
+            if left {
+                drop((*self.unparker.get()).take());
+            }
+            ((*self.value.get()).take(), left)
         }
     }
 
@@ -468,7 +525,8 @@ pub enum Kind {
 impl<T> Entry<T> {
     /// Protocol step 2's last act: publishes `state` to the waiter and
     /// hands back its unparker (to call once the channel lock is released),
-    /// or a no-op one if the waiter spins for it ("Spinning waiters").
+    /// or a no-op one if the waiter spins for it or another worker watches
+    /// it ("Spinning waiters", "Watched waits").
     #[inline(always)]
     fn complete(self, state: u8) -> Unparker {
         let packet = self.packet();
@@ -476,18 +534,25 @@ impl<T> Entry<T> {
         // instruction costs some 7 ns even on a line this core owns.
         if !self.is_select_arm()
             && packet.state.load(Ordering::Relaxed) == SPINNING
+            // A waiter this worker watches is parked here: it is woken the
+            // ordinary way, a cheap wake on one worker.
+            && !park::unwatch(&packet.state)
             && packet
                 .state
                 .compare_exchange(SPINNING, state, Ordering::Release, Ordering::Relaxed)
                 .is_ok()
         {
-            // The owner spins on the state and saw nothing before this
-            // exchange; it keeps (and drops) its own unparker. A plain
-            // packet may be gone from here on: no further access.
+            // The owner spins on the state, or its worker watches it; it saw
+            // nothing before this exchange and keeps its unparker (the
+            // worker wakes it with that). A plain packet may be gone from
+            // here on: no further access.
             return Unparker::nobody();
         }
-        // SAFETY: claimed (step 1) and still WAITING: the owner does not
-        // touch its unparker; it was written before the packet was queued.
+        // SAFETY: claimed (step 1) and still WAITING, or SPINNING with its
+        // watch just taken out by this thread, the one that held it (the
+        // owner is parked on this worker, and the worker, this thread, will
+        // not look): the owner does not touch its unparker; it was written
+        // before the packet was queued.
         let unparker = unsafe { (*packet.unparker.get()).take() };
         // A plain packet may be gone once this store is seen: the last
         // access to it (the select arm's count is given back after it).
@@ -924,6 +989,7 @@ where
     // Spin first where a green thread has nothing else to run ("Spinning
     // waiters" in the module docs).
     let spin = deadline.is_none() && park::may_spin_for_completion();
+    let watch = spin || (deadline.is_none() && park::may_watch());
     // Not dropped as a whole: every way out takes its value, and its
     // unparker is taken by the claimer or, if the entry was removed
     // unclaimed, by `Packet::release_unclaimed` (or read out by the owner,
@@ -936,7 +1002,7 @@ where
         false,
     )));
     let packet = &line.0;
-    if spin {
+    if watch {
         packet.state.store(SPINNING, Ordering::Relaxed);
     }
     queue(&mut guard).entries.push_back(Entry::plain(packet));
@@ -944,12 +1010,20 @@ where
     // The first park skips the park's own spin for an unpark: this one
     // spun already, or found that it may not.
     let mut first_park = true;
-    if spin {
-        let answered = spin_for(packet)
-            || packet
-                .state
-                .compare_exchange(SPINNING, WAITING, Ordering::Acquire, Ordering::Acquire)
-                .is_err();
+    // Parked with the packet left SPINNING, its worker watching it (until
+    // it runs again), and whether it ever was.
+    let mut watched = false;
+    let mut was_watched = false;
+    if watch {
+        let answered = (spin && spin_for(packet)) || {
+            watched = park::watch_while_parked(&packet.state, unparker_ptr(packet));
+            was_watched = watched;
+            !watched
+                && packet
+                    .state
+                    .compare_exchange(SPINNING, WAITING, Ordering::Acquire, Ordering::Acquire)
+                    .is_err()
+        };
         if answered {
             // Completed from SPINNING: the claimer left the unparker here
             // and is done with the packet (the state was read with
@@ -964,6 +1038,8 @@ where
             let (value, unparker) =
                 unsafe { (packet.value.get().read(), packet.unparker.get().read()) };
             drop(unparker);
+            // Answered while this green thread ran: from another worker.
+            park::set_partner_away(true);
             return match packet.state() {
                 READY => Woken::Done(value),
                 CLOSED => Woken::Closed(value),
@@ -980,18 +1056,25 @@ where
     };
     loop {
         match packet.state() {
-            WAITING => {}
-            READY => {
+            WAITING | SPINNING => {}
+            state => {
                 std::mem::forget(waiting);
-                return Woken::Done(packet.take_value());
-            }
-            CLOSED => {
-                std::mem::forget(waiting);
-                return Woken::Closed(packet.take_value());
-            }
-            _ => {
-                std::mem::forget(waiting);
-                return Woken::Retry(packet.take_value());
+                if watched {
+                    // Completed before we parked: still watched.
+                    park::unwatch(&packet.state);
+                }
+                let (value, left) = packet.take_completed();
+                if was_watched {
+                    // A claimer on another worker completes a watched
+                    // packet from SPINNING and leaves the unparker; one on
+                    // this worker takes it and wakes us (`Entry::complete`).
+                    park::set_partner_away(left);
+                }
+                return match state {
+                    READY => Woken::Done(value),
+                    CLOSED => Woken::Closed(value),
+                    _ => Woken::Retry(value),
+                };
             }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -1010,7 +1093,44 @@ where
         // processor must learn to predict.
         let spin = !std::mem::take(&mut first_park);
         park::park_spinning_if(reason, deadline, at, spin);
+        if std::mem::take(&mut watched) {
+            // Running again, woken by the worker that watched the packet or
+            // otherwise: from here the claimer wakes us, as any waiter's.
+            settle_watch(packet);
+        }
     }
+}
+
+/// Ends the watch of a plain waiter's packet, before anything else looks
+/// at it once the waiter runs again: the worker's entry goes, and a packet
+/// still SPINNING goes to WAITING (or was completed just before).
+fn settle_watch<T>(packet: &Packet<T>) {
+    park::unwatch(&packet.state);
+    if packet.state.load(Ordering::Relaxed) == SPINNING {
+        let _ =
+            packet
+                .state
+                .compare_exchange(SPINNING, WAITING, Ordering::Acquire, Ordering::Acquire);
+    }
+}
+
+/// Where a plain packet keeps its unparker, for the worker that watches it.
+fn unparker_ptr<T>(packet: &Packet<T>) -> NonNull<Option<Unparker>> {
+    NonNull::new(packet.unparker.get()).expect("a field's address is not null")
+}
+
+/// Whether a watched packet was completed (see `Worker::watch`).
+pub(crate) fn watch_answered(state: &AtomicU8) -> bool {
+    state.load(Ordering::Relaxed) != SPINNING
+}
+
+/// Ends a worker's watch of a parked waiter's packet: SPINNING → WAITING,
+/// so that its claimer wakes the waiter; false if the claimer completed it
+/// first (the worker then wakes the waiter).
+pub(crate) fn end_watch(state: &AtomicU8) -> bool {
+    state
+        .compare_exchange(SPINNING, WAITING, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
 }
 
 /// Spins until the packet leaves SPINNING (true), or the spin ends.
@@ -1047,6 +1167,8 @@ where
     Q: Fn(&mut S) -> &mut WaitQueue<T>,
 {
     fn drop(&mut self) {
+        // Unwound out of a watched park, maybe: no entry may outlive us.
+        settle_watch(self.packet);
         let mut guard = (self.relock)();
         let removed = (self.queue)(&mut guard).remove_packet(self.packet);
         drop(guard);
@@ -1059,7 +1181,7 @@ where
         while self.packet.state() == WAITING {
             park::park(&UNWINDING);
         }
-        drop(self.packet.take_value());
+        drop(self.packet.take_completed().0);
     }
 }
 

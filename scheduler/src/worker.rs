@@ -9,6 +9,10 @@
 //!                     the poller is polled without blocking (see `io`)
 //!  while a thief waits for its short queue: own deque first, as many
 //!                     picks as that queue held (see `unstarted_first`)
+//!  watched waits         green threads parked on a plain wait whose
+//!                        packet this worker watches: each completed one
+//!                        is woken here, into the run-next slot (see
+//!                        `Worker::watch`)
 //!  (a) run-next slot     the task this worker just woke (≤ 3 in a row;
 //!                        then it queues behind the local queue, or, if
 //!                        that is empty, behind the inbox and one
@@ -50,6 +54,8 @@ use crossbeam_utils::sync::Parker;
 use crossbeam_utils::Backoff;
 
 use crate::coroutine::{Coro, Request, Resumed};
+use crate::loom::AtomicU8;
+use crate::park::Unparker;
 use crate::scheduler::{Shared, WorkerShared};
 use crate::signal;
 use crate::stack::{NoStack, Stack, WORKER_CACHE};
@@ -189,6 +195,42 @@ const MAX_SPIN: Duration = Duration::from_millis(1);
 const IDLE_PAUSES: u32 = 4;
 /// Looks at the inbox between two looks at everything else while idle.
 const INBOX_POLLS: u32 = 32;
+/// Most parked plain waits one worker watches at once (see
+/// `Worker::watch`): each costs a load per pick of a task; a wait beyond
+/// these parks the ordinary way.
+const MAX_WATCHED: usize = 4;
+
+/// A green thread parked in a plain wait (`wait::block`) whose packet this
+/// worker watches instead of having its claimer wake it (see
+/// `Worker::watch`).
+struct Watched {
+    /// The packet's state, on the parked green thread's stack: alive until
+    /// that green thread runs again, which takes the entry out first
+    /// (`Worker::unwatch`), and it runs only on this worker.
+    state: ptr::NonNull<AtomicU8>,
+    /// The packet's unparker, left there by a claimer that completes the
+    /// packet from SPINNING; untouched by anyone else while the entry is
+    /// here.
+    unparker: ptr::NonNull<Option<Unparker>>,
+}
+
+impl Watched {
+    /// Wakes the green thread, whose packet was completed from SPINNING.
+    fn wake(&self) {
+        // SAFETY: the packet is alive (see `state`), its claimer completed
+        // it from SPINNING and so left the unparker alone, and its owner is
+        // parked: nobody else touches the unparker until the owner runs,
+        // on this thread, after this wake.
+        if let Some(unparker) = unsafe { self.unparker.as_ref() } {
+            unparker.unpark();
+        }
+    }
+}
+
+// SAFETY: a worker is moved to its OS thread before it runs anything, so
+// before it watches anything; entries are made, read and dropped on that
+// thread only. (The pointer's target, an atomic, is Sync anyway.)
+unsafe impl Send for Watched {}
 
 /// Per-worker counters. Only the owning worker writes them (plain load and
 /// store, no read-modify-write); anyone may read.
@@ -251,6 +293,10 @@ pub(crate) struct Worker {
     /// This worker is waking the green threads a poll found ready (see
     /// `schedule_woken`).
     polling: Cell<bool>,
+    /// Parked plain waits whose packets this worker watches (see `watch`),
+    /// at most [`MAX_WATCHED`], and how many (read on every pick).
+    watched: RefCell<Vec<Watched>>,
+    watched_len: Cell<usize>,
 }
 
 /// A worker's pointer to its own `WorkerShared` (see `Worker::me`).
@@ -469,6 +515,8 @@ impl Worker {
             queue_seen: RefCell::new(vec![None; n]),
             spin: Cell::new(SPIN),
             polling: Cell::new(false),
+            watched: RefCell::new(Vec::with_capacity(MAX_WATCHED)),
+            watched_len: Cell::new(0),
         }
     }
 
@@ -521,6 +569,9 @@ impl Worker {
 
     #[inline(always)]
     fn next_task(&self) -> Option<Runnable> {
+        if self.watched_len.get() != 0 {
+            self.wake_answered();
+        }
         // A countdown, not `tick % 61`: this runs on every hand-off.
         let tick = self.tick.get().wrapping_sub(1);
         self.tick.set(if tick == 0 { FAIRNESS_TICK } else { tick });
@@ -825,6 +876,7 @@ impl Worker {
             // destructors that run when a stale timer, a cancelled task or
             // an unwound one lets go of a finished task's output.
             self.fire_timers();
+            self.wake_answered();
             if self.has_resumable() {
                 self.stop_searching();
                 return self.next_task();
@@ -850,7 +902,7 @@ impl Worker {
             // yield hands the CPU away for a whole timeslice (Go's spinning
             // Ms use procyield the same way).
             for _ in 0..INBOX_POLLS {
-                if !inbox.is_empty() {
+                if !inbox.is_empty() || self.any_answered() {
                     break;
                 }
                 for _ in 0..IDLE_PAUSES {
@@ -871,6 +923,11 @@ impl Worker {
     }
 
     fn park(&self) {
+        // Nobody would wake a watched green thread while this worker
+        // sleeps: each goes back to being woken by its claimer first.
+        if self.end_watches() {
+            return;
+        }
         let idle = &self.shared.idle;
         let was_searching = self.searching.replace(false);
         if idle.transition_worker_to_parked(self.index, was_searching)
@@ -974,11 +1031,128 @@ impl Worker {
     /// the inbox), and no sockets are registered, whose readiness only a
     /// worker's own look at the poller would see.
     pub(crate) fn may_spin_for_unpark(&self) -> bool {
-        !self.has_resumable()
+        !self.wake_answered()
+            && !self.has_resumable()
             && self.yielded.borrow().is_empty()
             && self.deque.is_empty()
             && self.me().mailbox.inbox.is_empty()
             && self.shared.used_driver().is_none()
+    }
+
+    /// Watches `state`, the packet of the running green thread's plain wait
+    /// (`wait::block`), while that green thread parks: true if taken on.
+    ///
+    /// A plain waiter that spun for its packet's completion and saw other
+    /// work come to its worker parks with its packet left SPINNING, and its
+    /// worker watches the packet: the claimer completes it by a
+    /// compare-exchange and wakes nobody ("Spinning waiters" in `wait`),
+    /// and this worker wakes the green thread itself when it next picks a
+    /// task, spins idle or spins in another green thread's wait. A wake
+    /// from another worker (a compare-exchange on the task's state, a push
+    /// to this worker's inbox, both lines pulled across) becomes a load of
+    /// a line the claimer wrote once. Several green threads of one worker
+    /// waiting on partners elsewhere (two producers feeding a consumer on
+    /// another worker) otherwise take turns being the parked one, and every
+    /// message pays a cross-worker wake. Before this worker sleeps, every
+    /// watch ends (`end_watches`). Not with full migration: the green
+    /// thread could run elsewhere next, and the entry must be taken out by
+    /// the worker that holds it.
+    pub(crate) fn watch(&self, state: &AtomicU8, unparker: ptr::NonNull<Option<Unparker>>) -> bool {
+        if !self.may_watch() {
+            return false;
+        }
+        let mut watched = self.watched.borrow_mut();
+        watched.push(Watched {
+            state: ptr::NonNull::from(state),
+            unparker,
+        });
+        self.watched_len.set(watched.len());
+        true
+    }
+
+    /// Whether [`watch`](Self::watch) would take a wait on: a runtime of
+    /// more than one worker (on one, the claimer runs here and wakes
+    /// cheaply), without full migration, with a free entry.
+    #[inline]
+    pub(crate) fn may_watch(&self) -> bool {
+        self.watched_len.get() < MAX_WATCHED
+            && self.shared.workers.len() > 1
+            && !self.shared.migrate
+    }
+
+    /// Stops watching `state` if this worker watches it: true if it did.
+    /// Called by the green thread that waits on it once it runs again
+    /// (woken by this worker or otherwise), before its packet can go away,
+    /// and by a claimer on this worker, which then completes the packet
+    /// and wakes the green thread itself, the cheap way on one worker.
+    pub(crate) fn unwatch(&self, state: &AtomicU8) -> bool {
+        if self.watched_len.get() == 0 {
+            return false;
+        }
+        let mut watched = self.watched.borrow_mut();
+        let Some(i) = watched
+            .iter()
+            .position(|w| ptr::eq(w.state.as_ptr(), state))
+        else {
+            return false;
+        };
+        watched.swap_remove(i);
+        self.watched_len.set(watched.len());
+        true
+    }
+
+    /// Whether a watched packet was completed.
+    fn any_answered(&self) -> bool {
+        self.watched_len.get() != 0
+            && self.watched.borrow().iter().any(|w| {
+                // SAFETY: a watched packet is alive while its entry is here
+                // (see `Watched::state`).
+                crate::wait::watch_answered(unsafe { w.state.as_ref() })
+            })
+    }
+
+    /// Wakes the watched green threads whose packets were completed, into
+    /// this worker's queues; true if it woke any.
+    pub(crate) fn wake_answered(&self) -> bool {
+        let mut woke = false;
+        while self.watched_len.get() != 0 {
+            let mut watched = self.watched.borrow_mut();
+            let Some(i) = watched.iter().position(|w| {
+                // SAFETY: as in `any_answered`.
+                crate::wait::watch_answered(unsafe { w.state.as_ref() })
+            }) else {
+                break;
+            };
+            let entry = watched.swap_remove(i);
+            self.watched_len.set(watched.len());
+            drop(watched);
+            // No borrow held: the wake pushes to this worker's queues.
+            entry.wake();
+            woke = true;
+        }
+        woke
+    }
+
+    /// Ends every watch: each packet still SPINNING goes to WAITING, and
+    /// its claimer wakes its green thread as for any parked waiter; one
+    /// that was completed meanwhile has its green thread woken here. True
+    /// if any was woken.
+    fn end_watches(&self) -> bool {
+        let mut woke = false;
+        loop {
+            let entry = self.watched.borrow_mut().pop();
+            let Some(entry) = entry else {
+                break;
+            };
+            self.watched_len.set(self.watched_len.get() - 1);
+            // SAFETY: as in `any_answered` (the entry was here until now,
+            // and its green thread has not run since).
+            if !crate::wait::end_watch(unsafe { entry.state.as_ref() }) {
+                entry.wake();
+                woke = true;
+            }
+        }
+        woke
     }
 
     /// Whether a task waits in the run-next slot or the local queue.
@@ -992,6 +1166,9 @@ impl Worker {
     /// Whether this worker has nothing to run but the task it runs: every
     /// queue empty, no timer set (one could be due), no shutdown going on.
     fn alone(&self) -> bool {
+        if self.wake_answered() {
+            return false;
+        }
         let run_next = self.run_next.take();
         let none_next = run_next.is_none();
         self.run_next.set(run_next);
@@ -1367,6 +1544,9 @@ impl Worker {
     fn release_everything(&self) {
         let timers = self.timers.borrow_mut().take_all();
         drop(timers);
+        let watched = std::mem::take(&mut *self.watched.borrow_mut());
+        self.watched_len.set(0);
+        drop(watched);
         let stacks: Vec<Stack> = self.stacks.borrow_mut().drain(..).collect();
         self.counters().cached_stacks.store(0, Ordering::Relaxed);
         self.shared.stacks.put_many(stacks);
