@@ -425,22 +425,6 @@ pub(crate) fn watch_while_parked(
         && worker::with_worker(|w| w.is_some_and(|w| w.watch(state, unparker)))
 }
 
-/// Whether the calling green thread's plain wait should have its worker
-/// watch the packet although other green threads are ready to run there
-/// (see [`watch_while_parked`]): its latest answered wait was answered
-/// from another worker, and the worker could.
-#[cfg(not(loom))]
-#[inline]
-pub(crate) fn may_watch() -> bool {
-    worker::with_current_header(|h| h.is_some_and(|h| h.partner_away.load(Ordering::Relaxed)))
-        && worker::with_worker(|w| w.is_some_and(worker::Worker::may_watch))
-}
-
-#[cfg(loom)]
-pub(crate) fn may_watch() -> bool {
-    false
-}
-
 /// Records whether the calling green thread's latest answered wait was
 /// answered from another worker (see [`may_watch`]).
 #[inline]
@@ -461,23 +445,43 @@ pub(crate) fn unwatch(state: &AtomicU8) -> bool {
     worker::with_worker(|w| w.is_some_and(|w| w.unwatch(state)))
 }
 
-/// Whether a thread about to wait in a queue may spin for its packet's
-/// completion first (`wait::block`): it runs on a worker where nothing
-/// else could run now, of a runtime with more than one worker, on a
-/// multicore machine. (The spin never switches, so it needs none of a
-/// park's checks for unwinding.) Under loom, where the models say
-/// (`loom_spin_before_waits`).
+/// How a thread about to wait in a queue (`wait::block`, a wait without
+/// deadline) waits for its packet's completion: `(spin, watch)`.
+///
+/// - `spin`: it spins first; it runs on a worker where nothing else could
+///   run now, of a runtime with more than one worker, on a multicore
+///   machine. (The spin never switches, so it needs none of a park's
+///   checks for unwinding.)
+/// - `watch`: its packet starts SPINNING, to be watched by its worker once
+///   it parks ([`watch_while_parked`]): it spins first, or its latest
+///   answered wait was answered from another worker (its partners are
+///   elsewhere) and the worker could watch one more.
+///
+/// Under loom, where the models say (`loom_spin_before_waits`).
 #[cfg(not(loom))]
 #[inline]
-pub(crate) fn may_spin_for_completion() -> bool {
-    worker::with_worker(|w| {
-        w.is_some_and(|w| w.shared.workers.len() > 1 && multicore() && w.may_spin_for_unpark())
-    })
+pub(crate) fn completion_wait() -> (bool, bool) {
+    worker::with_worker(
+        #[inline(always)]
+        |w| match w {
+            Some(w) if w.shared.workers.len() > 1 => {
+                let spin = multicore() && w.may_spin_for_unpark();
+                let watch = spin
+                    || (w.may_watch()
+                        && worker::with_current_header(|h| {
+                            h.is_some_and(|h| h.partner_away.load(Ordering::Relaxed))
+                        }));
+                (spin, watch)
+            }
+            _ => (false, false),
+        },
+    )
 }
 
 #[cfg(loom)]
-pub(crate) fn may_spin_for_completion() -> bool {
-    LOOM_SPIN.with(std::cell::Cell::get)
+pub(crate) fn completion_wait() -> (bool, bool) {
+    let spin = LOOM_SPIN.with(std::cell::Cell::get);
+    (spin, spin)
 }
 
 #[cfg(loom)]

@@ -77,7 +77,7 @@
 //! # Spinning waiters
 //!
 //! A plain waiter on a worker where nothing else could run meanwhile (see
-//! `park::may_spin_for_completion`) spins a few microseconds before it
+//! `park::completion_wait`) spins a few microseconds before it
 //! parks, watching its packet's state, which starts as SPINNING. Its
 //! claimer completes such a packet with a compare-exchange SPINNING →
 //! final state and stops there: it does not take the unparker, and wakes
@@ -988,8 +988,10 @@ where
 {
     // Spin first where a green thread has nothing else to run ("Spinning
     // waiters" in the module docs).
-    let spin = deadline.is_none() && park::may_spin_for_completion();
-    let watch = spin || (deadline.is_none() && park::may_watch());
+    let (spin, watch) = match deadline {
+        None => park::completion_wait(),
+        Some(_) => (false, false),
+    };
     // Not dropped as a whole: every way out takes its value, and its
     // unparker is taken by the claimer or, if the entry was removed
     // unclaimed, by `Packet::release_unclaimed` (or read out by the owner,
@@ -1010,14 +1012,11 @@ where
     // The first park skips the park's own spin for an unpark: this one
     // spun already, or found that it may not.
     let mut first_park = true;
-    // Parked with the packet left SPINNING, its worker watching it (until
-    // it runs again), and whether it ever was.
+    // Parks with the packet left SPINNING, its worker watching it.
     let mut watched = false;
-    let mut was_watched = false;
     if watch {
         let answered = (spin && spin_for(packet)) || {
             watched = park::watch_while_parked(&packet.state, unparker_ptr(packet));
-            was_watched = watched;
             !watched
                 && packet
                     .state
@@ -1054,27 +1053,25 @@ where
         relock: &relock,
         queue: &queue,
     };
+    if watched {
+        park_watched(packet, reason, at);
+    }
+    // From here the packet is never SPINNING: its claimer wakes us, as any
+    // waiter's.
     loop {
         match packet.state() {
-            WAITING | SPINNING => {}
-            state => {
+            WAITING => {}
+            READY => {
                 std::mem::forget(waiting);
-                if watched {
-                    // Completed before we parked: still watched.
-                    park::unwatch(&packet.state);
-                }
-                let (value, left) = packet.take_completed();
-                if was_watched {
-                    // A claimer on another worker completes a watched
-                    // packet from SPINNING and leaves the unparker; one on
-                    // this worker takes it and wakes us (`Entry::complete`).
-                    park::set_partner_away(left);
-                }
-                return match state {
-                    READY => Woken::Done(value),
-                    CLOSED => Woken::Closed(value),
-                    _ => Woken::Retry(value),
-                };
+                return Woken::Done(owner_take(packet, watch, watched));
+            }
+            CLOSED => {
+                std::mem::forget(waiting);
+                return Woken::Closed(owner_take(packet, watch, watched));
+            }
+            _ => {
+                std::mem::forget(waiting);
+                return Woken::Retry(owner_take(packet, watch, watched));
             }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -1093,12 +1090,51 @@ where
         // processor must learn to predict.
         let spin = !std::mem::take(&mut first_park);
         park::park_spinning_if(reason, deadline, at, spin);
-        if std::mem::take(&mut watched) {
-            // Running again, woken by the worker that watched the packet or
-            // otherwise: from here the claimer wakes us, as any waiter's.
-            settle_watch(packet);
-        }
     }
+}
+
+/// `block`'s park while its worker watches the packet ("Watched waits"):
+/// once it runs again (woken by that worker or otherwise), or if the
+/// packet was completed before it parked, the watch ends and the packet
+/// is no longer SPINNING. Out of line: only waits whose partners are on
+/// other workers come here.
+#[inline(never)]
+fn park_watched<T>(
+    packet: &Packet<T>,
+    reason: &'static WaitReason,
+    at: &'static Location<'static>,
+) {
+    if packet.state.load(Ordering::Relaxed) == SPINNING {
+        park::park_spinning_if(reason, None, at, false);
+    }
+    settle_watch(packet);
+}
+
+/// `block`'s take once its packet is completed: plain, unless the packet
+/// started SPINNING (`watch`: the claimer may have left the unparker, and
+/// a watch may still be on).
+#[inline(always)]
+fn owner_take<T>(packet: &Packet<T>, watch: bool, was_watched: bool) -> Option<T> {
+    if watch {
+        take_after_watch(packet, was_watched)
+    } else {
+        packet.take_value()
+    }
+}
+
+/// `block`'s take of a completed packet that started SPINNING: takes the
+/// value, drops the unparker if the claimer left it, and records where
+/// the answer came from (`Header::partner_away`).
+#[inline(never)]
+fn take_after_watch<T>(packet: &Packet<T>, was_watched: bool) -> Option<T> {
+    let (value, left) = packet.take_completed();
+    if was_watched {
+        // A claimer on another worker completes a watched packet from
+        // SPINNING and leaves the unparker; one on this worker takes it
+        // and wakes us (`Entry::complete`).
+        park::set_partner_away(left);
+    }
+    value
 }
 
 /// Ends the watch of a plain waiter's packet, before anything else looks

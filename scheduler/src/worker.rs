@@ -9,16 +9,14 @@
 //!                     the poller is polled without blocking (see `io`)
 //!  while a thief waits for its short queue: own deque first, as many
 //!                     picks as that queue held (see `unstarted_first`)
-//!  watched waits         green threads parked on a plain wait whose
-//!                        packet this worker watches: each completed one
-//!                        is woken here, into the run-next slot (see
-//!                        `Worker::watch`)
 //!  (a) run-next slot     the task this worker just woke (≤ 3 in a row;
 //!                        then it queues behind the local queue, or, if
 //!                        that is empty, behind the inbox and one
 //!                        unstarted task: see `end_streak`)
 //!  (b) local queue       resumable tasks homed here (never stolen)
-//!  (c) inbox             tasks homed here that other threads woke
+//!  (c) inbox             tasks homed here that other threads woke, and
+//!                        watched waits that other threads completed (see
+//!                        `Worker::watch`), looked at as often
 //!  (d) own deque         unstarted tasks, newest first (depth-first)
 //!  (e) injector          unstarted tasks spawned from outside, a batch
 //!  (f) yielded           tasks that called yield_now, oldest first
@@ -569,9 +567,6 @@ impl Worker {
 
     #[inline(always)]
     fn next_task(&self) -> Option<Runnable> {
-        if self.watched_len.get() != 0 {
-            self.wake_answered();
-        }
         // A countdown, not `tick % 61`: this runs on every hand-off.
         let tick = self.tick.get().wrapping_sub(1);
         self.tick.set(if tick == 0 { FAIRNESS_TICK } else { tick });
@@ -602,6 +597,11 @@ impl Worker {
         if let Some(task) = self.local.borrow_mut().pop_front() {
             return Some(task);
         }
+        // Watched waits that were answered: wake-ups from other workers, as
+        // the inbox's are (and looked at as often).
+        if self.wake_answered() {
+            return self.run_next.take();
+        }
         self.pop_inbox()
             .or_else(|| self.pop_deque())
             .or_else(|| self.pop_injector())
@@ -619,6 +619,7 @@ impl Worker {
     /// worker whose run-next pair never stops.
     fn fairness_pick(&self) -> Option<Runnable> {
         self.poll_io_now();
+        self.wake_answered();
         // `pop_inbox` returns the inbox's first task and queues the rest:
         // put the first back in front of them, keeping the inbox's order.
         let queued = self.local.borrow().len();
@@ -650,7 +651,15 @@ impl Worker {
             return other;
         }
         drop(local);
-        match self.pop_inbox().or_else(|| self.pop_deque()) {
+        let woken = if self.wake_answered() {
+            self.run_next.take()
+        } else {
+            None
+        };
+        match woken
+            .or_else(|| self.pop_inbox())
+            .or_else(|| self.pop_deque())
+        {
             Some(other) => {
                 self.local.borrow_mut().push_back(task);
                 other
@@ -1113,7 +1122,15 @@ impl Worker {
 
     /// Wakes the watched green threads whose packets were completed, into
     /// this worker's queues; true if it woke any.
+    #[inline]
     pub(crate) fn wake_answered(&self) -> bool {
+        self.watched_len.get() != 0 && self.wake_answered_slow()
+    }
+
+    /// `wake_answered`, where something is watched: out of line, so that
+    /// the paths that look on every pick stay short.
+    #[inline(never)]
+    fn wake_answered_slow(&self) -> bool {
         let mut woke = false;
         while self.watched_len.get() != 0 {
             let mut watched = self.watched.borrow_mut();
@@ -1185,7 +1202,7 @@ impl Worker {
     /// Puts a task this worker woke into the run-next slot; the task that
     /// was there goes to the back of the local queue (or, with migration,
     /// to the stealable deque).
-    #[inline]
+    #[inline(always)]
     fn push_run_next(&self, task: Runnable) {
         if let Some(prev) = self.run_next.replace(Some(task)) {
             if self.shared.migrate {
