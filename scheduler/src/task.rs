@@ -35,7 +35,7 @@ use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU16, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::{fmt, ptr, thread};
 
@@ -385,6 +385,7 @@ impl WaitSite {
 /// | `abandoned`, `deferred` | run token; the shutting-down thread (`shutdown::leak`) | worker at shutdown, shutdown loop | SeqCst flags, only at shutdown |
 /// | `blocking_calls` | the task (+1 before a blocking call), the pool thread (−1 after it) | worker at shutdown, shutdown loop | SeqCst counter |
 /// | `timed` | the task (`park_external`), run token (commit with a deadline, cleared at resume) | the deadlock probe | relaxed; diagnostics only |
+/// | `partner_away` | the task itself, after a plain wait | the task itself, before one | same green thread; a hint |
 /// | `join_waiter` | the joiner | the completer (run token) | its mutex, then the JOIN_WAITER bit |
 /// | `open_scope` | the task itself (`scope`) | run token at shutdown | relaxed: the task is suspended and its token held |
 /// | `inbox_next` | the pusher of the token (`Inbox::push`), the inbox's owner | the inbox's owner | the head's Release CAS / Acquire swap |
@@ -429,8 +430,9 @@ pub(crate) struct Header {
     /// it runs.
     pub(crate) partner_away: AtomicBool,
     /// Its calls on the blocking pool in flight (0 or 1; a count, so that
-    /// the pool thread's decrement can trail the caller's next call).
-    pub(crate) blocking_calls: AtomicU32,
+    /// the pool thread's decrement can trail the caller's next call). Two
+    /// bytes: with the flags above it fills one word.
+    pub(crate) blocking_calls: AtomicU16,
     /// The task's typed operations.
     vtable: &'static Vtable,
     pub(crate) id: u64,
@@ -460,7 +462,11 @@ unsafe impl Send for Header {}
 // `live_tasks` reads a block's first word as the count of the task in it.
 const _: () = assert!(std::mem::offset_of!(Header, refs) == 0);
 // What a wake-up touches shares the first cache line (see `Header`).
-const _: () = assert!(std::mem::offset_of!(Header, blocking_calls) + 4 <= 64);
+const _: () = assert!(std::mem::offset_of!(Header, blocking_calls) + 2 <= 64);
+// The flags and the blocking-call count share one word (a parked green
+// thread's memory is a target: a word more can cost a slab size class).
+const _: () =
+    assert!(std::mem::offset_of!(Header, vtable) - std::mem::offset_of!(Header, timed) <= 8);
 
 /// What a spawn says about a new task (the rest of its header starts out
 /// the same for every task).
@@ -500,7 +506,7 @@ impl Header {
             ptr::addr_of_mut!((*at).abandoned).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).deferred).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).partner_away).write(AtomicBool::new(false));
-            ptr::addr_of_mut!((*at).blocking_calls).write(AtomicU32::new(0));
+            ptr::addr_of_mut!((*at).blocking_calls).write(AtomicU16::new(0));
             ptr::addr_of_mut!((*at).timed).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).join_waiter).write(Mutex::new(None));
             ptr::addr_of_mut!((*at).open_scope).write(AtomicPtr::new(ptr::null_mut()));
