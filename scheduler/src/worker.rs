@@ -194,8 +194,9 @@ const IDLE_PAUSES: u32 = 4;
 /// Looks at the inbox between two looks at everything else while idle.
 const INBOX_POLLS: u32 = 32;
 /// Most parked plain waits one worker watches at once (see
-/// `Worker::watch`): each costs a load per pick of a task; a wait beyond
-/// these parks the ordinary way.
+/// `Worker::watch`): each costs a load wherever the worker looks at its
+/// inbox; a wait beyond these parks the ordinary way (a guess; tested
+/// with eight waiters on one worker).
 const MAX_WATCHED: usize = 4;
 
 /// A green thread parked in a plain wait (`wait::block`) whose packet this
@@ -292,7 +293,8 @@ pub(crate) struct Worker {
     /// `schedule_woken`).
     polling: Cell<bool>,
     /// Parked plain waits whose packets this worker watches (see `watch`),
-    /// at most [`MAX_WATCHED`], and how many (read on every pick).
+    /// at most [`MAX_WATCHED`], and how many (read wherever the inbox is
+    /// looked at).
     watched: RefCell<Vec<Watched>>,
     watched_len: Cell<usize>,
 }
@@ -1051,12 +1053,14 @@ impl Worker {
     /// Watches `state`, the packet of the running green thread's plain wait
     /// (`wait::block`), while that green thread parks: true if taken on.
     ///
-    /// A plain waiter that spun for its packet's completion and saw other
-    /// work come to its worker parks with its packet left SPINNING, and its
-    /// worker watches the packet: the claimer completes it by a
-    /// compare-exchange and wakes nobody ("Spinning waiters" in `wait`),
-    /// and this worker wakes the green thread itself when it next picks a
-    /// task, spins idle or spins in another green thread's wait. A wake
+    /// A plain waiter whose spin for its packet's completion ended
+    /// unanswered, or whose latest answered wait was answered from another
+    /// worker (`Header::partner_away`), parks with its packet left
+    /// SPINNING, and its worker watches the packet: the claimer completes
+    /// it by a compare-exchange and wakes nobody ("Watched waits" in
+    /// `wait`), and this worker wakes the green thread itself where it
+    /// looks at its inbox, spins idle, or spins in another green thread's
+    /// wait. A wake
     /// from another worker (a compare-exchange on the task's state, a push
     /// to this worker's inbox, both lines pulled across) becomes a load of
     /// a line the claimer wrote once. Several green threads of one worker
