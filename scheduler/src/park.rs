@@ -426,7 +426,7 @@ pub(crate) fn watch_while_parked(
 }
 
 /// Records whether the calling green thread's latest answered wait was
-/// answered from another worker (see [`may_watch`]).
+/// answered from another worker (see [`completion_wait`]).
 #[inline]
 pub(crate) fn set_partner_away(away: bool) {
     worker::with_current_header(|h| {

@@ -100,8 +100,8 @@
 //! waiter parks with its packet still SPINNING, and its *worker* watches
 //! the packet (`Worker::watch`: a pointer to the state and to the
 //! unparker, at most four per worker). The claimer completes it as above,
-//! waking nobody; the worker sees the state move when it next picks a
-//! task, spins idle, or spins in another green thread's wait, and wakes
+//! waking nobody; the worker sees the state move where it looks at its
+//! inbox, when it spins idle, or in another green thread's spin, and wakes
 //! the waiter itself, a wake within one worker. Without it, several green
 //! threads of one worker whose partners are elsewhere (producers feeding a
 //! consumer on another worker) take turns being the parked one, and every

@@ -214,6 +214,21 @@ struct Watched {
 }
 
 impl Watched {
+    /// Whether the packet was completed (see `wait::watch_answered`).
+    fn answered(&self) -> bool {
+        // SAFETY: a watched packet is alive while its entry is in its
+        // worker's list (see `state`), and this runs on that worker.
+        crate::wait::watch_answered(unsafe { self.state.as_ref() })
+    }
+
+    /// Ends the watch (see `wait::end_watch`): false if the packet was
+    /// completed first. The entry is out of the list already, and its green
+    /// thread has not run since, so the packet is still alive.
+    fn end(&self) -> bool {
+        // SAFETY: as in `answered`: the entry was in the list until now.
+        crate::wait::end_watch(unsafe { self.state.as_ref() })
+    }
+
     /// Wakes the green thread, whose packet was completed from SPINNING.
     fn wake(&self) {
         // SAFETY: the packet is alive (see `state`), its claimer completed
@@ -1116,12 +1131,7 @@ impl Worker {
 
     /// Whether a watched packet was completed.
     fn any_answered(&self) -> bool {
-        self.watched_len.get() != 0
-            && self.watched.borrow().iter().any(|w| {
-                // SAFETY: a watched packet is alive while its entry is here
-                // (see `Watched::state`).
-                crate::wait::watch_answered(unsafe { w.state.as_ref() })
-            })
+        self.watched_len.get() != 0 && self.watched.borrow().iter().any(Watched::answered)
     }
 
     /// Wakes the watched green threads whose packets were completed, into
@@ -1138,10 +1148,7 @@ impl Worker {
         let mut woke = false;
         while self.watched_len.get() != 0 {
             let mut watched = self.watched.borrow_mut();
-            let Some(i) = watched.iter().position(|w| {
-                // SAFETY: as in `any_answered`.
-                crate::wait::watch_answered(unsafe { w.state.as_ref() })
-            }) else {
+            let Some(i) = watched.iter().position(Watched::answered) else {
                 break;
             };
             let entry = watched.swap_remove(i);
@@ -1166,9 +1173,7 @@ impl Worker {
                 break;
             };
             self.watched_len.set(self.watched_len.get() - 1);
-            // SAFETY: as in `any_answered` (the entry was here until now,
-            // and its green thread has not run since).
-            if !crate::wait::end_watch(unsafe { entry.state.as_ref() }) {
+            if !entry.end() {
                 entry.wake();
                 woke = true;
             }
