@@ -295,6 +295,71 @@ fn ping_pong_pairs_sharing_a_worker_echo_every_value_once() {
     });
 }
 
+/// OS threads that spin until `stop` is raised, one more than the CPUs:
+/// the workers' OS threads are preempted while they run and while they
+/// spin, and a worker that sees it stops spinning for a while
+/// (`Worker::crowded` in the scheduler). Returns their handles.
+fn busy_os_threads(stop: &Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (0..=cpus)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut spins = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                    spins += 1;
+                }
+                spins
+            })
+        })
+        .collect()
+}
+
+/// Raises its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn hand_offs_across_workers_beside_busy_os_threads_lose_nothing() {
+    // More runnable OS threads than CPUs: spins are cut short or skipped
+    // (a wait parks at once, a worker sleeps after a brief look), and
+    // every hand-off must still arrive exactly once, in both placements.
+    const ROUNDS: u64 = 2_000;
+    const PER: u64 = 500;
+    const SHAPES: [(usize, u64, usize); 3] = [(0, 1, 1), (0, 3, 2), (8, 2, 2)];
+    watchdog(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = busy_os_threads(&stop);
+        // Raised however the body ends: a failed assertion must not leave
+        // the busy threads spinning through the other tests.
+        let _stop_busy = StopOnDrop(stop.clone());
+        for workers in [2, 3] {
+            let (echoed, got) = runtime(workers).block_on(|| {
+                let pairs: Vec<_> = (0..2).map(|p| split_pair(ROUNDS, p * ROUNDS * 4)).collect();
+                let echoed = pairs.into_iter().map(join_pair).sum::<u64>();
+                let got = SHAPES.map(|(cap, p, c)| mixed(cap, p, c, PER, false));
+                (echoed, got)
+            });
+            assert_eq!(echoed, 2 * ROUNDS, "{workers} workers");
+            let cases = SHAPES.into_iter().zip(got).map(|((cap, p, c), got)| {
+                let what = format!("{workers} workers beside busy threads, cap {cap}, {p}P/{c}C");
+                (what, p * PER, got)
+            });
+            assert_every_value_once(cases);
+        }
+        stop.store(true, Ordering::Relaxed);
+        for b in busy {
+            assert!(b.join().unwrap() > 0, "a busy thread ran");
+        }
+    });
+}
+
 #[test]
 fn dropping_a_runtime_unwinds_green_threads_whose_waits_are_watched() {
     // Waiters on worker 0 first get answers from worker 1 (so their next
