@@ -9,9 +9,17 @@
 //! lines that move. Named `<workload>/<impl>`; sizes are a tenth of the
 //! full table's per iteration.
 //!
+//! `crowded`: the same programs beside busy OS threads, one per CPU (a
+//! machine shared with another busy program: more runnable threads than
+//! CPUs). A worker that spins there keeps its CPU from the preempted
+//! thread whose work would end the spin; the runtime stops spinning once
+//! it sees itself preempted (`Worker::crowded` in the scheduler).
+//!
 //! `cargo bench -p grove-workloads --bench split -- --test` runs every
 //! benchmark once, as a smoke test.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
@@ -69,5 +77,66 @@ fn prodcons_split(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pingpong0_split, prodcons_split);
+/// OS threads that spin, one per CPU, until dropped.
+struct Busy {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Busy {
+    fn start() -> Busy {
+        let stop = Arc::new(AtomicBool::new(false));
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..cpus)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Busy { stop, threads }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn crowded(c: &mut Criterion) {
+    let mut g = group(c, "crowded");
+    let rounds = Sizes::FULL.rounds / 100;
+    let messages = Sizes::FULL.messages / 100;
+    let rt = util::grove_runtime(split_workers());
+    let _busy = Busy::start();
+    for (name, placement) in [
+        ("pingpong0_split", Placement::Split),
+        ("pingpong0_natural", Placement::Natural),
+    ] {
+        g.throughput(Throughput::Elements(rounds as u64));
+        g.bench_function(name, |b| {
+            b.iter_custom(|i| timed(i, || pingpong0::grove_spawned(&rt, rounds, placement)))
+        });
+    }
+    for (name, shape) in [("cap0", CAP0), ("4p4c", FOUR_BY_FOUR)] {
+        g.throughput(Throughput::Elements(messages as u64));
+        g.bench_function(format!("prodcons_{name}_natural"), |b| {
+            b.iter_custom(|i| {
+                timed(i, || {
+                    prodcons::grove_spawned(&rt, shape, messages, Placement::Natural)
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, pingpong0_split, prodcons_split, crowded);
 criterion_main!(benches);
