@@ -1096,8 +1096,9 @@ impl Worker {
     /// Whether the running green thread, about to park, may spin for its
     /// unpark instead (see `park::spin_for_unpark`): nothing else could
     /// run here now (no resumable, yielded or unstarted task, nothing in
-    /// the inbox), and no sockets are registered, whose readiness only a
-    /// worker's own look at the poller would see.
+    /// the inbox), no sockets are registered, whose readiness only a
+    /// worker's own look at the poller would see, and the worker is not
+    /// crowded (see `crowded`).
     pub(crate) fn may_spin_for_unpark(&self) -> bool {
         !self.wake_answered()
             && self.crowded_until.get().is_none()
