@@ -181,6 +181,26 @@ fn after_fires_once() {
     });
 }
 
+/// `after`'s value, chosen by a select whose operation is then dropped
+/// unfinished, is given back: the next receive still gets it, once.
+#[test]
+fn after_keeps_its_value_when_a_chosen_receive_is_dropped() {
+    watchdog(|| {
+        let rx = chan::after(Duration::ZERO);
+        for _ in 0..3 {
+            let mut sel = Select::new();
+            sel.recv(&rx);
+            drop(sel.select());
+            assert_eq!(rx.len(), 1, "the value is back");
+        }
+        let mut sel = Select::new();
+        sel.recv(&rx);
+        let oper = sel.select();
+        assert!(oper.recv(&rx).is_ok());
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "one value only");
+    });
+}
+
 #[test]
 fn tick_delivers_repeatedly_on_its_grid() {
     for_each_workers(|workers| {

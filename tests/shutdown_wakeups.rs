@@ -199,3 +199,146 @@ fn wait_until_parked(rt: &grove::Runtime, n: usize) {
         rt.tasks().iter().filter(|t| t.blocked_on.is_some()).count() == n
     });
 }
+
+/// A green thread that holds its runtime's only worker until `release` is
+/// called (blocked on an OS-level channel): what is woken meanwhile stays
+/// queued. Returns once it holds the worker.
+fn hold_the_worker(rt: &grove::Runtime) -> impl FnOnce() {
+    let (holding_tx, holding_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    rt.spawn(move || {
+        holding_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+    });
+    holding_rx.recv().unwrap();
+    move || {
+        let _ = release_tx.send(());
+    }
+}
+
+/// Drops `rt` on another OS thread while its worker is held, then
+/// releases the worker: the green threads woken meanwhile are unwound
+/// (or, if the release wins the race with the drop, run first).
+fn drop_while_held(rt: grove::Runtime, release: impl FnOnce()) {
+    let (dropping_tx, dropping_rx) = std::sync::mpsc::channel::<()>();
+    let dropper = std::thread::spawn(move || {
+        dropping_tx.send(()).unwrap();
+        drop(rt);
+    });
+    dropping_rx.recv().unwrap();
+    release();
+    dropper.join().unwrap();
+}
+
+/// A select send arm on a full `bounded(1)` channel is granted the slot a
+/// receive frees, and its runtime is dropped before it runs to fill it:
+/// the slot must come back (the channel empty and one value roomy again),
+/// or, if the select ran first, hold its value.
+#[test]
+fn a_slot_granted_to_an_unwound_select_comes_back() {
+    for _ in 0..ROUNDS {
+        let rt = runtime(1);
+        let (tx, rx) = chan::bounded::<u32>(1);
+        tx.send(1).unwrap();
+        {
+            let tx = tx.clone();
+            rt.spawn(move || select! { send(tx, 2) -> r => r.unwrap() });
+        }
+        wait_blocked(&rt, "select", 1);
+        let release = hold_the_worker(&rt);
+        assert_eq!(rx.recv(), Ok(1)); // the slot goes to the select
+        drop_while_held(rt, release);
+        match rx.try_recv() {
+            Ok(v) => assert_eq!(v, 2, "the select ran and filled its slot"),
+            Err(e) => assert_eq!(e, chan::TryRecvError::Empty),
+        }
+        assert_eq!(rx.len(), 0);
+        tx.try_send(3)
+            .expect("an empty bounded(1) channel takes a value");
+        assert_eq!(rx.recv(), Ok(3));
+    }
+}
+
+/// A receiver (an OS thread) claims a select's send arm, whose value is
+/// deferred until the select runs, and waits for it; the select's runtime
+/// is dropped before it runs. The receiver must not wait for ever: it
+/// takes the next value sent, or the select's if the select ran first,
+/// and sees the channel end once the last sender is gone.
+#[test]
+fn a_receiver_of_an_unwound_select_sender_receives_again() {
+    for _ in 0..ROUNDS {
+        let rt = runtime(1);
+        let (tx, rx) = chan::bounded::<u32>(0);
+        {
+            let tx = tx.clone();
+            rt.spawn(move || select! { send(tx, 5) -> r => r.unwrap() });
+        }
+        wait_blocked(&rt, "select", 1);
+        let release = hold_the_worker(&rt);
+        let receiver = {
+            let rx = rx.clone();
+            std::thread::spawn(move || (rx.recv(), rx.recv()))
+        };
+        // The receiver claims the select's arm and waits for its value;
+        // the select is woken but cannot run until the worker is released.
+        base::wait_until("the select woken", || {
+            rt.tasks().iter().filter(|t| t.blocked_on.is_some()).count() == 0
+        });
+        drop_while_held(rt, release);
+        // Unless the select ran and sent 5, this is the receiver's first
+        // value; then the channel ends.
+        let sent = tx.send_timeout(9, std::time::Duration::from_secs(10));
+        drop(tx);
+        let (first, second) = receiver.join().unwrap();
+        match (first, sent) {
+            (Ok(5), Ok(())) => assert_eq!(second, Ok(9)),
+            (Ok(5), Err(e)) => panic!("the select sent 5, but 9 was refused: {e:?}"),
+            (Ok(9), Ok(())) => assert_eq!(second, Err(chan::RecvError)),
+            other => panic!("receiver got {other:?}"),
+        }
+    }
+}
+
+/// A select's send arm (a green thread of one runtime, parked in the
+/// select first so that the receiver finds it queued) is claimed by a
+/// receiver of another runtime, which waits for the deferred value; the
+/// select evaluates its value slowly, and the receiver's runtime is
+/// dropped meanwhile. The send must then go the ordinary way (here to a
+/// later receiver): the channel is open and has receivers, so it must not
+/// fail.
+#[test]
+fn a_select_send_whose_receiver_was_unwound_still_sends() {
+    let other = runtime(1);
+    for _ in 0..ROUNDS {
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let (evaluating_tx, evaluating_rx) = std::sync::mpsc::channel::<()>();
+        let (value_tx, value_rx) = std::sync::mpsc::channel::<u32>();
+        let selector = {
+            let tx = tx.clone();
+            other.spawn(move || {
+                select! {
+                    send(tx, {
+                        evaluating_tx.send(()).unwrap();
+                        value_rx.recv().unwrap()
+                    }) -> r => r,
+                }
+            })
+        };
+        wait_blocked(&other, "select", 1);
+        let rt = runtime(1);
+        {
+            let rx = rx.clone();
+            rt.spawn(move || rx.recv());
+        }
+        // The receiver claimed the arm (the select is evaluating its
+        // value) and waits for it.
+        evaluating_rx.recv().unwrap();
+        wait_blocked(&rt, "chan recv", 1);
+        drop(rt);
+        value_tx.send(7).unwrap();
+        // No receiver now: the send waits for one, as any send would.
+        wait_blocked(&other, "chan send", 1);
+        assert_eq!(rx.recv(), Ok(7), "a later receiver gets the value");
+        assert_eq!(selector.join().unwrap(), Ok(()));
+    }
+}

@@ -52,6 +52,12 @@ impl After {
         (!self.fired.load(Ordering::Acquire)).then_some(self.deadline)
     }
 
+    /// Puts back the value [`try_take`](Self::try_take) took, for a select
+    /// whose chosen receive was dropped unfinished.
+    pub(crate) fn give_back(&self) {
+        self.fired.store(false, Ordering::Release);
+    }
+
     pub(crate) fn len(&self, now: Instant) -> usize {
         usize::from(now >= self.deadline && !self.fired.load(Ordering::Acquire))
     }

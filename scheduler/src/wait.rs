@@ -172,7 +172,10 @@
 //!    (`chan::State::release_reserved`). A receiver unwound while it waits
 //!    drops its [`DeferredRecv`] (RECEIVER_GONE): `fill` then gives the
 //!    value back and the send completes the ordinary way
-//!    (`select::handle::finish_send`: `Sender::try_send`).
+//!    (`select::handle::finish_send`: `Sender::send`). A select unwound
+//!    while its chosen send arm waits in SLOT or DEFERRED settles it as a
+//!    dropped selected operation would (`select::run::SettleOnUnwind`):
+//!    the slot released, the deferred send abandoned.
 //!
 //! # Soundness from safe code
 //!

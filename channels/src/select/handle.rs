@@ -232,9 +232,12 @@ pub(crate) fn finish_send<T>(tx: &Sender<T>, token: Token, msg: T) -> Result<(),
             let deferred = unsafe { deferred.into_inner::<DeferredSend<T>>() };
             match deferred.fill(msg) {
                 Ok(()) => Ok(()),
-                // The receiver was unwound while it waited for us: the value
-                // goes wherever it can go now, else it comes back.
-                Err(msg) => tx.try_send(msg).map_err(|e| SendError(e.into_inner())),
+                // The receiver was unwound while it waited for us: the arm
+                // was chosen, so the value is sent the ordinary way (a
+                // buffer slot, another receiver, or a wait for one); it
+                // comes back only if the channel closed or lost its
+                // receivers, as for any send.
+                Err(msg) => tx.send(msg),
             }
         }
         _ => unreachable!("a receive token passed to send"),
@@ -520,8 +523,14 @@ impl<T> SelectHandle for Receiver<T> {
     }
 
     fn release(&self, token: Token) {
-        let Flavor::Chan(chan, _) = &self.flavor else {
-            return;
+        let chan = match (&self.flavor, &token) {
+            (Flavor::Chan(chan, _), _) => chan,
+            // `after`'s one value, taken for an operation dropped unfinished:
+            // it is still there for the next receive. (A tick taken so is
+            // as a tick missed by a slow receiver: dropped, the next stays
+            // on the grid.)
+            (Flavor::After(after, _), Token::At(_)) => return after.give_back(),
+            _ => return,
         };
         match token {
             Token::Slot => {

@@ -158,10 +158,21 @@ pub(crate) fn select<'a>(
             count: packets.len(),
             cx: &cx,
         };
+        // Dropped first if a park below unwinds: an arm chosen meanwhile
+        // is settled before the arms are unregistered.
+        let mut chosen = SettleOnUnwind {
+            arms,
+            packets,
+            cx: &cx,
+            at,
+            armed: true,
+        };
         // Phase 3.
         let outcome = loop {
             if let Some(i) = cx.selected() {
-                let packet = packets[i].as_mut().expect("a chosen arm was registered");
+                let packet = chosen.packets[i]
+                    .as_mut()
+                    .expect("a chosen arm was registered");
                 match arms[i].handle.accept(packet) {
                     Accept::Pending => park::park_with(&SELECT, None, at),
                     Accept::Done(token) => break Some((i, token)),
@@ -183,6 +194,8 @@ pub(crate) fn select<'a>(
             }
             park::park_with(&SELECT, wake_at, at);
         };
+        chosen.armed = false;
+        drop(chosen);
         drop(registered);
         if let Some((i, token)) = outcome {
             return Some(SelectedOperation::new(&arms[i], token));
@@ -201,6 +214,49 @@ impl Drop for Registered<'_, '_> {
     fn drop(&mut self) {
         for arm in self.arms.iter().take(self.count) {
             arm.handle.unregister(self.cx);
+        }
+    }
+}
+
+/// Settles the arm a peer chose for a select that is left by unwinding
+/// while it waits (phase 3: the runtime's drop unwinds the green thread
+/// parked in it). The peer may have completed the arm's packet into a
+/// state that waits for this select: a buffer slot reserved for its send
+/// (SLOT), or a receiver waiting for its deferred value (DEFERRED). Left
+/// alone, the slot would stay reserved for good (the channel one value
+/// smaller for ever) and the receiver would wait for ever. Settling is
+/// what dropping the chosen operation does: the slot released, the
+/// deferred send abandoned (its receiver tries again), a value received
+/// given back. A claim not completed yet is waited for (the claimer
+/// completes it right after it releases the channel's lock; a park while
+/// unwinding blocks the OS thread).
+struct SettleOnUnwind<'s, 'a> {
+    arms: &'s [Arm<'a>],
+    packets: Vec<Option<Erased>>,
+    cx: &'s SelectCx,
+    at: &'static Location<'static>,
+    /// False once phase 3 ended normally: its outcome was taken there.
+    armed: bool,
+}
+
+impl Drop for SettleOnUnwind<'_, '_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Some(i) = self.cx.selected() else {
+            return;
+        };
+        let Some(packet) = self.packets.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        let handle = self.arms[i].handle;
+        loop {
+            match handle.accept(packet) {
+                Accept::Pending => park::park_with(&SELECT, None, self.at),
+                Accept::Done(token) => return handle.release(token),
+                Accept::Retry => return,
+            }
         }
     }
 }
