@@ -906,3 +906,64 @@ fn hundreds_of_connections_ping_pong_between_two_runtimes() {
         assert_eq!(total, CONNS * ROUNDS);
     });
 }
+
+/// A connected pair whose client has waited once (a read that timed out):
+/// registered with the runtime's poller, the state of any server after
+/// its first request.
+fn registered_pair() -> (TcpStream, TcpStream) {
+    let (listener, addr) = local_listener();
+    let client = TcpStream::connect(addr).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    for s in [&client, &server] {
+        s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+        let err = (&*s).read(&mut [0u8; 1]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        s.set_read_timeout(None).unwrap();
+    }
+    (client, server)
+}
+
+/// Vectored reads and writes of more buffers than the kernel takes at
+/// once (1,024): the short transfer that ends each call is not a drained
+/// socket, and the next call goes on at once, as std's does.
+#[test]
+fn vectored_transfers_past_iov_max_do_not_wait_for_readiness() {
+    watchdog(|| {
+        runtime(1).block_on(|| {
+            let (client, server) = registered_pair();
+            let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+            let slices: Vec<IoSlice<'_>> = data.chunks(1).map(IoSlice::new).collect();
+            let mut sent = 0;
+            while sent < slices.len() {
+                sent += (&client).write_vectored(&slices[sent..]).unwrap();
+            }
+            let mut got = vec![0u8; 3000];
+            let mut off = 0;
+            while off < got.len() {
+                let mut bufs: Vec<io::IoSliceMut<'_>> =
+                    got[off..].chunks_mut(1).map(io::IoSliceMut::new).collect();
+                off += (&server).read_vectored(&mut bufs).unwrap();
+            }
+            assert_eq!(got, data);
+        });
+    });
+}
+
+/// A write of nothing returns `Ok(0)` at once, as std's, even on a socket
+/// whose send buffer is full. (A read of nothing waits for data, as std's
+/// blocking read does.)
+#[test]
+fn an_empty_write_returns_at_once_on_a_full_socket() {
+    watchdog(|| {
+        runtime(1).block_on(|| {
+            let (client, _server) = registered_pair();
+            client
+                .set_write_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
+            while (&client).write(&[0u8; 1 << 16]).is_ok() {}
+            client.set_write_timeout(None).unwrap();
+            assert_eq!((&client).write(&[]).unwrap(), 0);
+            assert_eq!((&client).write_vectored(&[]).unwrap(), 0);
+        });
+    });
+}

@@ -61,6 +61,12 @@ pub(crate) struct Socket<S> {
     sock: S,
 }
 
+// A socket is a descriptor and its registrations, as std's sockets (which
+// are unwind safe): a panic cannot leave one half changed. Makes every
+// public socket type unwind safe.
+impl<S> std::panic::UnwindSafe for Socket<S> {}
+impl<S> std::panic::RefUnwindSafe for Socket<S> {}
+
 /// A registration to wait on: the home one, or another runtime's.
 enum Reg<'a> {
     Home(&'a Registration),
@@ -132,10 +138,19 @@ impl<S: AsFd> Socket<S> {
     }
 
     /// [`io`](Self::io) for a stream socket's read or write of `len`
-    /// bytes: one that moves some but fewer shows the socket drained for
-    /// that direction, and the next one waits for readiness before it
-    /// tries (`Registration::io_partial`), saving the system call that
-    /// would say `WouldBlock`.
+    /// bytes (as the kernel counts them: [`stream_len`],
+    /// [`vectored_len`]): one that moves some but fewer shows the socket
+    /// drained for that direction, and the next one waits for readiness
+    /// before it tries (`Registration::io_partial`), saving the system
+    /// call that would say `WouldBlock`. A transfer of nothing is always
+    /// tried (it returns at once, as std's does, whatever the socket's
+    /// state).
+    ///
+    /// The kernel also moves fewer bytes than asked where the socket is
+    /// not drained: past 1,024 buffers (`IOV_MAX`), past `MAX_RW_COUNT`
+    /// bytes, and at a TCP urgent mark. The first two are taken out of
+    /// `len`; a read that stops at an urgent mark (out-of-band data, which
+    /// nothing here sends) is taken for a drained socket, as tokio takes it.
     #[track_caller]
     pub(crate) fn io_stream(
         &self,
@@ -144,6 +159,15 @@ impl<S: AsFd> Socket<S> {
         len: usize,
         op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
+        if len == 0 {
+            return self.io_with(
+                dir,
+                Expiry::WouldBlock,
+                timeout,
+                op,
+                None::<fn(&usize) -> bool>,
+            );
+        }
         let partial = move |n: &usize| 0 < *n && *n < len;
         self.io_with(dir, Expiry::WouldBlock, timeout, op, Some(partial))
     }
@@ -245,6 +269,24 @@ impl<S: AsFd> Socket<S> {
         drop(stale);
         Ok(Reg::Other(reg))
     }
+}
+
+/// The most buffers one `readv`/`sendmsg` takes (Linux's `IOV_MAX`);
+/// std's vectored calls and ours pass no more.
+const IOV_MAX: usize = 1024;
+/// The most bytes one read or write moves (Linux's `MAX_RW_COUNT`: 2 GiB
+/// less a page).
+const MAX_RW_COUNT: usize = 0x7fff_f000;
+
+/// The bytes one read or write of a `len`-byte buffer can move.
+pub(crate) fn stream_len(len: usize) -> usize {
+    len.min(MAX_RW_COUNT)
+}
+
+/// The bytes one vectored read or write of `lens` can move: the first
+/// [`IOV_MAX`] buffers' worth, at most [`MAX_RW_COUNT`].
+pub(crate) fn vectored_len(lens: impl Iterator<Item = usize>) -> usize {
+    stream_len(lens.take(IOV_MAX).fold(0usize, usize::saturating_add))
 }
 
 /// Step 3 in a green thread: `op` on `reg` until done, parking between

@@ -9,7 +9,7 @@ use grove_scheduler::io::Direction;
 
 use crate::addr;
 use crate::fd::{fd_impls, owned_stream_io};
-use crate::socket::{no_timeout, Expiry, Socket};
+use crate::socket::{no_timeout, stream_len, vectored_len, Expiry, Socket};
 use crate::sys;
 
 /// A TCP socket server, listening for connections: `std::net::TcpListener`
@@ -301,14 +301,14 @@ fn write_timeout(s: &net::TcpStream) -> io::Result<Option<Duration>> {
 impl Read for &TcpStream {
     #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len();
+        let len = stream_len(buf.len());
         self.0
             .io_stream(Direction::Read, read_timeout, len, |mut s| s.read(buf))
     }
 
     #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
+        let len = vectored_len(bufs.iter().map(|b| b.len()));
         self.0
             .io_stream(Direction::Read, read_timeout, len, |mut s| {
                 s.read_vectored(bufs)
@@ -321,15 +321,17 @@ impl Write for &TcpStream {
     /// `ECONNRESET` error, never a `SIGPIPE`.
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .io_stream(Direction::Write, write_timeout, buf.len(), |mut s| {
-                s.write(buf)
-            })
+        self.0.io_stream(
+            Direction::Write,
+            write_timeout,
+            stream_len(buf.len()),
+            |mut s| s.write(buf),
+        )
     }
 
     #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
+        let len = vectored_len(bufs.iter().map(|b| b.len()));
         self.0.io_stream(Direction::Write, write_timeout, len, |s| {
             sys::send_vectored(s.as_raw_fd(), bufs)
         })

@@ -14,7 +14,7 @@ use grove_scheduler::io::Direction;
 use grove_scheduler::park;
 
 use crate::fd::{fd_impls, owned_stream_io};
-use crate::socket::{no_timeout, Expiry, Socket};
+use crate::socket::{no_timeout, stream_len, vectored_len, Expiry, Socket};
 use crate::sys;
 
 /// A Unix socket server: `std::os::unix::net::UnixListener` whose
@@ -279,7 +279,7 @@ fn stream_write_timeout(s: &net::UnixStream) -> io::Result<Option<Duration>> {
 impl Read for &UnixStream {
     #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len();
+        let len = stream_len(buf.len());
         self.0
             .io_stream(Direction::Read, stream_read_timeout, len, |mut s| {
                 s.read(buf)
@@ -288,7 +288,7 @@ impl Read for &UnixStream {
 
     #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
+        let len = vectored_len(bufs.iter().map(|b| b.len()));
         self.0
             .io_stream(Direction::Read, stream_read_timeout, len, |mut s| {
                 s.read_vectored(bufs)
@@ -301,15 +301,17 @@ impl Write for &UnixStream {
     /// error, never a `SIGPIPE`.
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .io_stream(Direction::Write, stream_write_timeout, buf.len(), |s| {
-                sys::send(s.as_raw_fd(), buf)
-            })
+        self.0.io_stream(
+            Direction::Write,
+            stream_write_timeout,
+            stream_len(buf.len()),
+            |s| sys::send(s.as_raw_fd(), buf),
+        )
     }
 
     #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
+        let len = vectored_len(bufs.iter().map(|b| b.len()));
         self.0
             .io_stream(Direction::Write, stream_write_timeout, len, |s| {
                 sys::send_vectored(s.as_raw_fd(), bufs)
