@@ -129,4 +129,25 @@ fn runtime_types_have_their_intended_auto_traits() {
     assert_send_sync::<RwLockWriteGuard<'static, String>>();
     fn assert_send<T: Send>() {}
     assert_send::<MutexGuard<'static, std::cell::Cell<u64>>>();
+    // What std's (and crossbeam's, tokio's) twins are: usable inside
+    // `catch_unwind` without `AssertUnwindSafe`.
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    unwind_safe::<Mutex<String>>();
+    unwind_safe::<RwLock<String>>();
+    unwind_safe::<Condvar>();
+    unwind_safe::<Barrier>();
+    unwind_safe::<Once>();
+    unwind_safe::<OnceLock<String>>();
+    unwind_safe::<Semaphore>();
+    unwind_safe::<WaitGroup>();
+    unwind_safe::<Context>();
+    unwind_safe::<Runtime>();
+    unwind_safe::<grove::thread::Thread>();
+    unwind_safe::<grove::thread::JoinHandle<String>>();
+    unwind_safe::<grove::chan::Sender<String>>();
+    unwind_safe::<grove::chan::Receiver<String>>();
+    unwind_safe::<grove::net::TcpStream>();
+    unwind_safe::<grove::net::TcpListener>();
+    unwind_safe::<grove::net::UdpSocket>();
+    unwind_safe::<grove::net::unix::UnixStream>();
 }

@@ -362,3 +362,62 @@ fn statics_and_traits() {
         assert!(CELL.get().is_some_and(|v| v.starts_with("winner ")));
     });
 }
+
+/// `Once::wait` and `OnceLock::wait` (std 1.86): waiters of both kinds
+/// (green threads and an OS thread) park until another caller completes
+/// the `Once` or sets the cell, run nothing themselves, and all see the
+/// value; a poisoned `Once` makes `wait` panic, as std's; a `OnceLock`
+/// whose initialiser panicked keeps its waiters waiting for the next.
+#[test]
+fn wait_parks_until_another_caller_initialises() {
+    watchdog(|| {
+        let rt = runtime(2);
+        let once = Arc::new(Once::new());
+        let cell = Arc::new(OnceLock::<u64>::new());
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let (once, cell) = (once.clone(), cell.clone());
+                rt.spawn(move || {
+                    once.wait();
+                    *cell.wait()
+                })
+            })
+            .collect();
+        let os_waiter = {
+            let cell = cell.clone();
+            std::thread::spawn(move || *cell.wait())
+        };
+        wait_blocked(&rt, "Once::call_once", 4);
+        assert!(!once.is_completed() && cell.get().is_none());
+        once.call_once(|| {});
+        // Now the green waiters wait for the cell; an initialiser that
+        // panics leaves it empty and them waiting.
+        wait_blocked(&rt, "Once::call_once", 4);
+        let failed = std::panic::catch_unwind(|| cell.get_or_init(|| panic!("first try fails")));
+        assert!(failed.is_err());
+        assert_eq!(cell.set(42), Ok(()));
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), 42);
+        }
+        assert_eq!(os_waiter.join().unwrap(), 42);
+
+        let poisoned = Once::new();
+        let _ = std::panic::catch_unwind(|| poisoned.call_once(|| panic!("poisons")));
+        let message = sync_util::expect_panic(|| poisoned.wait());
+        assert!(message.contains("poisoned"), "{message}");
+    });
+}
+
+/// `OnceLock`'s `Clone`, `PartialEq` and `Eq`, as std's.
+#[test]
+fn once_lock_clones_and_compares_as_std() {
+    let empty = OnceLock::<String>::new();
+    let set = OnceLock::from("x".to_string());
+    assert_eq!(empty.clone().get(), None);
+    assert_eq!(set.clone().get().map(String::as_str), Some("x"));
+    assert!(empty == OnceLock::new());
+    assert!(set == OnceLock::from("x".to_string()));
+    assert!(set != empty);
+    fn eq<T: Eq>() {}
+    eq::<OnceLock<String>>();
+}

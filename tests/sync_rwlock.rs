@@ -447,3 +447,40 @@ fn std_traits() {
         assert_eq!(*GLOBAL.read().unwrap(), 2);
     });
 }
+
+/// `RwLockWriteGuard::downgrade` (std 1.92): the writer's change is kept,
+/// no writer gets in between, a waiting reader gets in beside the
+/// downgraded guard, and a waiting writer only after both are gone.
+/// The guards print their value (`Display`), as std's.
+#[test]
+fn downgrade_keeps_the_lock_for_reading() {
+    watchdog(|| {
+        let rt = runtime(2);
+        let lock = Arc::new(RwLock::new(1u64));
+        let mut w = lock.write().unwrap();
+        *w = 2;
+        assert_eq!(w.to_string(), "2");
+        let reader = {
+            let lock = lock.clone();
+            rt.spawn(move || *lock.read().unwrap())
+        };
+        wait_blocked(&rt, "RwLock::read", 1);
+        let r = grove::sync::RwLockWriteGuard::downgrade(w);
+        assert_eq!(r.to_string(), "2");
+        assert_eq!(
+            reader.join().unwrap(),
+            2,
+            "a reader beside the downgraded guard"
+        );
+        assert!(lock.try_write().is_err(), "still read-locked");
+        let writer = {
+            let lock = lock.clone();
+            rt.spawn(move || *lock.write().unwrap() += 1)
+        };
+        wait_blocked(&rt, "RwLock::write", 1);
+        drop(r);
+        writer.join().unwrap();
+        assert_eq!(*lock.read().unwrap(), 3);
+        assert!(!lock.is_poisoned());
+    });
+}

@@ -106,6 +106,11 @@ pub struct Context {
     values: Option<Arc<ValueLink>>,
 }
 
+// A context only moves forward (not done → done, once) and its values
+// never change: a panic cannot leave one half changed.
+impl std::panic::UnwindSafe for Context {}
+impl std::panic::RefUnwindSafe for Context {}
+
 /// Cancels the context it came with (and that context's descendants).
 /// Dropping it does not cancel (call [`CancelHandle::cancel`], as Go's vet
 /// insists).

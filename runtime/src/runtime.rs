@@ -35,6 +35,11 @@ pub struct Runtime {
     report_leaks: bool,
 }
 
+// A runtime shared with code that may panic stays whole (its state is
+// behind its own locks and atomics): unwind safe, as tokio's.
+impl std::panic::UnwindSafe for Runtime {}
+impl std::panic::RefUnwindSafe for Runtime {}
+
 /// How long every green thread must stay asleep, with nothing armed to wake
 /// any of them, before `block_on` and `grove::run` report a deadlock.
 pub const DEFAULT_DEADLOCK_GRACE: Duration = Duration::from_secs(1);

@@ -72,6 +72,11 @@ impl ThreadId {
 #[derive(Clone)]
 pub struct Thread(Inner);
 
+// A handle names a thread and unparks it; a panic cannot leave it half
+// changed. Unwind safe, as std's `Thread` (and std's `JoinHandle`, below).
+impl std::panic::UnwindSafe for Thread {}
+impl std::panic::RefUnwindSafe for Thread {}
+
 #[derive(Clone)]
 enum Inner {
     Green(TaskRef),
@@ -182,6 +187,9 @@ pub struct JoinHandle<T> {
     /// `is_finished` and `thread` take `&self`), as std's.
     _output: PhantomData<fn() -> T>,
 }
+
+impl<T> std::panic::UnwindSafe for JoinHandle<T> {}
+impl<T> std::panic::RefUnwindSafe for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
     /// A handle for a task whose output type is `T`.

@@ -100,6 +100,11 @@ unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 // SAFETY: as above.
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
+// A panic while the lock is held poisons it, as std's: unwind safe, as
+// std's.
+impl<T: ?Sized> std::panic::UnwindSafe for Mutex<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for Mutex<T> {}
+
 /// Access to a locked [`Mutex`]'s data; unlocks when dropped.
 ///
 /// Unlike std's, it is `Send`: a green thread may carry it across a park.

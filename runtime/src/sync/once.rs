@@ -97,6 +97,29 @@ impl Once {
         self.state.load(Ordering::Acquire) == COMPLETE
     }
 
+    /// Waits until a call has completed, running nothing itself (std's
+    /// `Once::wait`). Parks a green caller; blocks an OS thread.
+    ///
+    /// # Panics
+    ///
+    /// If the `Once` is poisoned (a call panicked), as std's.
+    #[track_caller]
+    pub fn wait(&self) {
+        let at = Location::caller();
+        loop {
+            match self.state.load(Ordering::Acquire) {
+                COMPLETE => return,
+                POISONED => panic!("Once instance has previously been poisoned"),
+                _ => {
+                    let _ = self.monitor.wait_until(&ONCE, None, at, |_| {
+                        matches!(self.state.load(Ordering::Acquire), COMPLETE | POISONED)
+                            .then_some(())
+                    });
+                }
+            }
+        }
+    }
+
     fn call(
         &self,
         ignore_poison: bool,
@@ -212,6 +235,25 @@ impl<T> OnceLock<T> {
         self.value.get().expect("initialised above")
     }
 
+    /// Waits until the cell is set, and returns the value (std's
+    /// `OnceLock::wait`). An initialiser that panics leaves the cell empty:
+    /// the wait goes on for the next. Parks a green caller; blocks an OS
+    /// thread.
+    #[track_caller]
+    pub fn wait(&self) -> &T {
+        let at = Location::caller();
+        loop {
+            if let Some(v) = self.value.get() {
+                return v;
+            }
+            // Every set goes through `once`, which notifies when it ends.
+            let _ = self
+                .once
+                .monitor
+                .wait_until(&ONCE, None, at, |_| self.value.get().map(|_| ()));
+        }
+    }
+
     /// The value, if set.
     pub fn into_inner(self) -> Option<T> {
         self.value.into_inner()
@@ -223,6 +265,23 @@ impl<T> OnceLock<T> {
         self.value.take()
     }
 }
+
+impl<T: Clone> Clone for OnceLock<T> {
+    fn clone(&self) -> OnceLock<T> {
+        match self.get() {
+            Some(v) => OnceLock::from(v.clone()),
+            None => OnceLock::new(),
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for OnceLock<T> {
+    fn eq(&self, other: &OnceLock<T>) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl<T: Eq> Eq for OnceLock<T> {}
 
 impl<T> From<T> for OnceLock<T> {
     fn from(value: T) -> OnceLock<T> {

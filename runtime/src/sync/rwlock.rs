@@ -51,6 +51,11 @@ unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 // SAFETY: as above.
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 
+// A panic while the lock is held poisons it, as std's: unwind safe, as
+// std's.
+impl<T: ?Sized> std::panic::UnwindSafe for RwLock<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for RwLock<T> {}
+
 /// Shared access to a read-locked [`RwLock`].
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
@@ -378,6 +383,46 @@ impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
             self.lock.poison.store(true, Ordering::Relaxed);
         }
         self.lock.write_unlock();
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    /// Turns the write lock into a read lock without letting go of it, as
+    /// std's `RwLockWriteGuard::downgrade`: no writer can take the lock in
+    /// between, and readers waiting only for this writer (none of the
+    /// writers waiting go first) may now read beside it.
+    ///
+    /// ```
+    /// use grove_runtime::sync::{RwLock, RwLockWriteGuard};
+    /// let lock = RwLock::new(1);
+    /// let mut w = lock.write().unwrap();
+    /// *w += 1;
+    /// let r = RwLockWriteGuard::downgrade(w);
+    /// assert_eq!(*r, 2);
+    /// assert_eq!(*lock.try_read().unwrap(), 2); // a second reader
+    /// assert!(lock.try_write().is_err());
+    /// ```
+    pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+        let lock = s.lock;
+        // The write guard's drop would unlock (and might poison): it is
+        // replaced by the read guard instead; it owns nothing else.
+        std::mem::forget(s);
+        // WRITER off and one READER on in one step: no writer can slip in.
+        lock.state.fetch_add(READER - WRITER, Ordering::SeqCst);
+        lock.monitor.notify(usize::MAX);
+        RwLockReadGuard { lock }
     }
 }
 
