@@ -929,3 +929,81 @@ fn tasks_reports_parked_green_threads() {
         });
     });
 }
+
+/// std's park token is not the runtime's wake-up: an unpark that comes
+/// while a green thread waits on a lock, a channel, a join or a sleep is
+/// still there for its next `park`, which returns at once (in std, only
+/// `park` takes the token). Each green thread unparks nobody but is
+/// unparked once, during its wait; a lost token parks it for ever (the
+/// watchdog's failure).
+#[test]
+fn an_unpark_during_another_wait_is_kept_for_park() {
+    watchdog(|| {
+        let rt = runtime(2);
+        let lock = Arc::new(grove::sync::Mutex::new(()));
+        let guard = lock.lock().unwrap();
+        let (tx, rx) = grove::chan::bounded::<()>(0);
+        let (joined_tx, joined_rx) = grove::chan::bounded::<()>(0);
+        let waiters = vec![
+            {
+                let lock = lock.clone();
+                rt.spawn(move || {
+                    drop(lock.lock().unwrap());
+                    thread::park();
+                })
+            },
+            rt.spawn(move || {
+                rx.recv().unwrap();
+                thread::park();
+            }),
+            rt.spawn(move || {
+                grove::go(move || joined_rx.recv().unwrap()).join().unwrap();
+                thread::park();
+            }),
+            rt.spawn(|| {
+                thread::sleep(Duration::from_millis(20));
+                thread::park();
+            }),
+        ];
+        common::wait_blocked(&rt, "Mutex::lock", 1);
+        common::wait_blocked(&rt, "chan recv", 2); // the receiver and the joined
+        common::wait_blocked(&rt, "JoinHandle::join", 1);
+        for w in &waiters {
+            w.thread().unpark();
+        }
+        drop(guard);
+        tx.send(()).unwrap();
+        joined_tx.send(()).unwrap();
+        for w in waiters {
+            w.join().unwrap();
+        }
+    });
+}
+
+/// The same on a plain OS thread, through grove's park: an unpark before
+/// a wait on grove's `Mutex` (which may park the OS thread, taking its
+/// parker's own token) is still there for `park`.
+#[test]
+fn an_os_thread_keeps_its_park_token_across_a_lock() {
+    watchdog(|| {
+        for _ in 0..50 {
+            let lock = Arc::new(grove::sync::Mutex::new(()));
+            let guard = lock.lock().unwrap();
+            let (me_tx, me_rx) = std::sync::mpsc::channel();
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let waiter = {
+                let lock = lock.clone();
+                std::thread::spawn(move || {
+                    me_tx.send(thread::current()).unwrap();
+                    go_rx.recv().unwrap();
+                    drop(lock.lock().unwrap());
+                    thread::park();
+                })
+            };
+            me_rx.recv().unwrap().unpark();
+            go_tx.send(()).unwrap();
+            drop(guard);
+            waiter.join().unwrap();
+        }
+    });
+}

@@ -61,14 +61,14 @@ pub fn sleep(d: Duration) {
 /// [`Thread::unpark`] (or spuriously), as `std::thread::park`.
 #[track_caller]
 pub fn park() {
-    seam::park_with(&seam::PARK, None, Location::caller());
+    grove_scheduler::thread::park_token(None);
 }
 
 /// Like [`park`], for at most `d`.
 #[track_caller]
 pub fn park_timeout(d: Duration) {
     let deadline = std::time::Instant::now().checked_add(d);
-    seam::park_with(&seam::PARK, deadline, Location::caller());
+    grove_scheduler::thread::park_token(deadline);
 }
 
 /// Configures a green thread before spawning it, as `std::thread::Builder`.

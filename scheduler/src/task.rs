@@ -386,6 +386,7 @@ impl WaitSite {
 /// | `blocking_calls` | the task (+1 before a blocking call), the pool thread (−1 after it) | worker at shutdown, shutdown loop | SeqCst counter |
 /// | `timed` | the task (`park_external`), run token (commit with a deadline, cleared at resume) | the deadlock probe | relaxed; diagnostics only |
 /// | `partner_away` | the task itself, after a plain wait | the task itself, before one | same green thread; a hint |
+/// | `park_token` | `Thread::unpark` (Release, then the unpark) | the task itself (`thread::park_token`, a swap with Acquire) | the flag, then NOTIFIED's wake |
 /// | `join_waiter` | the joiner | the completer (run token) | its mutex, then the JOIN_WAITER bit |
 /// | `open_scope` | the task itself (`scope`) | run token at shutdown | relaxed: the task is suspended and its token held |
 /// | `inbox_next` | the pusher of the token (`Inbox::push`), the inbox's owner | the inbox's owner | the head's Release CAS / Acquire swap |
@@ -429,6 +430,12 @@ pub(crate) struct Header {
     /// `Worker::watch`). Read and written only by the task itself, while
     /// it runs.
     pub(crate) partner_away: AtomicBool,
+    /// std's park token (`Thread::unpark` sets it, `thread::park` takes
+    /// it), kept apart from the runtime's own wake-up (NOTIFIED), which
+    /// every wait of the task (a lock, a sleep, a join, a channel) takes:
+    /// an unpark that comes during such a wait is still there for the next
+    /// `park`, as in std.
+    pub(crate) park_token: AtomicBool,
     /// Its calls on the blocking pool in flight (0 or 1; a count, so that
     /// the pool thread's decrement can trail the caller's next call). Two
     /// bytes: with the flags above it fills one word.
@@ -506,6 +513,7 @@ impl Header {
             ptr::addr_of_mut!((*at).abandoned).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).deferred).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).partner_away).write(AtomicBool::new(false));
+            ptr::addr_of_mut!((*at).park_token).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).blocking_calls).write(AtomicU16::new(0));
             ptr::addr_of_mut!((*at).timed).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*at).join_waiter).write(Mutex::new(None));

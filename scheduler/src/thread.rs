@@ -8,7 +8,7 @@ use std::future::{Future, IntoFuture};
 use std::num::NonZeroU64;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -87,6 +87,9 @@ struct OsThread {
     id: ThreadId,
     name: Option<String>,
     unparker: Unparker,
+    /// std's park token (see [`park_token`]): the parker's own token is
+    /// taken by any wait of this thread on grove's primitives.
+    token: AtomicBool,
 }
 
 thread_local! {
@@ -118,8 +121,14 @@ impl Thread {
     /// (as `std::thread::Thread::unpark`).
     pub fn unpark(&self) {
         match &self.0 {
-            Inner::Green(task) => park::unpark_task(task),
-            Inner::Os(os) => os.unparker.unpark(),
+            Inner::Green(task) => {
+                task.header().park_token.store(true, Ordering::Release);
+                park::unpark_task(task);
+            }
+            Inner::Os(os) => {
+                os.token.store(true, Ordering::Release);
+                os.unparker.unpark();
+            }
         }
     }
 
@@ -153,6 +162,38 @@ pub fn current_worker() -> Option<usize> {
     worker::with_current_header(|h| h.map(|h| h.home.load(std::sync::atomic::Ordering::Relaxed)))
 }
 
+/// `std::thread::park` and `park_timeout` (with `deadline`): returns at
+/// once if [`Thread::unpark`] left the calling thread its token (taking
+/// it), else parks until it comes, `deadline` passes, or spuriously
+/// (as std's may), and takes the token if it came. The token is not the
+/// runtime's own wake-up: a wait on a lock, a sleep or a join while an
+/// unpark comes leaves the token for the next `park`, as in std.
+#[track_caller]
+pub fn park_token(deadline: Option<Instant>) {
+    let at = Location::caller();
+    if take_token() {
+        return;
+    }
+    park::park_with(&park::PARK, deadline, at);
+    take_token();
+}
+
+/// Takes the calling thread's park token: true if it was there.
+fn take_token() -> bool {
+    if let Some(taken) =
+        worker::with_current_header(|h| h.map(|h| h.park_token.swap(false, Ordering::Acquire)))
+    {
+        return taken;
+    }
+    // An OS thread that never made its handle has no token.
+    OS_THREAD
+        .try_with(|t| match t.get() {
+            Some(Thread(Inner::Os(os))) => os.token.swap(false, Ordering::Acquire),
+            _ => false,
+        })
+        .unwrap_or(false)
+}
+
 /// The calling thread: its green thread, or else the OS thread.
 pub fn current() -> Thread {
     if let Some(task) = worker::current_task() {
@@ -163,6 +204,7 @@ pub fn current() -> Thread {
             id: ThreadId::next(),
             name: std::thread::current().name().map(str::to_string),
             unparker: park::current_unparker(),
+            token: AtomicBool::new(false),
         })))
     };
     // In a thread-local's destructor, after OS_THREAD's own ran: a fresh
