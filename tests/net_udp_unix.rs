@@ -412,3 +412,44 @@ fn sigpipe_child() {
         is_gone((&conn).write(b"x").unwrap_err());
     });
 }
+
+/// Fills a Unix stream's send buffer (its peer never reads): writes with
+/// a short timeout until one times out.
+fn fill(stream: &UnixStream) {
+    stream
+        .set_write_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    while (&*stream).write(&[0u8; 1 << 16]).is_ok() {}
+    stream.set_write_timeout(None).unwrap();
+}
+
+/// A Unix stream shut down for writing by its own side is never reported
+/// writable by the poller; a write on it must still fail at once with
+/// `BrokenPipe` (std's), on a full socket too, and a green thread parked
+/// writing on the same handle must wake with it.
+#[test]
+fn unix_write_shutdown_ends_writes_at_once() {
+    watchdog(|| {
+        let rt = runtime(1);
+        // Its own write after the shutdown.
+        let err = rt.block_on(|| {
+            let (a, _b) = UnixStream::pair().unwrap();
+            fill(&a);
+            a.shutdown(Shutdown::Write).unwrap();
+            (&a).write(b"x").unwrap_err()
+        });
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+
+        // A writer parked on the full socket, woken by the shutdown.
+        let (a, _b) = UnixStream::pair().unwrap();
+        let a = Arc::new(a);
+        fill(&a);
+        let writer = {
+            let a = a.clone();
+            rt.spawn(move || (&*a).write_all(&[1u8; 1 << 16]).unwrap_err())
+        };
+        wait_blocked(&rt, "socket write", 1);
+        a.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(writer.join().unwrap().kind(), io::ErrorKind::BrokenPipe);
+    });
+}

@@ -35,6 +35,7 @@
 //! descriptor) before the std socket closes it.
 
 use std::io;
+use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -98,6 +99,38 @@ impl<S: AsFd> Socket<S> {
     /// The std socket (non-blocking).
     pub(crate) fn get(&self) -> &S {
         &self.sock
+    }
+
+    /// `shutdown(how)`, then the directions it shut marked ready in every
+    /// registration of this handle, their waiters woken: each tries again
+    /// and gets what std's would (end of stream, `BrokenPipe`). A Unix
+    /// stream's own write shutdown brings no event at all (see
+    /// `Registration::set_ready`). Another handle of the socket
+    /// (`try_clone`: a descriptor of its own) is not reached; its waits end
+    /// with the events the kernel sends.
+    pub(crate) fn shutdown_with(
+        &self,
+        how: Shutdown,
+        shutdown: impl FnOnce(&S, Shutdown) -> io::Result<()>,
+    ) -> io::Result<()> {
+        shutdown(&self.sock, how)?;
+        let dirs: &[Direction] = match how {
+            Shutdown::Read => &[Direction::Read],
+            Shutdown::Write => &[Direction::Write],
+            Shutdown::Both => &[Direction::Read, Direction::Write],
+        };
+        let others = lock(&self.others).clone();
+        let regs = self
+            .home
+            .get()
+            .into_iter()
+            .chain(others.iter().map(|r| &**r));
+        for reg in regs {
+            for &dir in dirs {
+                reg.set_ready(dir);
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn fd(&self) -> RawFd {

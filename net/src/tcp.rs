@@ -184,7 +184,7 @@ impl TcpStream {
     /// down wakes a green thread parked reading this socket (through any
     /// handle): it reads `Ok(0)`.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.0.get().shutdown(how)
+        self.0.shutdown_with(how, |s, how| s.shutdown(how))
     }
 
     /// A new handle of the same socket (`dup(2)`): timeouts and options

@@ -241,10 +241,11 @@ impl UnixStream {
         self.0.get().take_error()
     }
 
-    /// Shuts the reading, writing or both halves down; shutting reading
-    /// down wakes a green thread parked reading this socket.
+    /// Shuts the reading, writing or both halves down. A green thread
+    /// parked on this handle in the direction shut wakes: a reader reads
+    /// `Ok(0)`, a writer gets `BrokenPipe`, as std's blocked calls do.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.0.get().shutdown(how)
+        self.0.shutdown_with(how, |s, how| s.shutdown(how))
     }
 }
 
@@ -458,7 +459,7 @@ impl UnixDatagram {
 
     /// Shuts the reading, writing or both halves down.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.0.get().shutdown(how)
+        self.0.shutdown_with(how, |s, how| s.shutdown(how))
     }
 
     #[track_caller]

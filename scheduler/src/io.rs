@@ -570,6 +570,17 @@ impl Registration {
         }
     }
 
+    /// Marks `dir` ready, as an event would, and wakes its waiters: for a
+    /// change the poller does not report. A Unix stream shut down for
+    /// writing by its own side is never reported writable, yet a write on
+    /// it now fails at once (`EPIPE`); without this, a writer that found
+    /// the socket full waits for an event that never comes.
+    pub fn set_ready(&self, dir: Direction) {
+        let mut woken = Vec::new();
+        self.io.set_ready(dir.bit(), &mut woken);
+        woken.into_iter().for_each(Unparker::wake);
+    }
+
     /// Whether this registration belongs to the runtime of the calling
     /// green thread.
     pub fn is_current_runtime(&self) -> bool {
