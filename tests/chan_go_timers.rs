@@ -397,3 +397,20 @@ fn armed_then_stopped_timers_leave_nothing_behind() {
         });
     });
 }
+
+/// `chan::after_func` made in a runtime that is dropped before the timer
+/// fires: the function still runs (on the global runtime), as Go's
+/// `AfterFunc` always does unless stopped.
+#[test]
+fn after_func_outlives_the_runtime_it_was_made_in() {
+    watchdog(|| {
+        let (ran_tx, ran_rx) = grove::chan::bounded::<()>(1);
+        let rt = grove::Runtime::builder().workers(1).build().unwrap();
+        let timer = rt.block_on(move || {
+            grove::chan::after_func(Duration::from_millis(5), move || ran_tx.send(()).unwrap())
+        });
+        drop(rt);
+        assert_eq!(ran_rx.recv(), Ok(()), "the function ran");
+        assert!(!timer.stop(), "it ran: stop is too late");
+    });
+}

@@ -516,3 +516,29 @@ fn traits() {
     h.stop();
     assert!(format!("{h:?}").contains("armed: false"));
 }
+
+/// An `after_func` registered in a runtime that is dropped before its
+/// context is done still runs (Go's always does, unless stopped): with
+/// and without a deadline, on cancel after the drop.
+#[test]
+fn an_after_func_outlives_the_runtime_it_was_registered_in() {
+    watchdog(|| {
+        for with_deadline in [false, true] {
+            let (ctx, cancel) = if with_deadline {
+                Context::background().with_timeout(Duration::from_secs(3600))
+            } else {
+                Context::background().with_cancel()
+            };
+            let (ran_tx, ran_rx) = chan::bounded::<()>(1);
+            let rt = sync_util::runtime(1);
+            let handle = {
+                let ctx = ctx.clone();
+                rt.block_on(move || context::after_func(&ctx, move || ran_tx.send(()).unwrap()))
+            };
+            drop(rt);
+            cancel.cancel();
+            assert_eq!(ran_rx.recv(), Ok(()), "deadline {with_deadline}: f ran");
+            assert!(!handle.stop(), "it ran: stop is too late");
+        }
+    });
+}

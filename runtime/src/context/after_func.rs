@@ -13,7 +13,7 @@ use std::fmt;
 use std::panic::Location;
 use std::sync::{Arc, Mutex, Weak};
 
-use grove_channels::{bounded, select, Sender};
+use grove_channels::{bounded, select, Receiver, Sender};
 use grove_scheduler::{Handle, SpawnOptions};
 
 use super::{next_id, Context, Hook, Node};
@@ -196,19 +196,25 @@ where
     // holds the context, so an ancestor's cancellation still reaches it.
     let (stop_tx, stop_rx) = bounded::<()>(0);
     handle.watcher_stop = Some(stop_tx);
-    let watched = ctx.clone();
+    let watch = Watch {
+        ctx: ctx.clone(),
+        stop: stop_rx,
+        func,
+    };
     let opts = SpawnOptions {
         name: Some(AFTER_FUNC_NAME.to_string()),
         ..SpawnOptions::default()
     };
+    // Made here, not in the green thread: a watcher dropped before it ever
+    // ran (its runtime dropped first) hands the watch on as well.
+    let watching = Watching(Some(watch));
     let watcher = move || {
-        select! {
-            recv(watched.done()) -> _ => {}
-            recv(stop_rx) -> _ => return,
-        }
-        drop(watched);
-        if let Some(f) = func.take() {
-            f();
+        let mut watching = watching;
+        let done = watching.0.as_ref().is_some_and(Watch::wait);
+        if let Some(watch) = watching.0.take() {
+            if done {
+                watch.run();
+            }
         }
     };
     if let Err(watcher) = spawn_boxed(
@@ -228,4 +234,63 @@ where
         }
     }
     handle
+}
+
+/// What a deadline watcher holds: the context, the `stop` signal and the
+/// function.
+struct Watch {
+    ctx: Context,
+    stop: Receiver<()>,
+    func: Arc<AfterFunc>,
+}
+
+impl Watch {
+    /// Waits until the context is done (true) or the handle stops the
+    /// function (false).
+    fn wait(&self) -> bool {
+        select! {
+            recv(self.ctx.done()) -> _ => true,
+            recv(self.stop) -> _ => false,
+        }
+    }
+
+    /// Runs the function here, unless stopped meanwhile.
+    fn run(self) {
+        let Watch { ctx, func, .. } = self;
+        drop(ctx);
+        if let Some(f) = func.take() {
+            f();
+        }
+    }
+}
+
+/// The watcher green thread's hold on its [`Watch`]. If the green thread
+/// is unwound while it waits, or dropped before it ran (its runtime was
+/// dropped), the watch moves to
+/// an OS thread of its own, which waits and then starts the function in a
+/// green thread of the global runtime: an `after_func` is never lost with
+/// a runtime (as one without a deadline is not: its hook starts it from
+/// the canceller's thread).
+struct Watching(Option<Watch>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let Some(watch) = self.0.take() else {
+            return;
+        };
+        let moved = std::thread::Builder::new()
+            .name(AFTER_FUNC_NAME.to_string())
+            .spawn(move || {
+                if watch.wait() {
+                    // In a green thread, as ever: not of the dropped
+                    // runtime, which refuses, but of the global one.
+                    let Watch { ctx, func, .. } = watch;
+                    drop(ctx);
+                    func.spawn();
+                }
+            });
+        if let Err(e) = moved {
+            eprintln!("grove: context::after_func: could not keep watching the deadline: {e}");
+        }
+    }
 }
