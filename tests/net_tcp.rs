@@ -967,3 +967,32 @@ fn an_empty_write_returns_at_once_on_a_full_socket() {
         });
     });
 }
+
+/// Non-blocking mode is the socket's, as in std: set through one handle,
+/// it holds for a `try_clone` made before and after, and cleared through
+/// the clone it is cleared for the first handle.
+#[test]
+fn nonblocking_mode_is_shared_by_clones() {
+    watchdog(|| {
+        runtime(1).block_on(|| {
+            let (client, _server) = registered_pair();
+            let before = client.try_clone().unwrap();
+            client.set_nonblocking(true).unwrap();
+            let after = client.try_clone().unwrap();
+            for s in [&client, &before, &after] {
+                let err = (&*s).read(&mut [0u8; 4]).unwrap_err();
+                assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+            }
+            before.set_nonblocking(false).unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_millis(5)))
+                .unwrap();
+            // Blocking again, through every handle: a read waits out the
+            // (shared) timeout, then says WouldBlock.
+            let start = Instant::now();
+            let err = (&client).read(&mut [0u8; 4]).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+            assert!(start.elapsed() >= Duration::from_millis(5));
+        });
+    });
+}

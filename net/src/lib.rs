@@ -78,13 +78,14 @@
 //!
 //! # Differences from std
 //!
-//! - `set_nonblocking` sets a mode of the handle (operations return
-//!   `WouldBlock` instead of waiting), not of the socket: handles made by
-//!   `try_clone` before the call keep theirs. The descriptor itself is
-//!   always non-blocking; `into_std`, `into_raw_fd` and `OwnedFd::from`
-//!   hand it back in blocking mode, and since that mode is the socket's,
-//!   other grove handles of the same socket (`try_clone`s) must be gone
-//!   by then.
+//! - `set_nonblocking` sets a mode kept by grove (operations return
+//!   `WouldBlock` instead of waiting), shared, as std's, by every handle
+//!   `try_clone` made of the socket; a handle made otherwise of the same
+//!   descriptor (a `dup` through `from_raw_fd`) has its own. The
+//!   descriptor itself is always non-blocking; `into_std`, `into_raw_fd`
+//!   and `OwnedFd::from` hand it back in blocking mode, and since that
+//!   mode is the socket's, other grove handles of the same socket
+//!   (`try_clone`s) must be gone by then.
 //! - A socket waited on by green threads of several runtimes is registered
 //!   with each runtime's poller (kept until it drops).
 

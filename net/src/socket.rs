@@ -58,7 +58,10 @@ pub(crate) struct Socket<S> {
     others: Mutex<Vec<Arc<Registration>>>,
     /// Set by `set_nonblocking(true)`: operations return `WouldBlock`
     /// instead of waiting. (The descriptor itself is always non-blocking.)
-    nonblocking: AtomicBool,
+    /// Shared by the handles `try_clone` makes: in std the mode is the
+    /// socket's (`O_NONBLOCK` belongs to the open file, which `dup`
+    /// shares), so setting it through one handle sets it for all.
+    nonblocking: Arc<AtomicBool>,
     sock: S,
 }
 
@@ -91,7 +94,7 @@ impl<S: AsFd> Socket<S> {
         Socket {
             home: OnceLock::new(),
             others: Mutex::new(Vec::new()),
-            nonblocking: AtomicBool::new(false),
+            nonblocking: Arc::new(AtomicBool::new(false)),
             sock,
         }
     }
@@ -146,6 +149,17 @@ impl<S: AsFd> Socket<S> {
         drop(home);
         drop(others);
         sock
+    }
+
+    /// Another handle of this socket (`sock`, a `try_clone` of ours): its
+    /// own registrations, the same non-blocking mode.
+    pub(crate) fn clone_with(&self, sock: S) -> Socket<S> {
+        Socket {
+            home: OnceLock::new(),
+            others: Mutex::new(Vec::new()),
+            nonblocking: self.nonblocking.clone(),
+            sock,
+        }
     }
 
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) {

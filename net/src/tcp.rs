@@ -84,9 +84,7 @@ impl TcpListener {
 
     /// A new handle of the same socket (`dup(2)`).
     pub fn try_clone(&self) -> io::Result<TcpListener> {
-        let clone = TcpListener(Socket::new(self.0.get().try_clone()?));
-        clone.0.set_nonblocking(self.0.is_nonblocking());
-        Ok(clone)
+        Ok(TcpListener(self.0.clone_with(self.0.get().try_clone()?)))
     }
 
     /// Accepts a connection, parking the green thread until one comes. A
@@ -124,8 +122,8 @@ impl TcpListener {
     }
 
     /// In non-blocking mode, `accept` returns `WouldBlock` instead of
-    /// waiting. Unlike std's, the mode is this handle's own (handles made
-    /// by `try_clone` afterwards start with it).
+    /// waiting. As std's, the mode is the socket's:
+    /// it holds for every handle `try_clone` made of it.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.0.set_nonblocking(nonblocking);
         Ok(())
@@ -190,9 +188,7 @@ impl TcpStream {
     /// A new handle of the same socket (`dup(2)`): timeouts and options
     /// are the socket's, so they are shared.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        let clone = TcpStream(Socket::new(self.0.get().try_clone()?));
-        clone.0.set_nonblocking(self.0.is_nonblocking());
-        Ok(clone)
+        Ok(TcpStream(self.0.clone_with(self.0.get().try_clone()?)))
     }
 
     /// Sets the read timeout (`None`: wait forever; a zero duration is an
@@ -254,8 +250,8 @@ impl TcpStream {
     }
 
     /// In non-blocking mode, reads and writes return `WouldBlock` instead
-    /// of waiting. Unlike std's, the mode is this handle's own (handles
-    /// made by `try_clone` afterwards start with it).
+    /// of waiting. As std's, the mode is the socket's:
+    /// it holds for every handle `try_clone` made of it.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.0.set_nonblocking(nonblocking);
         Ok(())

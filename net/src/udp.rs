@@ -81,9 +81,7 @@ impl UdpSocket {
 
     /// A new handle of the same socket (`dup(2)`).
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        let clone = UdpSocket(Socket::new(self.0.get().try_clone()?));
-        clone.0.set_nonblocking(self.0.is_nonblocking());
-        Ok(clone)
+        Ok(UdpSocket(self.0.clone_with(self.0.get().try_clone()?)))
     }
 
     /// Sets the read timeout: a receive that waits longer returns
@@ -208,7 +206,8 @@ impl UdpSocket {
     }
 
     /// In non-blocking mode, operations return `WouldBlock` instead of
-    /// waiting. Unlike std's, the mode is this handle's own.
+    /// waiting. As std's, the mode is the socket's:
+    /// it holds for every handle `try_clone` made of it.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.0.set_nonblocking(nonblocking);
         Ok(())

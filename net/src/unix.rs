@@ -117,9 +117,7 @@ impl UnixListener {
 
     /// A new handle of the same socket (`dup(2)`).
     pub fn try_clone(&self) -> io::Result<UnixListener> {
-        let clone = UnixListener(Socket::new(self.0.get().try_clone()?));
-        clone.0.set_nonblocking(self.0.is_nonblocking());
-        Ok(clone)
+        Ok(UnixListener(self.0.clone_with(self.0.get().try_clone()?)))
     }
 
     /// The address this listener is bound to.
@@ -128,7 +126,8 @@ impl UnixListener {
     }
 
     /// In non-blocking mode, `accept` returns `WouldBlock` instead of
-    /// waiting. Unlike std's, the mode is this handle's own.
+    /// waiting. As std's, the mode is the socket's:
+    /// it holds for every handle `try_clone` made of it.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.0.set_nonblocking(nonblocking);
         Ok(())
@@ -193,9 +192,7 @@ impl UnixStream {
     /// A new handle of the same socket (`dup(2)`): timeouts and options
     /// are shared.
     pub fn try_clone(&self) -> io::Result<UnixStream> {
-        let clone = UnixStream(Socket::new(self.0.get().try_clone()?));
-        clone.0.set_nonblocking(self.0.is_nonblocking());
-        Ok(clone)
+        Ok(UnixStream(self.0.clone_with(self.0.get().try_clone()?)))
     }
 
     /// The local address.
@@ -230,7 +227,8 @@ impl UnixStream {
     }
 
     /// In non-blocking mode, reads and writes return `WouldBlock` instead
-    /// of waiting. Unlike std's, the mode is this handle's own.
+    /// of waiting. As std's, the mode is the socket's:
+    /// it holds for every handle `try_clone` made of it.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.0.set_nonblocking(nonblocking);
         Ok(())
@@ -370,9 +368,7 @@ impl UnixDatagram {
 
     /// A new handle of the same socket (`dup(2)`).
     pub fn try_clone(&self) -> io::Result<UnixDatagram> {
-        let clone = UnixDatagram(Socket::new(self.0.get().try_clone()?));
-        clone.0.set_nonblocking(self.0.is_nonblocking());
-        Ok(clone)
+        Ok(UnixDatagram(self.0.clone_with(self.0.get().try_clone()?)))
     }
 
     /// The local address.
@@ -446,7 +442,8 @@ impl UnixDatagram {
     }
 
     /// In non-blocking mode, operations return `WouldBlock` instead of
-    /// waiting. Unlike std's, the mode is this handle's own.
+    /// waiting. As std's, the mode is the socket's:
+    /// it holds for every handle `try_clone` made of it.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.0.set_nonblocking(nonblocking);
         Ok(())
