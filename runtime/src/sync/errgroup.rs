@@ -302,9 +302,15 @@ impl<E: Send + 'static> ErrGroup<E> {
     /// Parks a green caller; blocks an OS thread. A task of the group that
     /// calls `wait` waits for itself: a deadlock, as in Go.
     ///
+    /// The error moves out to the first `wait` that returns after it (`E`
+    /// need not be `Clone`): a later or concurrent `wait` returns
+    /// `Ok(())` unless another task failed since, where Go hands every
+    /// `Wait` the same error.
+    ///
     /// # Panics
     ///
     /// If a task of the group panicked (after every task has finished).
+    /// The panic is reported once: the group works again afterwards.
     #[track_caller]
     pub fn wait(&self) -> Result<(), E> {
         let active = &self.inner.active;
