@@ -149,8 +149,27 @@ impl QueueSeen {
                     Verdict::Wait
                 }
             }
+            // A look after a gap (this worker slept, ran its own green
+            // threads, or was preempted) at a victim that has resumed
+            // nothing since the first look and whose queue did not move:
+            // it is stuck in one green thread (computing, or blocked in a
+            // call that does not park), and its queue would wait for it
+            // however long; the grace is over. Without this a thief that
+            // cannot look for the grace without a gap (a crowded machine
+            // preempting it, or the 2 µs idle spin with sockets
+            // registered) never steals, and tasks queued behind a
+            // CPU-bound green thread waited while workers slept.
+            Some(seen)
+                if look.turn == seen.turn
+                    && (look.queued, look.spawned) == (seen.queued, seen.spawned_last)
+                    && look.now.duration_since(seen.since) >= STEAL_GRACE =>
+            {
+                seen.last = look.now;
+                Verdict::Steal
+            }
             // A first look, or one from before this worker last stopped
-            // looking (it slept, or ran its own green threads).
+            // looking (it slept, or ran its own green threads), at a queue
+            // that moved since.
             slot => {
                 *slot = Some(QueueSeen {
                     since: look.now,
@@ -906,7 +925,7 @@ impl Worker {
             None if self.crowded(now) => self.spin.get().min(IO_SPIN),
             None => self.spin.get(),
         };
-        let spin_until = now + spin;
+        let mut spin_until = now + spin;
         let inbox = &self.me().mailbox.inbox;
         loop {
             // Readiness that came in while we spin wakes its green threads
@@ -953,8 +972,13 @@ impl Worker {
                 }
             }
             if looked.elapsed() > PREEMPTED {
-                self.crowded_until.set(Some(Instant::now() + CROWDED));
-                break;
+                // Crowded: spin no more than the cap from here, but look
+                // once more first (a park straight from here, skipping the
+                // looks above, left a worker's queued tasks unstolen while
+                // the workers that could take them slept).
+                let now = Instant::now();
+                self.crowded_until.set(Some(now + CROWDED));
+                spin_until = spin_until.min(now + IO_SPIN);
             }
         }
         self.park();
@@ -1735,6 +1759,31 @@ mod tests {
         assert_eq!(
             QueueSeen::judge(&mut seen, look(t0, at, queued, spawned, 7, turn)),
             Verdict::Steal
+        );
+    }
+
+    #[test]
+    fn a_victim_that_ran_nothing_since_the_first_look_is_stolen_from_after_a_gap() {
+        let t0 = Instant::now();
+        let grace = STEAL_GRACE.as_micros() as u64;
+        // The thief was preempted (or slept) between its looks; the victim
+        // resumed nothing and its queue did not move: steal.
+        let looks = [(0, 3, 10, 7, 7), (grace + 1_000, 3, 10, 7, 7)];
+        assert_eq!(
+            judge_all(t0, &mut None, &looks),
+            [Verdict::FirstLook, Verdict::Steal]
+        );
+        // The same gap, but the victim ran another turn meanwhile, or its
+        // queue moved: start over.
+        let looks = [(0, 3, 10, 7, 7), (grace + 1_000, 3, 10, 7, 8)];
+        assert_eq!(
+            judge_all(t0, &mut None, &looks),
+            [Verdict::FirstLook, Verdict::FirstLook]
+        );
+        let looks = [(0, 3, 10, 7, 7), (grace + 1_000, 2, 10, 7, 7)];
+        assert_eq!(
+            judge_all(t0, &mut None, &looks),
+            [Verdict::FirstLook, Verdict::FirstLook]
         );
     }
 
