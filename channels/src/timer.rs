@@ -469,32 +469,21 @@ impl AfterFunc {
 
     /// Starts the function in its own green thread of its runtime; if
     /// that runtime is gone (dropped since the timer was made), in one of
-    /// the calling thread's runtime or the global one: Go's `AfterFunc`
-    /// always runs `f` unless stopped, and `Timer::stop` has already said
-    /// it started. Called with no lock held: dropping `f` runs user code.
+    /// the calling thread's runtime or the global one (at worst on the
+    /// calling thread): Go's `AfterFunc` always runs `f` unless stopped,
+    /// and `Timer::stop` has already said it started. Called with no lock
+    /// held: `f` (run, or dropped) is user code.
     fn start(self) {
         let AfterFunc { handle, f } = self;
-        let slot = Arc::new(Mutex::new(Some(f)));
-        let taken = slot.clone();
-        let run = move || {
-            let f = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(f) = f {
-                f();
-            }
-        };
-        if handle.spawn(SpawnOptions::default(), run).is_ok() {
+        let at = std::panic::Location::caller();
+        let Err(f) = handle.spawn_or_back(SpawnOptions::default(), at, f) else {
             return;
-        }
-        // Refused (the runtime shut down): the closure was dropped unrun,
-        // and `f` is still in the slot.
-        let f = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(f) = f {
-            let at = std::panic::Location::caller();
-            if let Err(e) = Handle::spawn_current(SpawnOptions::default(), at, f) {
-                // No runtime at all can take it (the global one failed to
-                // start): say so rather than lose it silently.
-                eprintln!("grove: after_func: could not start its function: {e}");
-            }
+        };
+        // Refused (the runtime shut down). As a context's `after_func`:
+        // the calling thread's runtime (or the global one), failing that
+        // the calling thread itself.
+        if let Err(f) = Handle::current().spawn_or_back(SpawnOptions::default(), at, f) {
+            f();
         }
     }
 }

@@ -607,6 +607,42 @@ impl Handle {
         self.0.spawn(opts, Location::caller(), f)
     }
 
+    /// Spawns `f` in a detached green thread, or hands it back unrun if the
+    /// runtime refuses (it shut down, or is out of stacks): for callers
+    /// that must not lose `f` (a timer's or a context's `after_func`) and
+    /// then try elsewhere.
+    ///
+    /// ```
+    /// use grove_scheduler::{Handle, SpawnOptions};
+    /// let f: Box<dyn FnOnce() + Send> = Box::new(|| {});
+    /// let here = std::panic::Location::caller();
+    /// assert!(Handle::current().spawn_or_back(SpawnOptions::default(), here, f).is_ok());
+    /// ```
+    pub fn spawn_or_back(
+        &self,
+        opts: SpawnOptions,
+        at: &'static Location<'static>,
+        f: Box<dyn FnOnce() + Send>,
+    ) -> Result<(), Box<dyn FnOnce() + Send>> {
+        // The closure a refused spawn drops unrun leaves `f` in the slot.
+        let slot = Arc::new(std::sync::Mutex::new(Some(f)));
+        let taken = slot.clone();
+        let spawned = self.0.spawn(opts, at, move || {
+            let f = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(f) = f {
+                f();
+            }
+        });
+        match spawned {
+            Ok(_detached) => Ok(()),
+            Err(_) => Err(slot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .expect("a refused spawn did not run its closure")),
+        }
+    }
+
     /// Spawns a green thread at an explicit call site (for wrappers that
     /// take `#[track_caller]` locations themselves).
     pub fn spawn_at<F, T>(

@@ -971,12 +971,12 @@ impl Worker {
                     std::hint::spin_loop();
                 }
             }
-            if looked.elapsed() > PREEMPTED {
+            let now = Instant::now();
+            if now.duration_since(looked) > PREEMPTED {
                 // Crowded: spin no more than the cap from here, but look
                 // once more first (a park straight from here, skipping the
                 // looks above, left a worker's queued tasks unstolen while
                 // the workers that could take them slept).
-                let now = Instant::now();
                 self.crowded_until.set(Some(now + CROWDED));
                 spin_until = spin_until.min(now + IO_SPIN);
             }

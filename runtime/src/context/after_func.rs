@@ -50,11 +50,11 @@ impl AfterFunc {
             name: Some(AFTER_FUNC_NAME.to_string()),
             ..SpawnOptions::default()
         };
-        let f = match spawn_boxed(&self.runtime, opts(), self.at, f) {
+        let f = match self.runtime.spawn_or_back(opts(), self.at, f) {
             Ok(()) => return,
             Err(f) => f,
         };
-        match spawn_boxed(&Handle::current(), opts(), self.at, f) {
+        match Handle::current().spawn_or_back(opts(), self.at, f) {
             Ok(()) => {}
             Err(f) => f(),
         }
@@ -64,33 +64,6 @@ impl AfterFunc {
 /// The name of the green threads that run `after_func`s (and watch their
 /// contexts' deadlines), as `Runtime::tasks()` shows them.
 const AFTER_FUNC_NAME: &str = "context::after_func";
-
-type BoxedFn = Box<dyn FnOnce() + Send>;
-
-/// Spawns `f`, or hands it back if the runtime refuses.
-fn spawn_boxed(
-    rt: &Handle,
-    opts: SpawnOptions,
-    at: &'static Location<'static>,
-    f: BoxedFn,
-) -> Result<(), BoxedFn> {
-    let slot = Arc::new(Mutex::new(Some(f)));
-    let taken = slot.clone();
-    let spawned = rt.spawn_at(opts, at, move || {
-        let f = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(f) = f {
-            f();
-        }
-    });
-    match spawned {
-        Ok(_detached) => Ok(()),
-        Err(_) => Err(slot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .expect("a refused spawn did not run its closure")),
-    }
-}
 
 /// Stops an [`after_func`]: Go's `stop` function. Cloning it gives another
 /// handle to the same registration; dropping it does not stop anything.
@@ -217,19 +190,21 @@ where
             }
         }
     };
-    if let Err(watcher) = spawn_boxed(
-        &handle.func.runtime,
-        opts,
-        handle.func.at,
-        Box::new(watcher),
-    ) {
+    let watcher = handle
+        .func
+        .runtime
+        .spawn_or_back(opts, handle.func.at, Box::new(watcher));
+    if let Err(watcher) = watcher {
         // The runtime is gone or out of stacks: watch from the caller's
         // runtime (or the global one); failing that, refuse loudly.
         let opts = SpawnOptions {
             name: Some(AFTER_FUNC_NAME.to_string()),
             ..SpawnOptions::default()
         };
-        if spawn_boxed(&Handle::current(), opts, handle.func.at, watcher).is_err() {
+        if Handle::current()
+            .spawn_or_back(opts, handle.func.at, watcher)
+            .is_err()
+        {
             panic!("context::after_func: no green thread could be spawned to watch the deadline");
         }
     }
