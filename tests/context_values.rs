@@ -440,6 +440,40 @@ fn after_func_on_a_deadline_context_runs_on_cancel() {
     });
 }
 
+/// Dropping the handle stops nothing (Go's callers ignore `stop` all the
+/// time): on a context with a deadline, whose watcher is told to stop
+/// through the handle, `f` still runs at the deadline, and on a cancel.
+#[test]
+fn a_dropped_handle_does_not_stop_an_after_func_on_a_deadline_context() {
+    for_each_workers(|workers| {
+        let rt = runtime(workers);
+        let (tx, rx) = chan::unbounded::<&str>();
+        let (at_deadline, _keep) = Context::background().with_timeout(Duration::from_millis(5));
+        let (on_cancel, cancel) = Context::background().with_timeout(Duration::from_secs(3600));
+        rt.block_on(move || {
+            let tx2 = tx.clone();
+            drop(context::after_func(&at_deadline, move || {
+                tx2.send("deadline").unwrap()
+            }));
+            drop(context::after_func(&on_cancel, move || {
+                tx.send("cancel").unwrap()
+            }));
+        });
+        assert_eq!(rx.recv(), Ok("deadline"));
+        cancel.cancel();
+        assert_eq!(rx.recv(), Ok("cancel"));
+        assert!(
+            rx.recv().is_err(),
+            "each ran once, and let go of its sender"
+        );
+        // From an OS thread too (the global runtime watches).
+        let (ctx, _keep) = Context::background().with_timeout(Duration::from_millis(5));
+        let (tx, rx) = chan::bounded::<()>(1);
+        drop(context::after_func(&ctx, move || tx.send(()).unwrap()));
+        assert_eq!(rx.recv(), Ok(()));
+    });
+}
+
 /// The context the `after_func` was registered on is dropped (nobody can
 /// cancel it directly any more); the parent's cancel still runs `f`, as in
 /// Go, where the parent holds its children.

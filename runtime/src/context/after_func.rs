@@ -221,12 +221,20 @@ struct Watch {
 
 impl Watch {
     /// Waits until the context is done (true) or the handle stops the
-    /// function (false).
+    /// function (false). The stop channel also closes when the last handle
+    /// is dropped unstopped, which stops nothing (Go's callers drop
+    /// `stop` all the time): the function is still armed then, and the
+    /// wait goes on for `done()` alone.
     fn wait(&self) -> bool {
         select! {
-            recv(self.ctx.done()) -> _ => true,
-            recv(self.stop) -> _ => false,
+            recv(self.ctx.done()) -> _ => return true,
+            recv(self.stop) -> _ => {}
         }
+        if !self.func.is_armed() {
+            return false;
+        }
+        let _closed = self.ctx.done().recv();
+        true
     }
 
     /// Runs the function here, unless stopped meanwhile.
