@@ -366,6 +366,72 @@ fn after_func_reset_and_drop() {
     });
 }
 
+/// A duration past what an `Instant` can hold arms the timer for ever (Go
+/// clamps it): `stop` and `reset` report a delivery they prevented, as for
+/// any armed timer, and nothing fires.
+fn huge_durations_arm_for_ever_body() {
+    for huge in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+        let t = Timer::new(huge);
+        assert_eq!(t.receiver().try_recv(), Err(TryRecvError::Empty));
+        assert!(t.stop(), "armed for ever: the stop prevented a delivery");
+        assert!(!t.stop());
+        let t = Timer::new(D);
+        assert!(t.reset(huge));
+        assert!(t.stop(), "reset to for ever: still armed");
+        let f = after_func(huge, || unreachable!("never due"));
+        assert!(f.stop());
+        assert!(!f.stop());
+        let ticker = Ticker::new(huge);
+        assert_eq!(ticker.receiver().try_recv(), Err(TryRecvError::Empty));
+        ticker.stop();
+    }
+}
+
+#[test]
+fn huge_durations_arm_for_ever() {
+    everywhere(huge_durations_arm_for_ever_body);
+}
+
+/// A `Timer`'s one value taken by a select whose operation is then dropped
+/// unfinished is still there for the next receive (as `after`'s), and a
+/// `stop` meanwhile reports it kept a delivery; once stopped or reset, the
+/// taken value is not given back.
+fn a_timer_value_of_a_dropped_selected_operation_is_kept_body() {
+    let fired = |t: &Timer| {
+        pass(D);
+        let mut sel = chan::Select::new();
+        sel.recv(t.receiver());
+        drop(sel.select()); // chosen, then dropped without `recv`
+    };
+    let t = Timer::new(Duration::ZERO);
+    fired(&t);
+    assert!(t.receiver().try_recv().is_ok(), "given back");
+    assert_eq!(t.receiver().try_recv(), Err(TryRecvError::Empty));
+
+    let t = Timer::new(Duration::ZERO);
+    fired(&t);
+    assert!(t.stop(), "the given-back value was not delivered");
+    assert_eq!(t.receiver().try_recv(), Err(TryRecvError::Empty));
+
+    // Reset while the chosen operation holds the value: the value counts
+    // as taken (the operation may yet receive it), and once the operation
+    // is dropped it is not given back into the new arming.
+    let t = Timer::new(Duration::ZERO);
+    pass(D);
+    let mut sel = chan::Select::new();
+    sel.recv(t.receiver());
+    let op = sel.select();
+    assert!(!t.reset(HOUR), "the chosen operation took the value");
+    drop(op);
+    assert_eq!(t.receiver().try_recv(), Err(TryRecvError::Empty));
+    assert!(t.stop(), "armed for an hour");
+}
+
+#[test]
+fn a_timer_value_of_a_dropped_selected_operation_is_kept() {
+    everywhere(a_timer_value_of_a_dropped_selected_operation_is_kept_body);
+}
+
 /// A million armed-then-stopped timers (and many armed-then-stopped
 /// `after_func`s) leave nothing behind: a plain timer nobody waits on has
 /// no timer-heap entry at all, and the `after_func` service sweeps its

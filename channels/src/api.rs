@@ -81,6 +81,10 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 /// and so drifts: a Go program's ticker keeps its rhythm whatever its
 /// receiver does.
 ///
+/// A period of zero gives a channel that is never ready, as Go's `Tick`
+/// gives nil ([`Ticker::new`](crate::Ticker::new) panics on it, as Go's
+/// `NewTicker`).
+///
 /// ```
 /// use std::time::{Duration, Instant};
 /// let period = Duration::from_millis(5);
@@ -95,6 +99,10 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 /// assert_eq!((late - first).as_nanos() % period.as_nanos(), 0, "on the schedule");
 /// ```
 pub fn tick(d: Duration) -> Receiver<Instant> {
+    if d.is_zero() {
+        // Go's `Tick` returns nil for a period of 0: a channel never ready.
+        return never();
+    }
     Receiver {
         flavor: Flavor::Tick(Arc::new(Tick::periodic(d)), identity),
     }

@@ -255,8 +255,8 @@ impl fmt::Debug for Ticker {
 /// Go's `time.AfterFunc`: runs `f` in its own green thread once `d` has
 /// passed, unless the returned [`Timer`] is stopped first. The green
 /// thread is started on the runtime of the calling green thread (from any
-/// other thread, the global runtime); if that runtime is gone by then, `f`
-/// is dropped without running.
+/// other thread, the global runtime); if that runtime is gone by then, on
+/// the global runtime: `f` is never lost with a runtime.
 ///
 /// Dropping the `Timer` does not cancel `f` (as in Go); [`Timer::stop`]
 /// does, and [`Timer::reset`] moves its start (until it has started). The

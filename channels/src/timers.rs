@@ -63,6 +63,17 @@ impl After {
     }
 }
 
+/// `d` from now; past what an `Instant` can hold, a century from now (Go
+/// clamps a timer's `when` the same way): a timer armed for
+/// `Duration::MAX` is armed, and its `stop` says so; it never fires.
+pub(crate) fn deadline_in(d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(FAR))
+        .unwrap_or(now)
+}
+
 /// A timer that can be stopped and reset: `tick(d)` and
 /// [`Ticker`](crate::Ticker) (periodic, on the grid `start + k * period`),
 /// [`Timer`](crate::Timer) (one value, then nothing until reset).
@@ -84,6 +95,11 @@ pub(crate) struct TickState {
     waiters: Vec<(usize, Unparker)>,
     /// An `after_func` timer's function, until it starts.
     func: Option<AfterFunc>,
+    /// A one-shot timer's value taken by a select's receive, and the
+    /// generation it was taken in: given back ([`Tick::give_back`]) if
+    /// that selected receive is dropped unfinished, unless the timer was
+    /// stopped or reset meanwhile.
+    taken: Option<(u64, Instant)>,
 }
 
 impl TickState {
@@ -108,7 +124,7 @@ impl TickState {
     /// new deadline, and the new generation.
     pub(crate) fn rearm(&mut self, d: Duration) -> (bool, Option<Instant>, u64) {
         let armed = self.next.is_some();
-        self.next = Instant::now().checked_add(d);
+        self.next = Some(deadline_in(d));
         self.generation += 1;
         (armed, self.next, self.generation)
     }
@@ -128,16 +144,17 @@ impl TickState {
 impl Tick {
     /// A periodic timer whose first tick is `period` from now (as Go,
     /// whose ticker's first tick comes after one period). A zero period
-    /// ticks as fast as a nanosecond (Go's `NewTicker` panics on it, which
-    /// `Ticker::new` does; `Tick` returns nil).
+    /// ticks as fast as a nanosecond; nobody asks for one (Go's
+    /// `NewTicker` panics on it, which `Ticker::new` does, and its `Tick`
+    /// returns nil, which `tick` does).
     pub(crate) fn periodic(period: Duration) -> Tick {
         let period = period.max(Duration::from_nanos(1));
-        Tick::with(Instant::now().checked_add(period), Some(period))
+        Tick::with(Some(deadline_in(period)), Some(period))
     }
 
     /// A one-shot timer that fires `d` from now.
     pub(crate) fn one_shot(d: Duration) -> Tick {
-        Tick::with(Instant::now().checked_add(d), None)
+        Tick::with(Some(deadline_in(d)), None)
     }
 
     /// A one-shot timer that starts `f` in a green thread of `handle`'s
@@ -156,6 +173,7 @@ impl Tick {
                 generation: 0,
                 waiters: Vec::new(),
                 func: None,
+                taken: None,
             }),
         }
     }
@@ -173,6 +191,7 @@ impl Tick {
         let due = state.next.filter(|&n| now >= n)?;
         let Some(period) = state.period else {
             state.next = None;
+            state.taken = Some((state.generation, due));
             return Some(due);
         };
         let missed = (now - due).as_nanos() / period.as_nanos();
@@ -182,6 +201,29 @@ impl Tick {
         let latest = skipped.and_then(|d| due.checked_add(d)).unwrap_or(now);
         state.next = latest.checked_add(period);
         Some(latest)
+    }
+
+    /// Puts back a one-shot timer's value that [`try_take`](Self::try_take)
+    /// took, for a select whose chosen receive was dropped unfinished: the
+    /// next receive gets it, and `stop` still reports a delivery it
+    /// prevented. Not if the timer was stopped or reset since (its
+    /// generation moved on), nor for a periodic one (a tick taken so is as
+    /// a tick missed by a slow receiver: the next stays on the grid).
+    pub(crate) fn give_back(&self, at: Instant) {
+        let waiters = {
+            let mut state = self.lock();
+            let generation = state.generation;
+            if state.period.is_some()
+                || state.next.is_some()
+                || state.taken != Some((generation, at))
+            {
+                return;
+            }
+            state.taken = None;
+            state.next = Some(at);
+            state.waiting()
+        };
+        waiters.into_iter().for_each(Unparker::wake);
     }
 
     /// When a receive could next succeed.
@@ -235,7 +277,7 @@ impl Tick {
                 state.period = Some(period);
             }
             let armed = state.next.is_some();
-            state.next = Instant::now().checked_add(state.period.unwrap_or(d));
+            state.next = Some(deadline_in(state.period.unwrap_or(d)));
             state.generation += 1;
             (armed, state.next, state.waiting())
         };

@@ -525,11 +525,12 @@ impl<T> SelectHandle for Receiver<T> {
     fn release(&self, token: Token) {
         let chan = match (&self.flavor, &token) {
             (Flavor::Chan(chan, _), _) => chan,
-            // `after`'s one value, taken for an operation dropped unfinished:
-            // it is still there for the next receive. (A tick taken so is
-            // as a tick missed by a slow receiver: dropped, the next stays
-            // on the grid.)
+            // `after`'s or a `Timer`'s one value, taken for an operation
+            // dropped unfinished: it is still there for the next receive.
+            // (A periodic tick taken so is as a tick missed by a slow
+            // receiver: dropped, the next stays on the grid.)
             (Flavor::After(after, _), Token::At(_)) => return after.give_back(),
+            (Flavor::Tick(tick, _), Token::At(at)) => return tick.give_back(*at),
             _ => return,
         };
         match token {
