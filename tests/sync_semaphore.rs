@@ -2,7 +2,8 @@
 //! the public API (the unweighted basics are in sync_waitgroup.rs): units
 //! held never exceed the permits and all come back; a big waiter at the
 //! front holds back smaller ones (Go's `semaphore.Weighted` order); a
-//! request larger than the semaphore waits for `add_permits`; `acquire_ctx`
+//! request larger than the semaphore waits for `add_permits` and holds
+//! back nobody meanwhile; `acquire_ctx`
 //! gives up on cancel and at a deadline without losing or leaking permits,
 //! and its leaving the front lets the next waiter in; owned permits move
 //! into green threads; waiters unwound by a runtime's drop leave the queue.
@@ -133,6 +134,94 @@ fn a_request_larger_than_the_semaphore_waits_for_add_permits() {
         sem.add_permits(1);
         assert_eq!(waiter.join().unwrap(), 5);
         assert_eq!(sem.available_permits(), 5);
+    });
+}
+
+/// Go's `TestWeightedDoesntBlockIfTooBig`: a request for more than the
+/// semaphore holds in all waits (for its context here) and holds back
+/// nobody: the requests behind it that fit are served, and `try_acquire`
+/// does not count it as a waiter ahead.
+#[test]
+fn a_request_larger_than_the_semaphore_holds_back_nobody() {
+    const N: usize = 2;
+    for_each_workers(|workers| {
+        let rt = runtime(workers);
+        let sem = Arc::new(Semaphore::new(N));
+        let (ctx, cancel) = Context::background().with_cancel();
+        let big = {
+            let sem = sem.clone();
+            rt.spawn(move || sem.acquire_many_ctx(N + 1, &ctx).err())
+        };
+        wait_blocked(&rt, ACQUIRE, 1);
+        assert!(sem.try_acquire().is_some(), "nobody that fits is ahead");
+        let small: Vec<_> = (0..N * 3)
+            .map(|_| {
+                let sem = sem.clone();
+                rt.spawn(move || {
+                    let permit = sem.acquire();
+                    thread::yield_now();
+                    permit.num_permits()
+                })
+            })
+            .collect();
+        let served: usize = small.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(served, N * 3);
+        cancel.cancel();
+        assert_eq!(big.join().unwrap(), Some(ContextError::Cancelled));
+        assert_eq!(sem.available_permits(), N);
+    });
+}
+
+/// A request too big for the semaphore, then grown by `add_permits` until
+/// it fits: from then on it is served in its place in line, before a
+/// waiter that came after it. And the other way: `forget` shrinking the
+/// semaphore under a waiter at the front lets the ones behind it in.
+#[test]
+fn a_too_big_request_keeps_its_place_once_the_semaphore_grows() {
+    for_each_workers(|workers| {
+        let rt = runtime(workers);
+        let sem = Arc::new(Semaphore::new(2));
+        let holds: Vec<_> = (0..2).map(|_| sem.clone().acquire_owned()).collect();
+        let order = Arc::new(AtomicUsize::new(0));
+        let waiter = |n: usize| {
+            let (sem, order) = (sem.clone(), order.clone());
+            rt.spawn(move || {
+                let permit = sem.acquire_many(n);
+                (order.fetch_add(1, Ordering::SeqCst), permit.num_permits())
+            })
+        };
+        let big = waiter(3);
+        wait_blocked(&rt, ACQUIRE, 1);
+        let small = waiter(1);
+        wait_blocked(&rt, ACQUIRE, 2);
+        sem.add_permits(1); // 3 in all, 1 free: the big one fits now, first
+        assert!(sem.try_acquire().is_none(), "the big one is ahead");
+        wait_blocked(&rt, ACQUIRE, 2);
+        drop(holds);
+        assert_eq!(big.join().unwrap(), (0, 3));
+        assert_eq!(small.join().unwrap(), (1, 1));
+        assert_eq!(sem.available_permits(), 3);
+
+        // Shrinking: 2 in all, a waiter for 2 at the front, one for 1
+        // behind it; forgetting one held permit leaves 1 in all.
+        let sem = Arc::new(Semaphore::new(2));
+        let (first, second) = (sem.clone().acquire_owned(), sem.clone().acquire_owned());
+        let two = {
+            let sem = sem.clone();
+            rt.spawn(move || sem.acquire_many(2).num_permits())
+        };
+        wait_blocked(&rt, ACQUIRE, 1);
+        let one = {
+            let sem = sem.clone();
+            rt.spawn(move || sem.acquire().num_permits())
+        };
+        wait_blocked(&rt, ACQUIRE, 2);
+        first.forget();
+        drop(second); // 1 free of 1: the waiter for 2 no longer holds back
+        assert_eq!(one.join().unwrap(), 1);
+        sem.add_permits(1);
+        assert_eq!(two.join().unwrap(), 2);
+        assert_eq!(sem.available_permits(), 2);
     });
 }
 

@@ -76,11 +76,34 @@ static ACQUIRE: WaitReason = WaitReason("Semaphore::acquire");
 /// # Asking for more than the semaphore holds
 ///
 /// `acquire_many(n)` with `n` larger than the permits the semaphore holds
-/// in all (free and held) waits, like any other request, for
-/// [`add_permits`](Semaphore::add_permits) to grow it, and holds back the
-/// waiters behind it meanwhile; `try_acquire_many` returns `None`. Go's
-/// `Acquire` with a context that is never done blocks forever there too;
-/// use [`acquire_many_ctx`](Semaphore::acquire_many_ctx) to bound the wait.
+/// in all (free and held) waits for [`add_permits`](Semaphore::add_permits)
+/// to grow it, and holds back nobody meanwhile: the requests behind it
+/// that fit are served as if it were not there (Go's `Acquire` waits only
+/// for its context then, and its test `TestWeightedDoesntBlockIfTooBig`
+/// checks the others get through). Once the semaphore is grown enough, it
+/// is served in its place in line. `try_acquire_many` returns `None` for
+/// it. Go's `Acquire` with a context that is never done blocks forever
+/// there too; use [`acquire_many_ctx`](Semaphore::acquire_many_ctx) to
+/// bound the wait.
+///
+/// ```
+/// use grove_runtime::context::Context;
+/// use grove_runtime::sync::{Arc, Semaphore};
+///
+/// let sem = Arc::new(Semaphore::new(2));
+/// let (ctx, cancel) = Context::background().with_cancel();
+/// let s = sem.clone();
+/// let too_big = grove_runtime::go(move || s.acquire_many_ctx(3, &ctx).is_ok());
+/// while format!("{sem:?}").contains("waiters: 0") {
+///     grove_runtime::thread::yield_now(); // until it waits
+/// }
+/// // The request for 3 of 2 holds back nobody:
+/// let one = sem.try_acquire().expect("a permit is free");
+/// let two = sem.acquire();
+/// drop((one, two));
+/// cancel.cancel();
+/// assert!(!too_big.join().unwrap());
+/// ```
 pub struct Semaphore {
     state: Mutex<State>,
 }
@@ -281,7 +304,7 @@ impl Semaphore {
 
     fn try_take(&self, n: usize) -> bool {
         let mut state = self.lock();
-        if n == 0 || (state.queue.is_empty() && state.avail >= n) {
+        if n == 0 || (!state.someone_waits() && state.avail >= n) {
             state.avail -= n;
             return true;
         }
@@ -300,7 +323,7 @@ impl Semaphore {
         }
         let waiter = {
             let mut state = self.lock();
-            if n == 0 || (state.queue.is_empty() && state.avail >= n) {
+            if n == 0 || (!state.someone_waits() && state.avail >= n) {
                 state.avail -= n;
                 return Ok(());
             }
@@ -348,23 +371,43 @@ impl Semaphore {
     }
 
     fn forget_permits(&self, n: usize) {
-        self.lock().total -= n;
+        let woken = {
+            let mut state = self.lock();
+            state.total -= n;
+            // A smaller semaphore may leave a waiter in front asking for
+            // more than it now holds, which holds back nobody.
+            state.grant()
+        };
+        woken.into_iter().for_each(Unparker::wake);
     }
 }
 
 impl State {
-    /// Protocol step 2: grants the front waiters that fit; returns whom to
-    /// wake once the lock is released.
+    /// Whether a waiter that the semaphore could ever serve is queued: a
+    /// new request must line up behind it. Waiters asking for more than
+    /// the semaphore holds in all do not count (see the type's docs).
+    fn someone_waits(&self) -> bool {
+        self.queue.iter().any(|w| w.n <= self.total)
+    }
+
+    /// Protocol step 2: grants the waiters in front that fit, passing over
+    /// those asking for more than the semaphore holds in all; returns whom
+    /// to wake once the lock is released.
     fn grant(&mut self) -> Vec<Unparker> {
         let mut woken = Vec::new();
-        while let Some(front) = self.queue.front() {
-            if front.n > self.avail {
+        let mut i = 0;
+        while let Some(waiter) = self.queue.get(i) {
+            if waiter.n > self.total {
+                i += 1;
+                continue;
+            }
+            if waiter.n > self.avail {
                 break;
             }
-            self.avail -= front.n;
-            front.granted.store(true, Ordering::Release);
-            woken.push(front.unparker.clone());
-            self.queue.pop_front();
+            self.avail -= waiter.n;
+            waiter.granted.store(true, Ordering::Release);
+            woken.push(waiter.unparker.clone());
+            self.queue.remove(i);
         }
         woken
     }
