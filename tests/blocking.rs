@@ -195,6 +195,63 @@ fn shutdown_waits_for_a_call_in_flight() {
     });
 }
 
+/// A destructor that makes a blocking call while its green thread is
+/// unwound at shutdown (a guard that flushes a file): the call may take
+/// longer than the shutdown's patience with green threads that block
+/// their worker (250 ms); the drop still waits for it, and the green
+/// thread is unwound, not leaked.
+#[test]
+fn a_destructors_blocking_call_at_shutdown_is_waited_for() {
+    struct Flushes(Arc<AtomicBool>);
+    impl Drop for Flushes {
+        fn drop(&mut self) {
+            // Slower than the shutdown's 250 ms: the call is the subject.
+            grove::blocking(|| std::thread::sleep(Duration::from_millis(400)));
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    watchdog(|| {
+        for n in [1, 2] {
+            let rt = runtime(n);
+            let flushed = Arc::new(AtomicBool::new(false));
+            let (parked_tx, parked_rx) = mpsc::channel::<()>();
+            let (_keep, never) = chan::bounded::<()>(0);
+            let guard = Flushes(flushed.clone());
+            let h = rt.spawn(move || {
+                let _guard = guard;
+                parked_tx.send(()).unwrap();
+                let _ = never.recv();
+            });
+            parked_rx.recv().unwrap();
+            let report = rt.shutdown();
+            assert!(
+                flushed.load(Ordering::SeqCst),
+                "{n} workers: the drop returned before the destructor's call did"
+            );
+            assert!(h.is_finished(), "{n} workers");
+            assert!(report.not_unwound().is_empty(), "{report}");
+        }
+    });
+}
+
+/// A runtime dropped inside a call on its own blocking pool: its shutdown
+/// would wait for that very call. It is leaked with a message (as when
+/// dropped from one of its own green threads), never a hang.
+#[test]
+fn dropping_a_runtime_inside_its_own_blocking_call_does_not_hang() {
+    watchdog(|| {
+        let rt = runtime(2);
+        let (rt_tx, rt_rx) = chan::bounded::<Runtime>(1);
+        let h = rt.spawn(move || {
+            let rt = rt_rx.recv().unwrap();
+            grove::blocking(move || drop(rt));
+            7
+        });
+        rt_tx.send(rt).unwrap();
+        assert_eq!(h.join().unwrap(), 7);
+    });
+}
+
 /// A green thread waiting in a blocking call waits for the outside world:
 /// it is never reported as a deadlock, however long the call takes.
 #[test]

@@ -37,6 +37,13 @@ pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
+thread_local! {
+    /// The address of the pool whose thread this is (0 elsewhere): a pool
+    /// thread holds its pool (an `Arc`), so the address is not reused while
+    /// the thread runs.
+    static OWN_POOL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// A runtime's blocking pool.
 pub(crate) struct Pool {
     state: Mutex<State>,
@@ -109,6 +116,7 @@ impl Pool {
     }
 
     fn run_thread(&self) {
+        OWN_POOL.set(self as *const Pool as usize);
         let mut state = self.state();
         loop {
             if let Some(job) = state.queue.pop_front() {
@@ -132,6 +140,13 @@ impl Pool {
             }
         }
         state.threads -= 1;
+    }
+
+    /// Whether the calling thread is one of this pool's (a call on it is
+    /// running here). Its runtime's shutdown, called from here, would wait
+    /// for this very call.
+    pub(crate) fn is_own_thread(&self) -> bool {
+        OWN_POOL.get() == self as *const Pool as usize
     }
 
     /// At shutdown: idle threads exit; busy ones finish their calls (whose

@@ -111,12 +111,17 @@ impl Scheduler {
         let shared = self.shared.clone();
         let own_thread =
             worker::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, &shared)));
-        if own_thread {
-            // Waiting for ourselves would never end; the threads are left
-            // running, detached, and the runtime leaks.
-            eprintln!(
-                "grove: a Runtime was dropped from one of its own green threads; it is leaked"
-            );
+        if own_thread || shared.blocking.is_own_thread() {
+            // Waiting for ourselves would never end (a green thread of its
+            // own, or a call on its own blocking pool, which shutdown waits
+            // for); the threads are left running, detached, and the runtime
+            // leaks.
+            let from = if own_thread {
+                "one of its own green threads"
+            } else {
+                "a call on its own blocking pool"
+            };
+            eprintln!("grove: a Runtime was dropped from {from}; it is leaked");
             self.threads.clear();
             return ShutdownOutcome::default();
         }
@@ -232,11 +237,16 @@ fn is_stuck(shared: &Shared, task: &TaskRef) -> bool {
 }
 
 /// Step 4: abandons the worker of every green thread that blocks its OS
-/// thread while unwinding a panic (it cannot switch away).
+/// thread while unwinding a panic (it cannot switch away). Not one waiting
+/// for its call on the blocking pool (a destructor that flushes a file):
+/// the call returns in its own time, and the caller then goes on
+/// unwinding ("stays parked until `f` has returned, also while its
+/// runtime shuts down").
 fn abandon_blocked_workers(tasks: &[TaskRef]) {
     for task in tasks {
         let header = task.header();
-        if header.state.load().is_os_blocked() {
+        if header.state.load().is_os_blocked() && header.blocking_calls.load(Ordering::SeqCst) == 0
+        {
             worker::abandon(
                 header,
                 "is blocked while unwinding a panic (a destructor made a blocking call) and \
