@@ -666,6 +666,26 @@ fn live_programs_are_not_reported(workers: usize) {
     assert!(rt.shutdown().is_clean());
 }
 
+/// With the default grace, a green thread that waits longer than a second
+/// for an OS thread's send (an OS thread the runtime cannot see, busy
+/// with slow work first) is a slow program, not a deadlock: `block_on`
+/// returns the value. (A one-second grace reported it.)
+#[test]
+fn a_slow_os_thread_is_not_taken_for_a_deadlock() {
+    watchdog(|| {
+        let rt = runtime(1);
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let slow = std::thread::spawn(move || {
+            // The OS thread's slow work: the subject, not synchronisation.
+            std::thread::sleep(Duration::from_millis(1500));
+            tx.send(7).unwrap();
+        });
+        assert_eq!(rt.block_on(move || rx.recv().unwrap()), 7);
+        slow.join().unwrap();
+        assert!(grove::runtime::DEFAULT_DEADLOCK_GRACE >= Duration::from_secs(10));
+    });
+}
+
 /// Turns a leak into a test failure: the pattern for a test suite.
 #[track_caller]
 fn assert_no_leaks(report: ShutdownReport) {

@@ -42,7 +42,14 @@ impl std::panic::RefUnwindSafe for Runtime {}
 
 /// How long every green thread must stay asleep, with nothing armed to wake
 /// any of them, before `block_on` and `grove::run` report a deadlock.
-pub const DEFAULT_DEADLOCK_GRACE: Duration = Duration::from_secs(1);
+///
+/// Long on purpose: an OS thread the runtime cannot see may hold the other
+/// end of a channel its green threads wait on (OS threads and green
+/// threads talk through the same channels and locks) and take its time
+/// before it sends; a program that is only slow must not be reported. A
+/// test suite that wants its deadlocks reported sooner sets
+/// [`Builder::deadlock_grace`].
+pub const DEFAULT_DEADLOCK_GRACE: Duration = Duration::from_secs(10);
 
 impl Runtime {
     /// A runtime with one worker per core and the default 256 KiB stack
@@ -63,8 +70,9 @@ impl Runtime {
     /// # Deadlocks
     ///
     /// If every green thread of the runtime stays parked, with no timer
-    /// armed and nothing happening, for the deadlock grace period (1 s by
-    /// default, [`Builder::deadlock_grace`]), `block_on` panics with Go's
+    /// armed and nothing happening, for the deadlock grace period (10 s by
+    /// default, [`DEFAULT_DEADLOCK_GRACE`], [`Builder::deadlock_grace`]),
+    /// `block_on` panics with Go's
     /// "all green threads are asleep - deadlock!" and the list of green
     /// threads instead of hanging.
     #[track_caller]
