@@ -161,6 +161,35 @@ fn a_cause_reaches_every_descendant_and_keeps_its_type() {
     });
 }
 
+/// Go's `TestCause`, row "WithTimeout: parent cause before timeout": a
+/// child made under a parent cancelled with a cause takes the parent's
+/// error and cause, even when its own deadline (or one it inherits) has
+/// passed by the time it is made: it was never live.
+#[test]
+fn a_child_of_a_cancelled_parent_takes_its_cause_whatever_its_deadline() {
+    block_on_each(|_| {
+        let (parent, cancel) = Context::background().with_cancel_cause();
+        cancel.cancel(Shutdown("parent first"));
+        let (child, _c) = parent.with_timeout(Duration::ZERO);
+        assert_eq!(child.err(), Some(ContextError::Cancelled));
+        assert_eq!(cause_of(&child), Some(Shutdown("parent first")));
+
+        // The deadline an ancestor gave: passed before the child is made.
+        let (ancestor, _a) = Context::background().with_timeout(Duration::from_millis(5));
+        let (parent, cancel) = ancestor.with_cancel_cause();
+        cancel.cancel(Shutdown("before the deadline"));
+        let _ = ancestor.done().recv(); // the deadline passes
+        assert_eq!(parent.err(), Some(ContextError::Cancelled));
+        let (child, _c) = parent.with_cancel();
+        assert_eq!(child.err(), Some(ContextError::Cancelled));
+        assert_eq!(cause_of(&child), Some(Shutdown("before the deadline")));
+        // A deadline that passed while the context was live still wins.
+        let (live, cancel_live) = ancestor.with_cancel_cause();
+        cancel_live.cancel(Shutdown("too late"));
+        assert_eq!(live.err(), Some(ContextError::DeadlineExceeded));
+    });
+}
+
 #[test]
 fn the_first_cancellation_wins() {
     watchdog(|| {

@@ -295,6 +295,18 @@ impl Node {
         (children, inner.hooks.take())
     }
 
+    /// Cancels a node made under a parent that is cancelled already, with
+    /// the parent's error and cause as they are (Go's `propagateCancel`
+    /// runs before the new deadline is looked at): the node was never
+    /// live, so no deadline of its own passed first. It has no children,
+    /// hooks or done channel yet.
+    fn inherit_cancel(&self, err: ContextError, cause: Option<Cause>) {
+        let mut inner = self.lock();
+        inner.err = Some(err);
+        inner.cause = cause;
+        self.cancelled.store(true, Ordering::Release);
+    }
+
     /// Registers `hook`; if the node is cancelled already, gives it back
     /// to be fired by the caller.
     fn add_hook(&self, id: u64, hook: Hook) -> Result<(), Hook> {
@@ -437,7 +449,7 @@ impl Context {
                 Some(err) => {
                     let cause = inner.cause.clone();
                     drop(inner);
-                    node.cancel(err, cause);
+                    node.inherit_cancel(err, cause);
                 }
                 None => {
                     inner.children.insert(node.id, Arc::downgrade(&node));
