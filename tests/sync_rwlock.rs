@@ -12,7 +12,7 @@ use std::sync::TryLockError;
 use std::time::{Duration, Instant};
 
 use grove::chan;
-use grove::sync::{Arc, Barrier, RwLock};
+use grove::sync::{Arc, Barrier, RwLock, RwLockReadGuard};
 use grove::thread;
 use sync_util::{
     assert_send_sync, block_on_each, for_each_workers, runtime, wait_blocked, watchdog, WAIT_LIMIT,
@@ -482,5 +482,31 @@ fn downgrade_keeps_the_lock_for_reading() {
         writer.join().unwrap();
         assert_eq!(*lock.read().unwrap(), 3);
         assert!(!lock.is_poisoned());
+    });
+}
+
+/// std's `test_read_guard_covariance`: a read guard of `&'a i32` passes
+/// where one of a shorter-lived reference is expected (the guard is
+/// covariant in its data, as std's); it compiles, and reads. A read
+/// guard moves to another green thread, which releases the lock.
+#[test]
+fn read_guards_are_covariant_and_move() {
+    fn do_stuff<'a>(guard: RwLockReadGuard<'_, &'a i32>, other: &'a i32) -> i32 {
+        **guard + *other
+    }
+    block_on_each(|_| {
+        let j: i32 = 5;
+        let lock = RwLock::new(&j);
+        {
+            let i = 6;
+            assert_eq!(do_stuff(lock.read().unwrap(), &i), 11);
+        }
+        drop(lock);
+
+        let lock = Arc::new(RwLock::new(String::from("moved")));
+        let guard = lock.read().unwrap();
+        let len = thread::scope(|s| s.spawn(move || guard.len()).join().unwrap());
+        assert_eq!(len, 5);
+        assert!(lock.try_write().is_ok(), "released by the other thread");
     });
 }

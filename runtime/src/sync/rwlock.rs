@@ -7,8 +7,10 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 
@@ -57,9 +59,15 @@ impl<T: ?Sized> std::panic::UnwindSafe for RwLock<T> {}
 impl<T: ?Sized> std::panic::RefUnwindSafe for RwLock<T> {}
 
 /// Shared access to a read-locked [`RwLock`].
+///
+/// Covariant in `T`, as std's: it holds a pointer to the data and the
+/// lock's words, not `&RwLock<T>` (whose `UnsafeCell` would pin `T`).
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
-    lock: &'a RwLock<T>,
+    data: NonNull<T>,
+    state: &'a AtomicUsize,
+    monitor: &'a Monitor<usize>,
+    _shared: PhantomData<&'a T>,
 }
 
 /// Exclusive access to a write-locked [`RwLock`].
@@ -71,6 +79,22 @@ pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
 
 // SAFETY: read guards hand out &T only.
 unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
+// SAFETY: moving a read guard to another thread lets that thread read the
+// data (T: Sync) and release the read lock, which any thread may (the
+// lock's words are atomics; no owner thread is recorded).
+unsafe impl<T: ?Sized + Sync> Send for RwLockReadGuard<'_, T> {}
+
+impl<'a, T: ?Sized> RwLockReadGuard<'a, T> {
+    /// The guard of a read hold the caller has just taken on `lock`.
+    fn new(lock: &'a RwLock<T>) -> RwLockReadGuard<'a, T> {
+        RwLockReadGuard {
+            data: NonNull::new(lock.data.get()).expect("a field's address is not null"),
+            state: &lock.state,
+            monitor: &lock.monitor,
+            _shared: PhantomData,
+        }
+    }
+}
 // SAFETY: sharing a write guard shares &T.
 unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
 
@@ -170,7 +194,7 @@ impl<T: ?Sized> RwLock<T> {
                 .monitor
                 .wait_until(&READ, None, at, |_| self.try_read_word().then_some(()));
         }
-        let guard = RwLockReadGuard { lock: self };
+        let guard = RwLockReadGuard::new(self);
         if self.poison.load(Ordering::Relaxed) {
             Err(PoisonError::new(guard))
         } else {
@@ -183,7 +207,7 @@ impl<T: ?Sized> RwLock<T> {
         if !self.try_read_word() {
             return Err(TryLockError::WouldBlock);
         }
-        let guard = RwLockReadGuard { lock: self };
+        let guard = RwLockReadGuard::new(self);
         if self.poison.load(Ordering::Relaxed) {
             Err(TryLockError::Poisoned(PoisonError::new(guard)))
         } else {
@@ -266,10 +290,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn read_unlock(&self) {
-        let prev = self.state.fetch_sub(READER, Ordering::SeqCst);
-        if prev < 2 * READER && prev & WRITERS_WAITING != 0 {
-            self.monitor.notify(usize::MAX);
-        }
+        read_unlock(&self.state, &self.monitor);
     }
 
     fn write_unlock(&self) {
@@ -350,15 +371,24 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
 impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: a read guard exists only while the lock is read-held: no
-        // writer has access.
-        unsafe { &*self.lock.data.get() }
+        // SAFETY: `data` points into the lock, which outlives the guard
+        // ('a), and a read guard exists only while the lock is read-held:
+        // no writer has access.
+        unsafe { self.data.as_ref() }
     }
 }
 
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.read_unlock();
+        read_unlock(self.state, self.monitor);
+    }
+}
+
+/// Releases one read hold: the last reader out wakes the waiting writers.
+fn read_unlock(state: &AtomicUsize, monitor: &Monitor<usize>) {
+    let prev = state.fetch_sub(READER, Ordering::SeqCst);
+    if prev < 2 * READER && prev & WRITERS_WAITING != 0 {
+        monitor.notify(usize::MAX);
     }
 }
 
@@ -422,7 +452,7 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
         // WRITER off and one READER on in one step: no writer can slip in.
         lock.state.fetch_add(READER - WRITER, Ordering::SeqCst);
         lock.monitor.notify(usize::MAX);
-        RwLockReadGuard { lock }
+        RwLockReadGuard::new(lock)
     }
 }
 
