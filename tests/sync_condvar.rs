@@ -488,7 +488,12 @@ fn std_traits() {
         let cv = Condvar::default();
         assert!(format!("{cv:?}").starts_with("Condvar"));
         let b = Barrier::new(3);
-        assert!(format!("{b:?}").contains('3'));
+        assert_eq!(format!("{b:?}"), "Barrier { .. }", "std's Debug");
+        let leader = Barrier::new(1).wait();
+        assert_eq!(
+            format!("{leader:?}"),
+            "BarrierWaitResult { is_leader: true }"
+        );
         let m = Mutex::new(());
         let (_g, res): (_, WaitTimeoutResult) =
             cv.wait_timeout(m.lock().unwrap(), Duration::ZERO).unwrap();

@@ -10,7 +10,7 @@ mod sync_util;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use grove::sync::{Arc, Once, OnceLock, OnceState};
+use grove::sync::{Arc, Barrier, LazyLock, Once, OnceLock, OnceState};
 use grove::thread;
 use sync_util::{
     assert_send_sync, block_on_each, expect_panic, for_each_workers, runtime, wait_blocked,
@@ -314,7 +314,7 @@ fn once_lock_set_get_take_and_friends() {
         assert_eq!(*cell.get_or_init(|| unreachable!()), 1);
         *cell.get_mut().unwrap() += 10;
         assert_eq!(cell.get(), Some(&11));
-        assert_eq!(format!("{cell:?}"), "OnceLock(Some(11))");
+        assert_eq!(format!("{cell:?}"), "OnceLock(11)", "std's Debug");
         assert_eq!(cell.take(), Some(11));
         assert_eq!(cell.get(), None);
         assert_eq!(*cell.get_or_init(|| 5), 5, "initialisable again after take");
@@ -358,7 +358,8 @@ fn statics_and_traits() {
             assert!(h.join().unwrap() >= "winner 0".len());
         }
         assert_eq!(RUNS.load(Ordering::SeqCst), 1);
-        assert!(format!("{INIT:?}").contains("completed: true"));
+        assert!(INIT.is_completed());
+        assert_eq!(format!("{INIT:?}"), "Once { .. }", "std's Debug");
         assert!(CELL.get().is_some_and(|v| v.starts_with("winner ")));
     });
 }
@@ -420,4 +421,84 @@ fn once_lock_clones_and_compares_as_std() {
     assert!(set != empty);
     fn eq<T: Eq>() {}
     eq::<OnceLock<String>>();
+}
+
+/// std's `Once::wait_force`: waits through a poisoned `Once` until a
+/// `call_once_force` completes it (where `wait` panics).
+#[test]
+fn wait_force_waits_through_poison() {
+    for_each_workers(|workers| {
+        let rt = runtime(workers);
+        let once = Arc::new(Once::new());
+        let o = once.clone();
+        let panicked = rt.block_on(move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                o.call_once(|| panic!("first call fails"))
+            }))
+            .is_err()
+        });
+        assert!(panicked);
+        let o = once.clone();
+        assert!(expect_panic(move || o.wait()).contains("poisoned"));
+        let o = once.clone();
+        let waiter = rt.spawn(move || {
+            o.wait_force();
+            o.is_completed()
+        });
+        wait_blocked(&rt, "Once::call_once", 1);
+        once.call_once_force(|state| assert!(state.is_poisoned()));
+        assert!(waiter.join().unwrap());
+        once.wait_force(); // completed: returns at once, on an OS thread too
+    });
+}
+
+/// std's `LazyLock`: one initialisation however many first users race
+/// (they park, green or OS), `Deref`/`DerefMut`, `force`, `Default`, a
+/// `static`, std's `Debug`, and poisoning by a panicking initialiser.
+#[test]
+fn lazy_lock_initialises_once() {
+    static TABLE: LazyLock<Vec<u32>> = LazyLock::new(|| (0..10).map(|i| i * i).collect());
+    for_each_workers(|workers| {
+        let rt = runtime(workers);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let lazy = {
+            let runs = runs.clone();
+            Arc::new(LazyLock::new(move || {
+                runs.fetch_add(1, Ordering::SeqCst);
+                thread::yield_now(); // others arrive meanwhile
+                41 + 1
+            }))
+        };
+        assert_eq!(format!("{lazy:?}"), "LazyLock(<uninit>)");
+        let start = Arc::new(Barrier::new(CONTENDERS / 10 + 1));
+        let green: Vec<_> = (0..CONTENDERS / 10)
+            .map(|_| {
+                let (lazy, start) = (lazy.clone(), start.clone());
+                rt.spawn(move || {
+                    start.wait();
+                    **lazy
+                })
+            })
+            .collect();
+        start.wait();
+        assert_eq!(*LazyLock::force(&lazy), 42);
+        assert!(green.into_iter().all(|h| h.join().unwrap() == 42));
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "one initialisation");
+        assert_eq!(format!("{lazy:?}"), "LazyLock(42)");
+        assert_eq!(rt.block_on(|| TABLE[9]), 81);
+
+        let mut owned: LazyLock<String> = LazyLock::default();
+        owned.push_str("grown");
+        assert_eq!(owned.as_str(), "grown");
+
+        let poisoned: Arc<LazyLock<u8>> = Arc::new(LazyLock::new(|| panic!("init fails")));
+        let p = poisoned.clone();
+        assert!(expect_panic(move || **p).contains("init fails"));
+        let p = poisoned.clone();
+        assert!(
+            expect_panic(move || **p).contains("poisoned"),
+            "and stays failed"
+        );
+    });
+    assert_send_sync::<LazyLock<u32>>();
 }

@@ -189,8 +189,17 @@ pub struct Barrier {
 }
 
 /// What [`Barrier::wait`] returns: one waiter per generation is the leader.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct BarrierWaitResult(bool);
+
+impl fmt::Debug for BarrierWaitResult {
+    /// `BarrierWaitResult { is_leader: .. }`, as std's.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BarrierWaitResult")
+            .field("is_leader", &self.0)
+            .finish()
+    }
+}
 
 impl BarrierWaitResult {
     /// True for exactly one waiter of each generation.
@@ -200,10 +209,9 @@ impl BarrierWaitResult {
 }
 
 impl fmt::Debug for Barrier {
+    /// `Barrier { .. }`, as std's.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Barrier")
-            .field("n", &self.n)
-            .finish_non_exhaustive()
+        f.debug_struct("Barrier").finish_non_exhaustive()
     }
 }
 

@@ -1,5 +1,5 @@
 //! Synchronisation primitives mirroring `std::sync` — `Mutex`, `RwLock`,
-//! `Condvar`, `Barrier`, `Once`, `OnceLock`, with std's method names, guard
+//! `Condvar`, `Barrier`, `Once`, `OnceLock`, `LazyLock`, with std's method names, guard
 //! types and poisoning — plus Go's `WaitGroup`, a weighted `Semaphore` and
 //! golang.org/x/sync's `ErrGroup`.
 //!
@@ -7,7 +7,9 @@
 //! thread, so green threads and OS threads can share one lock. Swapping
 //! `use std::sync::{Arc, Mutex};` for `use grove::sync::{Arc, Mutex};` is
 //! enough: the std items grove has no twin for (`Arc`, `Weak`, `atomic`,
-//! the poison and result types) are re-exported here.
+//! the poison and result types) are re-exported here. `mpsc` is not: its
+//! channels would block the worker; `grove::chan` is the twin (its
+//! `unbounded` and `bounded` for `channel` and `sync_channel`).
 //!
 //! # The race Go lets you write
 //!
@@ -91,7 +93,7 @@ mod waitgroup;
 pub use condvar::{Barrier, BarrierWaitResult, Condvar, WaitTimeoutResult};
 pub use errgroup::ErrGroup;
 pub use mutex::{Mutex, MutexGuard};
-pub use once::{Once, OnceLock, OnceState};
+pub use once::{LazyLock, Once, OnceLock, OnceState};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 pub use waitgroup::WaitGroup;

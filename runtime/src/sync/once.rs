@@ -45,10 +45,9 @@ impl OnceState {
 }
 
 impl fmt::Debug for Once {
+    /// `Once { .. }`, as std's.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Once")
-            .field("completed", &self.is_completed())
-            .finish_non_exhaustive()
+        f.debug_struct("Once").finish_non_exhaustive()
     }
 }
 
@@ -120,6 +119,21 @@ impl Once {
         }
     }
 
+    /// Waits until a call has completed, running nothing itself, and
+    /// whether or not an earlier call panicked (std's `Once::wait_force`):
+    /// it returns once a [`call_once_force`](Self::call_once_force)
+    /// completes a poisoned `Once`. Parks a green caller; blocks an OS
+    /// thread.
+    #[track_caller]
+    pub fn wait_force(&self) {
+        let at = Location::caller();
+        while !self.is_completed() {
+            let _ = self
+                .monitor
+                .wait_until(&ONCE, None, at, |_| self.is_completed().then_some(()));
+        }
+    }
+
     fn call(
         &self,
         ignore_poison: bool,
@@ -182,8 +196,14 @@ impl<T> Default for OnceLock<T> {
 }
 
 impl<T: fmt::Debug> fmt::Debug for OnceLock<T> {
+    /// `OnceLock(value)`, or `OnceLock(<uninit>)` while empty, as std's.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("OnceLock").field(&self.get()).finish()
+        let mut d = f.debug_tuple("OnceLock");
+        match self.get() {
+            Some(v) => d.field(v),
+            None => d.field(&format_args!("<uninit>")),
+        };
+        d.finish()
     }
 }
 
@@ -288,5 +308,95 @@ impl<T> From<T> for OnceLock<T> {
         let cell = OnceLock::new();
         let _ = cell.set(value);
         cell
+    }
+}
+
+/// A value initialised on first use, like `std::sync::LazyLock`: the
+/// first to dereference it runs `f`; concurrent first users park (a green
+/// thread) or block (an OS thread) until it is done, instead of blocking
+/// their worker as std's would.
+///
+/// If `f` panics, the `LazyLock` is poisoned: every later use panics too
+/// (std's rule).
+///
+/// ```
+/// use grove_runtime::sync::LazyLock;
+/// use std::collections::HashMap;
+///
+/// static PRIMES: LazyLock<HashMap<u32, bool>> =
+///     LazyLock::new(|| (1..20).map(|n| (n, (2..n).all(|d| n % d != 0))).collect());
+///
+/// let found = grove_runtime::go(|| PRIMES[&7]).join().unwrap();
+/// assert!(found && !PRIMES[&9]);
+/// ```
+pub struct LazyLock<T, F = fn() -> T> {
+    cell: OnceLock<T>,
+    /// The initialiser, taken by the one call that runs it (inside the
+    /// cell's `Once`, so never contended; a `std` mutex keeps this free of
+    /// `unsafe`).
+    init: std::sync::Mutex<Option<F>>,
+}
+
+impl<T, F: FnOnce() -> T> LazyLock<T, F> {
+    /// A `LazyLock` that will run `f` on first use.
+    pub const fn new(f: F) -> LazyLock<T, F> {
+        LazyLock {
+            cell: OnceLock::new(),
+            init: std::sync::Mutex::new(Some(f)),
+        }
+    }
+
+    /// Runs the initialiser if nobody has yet, and returns the value
+    /// (std's `LazyLock::force`).
+    ///
+    /// # Panics
+    ///
+    /// If the initialiser panicked, in this call or an earlier one.
+    #[track_caller]
+    pub fn force(this: &LazyLock<T, F>) -> &T {
+        this.cell.get_or_init(|| {
+            let f = this.init.lock().unwrap_or_else(|e| e.into_inner()).take();
+            match f {
+                Some(f) => f(),
+                None => panic!("LazyLock instance has previously been poisoned"),
+            }
+        })
+    }
+}
+
+impl<T, F: FnOnce() -> T> std::ops::Deref for LazyLock<T, F> {
+    type Target = T;
+
+    #[track_caller]
+    fn deref(&self) -> &T {
+        LazyLock::force(self)
+    }
+}
+
+impl<T, F: FnOnce() -> T> std::ops::DerefMut for LazyLock<T, F> {
+    #[track_caller]
+    fn deref_mut(&mut self) -> &mut T {
+        LazyLock::force(self);
+        self.cell.get_mut().expect("initialised by force")
+    }
+}
+
+impl<T: Default> Default for LazyLock<T> {
+    /// A `LazyLock` of `T::default()`.
+    fn default() -> LazyLock<T> {
+        LazyLock::new(T::default)
+    }
+}
+
+impl<T: fmt::Debug, F> fmt::Debug for LazyLock<T, F> {
+    /// `LazyLock(value)`, or `LazyLock(<uninit>)` before first use, as
+    /// std's.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_tuple("LazyLock");
+        match self.cell.get() {
+            Some(v) => d.field(v),
+            None => d.field(&format_args!("<uninit>")),
+        };
+        d.finish()
     }
 }
