@@ -1007,3 +1007,77 @@ fn an_os_thread_keeps_its_park_token_across_a_lock() {
         }
     });
 }
+
+/// std's `Builder::spawn_unchecked` (1.82): a closure that borrows from
+/// the caller's stack, joined while the data lives; its output may borrow
+/// too. From a green thread and from an OS thread.
+#[test]
+fn spawn_unchecked_borrows_and_is_joined() {
+    fn body() {
+        let data = [1u64, 2, 3];
+        let word = String::from("borrowed");
+        // SAFETY: joined below, while `data` and `word` are alive.
+        let handle = unsafe {
+            thread::Builder::new()
+                .name("unchecked".to_string())
+                .spawn_unchecked(|| (data.iter().sum::<u64>(), word.as_str()))
+                .unwrap()
+        };
+        let (sum, borrowed) = handle.join().unwrap();
+        assert_eq!((sum, borrowed), (6, "borrowed"));
+    }
+    watchdog(|| {
+        body();
+        runtime(2).block_on(body);
+    });
+}
+
+/// std's `test_invalid_named_thread`: a name with a NUL byte panics at
+/// spawn, with std's message. The scope's panic for an unjoined panicking
+/// thread says what std's says.
+#[test]
+fn std_panics_and_messages() {
+    watchdog(|| {
+        let message = common::expect_panic(|| {
+            thread::Builder::new()
+                .name("ada l\0velace".to_string())
+                .spawn(|| {})
+        });
+        assert_eq!(message, "thread name may not contain interior null bytes");
+        let message = common::expect_panic(|| {
+            runtime(1).block_on(|| {
+                thread::scope(|s| {
+                    s.spawn(|| panic!("boom"));
+                })
+            })
+        });
+        assert_eq!(message, "a scoped thread panicked");
+    });
+}
+
+/// std's deprecated `sleep_ms` and `park_timeout_ms` are there for a
+/// program swapped from std; std's `Debug` for `Thread` and `JoinHandle`.
+#[test]
+#[allow(deprecated)]
+fn deprecated_std_twins_and_debug() {
+    watchdog(|| {
+        runtime(1).block_on(|| {
+            let t0 = Instant::now();
+            thread::sleep_ms(2);
+            thread::park_timeout_ms(1);
+            assert!(t0.elapsed() >= Duration::from_millis(2));
+            let handle = thread::Builder::new()
+                .name("dbg".to_string())
+                .spawn(|| ())
+                .unwrap();
+            let shown = format!("{:?}", handle.thread());
+            assert!(
+                shown.starts_with("Thread { id: ThreadId(")
+                    && shown.ends_with("name: Some(\"dbg\"), .. }"),
+                "{shown}"
+            );
+            assert_eq!(format!("{handle:?}"), "JoinHandle { .. }");
+            handle.join().unwrap();
+        });
+    });
+}

@@ -71,6 +71,21 @@ pub fn park_timeout(d: Duration) {
     grove_scheduler::thread::park_token(deadline);
 }
 
+/// std's deprecated `sleep_ms`: [`sleep`] for `ms` milliseconds.
+#[deprecated(note = "replaced by `grove::thread::sleep`, as std's `sleep_ms` is")]
+#[track_caller]
+pub fn sleep_ms(ms: u32) {
+    sleep(Duration::from_millis(u64::from(ms)));
+}
+
+/// std's deprecated `park_timeout_ms`: [`park_timeout`] for `ms`
+/// milliseconds.
+#[deprecated(note = "replaced by `grove::thread::park_timeout`, as std's `park_timeout_ms` is")]
+#[track_caller]
+pub fn park_timeout_ms(ms: u32) {
+    park_timeout(Duration::from_millis(u64::from(ms)));
+}
+
 /// Configures a green thread before spawning it, as `std::thread::Builder`.
 ///
 /// ```
@@ -132,7 +147,14 @@ impl Builder {
         self
     }
 
+    /// The spawn's options. Panics on a name with a NUL byte, as std's
+    /// `Builder::spawn` does (a green thread's name never reaches the OS,
+    /// but a program swapped from std must fail the same way).
+    #[track_caller]
     fn options(self) -> SpawnOptions {
+        if self.name.as_deref().is_some_and(|n| n.contains('\0')) {
+            panic!("thread name may not contain interior null bytes");
+        }
         SpawnOptions {
             name: self.name,
             stack_size: self.stack_size,
@@ -152,6 +174,40 @@ impl Builder {
         T: Send + 'static,
     {
         Handle::spawn_current(self.options(), Location::caller(), f)
+    }
+
+    /// Spawns a green thread whose closure and output may borrow from the
+    /// caller, without the `'static` bounds: std's
+    /// `Builder::spawn_unchecked`. [`scope`] is the safe way to borrow.
+    ///
+    /// # Safety
+    ///
+    /// As std's: whatever `f` and its output borrow must outlive the green
+    /// thread, which the caller makes sure of by joining the handle before
+    /// any borrowed data is dropped (or by borrowing only `'static` data).
+    /// One more rule than std's: an output that no `join` takes is dropped
+    /// with the green thread's record, when the runtime's last reference
+    /// to it goes, which may be after the green thread has ended; so a
+    /// handle dropped unjoined must not leave an output that borrows.
+    ///
+    /// ```
+    /// let data = vec![1, 2, 3];
+    /// // SAFETY: joined below, while `data` is alive.
+    /// let handle = unsafe {
+    ///     grove_runtime::thread::Builder::new().spawn_unchecked(|| data.iter().sum::<i32>())?
+    /// };
+    /// assert_eq!(handle.join().unwrap(), 6);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[track_caller]
+    pub unsafe fn spawn_unchecked<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        // SAFETY: the caller keeps the contract above, which is
+        // `spawn_current_unchecked`'s.
+        unsafe { Handle::spawn_current_unchecked(self.options(), Location::caller(), f) }
     }
 
     /// Spawns the green thread on `rt`.

@@ -597,6 +597,39 @@ impl Handle {
         }
     }
 
+    /// [`Handle::spawn_current`] for a closure and output that may borrow
+    /// (std's `Builder::spawn_unchecked`).
+    ///
+    /// # Safety
+    ///
+    /// Whatever `f` and its output borrow must outlive their use: the
+    /// caller joins the handle before any borrowed data goes (the join
+    /// returns once `f` has run, or been dropped unrun, and takes the
+    /// output). An output never taken by a join is dropped with the green
+    /// thread's record, whenever the last reference to it goes, which may
+    /// be later than the green thread's end: a handle dropped unjoined must
+    /// leave no output that borrows.
+    pub unsafe fn spawn_current_unchecked<F, T>(
+        opts: SpawnOptions,
+        location: &'static Location<'static>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let here = worker::with_worker(move |w| match w {
+            Some(w) => Ok(w.shared.clone()),
+            None => Err(()),
+        });
+        let shared = match here {
+            Ok(shared) => shared,
+            Err(()) => global().shared.clone(),
+        };
+        // SAFETY: the caller's contract (above) is `spawn_unchecked`'s.
+        unsafe { shared.spawn_unchecked(opts, location, f) }
+    }
+
     /// Spawns a green thread.
     #[track_caller]
     pub fn spawn<F, T>(&self, opts: SpawnOptions, f: F) -> io::Result<JoinHandle<T>>

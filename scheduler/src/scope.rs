@@ -434,7 +434,7 @@ where
     match result {
         Err(payload) => panic::resume_unwind(payload),
         Ok(_) if data.panicked.load(Ordering::Acquire) != 0 => {
-            panic!("a scoped green thread panicked")
+            panic!("a scoped thread panicked")
         }
         Ok(value) => value,
     }

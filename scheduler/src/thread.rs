@@ -148,10 +148,10 @@ impl Thread {
 
 impl fmt::Debug for Thread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // As std's: `Thread { id: ThreadId(..), name: .., .. }`.
         f.debug_struct("Thread")
             .field("id", &self.id())
             .field("name", &self.name())
-            .field("green", &self.is_green())
             .finish_non_exhaustive()
     }
 }
@@ -342,10 +342,8 @@ fn deadlock_report(rt: &Handle) -> String {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle")
-            .field("thread", self.thread())
-            .field("finished", &self.is_finished())
-            .finish()
+        // `JoinHandle { .. }`, as std's.
+        f.debug_struct("JoinHandle").finish_non_exhaustive()
     }
 }
 

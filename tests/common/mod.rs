@@ -16,8 +16,8 @@ use grove::thread::{self, Thread};
 mod base;
 #[allow(unused_imports)] // each test binary uses a subset
 pub use base::{
-    runtime, sweep_workers, wait_blocked, wait_until, watchdog, watchdog_for, TEST_LIMIT,
-    WAIT_LIMIT, WORKER_COUNTS,
+    expect_panic, runtime, sweep_workers, wait_blocked, wait_until, watchdog, watchdog_for,
+    TEST_LIMIT, WAIT_LIMIT, WORKER_COUNTS,
 };
 
 /// A count-down latch for one waiter, built on park/unpark: whoever takes
