@@ -97,9 +97,9 @@ fn runtime_types_have_their_intended_auto_traits() {
     use grove::context::{CancelHandle, Context, ContextError};
     use grove::runtime::{Builder, ShutdownReport};
     use grove::sync::{
-        Barrier, BarrierWaitResult, Condvar, Mutex, MutexGuard, Once, OnceLock, OnceState, RwLock,
-        RwLockReadGuard, RwLockWriteGuard, Semaphore, SemaphorePermit, WaitGroup,
-        WaitTimeoutResult,
+        Barrier, BarrierWaitResult, Condvar, LazyLock, Mutex, MutexGuard, Once, OnceLock,
+        OnceState, RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, SemaphorePermit,
+        WaitGroup, WaitTimeoutResult,
     };
     use grove::Runtime;
     assert_send_sync::<Runtime>();
@@ -115,6 +115,9 @@ fn runtime_types_have_their_intended_auto_traits() {
     assert_send_sync::<Once>();
     assert_send_sync::<OnceState>();
     assert_send_sync::<OnceLock<String>>();
+    // As std's: Sync for Send + Sync data and a Send initialiser.
+    assert_send_sync::<LazyLock<String>>();
+    assert_send_sync::<LazyLock<String, Box<dyn FnOnce() -> String + Send>>>();
     assert_send_sync::<Condvar>();
     assert_send_sync::<WaitTimeoutResult>();
     assert_send_sync::<Barrier>();
@@ -138,6 +141,7 @@ fn runtime_types_have_their_intended_auto_traits() {
     unwind_safe::<Barrier>();
     unwind_safe::<Once>();
     unwind_safe::<OnceLock<String>>();
+    unwind_safe::<LazyLock<String>>();
     unwind_safe::<Semaphore>();
     unwind_safe::<WaitGroup>();
     unwind_safe::<Context>();

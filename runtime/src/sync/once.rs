@@ -329,6 +329,14 @@ impl<T> From<T> for OnceLock<T> {
 /// let found = grove_runtime::go(|| PRIMES[&7]).join().unwrap();
 /// assert!(found && !PRIMES[&9]);
 /// ```
+///
+/// Shared between threads only for `Sync` data, as std's:
+///
+/// ```compile_fail,E0277
+/// fn shared<T: Sync>(_: &T) {}
+/// let lazy = grove_runtime::sync::LazyLock::new(|| std::cell::Cell::new(1));
+/// shared(&lazy);
+/// ```
 pub struct LazyLock<T, F = fn() -> T> {
     cell: OnceLock<T>,
     /// The initialiser, taken by the one call that runs it (inside the
