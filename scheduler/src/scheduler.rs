@@ -618,14 +618,8 @@ impl Handle {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        let here = worker::with_worker(move |w| match w {
-            Some(w) => Ok(w.shared.clone()),
-            None => Err(()),
-        });
-        let shared = match here {
-            Ok(shared) => shared,
-            Err(()) => global().shared.clone(),
-        };
+        let shared = worker::with_worker(|w| w.map(|w| w.shared.clone()))
+            .unwrap_or_else(|| global().shared.clone());
         // SAFETY: the caller's contract (above) is `spawn_unchecked`'s.
         unsafe { shared.spawn_unchecked(opts, location, f) }
     }
