@@ -619,6 +619,20 @@ fn std_conversions_round_trip() {
         let (conn, buf) = reader.join().unwrap();
         assert_eq!(&buf, b"hello");
         conn.set_nodelay(true).unwrap();
+        // std's Linux `TcpStreamExt` flag (the kernel may clear it again
+        // after a while; just set, it reads back).
+        conn.set_quickack(true).unwrap();
+        assert!(conn.quickack().unwrap());
+        #[allow(deprecated)]
+        {
+            // On an IPv4 socket the kernel refuses `IPV6_V6ONLY`: the same
+            // answer as std's.
+            let std_answer = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .only_v6()
+                .map_err(|e| e.kind());
+            assert_eq!(listener.only_v6().map_err(|e| e.kind()), std_answer);
+        }
         let std = conn.into_std().unwrap();
         assert!(!is_nonblocking(std.as_raw_fd()));
         assert!(std.nodelay().unwrap());

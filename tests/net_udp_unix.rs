@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use grove::net::unix::{UnixDatagram, UnixListener, UnixStream};
+use grove::net::unix::{SocketAddr, UnixDatagram, UnixListener, UnixStream};
 use grove::net::UdpSocket;
 use net_util::{
     blocked_on, child_output, describe, in_child, is_nonblocking, on_each_runtime, read_pattern,
@@ -224,7 +224,9 @@ fn unix_connect_variants() {
     use std::os::linux::net::SocketAddrExt;
     on_each_runtime(|workers| {
         let name = format!("grove-net-test-{}-{workers}", std::process::id());
-        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        // std's address type, re-exported where a program swapped from
+        // `std::os::unix::net` looks for it.
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let listener = UnixListener::bind_addr(&addr).unwrap();
         let clone = listener.try_clone().unwrap();
         let server = grove::go(move || {
@@ -237,6 +239,11 @@ fn unix_connect_variants() {
         let _b = UnixStream::connect_addr(&listener.local_addr().unwrap()).unwrap();
         let _c = UnixStream::connect_addr(&addr).unwrap();
         assert_eq!(server.join().unwrap(), 3);
+        // `for stream in &listener`, as std's.
+        let client = grove::go(move || UnixStream::connect_addr(&addr).map(drop));
+        let accepted = (&listener).into_iter().next().unwrap().unwrap();
+        assert!(accepted.peer_addr().unwrap().is_unnamed());
+        client.join().unwrap().unwrap();
         let missing = sock_path("missing");
         assert!(UnixStream::connect(&missing).is_err());
         listener.set_nonblocking(true).unwrap();
@@ -329,6 +336,49 @@ fn unix_datagrams() {
         assert!(!is_nonblocking(std.as_raw_fd()));
         std::fs::remove_file(&path).unwrap();
     });
+}
+
+/// A Unix datagram socket whose reading half is shut down (through the
+/// handle or a `try_clone`) ends every receive with `Ok(0)`, as std's blocking receive does, and a
+/// receive already parked wakes with it (API.md: it never hangs). The
+/// kernel's non-blocking receive says `EAGAIN` there: in non-blocking mode
+/// that is what the caller gets, as from std. Green threads and an OS
+/// thread.
+fn dgram_read_shutdown_ends_receives() {
+    let mut buf = [0u8; 8];
+    let (a, b) = UnixDatagram::pair().unwrap();
+    let parked = {
+        let a = a.try_clone().unwrap();
+        grove::go(move || a.recv(&mut [0u8; 8]).unwrap())
+    };
+    a.try_clone().unwrap().shutdown(Shutdown::Read).unwrap();
+    assert_eq!(parked.join().unwrap(), 0, "the parked receive ends");
+    assert_eq!(a.recv(&mut buf).unwrap(), 0);
+    let (n, from) = a.recv_from(&mut buf).unwrap();
+    assert!(n == 0 && from.is_unnamed());
+    a.set_nonblocking(true).unwrap();
+    assert_eq!(
+        a.recv(&mut buf).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    // Sending to the read-shut end fails, as std's does.
+    assert_eq!(
+        b.send(b"late").unwrap_err().kind(),
+        io::ErrorKind::BrokenPipe
+    );
+    // Datagrams queued before the shutdown are still received, then the
+    // end (`Both` through the handle itself).
+    let (c, d) = UnixDatagram::pair().unwrap();
+    d.send(b"queued").unwrap();
+    c.shutdown(Shutdown::Both).unwrap();
+    assert_eq!(c.recv(&mut buf).unwrap(), 6);
+    assert_eq!(c.recv(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn unix_datagram_read_shutdown_ends_receives() {
+    on_each_runtime(|_| dgram_read_shutdown_ends_receives());
+    watchdog(dgram_read_shutdown_ends_receives);
 }
 
 /// An unconnected datagram send to a receiver whose queue is full waits

@@ -1,5 +1,6 @@
-//! The two system calls std does not make the way a server needs them:
-//! writes that never raise `SIGPIPE`.
+//! The system calls std does not make the way a server needs them:
+//! writes that never raise `SIGPIPE`, a look at a socket's read
+//! shutdown, and the flags std's Linux extension sets (`TCP_QUICKACK`).
 //!
 //! std's `TcpStream::write` sends with `MSG_NOSIGNAL`, but its vectored
 //! write is `writev(2)`, and every `UnixStream` write is `write(2)`: a
@@ -45,5 +46,68 @@ pub(crate) fn send_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize
         Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
+    }
+}
+
+/// Whether the socket `fd`'s reading half is shut down (by this end's
+/// `shutdown(Read)`, or a connected datagram peer's `shutdown(Write)`):
+/// `poll(2)` reports `POLLRDHUP` then. A Unix datagram socket's
+/// non-blocking receive says `EAGAIN` there, where a blocking one (std's)
+/// returns 0: only the kernel's blocking wait turns the shutdown into an
+/// end.
+pub(crate) fn read_shut_down(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid `pollfd`, borrowed for the call; no wait.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n == 1 && pfd.revents & libc::POLLRDHUP != 0
+}
+
+/// `setsockopt(2)` of an `int` flag.
+pub(crate) fn set_bool_opt(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    on: bool,
+) -> io::Result<()> {
+    let value = libc::c_int::from(on);
+    // SAFETY: `value` is a live `c_int`, and its size is passed with it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `getsockopt(2)` of an `int` flag.
+pub(crate) fn bool_opt(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<bool> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live and describe a `c_int` buffer.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(value != 0)
     }
 }

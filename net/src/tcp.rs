@@ -116,6 +116,21 @@ impl TcpListener {
         self.0.get().ttl()
     }
 
+    /// std's deprecated `set_only_v6` (`IPV6_V6ONLY`; std's own note: it
+    /// has no effect once the listener is bound, as here).
+    #[deprecated(note = "as std's: this option can only be set before the socket is bound")]
+    #[allow(deprecated)]
+    pub fn set_only_v6(&self, only_v6: bool) -> io::Result<()> {
+        self.0.get().set_only_v6(only_v6)
+    }
+
+    /// std's deprecated `only_v6`: reads `IPV6_V6ONLY`.
+    #[deprecated(note = "as std's: this option can only be set before the socket is bound")]
+    #[allow(deprecated)]
+    pub fn only_v6(&self) -> io::Result<bool> {
+        self.0.get().only_v6()
+    }
+
     /// Takes the pending socket error (`SO_ERROR`), if any.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.0.get().take_error()
@@ -232,6 +247,27 @@ impl TcpStream {
     /// Reads `TCP_NODELAY`.
     pub fn nodelay(&self) -> io::Result<bool> {
         self.0.get().nodelay()
+    }
+
+    /// Sets `TCP_QUICKACK` (acknowledge at once rather than delayed; the
+    /// kernel may clear it again): what std's Linux `TcpStreamExt` gives a
+    /// `std::net::TcpStream`.
+    pub fn set_quickack(&self, quickack: bool) -> io::Result<()> {
+        sys::set_bool_opt(
+            self.0.get().as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            quickack,
+        )
+    }
+
+    /// Reads `TCP_QUICKACK`.
+    pub fn quickack(&self) -> io::Result<bool> {
+        sys::bool_opt(
+            self.0.get().as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+        )
     }
 
     /// Sets `IP_TTL`.

@@ -6,7 +6,12 @@
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
-use std::os::unix::net::{self, SocketAddr};
+use std::os::unix::net;
+
+/// A Unix socket's address: std's own (`std::os::unix::net::SocketAddr`),
+/// which the sockets here take and give, re-exported so that a program
+/// swapped from `std::os::unix::net` finds it here.
+pub use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -159,6 +164,16 @@ impl Iterator for Incoming<'_> {
 }
 
 impl std::iter::FusedIterator for Incoming<'_> {}
+
+impl<'a> IntoIterator for &'a UnixListener {
+    type Item = io::Result<UnixStream>;
+    type IntoIter = Incoming<'a>;
+
+    /// `for stream in &listener`: [`UnixListener::incoming`], as std's.
+    fn into_iter(self) -> Incoming<'a> {
+        self.incoming()
+    }
+}
 
 impl UnixStream {
     /// Connects to the socket file `path`. Connecting to a listener whose
@@ -384,13 +399,13 @@ impl UnixDatagram {
     /// Receives one datagram and its sender, parking until one comes.
     #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.read(|s| s.recv_from(buf))
+        self.read(|s| s.recv_from(buf), || (0, unnamed()))
     }
 
     /// Receives one datagram from the connected peer.
     #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read(|s| s.recv(buf))
+        self.read(|s| s.recv(buf), || 0)
     }
 
     /// Sends `buf` to the socket file `path`. A receiver whose queue is
@@ -459,8 +474,27 @@ impl UnixDatagram {
         self.0.shutdown_with(how, |s, how| s.shutdown(how))
     }
 
+    /// A receive, parking while it would block; `shut` is what a receive
+    /// returns once the reading half is shut down (std's blocking receive
+    /// returns 0 there; the non-blocking one this makes says `EAGAIN`, and
+    /// a wait for readiness would never end).
     #[track_caller]
-    fn read<R>(&self, op: impl FnMut(&net::UnixDatagram) -> io::Result<R>) -> io::Result<R> {
+    fn read<R>(
+        &self,
+        mut op: impl FnMut(&net::UnixDatagram) -> io::Result<R>,
+        shut: impl Fn() -> R,
+    ) -> io::Result<R> {
+        let nonblocking = self.0.is_nonblocking();
+        let op = |s: &net::UnixDatagram| match op(s) {
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    && !nonblocking
+                    && sys::read_shut_down(s.as_raw_fd()) =>
+            {
+                Ok(shut())
+            }
+            done => done,
+        };
         self.0
             .io(Direction::Read, Expiry::WouldBlock, dgram_read_timeout, op)
     }
@@ -492,4 +526,10 @@ impl UnixDatagram {
             pause = (pause * 2).min(Duration::from_millis(32));
         }
     }
+}
+
+/// The address of an unnamed socket, as std's `recv_from` gives it for a
+/// datagram from one (and for the end of a read-shut socket).
+fn unnamed() -> SocketAddr {
+    SocketAddr::from_pathname("").expect("the empty path is the unnamed address")
 }
