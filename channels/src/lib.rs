@@ -73,8 +73,10 @@ pub use timer::{after_func, after_func_entries, Ticker, Timer};
 /// shared(&rx);
 /// ```
 ///
-/// and a select borrows its channel ends on its own thread (as
-/// crossbeam's), so neither it nor its chosen operation leaves it:
+/// and a select borrows its channel ends on its own thread, so neither it
+/// nor its chosen operation leaves it (crossbeam's chosen operation stays
+/// too; its `Select` is `Send` and `Sync` by an `unsafe impl`, see
+/// [`Select`]):
 ///
 /// ```compile_fail,E0277
 /// fn sendable<T: Send>(_: T) {}
