@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chan_util::{block_on_each, for_each_workers, runtime, wait_blocked, DropCount, Tracked};
+use chan_util::{
+    block_on_each, for_each_workers, runtime, wait_blocked, watchdog, DropCount, Tracked,
+};
 use grove::chan::{
     self, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,
     TrySendError,
@@ -47,6 +49,8 @@ fn capacity_and_len() {
     let (tx, rx) = chan::bounded::<u8>(0);
     assert_eq!((tx.capacity(), tx.len(), rx.len()), (Some(0), 0, 0));
     assert!(tx.is_empty() && rx.is_empty());
+    // crossbeam's `is_full`: an unbuffered channel always is.
+    assert!(tx.is_full() && rx.is_full());
 
     let (tx, rx) = chan::bounded(3);
     assert_eq!(tx.capacity(), Some(3));
@@ -55,9 +59,11 @@ fn capacity_and_len() {
         tx.send(i).unwrap();
     }
     assert_eq!((tx.len(), rx.len()), (3, 3));
+    assert!(tx.is_full() && rx.is_full());
     assert_eq!(tx.try_send(9), Err(TrySendError::Full(9)));
     rx.recv().unwrap();
     assert_eq!((tx.len(), rx.len()), (2, 2));
+    assert!(!tx.is_full() && !rx.is_full());
 
     let (tx, rx) = chan::unbounded();
     assert_eq!(tx.capacity(), None);
@@ -65,8 +71,18 @@ fn capacity_and_len() {
         tx.send(i).unwrap();
     }
     assert_eq!((tx.len(), rx.len()), (1000, 1000));
+    assert!(
+        !tx.is_full() && !rx.is_full(),
+        "an unbounded channel never is"
+    );
     assert_eq!(rx.try_iter().count(), 1000);
     assert_eq!(rx.len(), 0);
+    // Timers and `never`: full once due, and always.
+    assert!(chan::never::<u8>().is_full());
+    let timer = chan::after(std::time::Duration::ZERO);
+    assert!(timer.is_full(), "due at once");
+    timer.recv().unwrap();
+    assert!(!timer.is_full());
 }
 
 #[test]
@@ -629,5 +645,31 @@ fn tasks_report_channel_waits() {
         // Whichever arm it parked in, a plain send completes the select.
         tx.send(4).unwrap();
         assert!(selecting.join().unwrap());
+    });
+}
+
+/// A green thread with the default stack (256 KiB) moves a 4 KiB value
+/// through every kind of channel operation, in a debug build too: the
+/// operations' frames hold a few copies of the value each, not the
+/// hundred they held when every step was inlined into one frame (a 2 KiB
+/// array overflowed the stack and aborted the process).
+#[test]
+fn a_green_thread_moves_a_4_kib_value_on_the_default_stack() {
+    const N: usize = 4096;
+    watchdog(|| {
+        grove::run(|| {
+            let (tx, rx) = chan::bounded::<[u8; N]>(1);
+            tx.send([7; N]).unwrap();
+            assert_eq!(rx.recv().unwrap()[N - 1], 7);
+            let (tx, rx) = chan::bounded::<[u8; N]>(0);
+            let sender = grove::go(move || tx.send([8; N]).unwrap());
+            assert_eq!(rx.recv().unwrap()[0], 8);
+            sender.join().unwrap();
+            let (tx, rx) = chan::unbounded::<[u8; N]>();
+            tx.send([9; N]).unwrap();
+            grove::select! {
+                recv(rx) -> v => assert_eq!(v.unwrap()[1], 9),
+            }
+        });
     });
 }

@@ -172,7 +172,7 @@ impl<T> Sender<T> {
     /// On a closed channel, or one with no receivers left, the value comes
     /// back in `Err`.
     #[track_caller]
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
         self.chan
             .send(msg, None, Location::caller())
@@ -224,6 +224,20 @@ impl<T> Sender<T> {
         self.chan.capacity()
     }
 
+    /// Whether the buffer is full, as crossbeam's `is_full`: an unbuffered
+    /// channel always is, an unbounded one never.
+    ///
+    /// ```
+    /// let (tx, _rx) = grove_channels::bounded::<u8>(1);
+    /// assert!(!tx.is_full());
+    /// tx.send(1).unwrap();
+    /// assert!(tx.is_full());
+    /// assert!(grove_channels::bounded::<u8>(0).0.is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.capacity().is_some_and(|cap| self.len() >= cap)
+    }
+
     /// Whether both ends belong to one channel.
     pub fn same_channel(&self, other: &Sender<T>) -> bool {
         Arc::ptr_eq(&self.chan, &other.chan)
@@ -259,7 +273,7 @@ impl<T> Receiver<T> {
     /// Receives a value, waiting while there is none. After the channel is
     /// closed and drained, returns `Err(RecvError)`.
     #[track_caller]
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn recv(&self) -> Result<T, RecvError> {
         self.recv_until(None, Location::caller())
             .map_err(|_| RecvError)
@@ -296,7 +310,7 @@ impl<T> Receiver<T> {
         self.recv_until(Some(deadline), Location::caller())
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn recv_until(
         &self,
         deadline: Option<Instant>,
@@ -420,6 +434,13 @@ impl<T> Receiver<T> {
             Flavor::After(..) | Flavor::Tick(..) => Some(1),
             Flavor::Never => Some(0),
         }
+    }
+
+    /// Whether the buffer is full, as crossbeam's `is_full`: an unbuffered
+    /// channel and [`never()`] always are, an unbounded one never is, a timer
+    /// is once its value is due.
+    pub fn is_full(&self) -> bool {
+        self.capacity().is_some_and(|cap| self.len() >= cap)
     }
 
     /// How many values the channel's buffer has room for without growing

@@ -118,7 +118,7 @@ impl<T> Got<T> {
     /// Wakes whoever must be woken and produces the value; `None` if a
     /// rendezvous was abandoned (try again).
     #[track_caller]
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn finish(self) -> Option<T> {
         match self {
             Got::Value(value, waker) => {
@@ -146,13 +146,13 @@ impl<T> State<T> {
 
     /// Whether a value could go into the buffer. The capacity is checked
     /// first: an unbuffered channel's send never reads the buffer's line.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn has_room(&self) -> bool {
         let reserved = self.reserved as usize;
         reserved < self.cap && self.buf.len() < self.cap - reserved
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn has_item(&self) -> bool {
         self.buf.len() > self.claimed as usize
     }
@@ -161,7 +161,7 @@ impl<T> State<T> {
     /// the buffer holds less than a quarter of its allocation, the
     /// allocation is halved (moving fewer values than were received since
     /// it last changed size, so each receive pays O(1) for it).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn pop(&mut self) -> Option<T> {
         let value = self.buf.pop_front();
         let allocated = self.buf.capacity();
@@ -185,7 +185,7 @@ impl<T> State<T> {
     /// A send that can complete now: to a waiting receiver, else into the
     /// buffer. Returns the receiver to wake.
     #[must_use = "the receiver to wake once the lock is released"]
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn try_send(&mut self, value: T) -> Result<Option<Unparker>, TrySendError<T>> {
         if self.is_disconnected_for_send() {
             return Err(TrySendError::Disconnected(value));
@@ -205,7 +205,7 @@ impl<T> State<T> {
     }
 
     /// A receive that can complete now.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn try_recv(&mut self, not_of: Option<&SelectCx>) -> Result<Got<T>, TryRecvError> {
         if self.has_item() {
             let value = self.pop().expect("has_item");
@@ -238,7 +238,7 @@ impl<T> State<T> {
     /// (keeping FIFO order, as Go does) or reserve the slot for a waiting
     /// select send arm. Returns that sender, to wake once unlocked.
     #[must_use = "the sender to wake once the lock is released"]
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn refill(&mut self) -> Option<Unparker> {
         // The common case, inline: no room, or no sender waiting.
         if !self.has_room() || self.sendq.is_empty() {
@@ -434,7 +434,7 @@ impl<T> Chan<T> {
 
     /// Locks the state; a change made through the guard wakes the
     /// readiness waiters when it is dropped.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn lock(&self) -> ChanGuard<'_, T> {
         ChanGuard {
             guard: ManuallyDrop::new(self.state.lock()),
@@ -459,7 +459,7 @@ impl<T> Chan<T> {
         state.buf.len() - state.claimed as usize
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn send(
         &self,
         mut value: T,
@@ -519,7 +519,7 @@ impl<T> Chan<T> {
         Ok(())
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn recv(
         &self,
         deadline: Option<Instant>,
@@ -640,14 +640,14 @@ pub(crate) struct ChanGuard<'a, T> {
 
 impl<T> Deref for ChanGuard<'_, T> {
     type Target = State<T>;
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn deref(&self) -> &State<T> {
         &self.guard
     }
 }
 
 impl<T> DerefMut for ChanGuard<'_, T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn deref_mut(&mut self) -> &mut State<T> {
         self.changed = true;
         &mut self.guard
@@ -655,7 +655,7 @@ impl<T> DerefMut for ChanGuard<'_, T> {
 }
 
 impl<T> Drop for ChanGuard<'_, T> {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn drop(&mut self) {
         if self.changed && self.guard.watched {
             self.guard.watched = false;

@@ -530,7 +530,7 @@ impl<T> Entry<T> {
     /// hands back its unparker (to call once the channel lock is released),
     /// or a no-op one if the waiter spins for it or another worker watches
     /// it ("Spinning waiters", "Watched waits").
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn complete(self, state: u8) -> Unparker {
         let packet = self.packet();
         // A load first: a waiter on this core never spins, and a locked
@@ -746,12 +746,12 @@ impl<T> Entries<T> {
         }
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn front(&self) -> Option<&Entry<T>> {
         self.head.as_ref()
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn pop_front(&mut self) -> Option<Entry<T>> {
         let head = self.head.take()?;
         if let Some(rest) = &mut self.rest {
@@ -760,7 +760,7 @@ impl<T> Entries<T> {
         Some(head)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn push_back(&mut self, entry: Entry<T>) {
         if self.head.is_none() {
             self.head = Some(entry);
@@ -866,7 +866,7 @@ impl<T> WaitQueue<T> {
     /// select) sender, takes its value and completes it. `None` otherwise;
     /// the caller then takes the general path.
     #[must_use = "wake the returned unparker once the lock is released"]
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn take_from_plain_sender(&mut self) -> Option<(T, Unparker)> {
         if self.entries.front()?.is_select_arm() {
             return None;
@@ -889,7 +889,7 @@ impl<T> WaitQueue<T> {
     /// receiver, gives it `value` and completes it. `Err(value)` otherwise;
     /// the caller then takes the general path.
     #[must_use = "wake the returned unparker once the lock is released"]
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn deliver_to_plain_receiver(&mut self, value: T) -> Result<Unparker, T> {
         match self.entries.front() {
             Some(entry) if !entry.is_select_arm() => {}
@@ -976,7 +976,7 @@ pub enum Woken<T> {
 /// `guard` holds the channel's lock; `relock` takes it again; `queue` picks
 /// the queue out of the locked state. `value` is a sender's value.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn block<T, S, G>(
     mut guard: G,
     relock: impl Fn() -> G,
@@ -1116,7 +1116,7 @@ fn park_watched<T>(
 /// `block`'s take once its packet is completed: plain, unless the packet
 /// started SPINNING (`watch`: the claimer may have left the unparker, and
 /// a watch may still be on).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn owner_take<T>(packet: &Packet<T>, watch: bool, was_watched: bool) -> Option<T> {
     if watch {
         take_after_watch(packet, was_watched)
@@ -1174,7 +1174,7 @@ pub(crate) fn end_watch(state: &AtomicU8) -> bool {
 
 /// Spins until the packet leaves SPINNING (true), or the spin ends.
 #[cfg(not(loom))]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn spin_for<T>(packet: &Packet<T>) -> bool {
     park::spin_while_idle(|| packet.state() != SPINNING)
 }
