@@ -111,7 +111,8 @@ impl Builder {
     }
 
     /// Names the green thread (shown by `Thread::name`, `Runtime::tasks`
-    /// and in stack-overflow reports).
+    /// and in stack-overflow reports). A name with a NUL byte makes the
+    /// spawn panic, as std's does.
     pub fn name(mut self, name: String) -> Builder {
         self.name = Some(name);
         self
