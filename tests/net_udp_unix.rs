@@ -340,7 +340,7 @@ fn unix_datagrams() {
 
 /// A Unix datagram socket whose reading half is shut down (through the
 /// handle or a `try_clone`) ends every receive with `Ok(0)`, as std's blocking receive does, and a
-/// receive already parked wakes with it (API.md: it never hangs). The
+/// receive already parked wakes with it (the contract: it never hangs). The
 /// kernel's non-blocking receive says `EAGAIN` there: in non-blocking mode
 /// that is what the caller gets, as from std. Green threads and an OS
 /// thread.

@@ -75,7 +75,8 @@ pub use timer::{after_func, after_func_entries, Ticker, Timer};
 ///
 /// and a select borrows its channel ends on its own thread, so neither it
 /// nor its chosen operation leaves it (crossbeam's chosen operation stays
-/// too; its `Select` is `Send` and `Sync` by an `unsafe impl`, see
+/// too; its `Select` is `Send` and `Sync` by hand-written unsafe trait
+/// implementations, see
 /// [`Select`]):
 ///
 /// ```compile_fail,E0277

@@ -81,8 +81,9 @@ const INLINE: usize = 4;
 ///
 /// A `Select` can be cloned, to run the same arms from two places; it
 /// borrows its channel ends, so it stays on the thread that made it: it is
-/// neither `Send` nor `Sync`. (crossbeam's `Select` is both, by an
-/// `unsafe impl`, even over channels of values that are not `Send`; a
+/// neither `Send` nor `Sync`. (crossbeam's `Select` is both, by
+/// hand-written unsafe trait implementations, even over channels of
+/// values that are not `Send`; a
 /// select moved to another thread could then receive such a value there.
 /// Clone it on each thread instead.)
 ///
