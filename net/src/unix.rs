@@ -477,7 +477,10 @@ impl UnixDatagram {
     /// A receive, parking while it would block; `shut` is what a receive
     /// returns once the reading half is shut down (std's blocking receive
     /// returns 0 there; the non-blocking one this makes says `EAGAIN`, and
-    /// a wait for readiness would never end).
+    /// a wait for readiness would never end). The shutdown is looked for
+    /// (a `poll(2)`) only when a receive says `EAGAIN` again after a wait:
+    /// a shut socket reports itself readable, so its wait ends at once,
+    /// while a drained one's first `EAGAIN` parks without the extra call.
     #[track_caller]
     fn read<R>(
         &self,
@@ -485,10 +488,12 @@ impl UnixDatagram {
         shut: impl Fn() -> R,
     ) -> io::Result<R> {
         let nonblocking = self.0.is_nonblocking();
+        let mut waited = false;
         let op = |s: &net::UnixDatagram| match op(s) {
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock
                     && !nonblocking
+                    && std::mem::replace(&mut waited, true)
                     && sys::read_shut_down(s.as_raw_fd()) =>
             {
                 Ok(shut())
