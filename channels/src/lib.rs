@@ -55,6 +55,63 @@ pub use err::{
     SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
 };
 pub use select::{Select, SelectedOperation};
+
+/// What the `select!` expansion calls; not for users.
+#[doc(hidden)]
+pub mod __private {
+    use crate::chan::{RECV_READY, SEND_READY};
+    use crate::{Receiver, RecvError, Sender};
+
+    /// What a look at a channel's published word (see `chan::RECV_READY`)
+    /// decided for a select's one arm.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub enum Look {
+        /// Could not complete at an instant during the look: `default`.
+        NotReady,
+        /// A receive: closed and drained, the arm gets `Err(RecvError)`.
+        Closed,
+        /// Select and see.
+        Maybe,
+    }
+
+    /// The look for a receive from `rx`. Counts against the green thread's
+    /// budget, as every select does: a loop of looks still lets others run.
+    #[inline]
+    pub fn recv_look<T>(rx: &Receiver<T>) -> Look {
+        grove_scheduler::park::coop_tick();
+        match &rx.flavor {
+            crate::api::Flavor::Chan(chan, None) => {
+                if chan.surely_not(RECV_READY) {
+                    Look::NotReady
+                } else if chan.surely_drained() {
+                    Look::Closed
+                } else {
+                    Look::Maybe
+                }
+            }
+            crate::api::Flavor::Never => Look::NotReady,
+            _ => Look::Maybe,
+        }
+    }
+
+    /// The look for a send on `tx` (never [`Look::Closed`]: the value
+    /// comes back in the error, so the select evaluates it).
+    #[inline]
+    pub fn send_look<T>(tx: &Sender<T>) -> Look {
+        grove_scheduler::park::coop_tick();
+        if tx.chan.surely_not(SEND_READY) {
+            Look::NotReady
+        } else {
+            Look::Maybe
+        }
+    }
+
+    /// What a receive arm on a closed, drained `rx` gets.
+    #[inline]
+    pub fn closed<T>(_rx: &Receiver<T>) -> Result<T, RecvError> {
+        Err(RecvError)
+    }
+}
 pub use timer::{after_func, after_func_entries, Ticker, Timer};
 
 /// The auto traits of every public type, checked at compile time. The
@@ -348,6 +405,26 @@ macro_rules! __select_push {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_gen {
+    // One arm and a `default` (Go compiles this select to a plain
+    // non-blocking send or receive): the channel's published word first,
+    // which decides an empty (or full) channel without its lock; the
+    // select as ever otherwise.
+    ($new:ident ($arm:tt) (now $body:block)) => {
+        match ($crate::__select_chan!($arm),) {
+            ($crate::__select_id!($arm),) => {
+                $crate::__select_bind!($arm);
+                match $crate::__select_look!($arm) {
+                    $crate::__private::Look::NotReady => $body,
+                    $crate::__private::Look::Closed => $crate::__select_closed!($arm),
+                    $crate::__private::Look::Maybe => {
+                        let mut _grove_sel = $crate::Select::$new();
+                        $crate::__select_register!(_grove_sel $arm);
+                        $crate::__select_run!(_grove_sel ($arm) (now $body))
+                    }
+                }
+            }
+        }
+    };
     ($new:ident ($($arm:tt)*) ($($default:tt)*)) => {
         match ($( $crate::__select_chan!($arm), )*) {
             ($( $crate::__select_id!($arm), )*) => {
@@ -391,6 +468,32 @@ macro_rules! __select_bind {
     };
     ([send $id:ident $s:tt $v:tt $res:tt $body:tt]) => {
         let $id: &$crate::Sender<_> = $id;
+    };
+}
+
+/// A look at a parsed arm's channel without its lock (see `__private`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_look {
+    ([recv $id:ident $r:tt $res:tt $body:tt]) => {
+        $crate::__private::recv_look($id)
+    };
+    ([send $id:ident $s:tt $v:tt $res:tt $body:tt]) => {
+        $crate::__private::send_look($id)
+    };
+}
+
+/// Runs a parsed receive arm's body for a closed, drained channel (a send
+/// arm's look never says so).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_closed {
+    ([recv $id:ident $r:tt ($res:pat) $body:block]) => {{
+        let $res = $crate::__private::closed($id);
+        $body
+    }};
+    ([send $id:ident $s:tt $v:tt $res:tt $body:tt]) => {
+        ::core::unreachable!("a send arm's look is never Closed")
     };
 }
 

@@ -13,13 +13,20 @@
 //! the CPU back.
 //!
 //! Never hold a [`Lock`] across a park or a call into user code.
+//!
+//! Beside the flag the lock keeps one word its holder may publish for
+//! readers that do not take the lock ([`Lock::published`],
+//! [`LockGuard::publish`]): a channel says there whether an operation
+//! could complete, so that a non-blocking receive from an empty channel
+//! (Go's `select` with a `default`) reads a line every core may share
+//! instead of taking the lock, whose line every taker must own.
 
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
-use crate::loom::{AtomicBool, Ordering};
+use crate::loom::{fence, AtomicBool, AtomicU32, Ordering};
 
 /// A spin lock for short critical sections (see the module docs).
 ///
@@ -43,6 +50,9 @@ use crate::loom::{AtomicBool, Ordering};
 #[repr(C)]
 pub struct Lock<T: ?Sized> {
     locked: AtomicBool,
+    /// What the holder published last (see [`LockGuard::publish`]). Beside
+    /// the flag, in the padding before a value aligned to 8 bytes.
+    published: AtomicU32,
     value: UnsafeCell<T>,
 }
 
@@ -78,11 +88,18 @@ pub struct LockGuard<'a, T: ?Sized> {
 }
 
 impl<T> Lock<T> {
-    /// An unlocked lock holding `value`.
+    /// An unlocked lock holding `value`, its published word 0.
     #[cfg(not(loom))]
     pub const fn new(value: T) -> Lock<T> {
+        Lock::with_published(value, 0)
+    }
+
+    /// An unlocked lock holding `value`, its published word `word`.
+    #[cfg(not(loom))]
+    pub const fn with_published(value: T, word: u32) -> Lock<T> {
         Lock {
             locked: AtomicBool::new(false),
+            published: AtomicU32::new(word),
             value: UnsafeCell::new(value),
         }
     }
@@ -90,14 +107,49 @@ impl<T> Lock<T> {
     /// An unlocked lock holding `value` (loom's atomics are not `const`).
     #[cfg(loom)]
     pub fn new(value: T) -> Lock<T> {
+        Lock::with_published(value, 0)
+    }
+
+    /// As above, its published word `word`.
+    #[cfg(loom)]
+    pub fn with_published(value: T, word: u32) -> Lock<T> {
         Lock {
             locked: AtomicBool::new(false),
+            published: AtomicU32::new(word),
             value: UnsafeCell::new(value),
         }
     }
 }
 
 impl<T: ?Sized> Lock<T> {
+    /// The word the holders published (see [`LockGuard::publish`]), 0
+    /// before the first. An Acquire load: what a holder wrote before it
+    /// published is visible once its word is seen.
+    ///
+    /// ```
+    /// use grove_scheduler::lock::Lock;
+    /// let lock = Lock::new(0u64);
+    /// assert_eq!(lock.published(), 0);
+    /// lock.lock().publish(7);
+    /// assert_eq!(lock.published(), 7);
+    /// ```
+    #[inline]
+    pub fn published(&self) -> u32 {
+        self.published.load(Ordering::Acquire)
+    }
+
+    /// [`published`](Self::published) after a SeqCst fence. A reader that
+    /// decides from the word alone (say, that a channel is empty) reads it
+    /// this way: its own earlier writes elsewhere (a value it sent on
+    /// another channel) are then ordered before the read, so two threads
+    /// that each write one lock's word and then read the other's cannot
+    /// both miss the other's write (what the two locks would give them).
+    #[inline]
+    pub fn published_fenced(&self) -> u32 {
+        fence(Ordering::SeqCst);
+        self.published.load(Ordering::Acquire)
+    }
+
     /// Takes the lock, spinning (then yielding the OS thread) while another
     /// thread holds it.
     #[inline]
@@ -184,6 +236,27 @@ fn wait_before_look(looks: u32, backoff: &Backoff) {
 #[cfg(loom)]
 fn wait_before_look(_looks: u32, backoff: &Backoff) {
     backoff.snooze();
+}
+
+impl<T: ?Sized> LockGuard<'_, T> {
+    /// Publishes `word` for readers that do not take the lock
+    /// ([`Lock::published`]), with a Release store, made only if the word
+    /// changes (a store the readers need not see costs their copies of
+    /// the line). Holders publish in lock order, so a reader sees the
+    /// word of the latest holder to publish, or a later one.
+    #[inline]
+    pub fn publish(&self, word: u32) {
+        if self.lock.published.load(Ordering::Relaxed) != word {
+            self.lock.published.store(word, Ordering::Release);
+        }
+    }
+
+    /// The word published last, read by the holder (no ordering needed:
+    /// only holders write it).
+    #[inline]
+    pub fn published(&self) -> u32 {
+        self.lock.published.load(Ordering::Relaxed)
+    }
 }
 
 impl<T: ?Sized> Deref for LockGuard<'_, T> {

@@ -10,7 +10,7 @@ use grove_scheduler::park::{self, Unparker};
 use grove_scheduler::wait::{ArmOutcome, ArmPacket, Claimed, DeferredRecv, DeferredSend, SelectCx};
 
 use crate::api::{Flavor, Receiver, Sender};
-use crate::chan::{ChanGuard, RecvClaim, SendClaim, State, RECV};
+use crate::chan::{ChanGuard, RecvClaim, SendClaim, State, RECV, RECV_READY, SEND_READY};
 use crate::err::{RecvError, SendError};
 
 /// A value of a type known only to the arm that made it.
@@ -148,6 +148,15 @@ pub(crate) trait SelectHandle {
     fn watch(&self, id: usize, unparker: &Unparker) -> bool;
     /// Readiness: takes back what `watch` left, if it is still there.
     fn unwatch(&self, id: usize);
+    /// The word this arm's channel published (see `chan::RECV_READY`)
+    /// and whether it says the arm could complete; `None` where no word
+    /// tells (a timer channel, a receiver that closes at an instant).
+    /// "Could not" is the truth at the instant of the read; "could" may
+    /// be stale. `fenced`: read after a SeqCst fence (`Lock::published_fenced`).
+    fn published(&self, fenced: bool) -> Option<(u32, bool)> {
+        let _ = fenced;
+        None
+    }
 }
 
 /// Fills unused inline arm slots.
@@ -314,7 +323,18 @@ fn is_past(at: Option<Instant>) -> bool {
 
 impl<T> SelectHandle for Sender<T> {
     fn try_select(&self) -> Option<Token> {
+        // Not ready by the published word: no need of the lock (phase 2,
+        // or the snapshot that ends a select that does not wait, looks
+        // again under it).
+        if self.chan.published() & SEND_READY == 0 {
+            return None;
+        }
         send_token(&mut self.chan.lock())
+    }
+
+    fn published(&self, fenced: bool) -> Option<(u32, bool)> {
+        let word = self.chan.published_word(fenced);
+        Some((word, word & SEND_READY != 0))
     }
 
     fn identity(&self) -> usize {
@@ -333,7 +353,12 @@ impl<T> SelectHandle for Sender<T> {
         // SAFETY: `guard` locks the channel at our address (see the trait);
         // one address is one channel, so one `T`.
         let state = unsafe { guard.get_mut::<ChanGuard<'_, T>>() };
-        send_token(state).map(|token| (token, None))
+        let token = send_token(state);
+        if token.is_none() {
+            // Only a select that does not wait gets here (its snapshot).
+            state.mark_polled();
+        }
+        token.map(|token| (token, None))
     }
 
     fn register(&self, cx: &Arc<SelectCx>, arm: usize) -> (Option<Erased>, bool) {
@@ -411,9 +436,25 @@ impl<T> SelectHandle for Sender<T> {
 }
 
 impl<T> SelectHandle for Receiver<T> {
+    fn published(&self, fenced: bool) -> Option<(u32, bool)> {
+        match &self.flavor {
+            Flavor::Chan(chan, None) => {
+                let word = chan.published_word(fenced);
+                Some((word, word & RECV_READY != 0))
+            }
+            Flavor::Never => Some((0, false)),
+            _ => None,
+        }
+    }
+
     fn try_select(&self) -> Option<Token> {
         match &self.flavor {
             Flavor::Chan(chan, closes) => {
+                // As for a send arm; a receiver that closes at an instant
+                // is ready by the clock too.
+                if closes.is_none() && chan.published() & RECV_READY == 0 {
+                    return None;
+                }
                 let mut state = chan.lock();
                 let (token, waker) = recv_token(&mut state, *closes)?;
                 drop(state);
@@ -519,7 +560,12 @@ impl<T> SelectHandle for Receiver<T> {
         // SAFETY: `guard` locks the channel at our address (see the trait);
         // one address is one channel, so one `T`.
         let state = unsafe { guard.get_mut::<ChanGuard<'_, T>>() };
-        recv_token(state, *closes)
+        let token = recv_token(state, *closes);
+        if token.is_none() {
+            // As for a send arm.
+            state.mark_polled();
+        }
+        token
     }
 
     fn release(&self, token: Token) {

@@ -134,6 +134,9 @@ pub(crate) fn select<'a>(
             }
         }
         if timeout.is_over() {
+            if none_ready_twice(arms) {
+                return None;
+            }
             return try_snapshot(arms);
         }
         // Phase 2.
@@ -396,6 +399,42 @@ pub(crate) fn try_snapshot<'a>(arms: &[Arm<'a>]) -> Option<SelectedOperation<'a>
     }
 }
 
+/// Arms this many or fewer are judged by [`none_ready_twice`]; a select
+/// with more locks them all ([`try_snapshot`]).
+const LOOKED_AT_TWICE: usize = 8;
+
+/// Whether no arm could complete at one instant, judged from the words the
+/// arms' channels published (see `chan::RECV_READY`), without their locks:
+/// every arm says "not ready" twice with the same word, the second time
+/// after a SeqCst fence. A word changes (its count moves on) whenever its
+/// bits do, so each arm was not ready all the time between its two reads,
+/// the end of the first round included: an instant when none was (Go
+/// locks every channel for this; a select with a `default` polled in a
+/// loop then contends for all of them). False if some arm has no word or
+/// says "ready", or a word moved: the caller then locks them all.
+fn none_ready_twice(arms: &[Arm<'_>]) -> bool {
+    if arms.len() > LOOKED_AT_TWICE {
+        return false;
+    }
+    let mut first = [0u32; LOOKED_AT_TWICE];
+    for (arm, word) in arms.iter().zip(first.iter_mut()) {
+        match arm.handle.published(false) {
+            Some((w, false)) => *word = w,
+            _ => return false,
+        }
+    }
+    // The fence, once, before the first channel's second read.
+    let mut fenced = false;
+    for (arm, &word) in arms.iter().zip(first.iter()) {
+        let fence_here = !fenced && arm.handle.chan_addr().is_some();
+        fenced |= fence_here;
+        if arm.handle.published(fence_here) != Some((word, false)) {
+            return false;
+        }
+    }
+    true
+}
+
 /// [`try_snapshot`] for readiness: the first arm ready with every channel
 /// locked at once.
 pub(crate) fn ready_snapshot(arms: &[Arm<'_>]) -> Option<usize> {
@@ -437,6 +476,40 @@ mod loom_tests {
             assert!(probe(&r1, &r2), "gave up while an arm was ready");
             drop(peer.join().unwrap());
             drop(s1);
+        });
+    }
+
+    /// Two threads each send on their own channel and then poll the
+    /// other's without its lock (the published word, `chan::RECV_READY`):
+    /// both may not miss the other's value, as neither could with the
+    /// locks (each poll is ordered after its own send by a SeqCst fence).
+    fn each_sends_then_polls(poll: fn(&Receiver<u8>) -> bool) {
+        loom::model(move || {
+            let (s1, r1) = bounded::<u8>(1);
+            let (s2, r2) = bounded::<u8>(1);
+            // A first poll of each, under the lock, makes their lock holders
+            // publish exact words (`chan::State::polled`).
+            assert!(r1.try_recv().is_err() && r2.try_recv().is_err());
+            let peer = loom::thread::spawn(move || {
+                s2.send(2).unwrap();
+                let saw = poll(&r1);
+                (saw, s2, r1)
+            });
+            s1.send(1).unwrap();
+            let saw = poll(&r2);
+            let (peer_saw, _s2, _r1) = peer.join().unwrap();
+            assert!(saw || peer_saw, "both polls missed the other's value");
+            drop(s1);
+        });
+    }
+
+    #[test]
+    fn two_polls_do_not_both_miss_the_others_send() {
+        each_sends_then_polls(|r| r.try_recv().is_ok());
+        each_sends_then_polls(|r| select_biased! { recv(r) -> v => v.is_ok(), default => false });
+        each_sends_then_polls(|r| {
+            let never = crate::never::<u8>();
+            select_biased! { recv(never) -> _v => false, recv(r) -> v => v.is_ok(), default => false }
         });
     }
 
