@@ -786,6 +786,55 @@ fn work_from_os_threads_runs_while_every_worker_runs_a_hand_off_pair() {
     });
 }
 
+/// A link of a spawn chain: each green thread spawns its successor and
+/// exits, until `stop`; `links` counts them.
+fn chain_link(stop: Arc<AtomicBool>, links: Arc<AtomicU64>) {
+    if stop.load(Ordering::Relaxed) {
+        return;
+    }
+    links.fetch_add(1, Ordering::Relaxed);
+    thread::spawn(move || chain_link(stop, links));
+}
+
+#[test]
+fn a_spawn_chain_does_not_bury_the_green_threads_queued_before_it() {
+    // Every link goes on top of its worker's deque of unstarted tasks,
+    // which is taken newest first: green threads queued before the chain
+    // (from inside and from outside the runtime) must still start while it
+    // goes on, on every worker count (with one worker nobody steals them).
+    // Found with tokio's spawn_many_remote_busy2 program, which hung.
+    watchdog(|| {
+        for n in [1, 2] {
+            let rt = runtime(n);
+            let stop = Arc::new(AtomicBool::new(false));
+            let links = Arc::new(AtomicU64::new(0));
+            let (tx, rx) = grove::chan::bounded::<&str>(2);
+            let (inside, outside) = (tx.clone(), tx);
+            let (s, l) = (stop.clone(), links.clone());
+            rt.spawn(move || {
+                thread::spawn(move || inside.send("inside").unwrap());
+                for _ in 0..n {
+                    chain_link(s.clone(), l.clone());
+                }
+            })
+            .join()
+            .unwrap();
+            rt.spawn(move || outside.send("outside").unwrap());
+            let mut got: Vec<&str> = (0..2)
+                .map(|_| {
+                    rx.recv_timeout(Duration::from_secs(10))
+                        .expect("a green thread queued before a spawn chain never started")
+                })
+                .collect();
+            got.sort_unstable();
+            assert_eq!(got, ["inside", "outside"], "{n} workers");
+            stop.store(true, Ordering::Relaxed);
+            drop(rt);
+            assert!(links.load(Ordering::Relaxed) > 0);
+        }
+    });
+}
+
 #[test]
 fn a_yield_loop_still_lets_timers_and_other_threads_wake_green_threads() {
     // One worker whose main green thread spins on yield_now: a yield with

@@ -63,6 +63,11 @@ use crate::timer::Timers;
 /// Go's and tokio's fairness interval: every 61st pick looks at the shared
 /// queues first, so local ping-pong cannot starve them.
 const FAIRNESS_TICK: u32 = 61;
+/// How long this worker's own unstarted tasks may go without the deque
+/// being seen empty before fairness ticks start its oldest task instead of
+/// its newest (see `Worker::pop_deque_fairly`): Go's preemption slice
+/// (`forcePreemptNS`).
+const OLDEST_AFTER: Duration = Duration::from_millis(10);
 /// Most run-next picks in a row before the local queue gets a turn
 /// (tokio's MAX_LIFO_POLLS_PER_TICK).
 const MAX_RUN_NEXT_STREAK: u32 = 3;
@@ -317,6 +322,9 @@ pub(crate) struct Worker {
     /// Which of new and yielded tasks the next fairness tick looks at
     /// first (see `Worker::fairness_pick`).
     yielded_first: Cell<bool>,
+    /// When a fairness tick first found the deque of unstarted tasks not
+    /// empty, with no tick finding it empty since (see `pop_deque_fairly`).
+    deque_busy_since: Cell<Option<Instant>>,
     streak: Cell<u32>,
     /// Picks left that go to this worker's own unstarted tasks first,
     /// because a thief is waiting for them (see `unstarted_first`).
@@ -553,6 +561,7 @@ impl Worker {
             parker,
             tick: Cell::new(FAIRNESS_TICK),
             yielded_first: Cell::new(false),
+            deque_busy_since: Cell::new(None),
             streak: Cell::new(0),
             unstarted_turns: Cell::new(0),
             searching: Cell::new(false),
@@ -678,7 +687,7 @@ impl Worker {
         }
         let yielded_first = self.yielded_first.get();
         self.yielded_first.set(!yielded_first);
-        let new = || self.pop_injector().or_else(|| self.pop_deque());
+        let new = || self.pop_injector().or_else(|| self.pop_deque_fairly());
         let yielded = || self.yielded.borrow_mut().pop_front();
         if yielded_first {
             yielded().or_else(new)
@@ -744,6 +753,41 @@ impl Worker {
         let queued = self.deque.len().min(SHORT_QUEUE) as u32;
         self.unstarted_turns.set(queued.saturating_sub(1));
         queued > 0
+    }
+
+    /// The fairness tick's pick among this worker's own unstarted tasks:
+    /// the newest, as every other pick (depth-first keeps few stacks
+    /// alive), until no tick has found the deque empty for
+    /// [`OLDEST_AFTER`]; from then on, until a tick finds it empty, each
+    /// tick takes the oldest. Without it a green thread that keeps
+    /// spawning its successor (a chain, or a loop that spawns and exits)
+    /// buried whatever was queued under it for good: nothing else takes
+    /// from the bottom but a thief, and with every worker busy there is
+    /// none (a task queued from outside never started; found with tokio's
+    /// `spawn_many_remote_busy2` program). Go's preemption and tokio's FIFO
+    /// run queue give the same bound.
+    fn pop_deque_fairly(&self) -> Option<Runnable> {
+        if self.deque.is_empty() {
+            self.deque_busy_since.set(None);
+            return None;
+        }
+        let now = Instant::now();
+        let since = match self.deque_busy_since.get() {
+            Some(since) => since,
+            None => {
+                self.deque_busy_since.set(Some(now));
+                now
+            }
+        };
+        if now.duration_since(since) >= OLDEST_AFTER {
+            // The owner may take from the bottom through its own stealer.
+            if let Steal::Success(task) = self.me().stealer.steal() {
+                // One per period: depth-first order stays the rule.
+                self.deque_busy_since.set(Some(now));
+                return Some(task);
+            }
+        }
+        self.pop_deque()
     }
 
     /// This worker's newest unstarted task. Looks first: popping an empty
