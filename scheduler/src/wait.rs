@@ -725,6 +725,10 @@ pub struct WaitQueue<T> {
     entries: Entries<T>,
 }
 
+/// Queues this long or shorter remove a select's entries at once (see
+/// `WaitQueue::remove_select`).
+const REMOVE_AT_ONCE: usize = 8;
+
 /// A queue's entries, oldest first: the first in the queue's own memory
 /// (a channel keeps it on the line its lock is on), the rest in a ring on
 /// the heap, made when a second waiter comes. Most queues hold one waiter
@@ -735,7 +739,37 @@ struct Entries<T> {
     /// Boxed on purpose: two words less in the queue, which is what lets a
     /// channel keep both of its queues on its lock's line.
     #[allow(clippy::box_collection)]
-    rest: Option<Box<VecDeque<Entry<T>>>>,
+    rest: Option<Box<Ring<T>>>,
+}
+
+/// The heap part of a queue: its entries after the first, and the count of
+/// removals of decided selects' entries left undone (see
+/// `WaitQueue::remove_select`; only a queue that long has a ring).
+struct Ring<T> {
+    entries: VecDeque<Entry<T>>,
+    left_dead: usize,
+}
+
+impl<T> Default for Ring<T> {
+    fn default() -> Self {
+        Ring {
+            entries: VecDeque::new(),
+            left_dead: 0,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Ring<T> {
+    type Target = VecDeque<Entry<T>>;
+    fn deref(&self) -> &VecDeque<Entry<T>> {
+        &self.entries
+    }
+}
+
+impl<T> std::ops::DerefMut for Ring<T> {
+    fn deref_mut(&mut self) -> &mut VecDeque<Entry<T>> {
+        &mut self.entries
+    }
 }
 
 impl<T> Entries<T> {
@@ -934,8 +968,42 @@ impl<T> WaitQueue<T> {
     }
 
     /// Removes the entries of select `cx` (unregistering).
-    pub fn remove_select(&mut self, cx: &SelectCx) {
-        self.entries.retain(|e| !e.is_of(cx));
+    ///
+    /// A long queue of a decided select keeps them for a while instead: a
+    /// scan per removal made a channel many selects wait on together (a
+    /// shared `done` channel, Go's `BenchmarkChanPopular`: a thousand green
+    /// threads each selecting on it and on a channel of its own) cost
+    /// O(waiters) per select and O(waiters²) per round, all of it under
+    /// the lock. An entry of a decided select is dead: a claimer pops and
+    /// drops it (its claim fails), and [`has_claimable`](Self::has_claimable)
+    /// passes over it. The removals left undone are counted; when they
+    /// could be half the queue, every dead entry goes in one scan, so each
+    /// removal costs O(1) amortized and the dead never outnumber the live
+    /// for long. A select still undecided (unwinding out of its wait) is
+    /// removed at once: a claimer could still choose its entries.
+    ///
+    /// `lazily`: the select is done, its arms' packets dropped (so that an
+    /// entry left behind holds no count of its green thread: see
+    /// [`ArmPacket`]'s drop); false removes at once whatever the length.
+    pub fn remove_select(&mut self, cx: &SelectCx, lazily: bool) {
+        let len = self.entries.len();
+        let decided = cx.selected.load(Ordering::Acquire) != 0;
+        let left = match &mut self.entries.rest {
+            Some(ring) if lazily && decided && len > REMOVE_AT_ONCE => {
+                ring.left_dead += 1;
+                ring.left_dead
+            }
+            _ => {
+                self.entries.retain(|e| !e.is_of(cx));
+                return;
+            }
+        };
+        if 2 * left >= len {
+            self.entries.retain(Entry::is_claimable);
+            if let Some(ring) = &mut self.entries.rest {
+                ring.left_dead = 0;
+            }
+        }
     }
 
     /// Registers arm `arm` of select `cx`, waited on by the calling thread,
@@ -1319,6 +1387,27 @@ impl<T> Drop for DeferredSend<T> {
     }
 }
 
+impl<T> Drop for ArmPacket<T> {
+    /// An arm its select did not choose lets go of the select's green
+    /// thread (the packet's unparker): the queue's entry may outlive the
+    /// select (see [`WaitQueue::remove_select`]), and its count of the
+    /// thread, dropped last under a channel's lock, would run the thread's
+    /// output destructor there.
+    fn drop(&mut self) {
+        let Some((cx, arm)) = &self.0.select else {
+            return;
+        };
+        let decided = cx.selected.load(Ordering::Acquire);
+        if decided != 0 && decided != arm + 1 {
+            // SAFETY: the select is decided, for another arm or aborted:
+            // no claimer can claim this arm any more (a claim is the CAS
+            // of `selected` from 0), so nobody but this owner touches the
+            // packet's unparker from here on.
+            unsafe { drop((*self.0.unparker.get()).take()) };
+        }
+    }
+}
+
 impl<T> ArmPacket<T> {
     /// What the arm's claimer did, once its select chose it. A value
     /// received is taken out (a second look says `Retry`).
@@ -1382,7 +1471,7 @@ mod tests {
         let packet = queue.push_select(&cx, 0, false);
         assert_eq!(count(&packet), 2);
         assert!(queue.entries.front().is_some_and(|e| e.is_of(&cx)));
-        queue.remove_select(&cx);
+        queue.remove_select(&cx, false);
         assert!(queue.is_empty());
         assert_eq!(count(&packet), 1);
 
@@ -1439,8 +1528,8 @@ mod tests {
             .map(|(i, cx)| queue.push_select(cx, i, false))
             .collect();
         assert_eq!(queue.len(), 7);
-        queue.remove_select(&cxs[0]); // the inline first
-        queue.remove_select(&cxs[3]); // one in the ring
+        queue.remove_select(&cxs[0], false); // the inline first
+        queue.remove_select(&cxs[3], false); // one in the ring
         assert_eq!(queue.len(), 5);
         // A select does not pair with itself: 1 is skipped, 2 is claimed.
         let claimed = queue.claim_first(Some(&cxs[1])).expect("claimable");
@@ -1470,6 +1559,43 @@ mod tests {
         assert!(matches!(late.outcome(), ArmOutcome::Closed));
     }
 
+    /// Decided selects' entries left in a long queue (lazy removal): the
+    /// dead never outnumber the live by more than one, no claim goes to
+    /// them, and the live keep their order.
+    #[test]
+    fn decided_selects_left_behind_are_bounded_and_skipped() {
+        const LIVE: usize = 20;
+        let mut queue = WaitQueue::<u32>::new();
+        let live: Vec<Arc<SelectCx>> = (0..LIVE).map(|_| Arc::new(SelectCx::new())).collect();
+        let mut packets: Vec<ArmPacket<u32>> = live
+            .iter()
+            .map(|cx| queue.push_select(cx, 0, false))
+            .collect();
+        for round in 0..1_000 {
+            let cx = Arc::new(SelectCx::new());
+            let packet = queue.push_select(&cx, 1, false);
+            assert!(cx.abort(), "decided elsewhere");
+            drop(packet);
+            queue.remove_select(&cx, true);
+            let len = queue.len();
+            assert!(
+                len <= 2 * LIVE + 1,
+                "round {round}: {len} entries for {LIVE} live"
+            );
+            assert!(len >= LIVE, "round {round}: a live entry went");
+        }
+        for (i, cx) in live.iter().enumerate() {
+            let claimed = queue.claim_first(None).expect("a live one");
+            claimed.deliver(i as u32).wake();
+            assert_eq!(cx.selected(), Some(0));
+        }
+        assert!(queue.claim_first(None).is_none());
+        assert!(queue.is_empty());
+        for (i, packet) in packets.iter_mut().enumerate() {
+            assert!(matches!(packet.outcome(), ArmOutcome::Received(v) if v == i as u32));
+        }
+    }
+
     /// A plain waiter's entry is one untagged word; the fast paths see
     /// through select arms to leave them to the general path.
     #[test]
@@ -1480,7 +1606,7 @@ mod tests {
         assert_eq!(queue.deliver_to_plain_receiver(5).err(), Some(5));
         assert!(queue.take_from_plain_sender().is_none());
         assert_eq!(queue.len(), 1, "still queued for the general path");
-        queue.remove_select(&cx);
+        queue.remove_select(&cx, false);
         assert_eq!(
             std::mem::size_of::<Entry<u32>>(),
             std::mem::size_of::<usize>()

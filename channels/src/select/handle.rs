@@ -107,8 +107,9 @@ pub(crate) trait SelectHandle {
     /// Phase 2: queue arm `arm` of `cx`. Returns the arm's packet, and
     /// whether the operation is ready now.
     fn register(&self, cx: &Arc<SelectCx>, arm: usize) -> (Option<Erased>, bool);
-    /// Phase 3: remove `cx`'s entries.
-    fn unregister(&self, cx: &SelectCx);
+    /// Phase 3: remove `cx`'s entries; `lazily` once the select is done
+    /// and its packets dropped (see `WaitQueue::remove_select`).
+    fn unregister(&self, cx: &SelectCx, lazily: bool);
     /// Phase 3: the chosen arm's packet, read.
     fn accept(&self, packet: &mut Erased) -> Accept;
     /// When a timer channel (or a receiver closing at an instant) could
@@ -169,7 +170,7 @@ impl SelectHandle for NoHandle {
     fn register(&self, _: &Arc<SelectCx>, _: usize) -> (Option<Erased>, bool) {
         (None, false)
     }
-    fn unregister(&self, _: &SelectCx) {}
+    fn unregister(&self, _: &SelectCx, _: bool) {}
     fn accept(&self, _: &mut Erased) -> Accept {
         Accept::Retry
     }
@@ -368,8 +369,8 @@ impl<T> SelectHandle for Sender<T> {
         (Some(Erased::new(packet)), ready)
     }
 
-    fn unregister(&self, cx: &SelectCx) {
-        self.chan.lock().sendq.remove_select(cx);
+    fn unregister(&self, cx: &SelectCx, lazily: bool) {
+        self.chan.lock().sendq.remove_select(cx, lazily);
     }
 
     fn accept(&self, packet: &mut Erased) -> Accept {
@@ -488,9 +489,9 @@ impl<T> SelectHandle for Receiver<T> {
         }
     }
 
-    fn unregister(&self, cx: &SelectCx) {
+    fn unregister(&self, cx: &SelectCx, lazily: bool) {
         match &self.flavor {
-            Flavor::Chan(chan, _) => chan.lock().recvq.remove_select(cx),
+            Flavor::Chan(chan, _) => chan.lock().recvq.remove_select(cx, lazily),
             Flavor::Tick(tick, _) => tick.unwatch(cx as *const SelectCx as usize),
             _ => {}
         }

@@ -156,10 +156,11 @@ pub(crate) fn select<'a>(
         // left, also if a park below unwinds (the runtime is unwinding this
         // green thread): the entries would be harmless (they hold `cx`), but
         // they would keep the arms' packets and this thread's unparker.
-        let registered = Registered {
+        let mut registered = Registered {
             arms,
             count: packets.len(),
             cx: &cx,
+            lazily: false,
         };
         // Dropped first if a park below unwinds: an arm chosen meanwhile
         // is settled before the arms are unregistered.
@@ -198,7 +199,10 @@ pub(crate) fn select<'a>(
             park::park_with(&SELECT, wake_at, at);
         };
         chosen.armed = false;
+        // The packets first: those of the arms not chosen let go of this
+        // green thread, and their entries may then stay in long queues.
         drop(chosen);
+        registered.lazily = true;
         drop(registered);
         if let Some((i, token)) = outcome {
             return Some(SelectedOperation::new(&arms[i], token));
@@ -211,12 +215,16 @@ struct Registered<'s, 'a> {
     arms: &'s [Arm<'a>],
     count: usize,
     cx: &'s SelectCx,
+    /// Phase 3 ended normally (the select decided, its packets dropped):
+    /// entries in long queues may be left for claimers to drop. False
+    /// while unwinding: everything is removed at once.
+    lazily: bool,
 }
 
 impl Drop for Registered<'_, '_> {
     fn drop(&mut self) {
         for arm in self.arms.iter().take(self.count) {
-            arm.handle.unregister(self.cx);
+            arm.handle.unregister(self.cx, self.lazily);
         }
     }
 }
