@@ -3,7 +3,9 @@
 //! `pingpong0`, `prodcons` (cap 0, cap 128, 4P/4C), `mutex`, `select2`;
 //! and `timers`: a timer armed and stopped (grove's `Timer` against
 //! tokio's `sleep` future made and dropped, on a runtime's worker), and an
-//! `after_func` armed and stopped.
+//! `after_func` armed and stopped; and `polls`: Go's runtime benchmarks
+//! of operations that do not wait (`ChanNonblocking`, `ChanClosed`,
+//! `ChanPopular`), grove alone.
 //! Named `<workload>/<impl>`. The workloads live in the `grove_workloads`
 //! library, which verifies every result; here they are only timed, with
 //! `iter_custom` so that building runtimes is never timed.
@@ -218,6 +220,96 @@ fn timers_group(c: &mut Criterion) {
     g.finish();
 }
 
+/// Go's runtime benchmarks of operations that do not wait, in their
+/// shapes, on green threads (one per worker, as `b.RunParallel`):
+/// `ChanNonblocking` (a one-arm `select!` with a `default` on an empty
+/// unbuffered channel), `ChanClosed` (the same on a closed channel: the
+/// arm runs with an error) and `ChanPopular` (1,000 green threads each
+/// selecting on one shared channel and one of its own, answered on their
+/// own, 10 rounds: a round is the unit). The first two decide from the
+/// channel's published word, without its lock; the third measures
+/// unregistering from a long queue.
+fn polls_group(c: &mut Criterion) {
+    const N: u64 = 100_000;
+    let w = workers();
+    let mut g = group(c, "polls");
+    g.throughput(Throughput::Elements(N * w as u64));
+    let rt = util::grove_runtime(w);
+    let parallel = |closed: bool| {
+        rt.block_on(move || {
+            let (tx, rx) = grove::chan::bounded::<u32>(0);
+            if closed {
+                tx.close();
+            }
+            let start = Instant::now();
+            let handles: Vec<_> = (0..w)
+                .map(|i| {
+                    let rx = rx.clone();
+                    grove::thread::Builder::new()
+                        .on_worker(i)
+                        .spawn(move || {
+                            let mut seen = 0u64;
+                            for _ in 0..N {
+                                grove::select! {
+                                    recv(rx) -> v => { assert!(v.is_err()); seen += 1 },
+                                    default => {},
+                                }
+                            }
+                            seen
+                        })
+                        .expect("a worker per green thread")
+                })
+                .collect();
+            let seen: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+            assert_eq!(seen, if closed { N * w as u64 } else { 0 });
+            drop(tx);
+            start.elapsed()
+        })
+    };
+    g.bench_function("grove_nonblocking", |b| {
+        b.iter_custom(|i| timed(i, || parallel(false)))
+    });
+    g.bench_function("grove_closed", |b| {
+        b.iter_custom(|i| timed(i, || parallel(true)))
+    });
+    const POPULAR: usize = 1_000;
+    const ROUNDS: u64 = 10;
+    g.throughput(Throughput::Elements(ROUNDS));
+    g.bench_function("grove_popular", |b| {
+        b.iter_custom(|i| {
+            timed(i, || {
+                rt.block_on(|| {
+                    let (_shared_tx, shared) = grove::chan::bounded::<bool>(0);
+                    let (own, handles): (Vec<_>, Vec<_>) = (0..POPULAR)
+                        .map(|_| {
+                            let (tx, rx) = grove::chan::bounded::<bool>(0);
+                            let shared = shared.clone();
+                            let h = grove::go(move || {
+                                for _ in 0..ROUNDS {
+                                    grove::select! {
+                                        recv(shared) -> _v => unreachable!("nothing is sent there"),
+                                        recv(rx) -> v => assert_eq!(v, Ok(true)),
+                                    }
+                                }
+                            });
+                            (tx, h)
+                        })
+                        .unzip();
+                    let start = Instant::now();
+                    for _ in 0..ROUNDS {
+                        for tx in &own {
+                            tx.send(true).unwrap();
+                        }
+                    }
+                    handles.into_iter().for_each(|h| h.join().unwrap());
+                    start.elapsed()
+                })
+            })
+        })
+    });
+    g.finish();
+}
+
 /// Polls `fut` once; true if it was ready.
 async fn poll_once<F: std::future::Future + Unpin>(mut fut: F) -> bool {
     std::future::poll_fn(|cx| {
@@ -232,6 +324,7 @@ criterion_group!(
     prodcons_all,
     mutex_group,
     select2_group,
-    timers_group
+    timers_group,
+    polls_group
 );
 criterion_main!(benches);
