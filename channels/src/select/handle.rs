@@ -2,7 +2,9 @@
 //! two implementations (`Sender`, `Receiver`), and the type-erased values
 //! an arm passes through the type-blind select core ([`Erased`], [`Token`]).
 
-use std::mem;
+use std::marker::PhantomData;
+use std::mem::{self, MaybeUninit};
+use std::ptr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,30 +15,59 @@ use crate::api::{Flavor, Receiver, Sender};
 use crate::chan::{ChanGuard, RecvClaim, SendClaim, State, RECV, RECV_READY, SEND_READY};
 use crate::err::{RecvError, SendError};
 
-/// A value of a type known only to the arm that made it.
+/// A value of a type known only to the arm that made it: in place if it
+/// fits two words (an arm's packet, a claim, a lock guard: most of what a
+/// select hands around), else boxed. A blocking select made four
+/// allocations per arm and two more of its own; the boxes were half of
+/// them.
 pub(crate) struct Erased {
-    ptr: *mut (),
-    /// Drops the value behind `ptr`; called once, with `ptr` (see
-    /// `drop_boxed`'s safety section).
-    drop: unsafe fn(*mut ()),
+    /// The value itself (see [`fits`]), or the `Box<S>` pointer in its
+    /// first word.
+    data: MaybeUninit<[usize; 2]>,
+    /// Drops what `data` holds; called once (see `drop_erased`).
+    drop: unsafe fn(*mut MaybeUninit<[usize; 2]>),
+    /// Not `Send` nor `Sync`, whatever it holds (a lock guard, say): a
+    /// select's values stay with the select.
+    _local: PhantomData<*mut ()>,
 }
 
-/// Drops the `Box<S>` behind `ptr`.
+/// Whether an `S` is kept in place in an [`Erased`].
+const fn fits<S>() -> bool {
+    mem::size_of::<S>() <= mem::size_of::<[usize; 2]>()
+        && mem::align_of::<S>() <= mem::align_of::<[usize; 2]>()
+}
+
+/// Drops the `S` that `data` holds (in place, or its box).
 ///
 /// # Safety
 ///
-/// `ptr` came from `Box::<S>::into_raw` and is dropped once.
-unsafe fn drop_boxed<S>(ptr: *mut ()) {
-    // SAFETY: `ptr` came from `Box::<S>::into_raw` in `Erased::new` (the
-    // pointer and this function are made together there).
-    drop(unsafe { Box::from_raw(ptr.cast::<S>()) });
+/// `data` was filled by `Erased::new::<S>` and is dropped once.
+unsafe fn drop_erased<S>(data: *mut MaybeUninit<[usize; 2]>) {
+    if fits::<S>() {
+        // SAFETY: per the contract, an `S` in place.
+        unsafe { ptr::drop_in_place(data.cast::<S>()) }
+    } else {
+        // SAFETY: per the contract, a `Box<S>` pointer in the first word.
+        drop(unsafe { Box::from_raw(data.cast::<*mut S>().read()) });
+    }
 }
 
 impl Erased {
     pub(crate) fn new<S>(value: S) -> Erased {
+        let mut data = MaybeUninit::<[usize; 2]>::uninit();
+        let at = data.as_mut_ptr();
+        if fits::<S>() {
+            // SAFETY: `fits` checked that an `S` fits `data`'s size and
+            // alignment.
+            unsafe { at.cast::<S>().write(value) }
+        } else {
+            // SAFETY: a pointer fits the first word.
+            unsafe { at.cast::<*mut S>().write(Box::into_raw(Box::new(value))) }
+        }
         Erased {
-            ptr: Box::into_raw(Box::new(value)).cast(),
-            drop: drop_boxed::<S>,
+            data,
+            drop: drop_erased::<S>,
+            _local: PhantomData,
         }
     }
 
@@ -44,26 +75,39 @@ impl Erased {
     ///
     /// `S` is the type this was made from.
     unsafe fn into_inner<S>(self) -> S {
-        // SAFETY: per the contract, `ptr` is a `Box<S>`; forgetting `self`
-        // keeps its drop from freeing it again.
-        let boxed = unsafe { Box::from_raw(self.ptr.cast::<S>()) };
-        mem::forget(self);
-        *boxed
+        // Not dropped: the value moves out.
+        let this = mem::ManuallyDrop::new(self);
+        let at = this.data.as_ptr();
+        if fits::<S>() {
+            // SAFETY: per the contract, an `S` in place, read once (`this`
+            // is never dropped).
+            unsafe { at.cast::<S>().read() }
+        } else {
+            // SAFETY: per the contract, a `Box<S>` pointer, taken once.
+            *unsafe { Box::from_raw(at.cast::<*mut S>().read()) }
+        }
     }
 
     /// # Safety
     ///
     /// `S` is the type this was made from.
     unsafe fn get_mut<S>(&mut self) -> &mut S {
-        // SAFETY: per the contract.
-        unsafe { &mut *self.ptr.cast::<S>() }
+        let at = self.data.as_mut_ptr();
+        if fits::<S>() {
+            // SAFETY: per the contract, an `S` in place, borrowed with `self`.
+            unsafe { &mut *at.cast::<S>() }
+        } else {
+            // SAFETY: per the contract, a live `Box<S>` owned by `self`.
+            unsafe { &mut **at.cast::<*mut S>() }
+        }
     }
 }
 
 impl Drop for Erased {
     fn drop(&mut self) {
-        // SAFETY: `drop` matches `ptr` (made together in `new`).
-        unsafe { (self.drop)(self.ptr) }
+        // SAFETY: `drop` matches what `data` holds (made together in `new`),
+        // and this is its one drop.
+        unsafe { (self.drop)(&mut self.data) }
     }
 }
 
@@ -650,5 +694,38 @@ impl<T> SelectHandle for Receiver<T> {
             Flavor::Tick(tick, _) => tick.unwatch(id),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Erased;
+    use std::rc::Rc;
+
+    /// In place (up to two words) and boxed alike: the value comes back
+    /// whole, is changed through `get_mut`, and is dropped exactly once,
+    /// whether taken out or dropped with the `Erased`.
+    #[test]
+    fn erased_values_in_place_and_boxed() {
+        let count = Rc::new(());
+        let mut small = Erased::new((Rc::clone(&count), 7u32));
+        // SAFETY: read as the type it was made from.
+        unsafe { small.get_mut::<(Rc<()>, u32)>().1 += 1 };
+        // SAFETY: as above.
+        let (rc, v) = unsafe { small.into_inner::<(Rc<()>, u32)>() };
+        assert_eq!(v, 8);
+        drop(rc);
+        let mut big = Erased::new((Rc::clone(&count), [1u64; 8]));
+        // SAFETY: as above.
+        unsafe { big.get_mut::<(Rc<()>, [u64; 8])>().1[7] = 9 };
+        // SAFETY: as above.
+        let (rc, a) = unsafe { big.into_inner::<(Rc<()>, [u64; 8])>() };
+        assert_eq!(a[7], 9);
+        drop(rc);
+        // Dropped unread, in place and boxed; and a zero-sized value.
+        drop(Erased::new(Rc::clone(&count)));
+        drop(Erased::new((Rc::clone(&count), [0u8; 100])));
+        drop(Erased::new(()));
+        assert_eq!(Rc::strong_count(&count), 1, "every copy dropped once");
     }
 }
