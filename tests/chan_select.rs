@@ -550,6 +550,25 @@ fn dropping_a_selected_operation_gives_back_its_reservation() {
     }
     assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(7));
     assert_eq!(sender.join().unwrap(), Ok(()));
+
+    // A buffered value the select took at once (a small value is taken
+    // in the try phase), a parked sender's value moved in behind the
+    // rest meanwhile: dropped unfinished, it goes back first in line.
+    let (tx, rx) = chan::bounded::<i32>(2);
+    tx.send(1).unwrap();
+    tx.send(2).unwrap();
+    let tx2 = tx.clone();
+    let sender = rt.spawn(move || tx2.send(3));
+    wait_blocked(&rt, "chan send", 1);
+    {
+        let mut sel = Select::new();
+        sel.recv(&rx);
+        drop(sel.try_select().expect("a value is buffered"));
+    }
+    assert_eq!(sender.join().unwrap(), Ok(()));
+    let got: Vec<i32> = (0..3).map(|_| rx.try_recv().unwrap()).collect();
+    assert_eq!(got, [1, 2, 3], "nothing lost, order kept");
+    assert_eq!(rx.try_recv(), Err(chan::TryRecvError::Empty));
 }
 
 /// A select's send arm that a dynamic `Select`'s receive arm claimed, then

@@ -125,7 +125,8 @@ pub(crate) enum Token {
     /// for (`DeferredRecv<T>`; see `grove_scheduler::wait`, "Deferred
     /// sends").
     DeferredRecv(Erased),
-    /// Receive: our registered arm was handed a value (`T`).
+    /// Receive: a value already taken (`T`): handed to our registered
+    /// arm, or taken from the buffer in the try phase (see `recv_token`).
     Received(Erased),
     /// Send: a claimed waiting receiver (`Claimed<T>`).
     ToReceiver(Erased),
@@ -326,7 +327,8 @@ pub(crate) fn finish_recv<T>(rx: &Receiver<T>, token: Token) -> Result<T, RecvEr
         }
         Token::DeferredRecv(_) => unreachable!("resolved inside the select"),
         Token::Received(value) => {
-            // SAFETY: made as a `T` by `accept`/`resolve` of this channel.
+            // SAFETY: made as a `T` by `accept`/`resolve`/`recv_token` of
+            // this channel.
             Ok(unsafe { value.into_inner::<T>() })
         }
         _ => unreachable!("a send token passed to recv"),
@@ -353,6 +355,15 @@ fn recv_token<T>(
     };
     Some(match claim {
         RecvClaim::Closed => (Token::Closed, None),
+        // A value that an `Erased` keeps in place is taken now, under this
+        // lock: finishing the arm then takes no lock again (the claim and
+        // the later take were two acquisitions of a line the senders
+        // write). A larger one stays claimed in the buffer (boxing it
+        // would cost more than the second lock).
+        RecvClaim::Slot if fits::<T>() => {
+            let (value, waker) = state.take_claimed();
+            (Token::Received(Erased::new(value)), waker)
+        }
         RecvClaim::Slot => (Token::Slot, None),
         RecvClaim::Sender(claim) => (Token::FromSender(Erased::new(claim)), None),
         RecvClaim::Deferred(deferred, waker) => {
@@ -640,8 +651,8 @@ impl<T> SelectHandle for Receiver<T> {
                 drop(unsafe { r.into_inner::<DeferredRecv<T>>() });
             }
             Token::Received(value) => {
-                // SAFETY: made as a `T` by `accept`/`resolve` for this
-                // channel.
+                // SAFETY: made as a `T` by `accept`/`resolve`/`recv_token`
+                // for this channel.
                 let value = unsafe { value.into_inner::<T>() };
                 // Not received after all: back to the channel, first in
                 // line, so nothing is lost.
