@@ -80,8 +80,13 @@ pub mod __private {
     pub fn recv_look<T>(rx: &Receiver<T>) -> Look {
         grove_scheduler::park::coop_tick();
         match &rx.flavor {
-            crate::api::Flavor::Chan(chan, None) => {
-                if chan.surely_not(RECV_READY) {
+            crate::api::Flavor::Chan(chan, closes) => {
+                // A receiver that closes at an instant (a context's
+                // `done()` with a deadline): not ready if the channel was
+                // not, and the instant had not come after that look.
+                if chan.surely_not(RECV_READY)
+                    && closes.is_none_or(|at| std::time::Instant::now() < at)
+                {
                     Look::NotReady
                 } else if chan.surely_drained() {
                     Look::Closed

@@ -63,7 +63,7 @@ use std::collections::HashMap;
 use std::error::Error;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use grove_channels::{bounded, never, Receiver, Sender};
@@ -133,6 +133,11 @@ struct Node {
     deadline: Option<Instant>,
     cancelled: AtomicBool,
     inner: Mutex<NodeInner>,
+    /// The receiving end of `inner.done`, published once the channel
+    /// exists (and is closed, if the node was cancelled by then), so that
+    /// `done()` hands out clones without the node's lock. Set under the
+    /// lock; a cancel closes the same channel through `inner.done`.
+    done_rx: OnceLock<Receiver<()>>,
 }
 
 #[derive(Default)]
@@ -442,6 +447,7 @@ impl Context {
             deadline,
             cancelled: AtomicBool::new(false),
             inner: Mutex::new(NodeInner::default()),
+            done_rx: OnceLock::new(),
         });
         if let Some(parent) = &parent {
             let mut inner = parent.lock();
@@ -533,14 +539,25 @@ impl Context {
         let Some(node) = &self.node else {
             return never();
         };
-        let rx = {
-            let mut inner = node.lock();
-            let cancelled = inner.err.is_some();
-            let (tx, rx) = inner.done.get_or_insert_with(|| bounded(0));
-            if cancelled {
-                tx.close();
+        // A clone of the published end, without the node's lock: a loop
+        // of `select! { recv(ctx.done()) .. default .. }` (Go's
+        // `BenchmarkCheckCanceled`) locked the node, and on a cancelled
+        // context closed its channel again, every time.
+        let rx = match node.done_rx.get() {
+            Some(rx) => rx.clone(),
+            None => {
+                let mut inner = node.lock();
+                let cancelled = inner.err.is_some();
+                let (tx, rx) = inner.done.get_or_insert_with(|| bounded(0));
+                if cancelled {
+                    tx.close();
+                }
+                let rx = rx.clone();
+                // Under the lock: published closed if cancelled already;
+                // a later cancel closes it through `inner.done`.
+                let _ = node.done_rx.set(rx.clone());
+                rx
             }
-            rx.clone()
         };
         match node.deadline {
             Some(deadline) => rx.closing_at(deadline),

@@ -196,8 +196,7 @@ pub(crate) trait SelectHandle {
     fn unwatch(&self, id: usize);
     /// The word this arm's channel published (see `chan::RECV_READY`)
     /// and whether it says the arm could complete; `None` where no word
-    /// tells (a timer channel, a receiver that closes at an instant).
-    /// "Could not" is the truth at the instant of the read; "could" may
+    /// tells (a timer channel). "Could not" is the truth at the instant of the read; "could" may
     /// be stale. `fenced`: read after a SeqCst fence (`Lock::published_fenced`).
     fn published(&self, fenced: bool) -> Option<(u32, bool)> {
         let _ = fenced;
@@ -494,9 +493,13 @@ impl<T> SelectHandle for Sender<T> {
 impl<T> SelectHandle for Receiver<T> {
     fn published(&self, fenced: bool) -> Option<(u32, bool)> {
         match &self.flavor {
-            Flavor::Chan(chan, None) => {
+            Flavor::Chan(chan, closes) => {
                 let word = chan.published_word(fenced);
-                Some((word, word & RECV_READY != 0))
+                // Closing at an instant: ready by the clock once it came,
+                // read after the word (so "not ready" held at the word's
+                // read).
+                let due = word & RECV_READY == 0 && is_past(*closes);
+                Some((word, word & RECV_READY != 0 || due))
             }
             Flavor::Never => Some((0, false)),
             _ => None,
@@ -508,7 +511,7 @@ impl<T> SelectHandle for Receiver<T> {
             Flavor::Chan(chan, closes) => {
                 // As for a send arm; a receiver that closes at an instant
                 // is ready by the clock too.
-                if closes.is_none() && chan.published() & RECV_READY == 0 {
+                if chan.published() & RECV_READY == 0 && !is_past(*closes) {
                     return None;
                 }
                 let mut state = chan.lock();
