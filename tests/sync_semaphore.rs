@@ -505,3 +505,28 @@ fn traits() {
     fn is_static<T: 'static>() {}
     is_static::<OwnedSemaphorePermit>();
 }
+
+#[test]
+fn a_loop_of_tries_lets_the_holder_run_and_release() {
+    // One worker: the holder can only run if the loop of try_acquire
+    // yields now and then (each try is a yield point, as a channel
+    // operation is).
+    watchdog(|| {
+        runtime(1).block_on(|| {
+            let sem = Arc::new(Semaphore::new(1));
+            let permit = sem.clone().acquire_owned();
+            let holder = grove::go(move || drop(permit));
+            let mut tries = 0u64;
+            let permit = loop {
+                if let Some(p) = sem.try_acquire() {
+                    break p;
+                }
+                tries += 1;
+            };
+            assert!(tries > 0, "the holder cannot have run before the first try");
+            drop(permit);
+            holder.join().unwrap();
+            assert_eq!(sem.available_permits(), 1);
+        })
+    });
+}
