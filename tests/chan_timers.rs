@@ -374,3 +374,47 @@ fn tick_and_after_in_a_select_loop() {
         }
     });
 }
+
+/// `after_func` with a zero duration (Go's `AfterFunc(0, f)`): the function
+/// runs at once, but in its own green thread, never inline in the caller;
+/// the timer then says it fired (stop and reset find nothing to prevent);
+/// a chain of them, each arming the next (Go's `BenchmarkAfterFunc`),
+/// runs to its end.
+#[test]
+fn after_func_with_a_zero_duration_runs_at_once_in_its_own_green_thread() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    watchdog(|| {
+        runtime(1).block_on(|| {
+            let me = grove::thread::current().id();
+            let (tx, rx) = chan::bounded(1);
+            let ran_inline = Arc::new(AtomicU64::new(0));
+            let flag = ran_inline.clone();
+            let t = chan::after_func(Duration::ZERO, move || {
+                flag.fetch_add(1, Ordering::SeqCst);
+                tx.send(grove::thread::current().id()).unwrap();
+            });
+            // One worker: the function cannot have run before we park.
+            assert_eq!(ran_inline.load(Ordering::SeqCst), 0, "ran inline");
+            let theirs = rx.recv().unwrap();
+            assert_ne!(theirs, me, "ran in the caller's green thread");
+            assert!(!t.stop(), "it fired: nothing to stop");
+            assert!(!t.reset(Duration::ZERO), "it ran: nothing to re-arm");
+
+            const LINKS: u64 = 10_000;
+            let count = Arc::new(AtomicU64::new(0));
+            let (done_tx, done_rx) = chan::bounded(1);
+            fn link(count: Arc<AtomicU64>, done: chan::Sender<()>) {
+                if count.fetch_add(1, Ordering::SeqCst) + 1 == LINKS {
+                    done.send(()).unwrap();
+                    return;
+                }
+                let _ = chan::after_func(Duration::ZERO, move || link(count, done));
+            }
+            let c = count.clone();
+            let _ = chan::after_func(Duration::ZERO, move || link(c, done_tx));
+            done_rx.recv().unwrap();
+            assert_eq!(count.load(Ordering::SeqCst), LINKS);
+        })
+    });
+}

@@ -150,7 +150,7 @@ impl Timer {
             service().note_stale();
         }
         if let Some(at) = next {
-            service().schedule(self.core.clone(), at, generation);
+            arm_func(&self.core, at, generation, d.is_zero());
         }
         was_armed
     }
@@ -285,7 +285,7 @@ where
         (state.next(), state.generation)
     };
     if let Some(at) = next {
-        service().schedule(core.clone(), at, generation);
+        arm_func(&core, at, generation, d.is_zero());
     }
     Timer {
         rx: Receiver {
@@ -293,6 +293,24 @@ where
         },
         core,
         func: true,
+    }
+}
+
+/// Arms an `after_func` timer for `at`: in the service's heap, or, for a
+/// zero duration (`now`), started here as the service would start it at
+/// once. Go's `BenchmarkAfterFunc` (a chain of `AfterFunc(0, f)`) took
+/// 3.2-4.0 ms against Go's 0.18: each link went through the service
+/// thread's lock and condition variable, and its spawn from that OS thread
+/// through the injector.
+fn arm_func(core: &Arc<Tick>, at: Instant, generation: u64, now: bool) {
+    if !now {
+        service().schedule(core.clone(), at, generation);
+        return;
+    }
+    // The guard goes before the start: the function is user code.
+    let func = core.lock().fire(generation, at);
+    if let Some(func) = func {
+        func.start();
     }
 }
 
