@@ -10,7 +10,8 @@
 //! threshold is reported once per episode on stderr, and `Runtime::tasks()`
 //! shows how long that green thread has held its worker. There is no
 //! preemption: the monitor only tells; the stuck worker's unstarted tasks
-//! are stolen by the other workers as usual. It is also the poller's
+//! are stolen by the other workers as usual, and if those have all gone
+//! to sleep, the monitor wakes one to do so. It is also the poller's
 //! backstop: at each tick it polls for readiness if no worker has since
 //! the last (see `io`).
 
@@ -57,6 +58,7 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
             driver.poll_if_forgotten(&mut polls);
         }
         let now = Instant::now();
+        let mut stuck_with_work = false;
         for (i, w) in shared.workers.iter().enumerate() {
             let running = w.watch.running.load(Ordering::Relaxed);
             let resumes = w.counters.resumes.load(Ordering::Relaxed);
@@ -69,6 +71,9 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
                 w.watch.stalled_ms.store(0, Ordering::Relaxed);
                 continue;
             }
+            // The same green thread since the last sample: its worker
+            // cannot start the unstarted tasks queued on it.
+            stuck_with_work |= !w.stealer.is_empty();
             let held = now.duration_since(*since);
             if held < threshold {
                 continue;
@@ -85,6 +90,16 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
             if due {
                 *reported = report(&shared, i, running, held);
             }
+        }
+        // The thieves' backstop: unstarted tasks wait on a worker that
+        // has run one green thread for a whole tick, and the other workers
+        // may all have parked (a thief that gave a short queue its grace,
+        // then slept). Wake one to look, if none is searching: the
+        // protocol wakes nobody for tasks that are already queued. Seen as
+        // two spinning green threads spawned together that ran one after
+        // the other instead of side by side, once in 15-20 runs.
+        if stuck_with_work {
+            shared.notify_parked();
         }
     }
 }
