@@ -100,8 +100,9 @@ pub(crate) struct State<T> {
 /// operations that do not wait: bit [`RECV_READY`], a receive could
 /// complete (a value buffered and not promised, a sender waiting, or
 /// closed); bit [`SEND_READY`], a send could complete or fail at once (room,
-/// a receiver waiting, closed, or no receivers left); above them a count
-/// of the changes of those two bits. Every change of the state is made
+/// a receiver waiting, closed, or no receivers left); bit [`DRAINED`];
+/// above them a count of the changes of those bits. Every change of the
+/// state is made
 /// under the lock through a [`ChanGuard`], which publishes the new word
 /// before it unlocks, so between two holders the word is exact (once the
 /// channel was polled: see `State::polled`; before, both bits are set). A bit set
@@ -178,8 +179,8 @@ impl<T> State<T> {
         self.closed
     }
 
-    /// The [`RECV_READY`] and [`SEND_READY`] bits of this state. An
-    /// unbuffered channel's buffer (on another line) is not read.
+    /// The [`RECV_READY`], [`SEND_READY`] and [`DRAINED`] bits of this
+    /// state. An unbuffered channel's buffer (on another line) is not read.
     /// Computed without branches (`|`, not `||`): it runs at every unlock
     /// that changed a polled channel's state.
     #[cfg_attr(not(debug_assertions), inline(always))]
