@@ -297,13 +297,13 @@ where
 }
 
 /// Arms an `after_func` timer for `at`: in the service's heap, or, for a
-/// zero duration (`now`), started here as the service would start it at
-/// once. Go's `BenchmarkAfterFunc` (a chain of `AfterFunc(0, f)`) took
+/// zero duration (`at_once`), started here as the service would start it
+/// at once. Go's `BenchmarkAfterFunc` (a chain of `AfterFunc(0, f)`) took
 /// 3.2-4.0 ms against Go's 0.18: each link went through the service
 /// thread's lock and condition variable, and its spawn from that OS thread
 /// through the injector.
-fn arm_func(core: &Arc<Tick>, at: Instant, generation: u64, now: bool) {
-    if !now {
+fn arm_func(core: &Arc<Tick>, at: Instant, generation: u64, at_once: bool) {
+    if !at_once {
         service().schedule(core.clone(), at, generation);
         return;
     }
