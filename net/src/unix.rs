@@ -478,9 +478,12 @@ impl UnixDatagram {
     /// returns once the reading half is shut down (std's blocking receive
     /// returns 0 there; the non-blocking one this makes says `EAGAIN`, and
     /// a wait for readiness would never end). The shutdown is looked for
-    /// (a `poll(2)`) only when a receive says `EAGAIN` again after a wait:
-    /// a shut socket reports itself readable, so its wait ends at once,
-    /// while a drained one's first `EAGAIN` parks without the extra call.
+    /// (a `poll(2)`) at every `EAGAIN` of a blocking receive. Looking only
+    /// after a wait (a shut socket reports itself readable, so its wait
+    /// ends at once) lost the shutdown that came before the first receive:
+    /// that receive's `EAGAIN` consumed the readiness the shutdown had
+    /// set, and the wait after it never ended (3 hangs in 100 runs of
+    /// `unix_datagram_read_shutdown_ends_receives`).
     #[track_caller]
     fn read<R>(
         &self,
@@ -488,12 +491,10 @@ impl UnixDatagram {
         shut: impl Fn() -> R,
     ) -> io::Result<R> {
         let nonblocking = self.0.is_nonblocking();
-        let mut waited = false;
         let op = |s: &net::UnixDatagram| match op(s) {
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock
                     && !nonblocking
-                    && std::mem::replace(&mut waited, true)
                     && sys::read_shut_down(s.as_raw_fd()) =>
             {
                 Ok(shut())
