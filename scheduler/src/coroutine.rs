@@ -34,8 +34,10 @@ use crate::task::{self, Header, TaskRef};
 pub(crate) enum Request {
     /// Park until unparked, or until the deadline passes.
     Park { deadline: Option<Instant> },
-    /// Go to the back of the run queue.
-    Yield,
+    /// Go to the back of the run queue; `budget`: because the green
+    /// thread spent its budget, not by its own call (see
+    /// `Worker::keep_for_thief`).
+    Yield { budget: bool },
 }
 
 type Inner = Coroutine<(), Request, (), Stack>;

@@ -70,6 +70,13 @@ impl Idle {
         Some(worker)
     }
 
+    /// Whether some worker is searching or parked: one that could take
+    /// stealable work now or when notified.
+    pub(crate) fn has_idle(&self) -> bool {
+        let state = self.state.load(Ordering::SeqCst);
+        searching(state) > 0 || unparked(state) < self.workers
+    }
+
     /// Step 2: become a searcher if fewer than half the workers search.
     pub(crate) fn transition_worker_to_searching(&self) -> bool {
         let state = self.state.load(Ordering::SeqCst);

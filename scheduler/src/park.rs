@@ -499,9 +499,13 @@ pub(crate) fn loom_spin_before_waits(spin: bool) {
 /// Gives other green threads a turn: the caller goes to the back of its
 /// worker's queue. On an OS thread, `std::thread::yield_now`.
 pub fn yield_now() {
+    yield_inner(false);
+}
+
+fn yield_inner(budget: bool) {
     let in_green = worker::with_current_header(|header| match header {
         Some(header) if !std::thread::panicking() && !header.unwinding.load(Ordering::Relaxed) => {
-            coroutine::suspend(header, Request::Yield);
+            coroutine::suspend(header, Request::Yield { budget });
             true
         }
         Some(header) => {
@@ -555,7 +559,7 @@ pub fn coop_tick() {
 #[cold]
 #[inline(never)]
 fn budget_spent() {
-    yield_now();
+    yield_inner(true);
 }
 
 /// Sleeps: parks the green thread (not its worker) until `d` has passed.

@@ -145,6 +145,11 @@ pub(crate) struct WorkerShared {
     /// set by the thief and cleared by the owner (see
     /// `Worker::unstarted_first`).
     pub(crate) thief_waiting: std::sync::atomic::AtomicBool,
+    /// The worker runs a green thread that keeps spending its budget with
+    /// unstarted tasks queued behind it: a thief takes a short queue at
+    /// once, without the grace (see `Worker::keep_for_thief`). Set and
+    /// cleared by the owner.
+    pub(crate) offered: std::sync::atomic::AtomicBool,
     /// Its inbox and what a waker looks at after a push: one cache line,
     /// so that a cross-worker wake-up moves one line from the waker's
     /// core and back (see `Shared::push_to_inbox`).
@@ -456,6 +461,7 @@ impl Scheduler {
                 watch: CachePadded::new(monitor::Watch::default()),
                 abandoned: std::sync::atomic::AtomicBool::new(false),
                 thief_waiting: std::sync::atomic::AtomicBool::new(false),
+                offered: std::sync::atomic::AtomicBool::new(false),
                 mailbox: CachePadded::new(Mailbox {
                     inbox: crate::inbox::Inbox::new(),
                     sleeping: std::sync::atomic::AtomicBool::new(false),

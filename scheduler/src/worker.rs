@@ -101,6 +101,18 @@ struct QueueSeen {
     turn: u64,
 }
 
+/// A green thread that spent its budget while only unstarted tasks waited
+/// behind it (see `Worker::keep_for_thief`).
+#[derive(Clone, Copy, Debug)]
+struct BudgetYield {
+    /// Its id.
+    task: u64,
+    /// This worker's resume count when it yielded.
+    resumes: u64,
+    /// Since when its queue has been offered to thieves without a grace.
+    offered: Option<Instant>,
+}
+
 /// What a thief reads of a victim with a short queue at one look.
 #[derive(Clone, Copy, Debug)]
 struct Look {
@@ -200,6 +212,12 @@ const SHORT_QUEUE: usize = 8;
 /// and a consumer, then joins); with 50 µs, in 1 of 144; fib_fork,
 /// skynet and spawn_join unchanged (their queues are long or growing).
 const STEAL_GRACE: Duration = Duration::from_micros(50);
+/// How long a green thread that keeps spending its budget goes on running
+/// while the unstarted tasks behind it are offered to idle workers (see
+/// `Worker::keep_for_thief`): long enough for a parked worker's wake-up
+/// and a crowded machine's scheduling delay, short against Go's 10 ms
+/// preemption slice. A task no thief took waits this long at most.
+const OFFER: Duration = Duration::from_millis(1);
 /// Longest idle spin while sockets are registered with the runtime's
 /// poller: about one look at every queue. Measured with a grove echo server
 /// and a grove load generator sharing 2 cores (`benches/examples/echo_load.rs`, 3 s
@@ -329,6 +347,9 @@ pub(crate) struct Worker {
     /// Picks left that go to this worker's own unstarted tasks first,
     /// because a thief is waiting for them (see `unstarted_first`).
     unstarted_turns: Cell<u32>,
+    /// The latest budget yield that found only unstarted tasks queued
+    /// behind it (see `keep_for_thief`).
+    budget_yield: Cell<Option<BudgetYield>>,
     searching: Cell<bool>,
     rng: Cell<u64>,
     /// Per victim: our first look at its short queue, while it stays
@@ -564,6 +585,7 @@ impl Worker {
             deque_busy_since: Cell::new(None),
             streak: Cell::new(0),
             unstarted_turns: Cell::new(0),
+            budget_yield: Cell::new(None),
             searching: Cell::new(false),
             rng: Cell::new(
                 0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0xff51_afd7_ed55_8ccd),
@@ -883,6 +905,7 @@ impl Worker {
                 queue_seen[victim] = None;
                 false
             }
+            1..=SHORT_QUEUE if victim_shared.offered.load(Ordering::Relaxed) => true,
             1..=SHORT_QUEUE => {
                 let counters = &victim_shared.counters;
                 let look = Look {
@@ -1438,13 +1461,14 @@ impl Worker {
             let resumed = self.resume(&task, coro);
             match resumed {
                 Resumed::Finished(stack) => {
+                    self.end_budget_yield();
                     // SAFETY: still our run token; the coroutine is finished.
                     unsafe { *header.coro() = None };
                     self.put_stack(stack);
                     self.complete(task);
                     return;
                 }
-                Resumed::Suspended(Request::Yield) => {
+                Resumed::Suspended(Request::Yield { budget }) => {
                     add_own(&self.counters().yields, 1);
                     if self.alone() {
                         // Nobody here to let run: straight back, without the
@@ -1452,11 +1476,16 @@ impl Worker {
                         // changes it takes).
                         continue;
                     }
+                    if budget && self.keep_for_thief(header) {
+                        continue;
+                    }
+                    self.end_budget_yield();
                     header.state.transition_to_scheduled();
                     self.yielded.borrow_mut().push_back(task);
                     return;
                 }
                 Resumed::Suspended(Request::Park { deadline }) => {
+                    self.end_budget_yield();
                     match header.state.commit_park() {
                         Ok(seq) => {
                             // Parked: the token is given up.
@@ -1486,6 +1515,79 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// A green thread spent its budget and only unstarted tasks wait here:
+    /// whether to resume it again at once, leaving them to a thief.
+    ///
+    /// Two green threads that a green thread spawns together and that
+    /// yield only through their budget (loops of polls, CPU-bound work
+    /// with a channel operation now and then) would otherwise both start
+    /// here: the first spends its budget within microseconds, the worker
+    /// starts the second, long before an idle thief's grace for a short
+    /// queue (see `worth_stealing`) ends, and started green threads never
+    /// move. They would share one worker for good while another idles.
+    /// The grace is for partners that block on each other; a green thread
+    /// that yields for its budget twice in a row, with no park between and
+    /// nothing but unstarted tasks behind it, is not waiting for them. So:
+    /// at the first such yield it is resumed once more (a producer
+    /// streaming into a buffer blocks in that turn and its partners start
+    /// here, as before); at the second its queue is offered to thieves
+    /// without the grace (`WorkerShared::offered`), a parked worker is
+    /// woken if nobody searches, and it goes on running for up to
+    /// [`OFFER`]. Whatever no thief took by then starts here.
+    /// Only while some worker is idle: with every worker busy a yield
+    /// lets the queued tasks run, as ever.
+    #[cold]
+    #[inline(never)]
+    fn keep_for_thief(&self, header: &Header) -> bool {
+        if self.deque.is_empty()
+            || self.has_resumable()
+            || !self.yielded.borrow().is_empty()
+            || !self.me().mailbox.inbox.is_empty()
+            || self.any_answered()
+            || !self.shared.idle.has_idle()
+        {
+            return false;
+        }
+        let resumes = self.counters().resumes.load(Ordering::Relaxed);
+        let again = match self.budget_yield.get() {
+            // Its second budget yield in a row: nothing ran in between.
+            Some(prev) if prev.task == header.id && prev.resumes + 1 == resumes => {
+                let now = Instant::now();
+                match prev.offered {
+                    Some(since) if now.duration_since(since) >= OFFER => return false,
+                    Some(since) => Some(since),
+                    None => {
+                        self.me().offered.store(true, Ordering::Relaxed);
+                        self.shared.notify_parked();
+                        Some(now)
+                    }
+                }
+            }
+            _ => None,
+        };
+        self.budget_yield.set(Some(BudgetYield {
+            task: header.id,
+            resumes,
+            offered: again,
+        }));
+        true
+    }
+
+    /// The green thread of `budget_yield` parked, finished or let the
+    /// queued tasks run: its queue gets the grace again.
+    #[inline(always)]
+    fn end_budget_yield(&self) {
+        if self.budget_yield.get().is_some() {
+            self.end_budget_yield_slow();
+        }
+    }
+
+    #[cold]
+    fn end_budget_yield_slow(&self) {
+        self.budget_yield.set(None);
+        self.me().offered.store(false, Ordering::Relaxed);
     }
 
     #[inline(always)]
