@@ -380,6 +380,69 @@ fn fairness_among_closed_channels_and_mixed_arms() {
     assert!((1600..=2400).contains(&sends), "send {sends} recv {recvs}");
 }
 
+/// Among ready arms with a not-ready one between them, each ready arm is
+/// as likely to win: the first look's order is a random permutation, not
+/// a rotation from a random start (which would give the arm after the
+/// not-ready one two chances in three).
+#[test]
+fn fairness_with_a_not_ready_arm_between_ready_ones() {
+    const TRIALS: usize = 8000;
+    let (tx0, r0) = chan::bounded::<u8>(TRIALS + 1);
+    let (_tx1, r1) = chan::bounded::<u8>(1);
+    let (tx2, r2) = chan::bounded::<u8>(TRIALS + 1);
+    for _ in 0..TRIALS {
+        tx0.send(0).unwrap();
+        tx2.send(2).unwrap();
+    }
+    let mut counts = [0usize; 3];
+    for _ in 0..TRIALS {
+        let i = select! {
+            recv(r0) -> v => v.unwrap(),
+            recv(r1) -> v => v.unwrap(),
+            recv(r2) -> v => v.unwrap(),
+        };
+        counts[i as usize] += 1;
+    }
+    assert_eq!(counts[1], 0);
+    assert_eq!(counts[0] + counts[2], TRIALS);
+    // 50 % each; a rotation would give 33 / 67.
+    assert!(
+        (TRIALS * 45 / 100..=TRIALS * 55 / 100).contains(&counts[0]),
+        "{counts:?}"
+    );
+}
+
+/// `break` and `continue` in an arm's body act on the caller's loop, in
+/// the typed first look's path (ready arms) and the waiting path alike.
+#[test]
+fn break_and_continue_in_an_arm_act_on_the_callers_loop() {
+    watchdog(|| {
+        let (tx, rx) = chan::bounded::<u32>(4);
+        let (_keep, idle) = chan::bounded::<u32>(0);
+        let feeder = grove::go(move || {
+            for i in 0..100 {
+                tx.send(i).unwrap();
+            }
+        });
+        let (mut odd, mut even) = (0, 0);
+        loop {
+            select! {
+                recv(idle) -> _v => unreachable!("nothing is sent on it"),
+                recv(rx) -> v => {
+                    let Ok(v) = v else { break };
+                    if v % 2 == 1 {
+                        odd += 1;
+                        continue;
+                    }
+                    even += 1;
+                },
+            }
+        }
+        feeder.join().unwrap();
+        assert_eq!((odd, even), (50, 50));
+    });
+}
+
 /// Exactly one arm completes: with two ready values, one select consumes
 /// exactly one of them; with two free slots, fills exactly one.
 #[test]

@@ -298,6 +298,26 @@ impl<T> Receiver<T> {
         }
     }
 
+    /// A select's receive arm, looked at once: `Some` with what the arm
+    /// gets if it can complete now (a value, or `Err` for a closed and
+    /// drained channel), `None` if not. The same decision as the arm's
+    /// first phase (see `select::run`), by the receiver's own type.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn select_now(&self) -> Option<Result<T, RecvError>> {
+        let got = match &self.flavor {
+            Flavor::Chan(chan, closes) => match chan.select_recv_now() {
+                Err(TryRecvError::Empty) if is_past(*closes) => Err(TryRecvError::Disconnected),
+                other => other,
+            },
+            _ => self.try_recv(),
+        };
+        match got {
+            Ok(value) => Some(Ok(value)),
+            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
+            Err(TryRecvError::Empty) => None,
+        }
+    }
+
     /// Like [`recv`](Self::recv), for at most `timeout`.
     #[track_caller]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {

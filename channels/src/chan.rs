@@ -690,20 +690,44 @@ impl<T> Chan<T> {
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
         park::coop_tick();
+        self.try_recv_untallied(true)
+    }
+
+    /// A select's receive arm looking at once (see `__private::RecvArm`):
+    /// [`try_recv`](Self::try_recv) without its budget tick (the select
+    /// counts once) and, as the select's own look, leaving a channel found
+    /// empty as it was (see `State::polled`: a blocking select's arm is
+    /// not a poller).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn select_recv_now(&self) -> Result<T, TryRecvError> {
+        self.try_recv_untallied(false)
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn try_recv_untallied(&self, poller: bool) -> Result<T, TryRecvError> {
         // Empty, nobody waiting to send, not closed: without the lock; so
-        // closed and drained.
-        if self.surely_not(RECV_READY) {
+        // closed and drained. A poller decides "empty" at an instant (two
+        // reads around a fence, see `surely_not`); a select's arm by one
+        // read, as its first phase does: a select that goes on to wait
+        // looks again under the lock when it registers.
+        if poller {
+            if self.surely_not(RECV_READY) {
+                return Err(TryRecvError::Empty);
+            }
+            if self.surely_drained() {
+                return Err(TryRecvError::Disconnected);
+            }
+        } else if self.published() & RECV_READY == 0 {
             return Err(TryRecvError::Empty);
-        }
-        if self.surely_drained() {
-            return Err(TryRecvError::Disconnected);
         }
         loop {
             let mut state = self.lock();
             let got = match state.try_recv(None) {
                 Ok(got) => got,
                 Err(e) => {
-                    state.mark_polled();
+                    if poller {
+                        state.mark_polled();
+                    }
                     return Err(e);
                 }
             };

@@ -116,6 +116,74 @@ pub mod __private {
     pub fn closed<T>(_rx: &Receiver<T>) -> Result<T, RecvError> {
         Err(RecvError)
     }
+
+    /// A blocking `select!` whose arms all receive first looks at each arm
+    /// by the receiver's own type, in a random order (`select_biased!`: in
+    /// order), and completes the first that can complete now, without
+    /// building a `Select`: Go's `selectgo` pass 1, without the virtual
+    /// calls, the type-erased tokens and the arm table of the dynamic
+    /// select (about three quarters of a ready select's instructions). Only
+    /// if none can does it build the select, which looks again and waits.
+    pub struct RecvArm<'a, T> {
+        rx: &'a Receiver<T>,
+        got: Option<Result<T, RecvError>>,
+    }
+
+    impl<'a, T> RecvArm<'a, T> {
+        #[inline(always)]
+        pub fn new(rx: &'a Receiver<T>) -> RecvArm<'a, T> {
+            RecvArm { rx, got: None }
+        }
+
+        /// Completes the arm if it can now; true if it did.
+        #[inline(always)]
+        pub fn complete_now(&mut self) -> bool {
+            self.got = self.rx.select_now();
+            self.got.is_some()
+        }
+
+        /// What the arm completed with.
+        #[inline(always)]
+        pub fn take(&mut self) -> Result<T, RecvError> {
+            self.got.take().expect("the arm completed")
+        }
+
+        /// Its receiver, for the select that waits.
+        #[inline(always)]
+        pub fn rx(&self) -> &'a Receiver<T> {
+            self.rx
+        }
+    }
+
+    pub use crate::select::SendArm;
+
+    /// Counts the select against the green thread's budget, once.
+    #[inline(always)]
+    pub fn tick() {
+        grove_scheduler::park::coop_tick();
+    }
+
+    /// The order a `select!`'s first look takes its `N` arms in: a uniform
+    /// random permutation (Go's `pollorder`), so that among several ready
+    /// arms each is as likely to win.
+    #[inline(always)]
+    pub fn new<const N: usize>() -> [u8; N] {
+        let mut order = new_biased::<N>();
+        crate::select::shuffle_order(&mut order);
+        order
+    }
+
+    /// `select_biased!`'s order: as listed.
+    #[inline(always)]
+    pub fn new_biased<const N: usize>() -> [u8; N] {
+        let mut order = [0u8; N];
+        let mut i = 0;
+        while i < N {
+            order[i] = i as u8;
+            i += 1;
+        }
+        order
+    }
 }
 pub use timer::{after_func, after_func_entries, Ticker, Timer};
 
@@ -430,6 +498,31 @@ macro_rules! __select_gen {
             }
         }
     };
+    // No `default`, or one with a timeout: a first look by type (see
+    // `__private::RecvArm`), then the dynamic select.
+    ($new:ident ($($arm:tt)*) ()) => {
+        match ($( $crate::__select_chan!($arm), )*) {
+            ($( $crate::__select_id!($arm), )*) => {
+                $crate::__select_now!($new ($($arm)*) ())
+            }
+        }
+    };
+    ($new:ident ($($arm:tt)*) (timeout ($t:expr) $body:block)) => {
+        match ($( $crate::__select_chan!($arm), )* $t,) {
+            ($( $crate::__select_id!($arm), )* _grove_timeout,) => {
+                $crate::__select_now!($new ($($arm)*) (timeout (_grove_timeout) $body))
+            }
+        }
+    };
+    ($new:ident ($($arm:tt)*) ($($default:tt)*)) => {
+        $crate::__select_dynamic!($new ($($arm)*) ($($default)*))
+    };
+}
+
+/// The dynamic select: a `Select` built from the arms.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_dynamic {
     ($new:ident ($($arm:tt)*) ($($default:tt)*)) => {
         match ($( $crate::__select_chan!($arm), )*) {
             ($( $crate::__select_id!($arm), )*) => {
@@ -439,6 +532,107 @@ macro_rules! __select_gen {
                 $crate::__select_run!(_grove_sel ($($arm)*) ($($default)*))
             }
         }
+    };
+}
+
+/// The typed first look, then (if no arm completed) the dynamic select;
+/// the channels (and the timeout) are evaluated and bound already.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_now {
+    ($new:ident ($($arm:tt)*) $default:tt) => {{
+        $( $crate::__select_bind!($arm); )*
+        $( $crate::__select_arm_now!($arm); )*
+        let _grove_done = {
+            const _GROVE_ARMS: usize = 0 $( + $crate::__select_one!($arm) )*;
+            let _grove_order = $crate::__private::$new::<_GROVE_ARMS>();
+            let mut _grove_done = usize::MAX;
+            $crate::__private::tick();
+            for &_grove_at in _grove_order.iter() {
+                let _grove_at = _grove_at as usize;
+                $crate::__select_complete_now!(_grove_at _grove_done 0usize ($($arm)*));
+            }
+            _grove_done
+        };
+        $crate::__select_done_now!(_grove_done 0usize ($($arm)*) $new ($($arm)*) $default)
+    }};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_one {
+    ($arm:tt) => {
+        1usize
+    };
+}
+
+/// Wraps a receive arm's receiver for the typed first look.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_arm_now {
+    ([recv $id:ident $r:tt $res:tt $body:tt]) => {
+        let mut $id = $crate::__private::RecvArm::new($id);
+    };
+    ([send $id:ident $s:tt $v:tt $res:tt $body:tt]) => {
+        let mut $id = $crate::__private::SendArm::new($id);
+    };
+}
+
+/// The typed first look at arm `$at`: `if $at == 0 { .. } else if ..`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_complete_now {
+    ($at:ident $done:ident $index:tt ()) => {{}};
+    ($at:ident $done:ident $index:tt ([$kind:ident $id:ident $($x:tt)*] $($rest:tt)*)) => {
+        if $at == $index {
+            if $id.complete_now() {
+                $done = $index;
+                break;
+            }
+        } else {
+            $crate::__select_complete_now!($at $done ($index + 1) ($($rest)*))
+        }
+    };
+}
+
+/// Runs the body of the arm the first look completed; if none did, the
+/// dynamic select over the same arms.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_done_now {
+    ($done:ident $index:tt () $new:ident ($($arm:tt)*) $default:tt) => {{
+        $( $crate::__select_arm_unwrap!($arm); )*
+        let mut _grove_sel = $crate::Select::$new();
+        $( $crate::__select_register!(_grove_sel $arm); )*
+        $crate::__select_run!(_grove_sel ($($arm)*) $default)
+    }};
+    ($done:ident $index:tt ([recv $id:ident $r:tt ($res:pat) $body:block] $($rest:tt)*) $new:ident $all:tt $default:tt) => {
+        if $done == $index {
+            let $res = $id.take();
+            $body
+        } else {
+            $crate::__select_done_now!($done ($index + 1) ($($rest)*) $new $all $default)
+        }
+    };
+    ($done:ident $index:tt ([send $id:ident $s:tt ($v:expr) ($res:pat) $body:block] $($rest:tt)*) $new:ident $all:tt $default:tt) => {
+        if $done == $index {
+            let $res = $id.finish($v);
+            $body
+        } else {
+            $crate::__select_done_now!($done ($index + 1) ($($rest)*) $new $all $default)
+        }
+    };
+}
+
+/// The receiver back out of a typed arm, for the dynamic select.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_arm_unwrap {
+    ([recv $id:ident $r:tt $res:tt $body:tt]) => {
+        let $id: &$crate::Receiver<_> = $id.rx();
+    };
+    ([send $id:ident $s:tt $v:tt $res:tt $body:tt]) => {
+        let $id: &$crate::Sender<_> = $id.tx();
     };
 }
 

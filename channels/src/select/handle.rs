@@ -255,6 +255,19 @@ fn wake(waker: Option<Unparker>) {
     }
 }
 
+/// A send arm's first phase by the sender's own type (see
+/// `select::SendArm`): the reservation the arm would take, if it can
+/// complete now.
+#[inline]
+pub(crate) fn send_now<T>(tx: &Sender<T>) -> Option<Token> {
+    SelectHandle::try_select(tx)
+}
+
+/// Gives back a reservation of [`send_now`] that was not used.
+pub(crate) fn release_send<T>(tx: &Sender<T>, token: Token) {
+    SelectHandle::release(tx, token);
+}
+
 /// Finishes a chosen send arm. `tx` is an end of the arm's channel.
 #[inline]
 pub(crate) fn finish_send<T>(tx: &Sender<T>, token: Token, msg: T) -> Result<(), SendError<T>> {

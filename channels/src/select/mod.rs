@@ -56,6 +56,58 @@ use run::{Arm, Timeout};
 
 const INLINE: usize = 4;
 
+/// Shuffles a `select!`'s first-look order (see `__private::new`).
+#[inline]
+pub(crate) fn shuffle_order(order: &mut [u8]) {
+    run::shuffle(order);
+}
+
+/// A `select!` send arm in the typed first look (see
+/// `__private::RecvArm`): the arm's reservation is taken first (a slot, or
+/// a waiting receiver claimed), and the value is evaluated only once the
+/// arm is chosen, as in the dynamic select. Dropped holding a reservation
+/// (the value's expression panicked), it gives the reservation back.
+#[doc(hidden)]
+pub struct SendArm<'a, T> {
+    tx: &'a Sender<T>,
+    token: Option<Token>,
+}
+
+impl<'a, T> SendArm<'a, T> {
+    #[inline(always)]
+    pub fn new(tx: &'a Sender<T>) -> SendArm<'a, T> {
+        SendArm { tx, token: None }
+    }
+
+    /// Reserves what the send needs if it can complete now; true if so.
+    #[inline(always)]
+    pub fn complete_now(&mut self) -> bool {
+        self.token = handle::send_now(self.tx);
+        self.token.is_some()
+    }
+
+    /// Sends `msg` with the reservation.
+    #[inline(always)]
+    pub fn finish(&mut self, msg: T) -> Result<(), SendError<T>> {
+        let token = self.token.take().expect("the arm completed");
+        handle::finish_send(self.tx, token, msg)
+    }
+
+    /// Its sender, for the select that waits.
+    #[inline(always)]
+    pub fn tx(&self) -> &'a Sender<T> {
+        self.tx
+    }
+}
+
+impl<T> Drop for SendArm<'_, T> {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take() {
+            handle::release_send(self.tx, token);
+        }
+    }
+}
+
 /// Waits on several channel operations and completes exactly one; the
 /// dynamic form of [`select!`](crate::select!), for arms known only at run
 /// time or switched on and off (Go's nil channel in a case).

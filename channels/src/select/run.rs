@@ -93,7 +93,7 @@ fn random(n: usize) -> usize {
     n - 1
 }
 
-fn shuffle<T>(items: &mut [T]) {
+pub(crate) fn shuffle<T>(items: &mut [T]) {
     for i in (1..items.len()).rev() {
         items.swap(i, random(i + 1));
     }
