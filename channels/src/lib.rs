@@ -498,12 +498,13 @@ macro_rules! __select_gen {
             }
         }
     };
-    // No `default`, or one with a timeout: a first look by type (see
-    // `__private::RecvArm`), then the dynamic select.
-    ($new:ident ($($arm:tt)*) ()) => {
+    // No `default`, a `default`, or one with a timeout: a first look by
+    // type (see `__private::RecvArm`), then the dynamic select, which
+    // decides "none ready" at one instant for a `default`.
+    ($new:ident ($($arm:tt)*) ($(now $body:block)?)) => {
         match ($( $crate::__select_chan!($arm), )*) {
             ($( $crate::__select_id!($arm), )*) => {
-                $crate::__select_now!($new ($($arm)*) ())
+                $crate::__select_now!($new ($($arm)*) ($(now $body)?))
             }
         }
     };
@@ -604,6 +605,7 @@ macro_rules! __select_done_now {
         $( $crate::__select_arm_unwrap!($arm); )*
         let mut _grove_sel = $crate::Select::$new();
         $( $crate::__select_register!(_grove_sel $arm); )*
+        _grove_sel.__looked();
         $crate::__select_run!(_grove_sel ($($arm)*) $default)
     }};
     ($done:ident $index:tt ([recv $id:ident $r:tt ($res:pat) $body:block] $($rest:tt)*) $new:ident $all:tt $default:tt) => {

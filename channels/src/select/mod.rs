@@ -153,6 +153,9 @@ pub struct Select<'a> {
     len: usize,
     next_index: usize,
     biased: bool,
+    /// `select!` looked at every arm by type just now (see
+    /// `__private::RecvArm`): the next select skips its own first look.
+    looked: bool,
 }
 
 impl fmt::Debug for Select<'_> {
@@ -185,6 +188,7 @@ impl<'a> Select<'a> {
             len: 0,
             next_index: 0,
             biased: false,
+            looked: false,
         }
     }
 
@@ -213,6 +217,7 @@ impl<'a> Select<'a> {
     pub fn new_biased() -> Select<'a> {
         Select {
             biased: true,
+            looked: false,
             ..Select::new()
         }
     }
@@ -236,6 +241,14 @@ impl<'a> Select<'a> {
         }
         self.len += 1;
         index
+    }
+
+    /// For `select!`: its typed first look found no arm ready just now, so
+    /// the next select, try or timed select skips its own first look.
+    #[doc(hidden)]
+    #[inline]
+    pub fn __looked(&mut self) {
+        self.looked = true;
     }
 
     #[inline]
@@ -292,14 +305,24 @@ impl<'a> Select<'a> {
             "select with no operations would block forever"
         );
         let biased = self.biased;
-        run::select(self.arms(), biased, Timeout::Never, at).expect("an untimed select completes")
+        let looked = std::mem::take(&mut self.looked);
+        run::select(self.arms(), biased, looked, Timeout::Never, at)
+            .expect("an untimed select completes")
     }
 
     /// Completes an arm that is ready now, if any (Go's `default`). `Err`
     /// means no arm was ready at one instant (all channels locked at once).
     pub fn try_select(&mut self) -> Result<SelectedOperation<'a>, TrySelectError> {
         let biased = self.biased;
-        run::select(self.arms(), biased, Timeout::Now, Location::caller()).ok_or(TrySelectError)
+        let looked = std::mem::take(&mut self.looked);
+        run::select(
+            self.arms(),
+            biased,
+            looked,
+            Timeout::Now,
+            Location::caller(),
+        )
+        .ok_or(TrySelectError)
     }
 
     /// Like [`Select::select`], for at most `timeout`. `Err` means that,
@@ -314,7 +337,9 @@ impl<'a> Select<'a> {
             None => Timeout::Never,
         };
         let biased = self.biased;
-        run::select(self.arms(), biased, timeout, Location::caller()).ok_or(SelectTimeoutError)
+        let looked = std::mem::take(&mut self.looked);
+        run::select(self.arms(), biased, looked, timeout, Location::caller())
+            .ok_or(SelectTimeoutError)
     }
 
     /// Like [`Select::select`], until `deadline`.
@@ -324,9 +349,11 @@ impl<'a> Select<'a> {
         deadline: Instant,
     ) -> Result<SelectedOperation<'a>, SelectTimeoutError> {
         let biased = self.biased;
+        let looked = std::mem::take(&mut self.looked);
         run::select(
             self.arms(),
             biased,
+            looked,
             Timeout::At(deadline),
             Location::caller(),
         )

@@ -113,24 +113,32 @@ fn wake_at(arms: &[Arm<'_>], deadline: Option<Instant>) -> Option<Instant> {
 pub(crate) fn select<'a>(
     arms: &mut [Arm<'a>],
     biased: bool,
+    looked: bool,
     timeout: Timeout,
     at: &'static Location<'static>,
 ) -> Option<SelectedOperation<'a>> {
-    park::coop_tick();
+    // `looked`: `select!` did phase 1 by type just now, and counted the
+    // select against the budget.
+    if !looked {
+        park::coop_tick();
+    }
     if !biased {
         shuffle(arms);
     }
+    let mut phase_1_done = looked;
     loop {
-        // Phase 1.
-        for arm in arms.iter() {
-            // Only a claimed deferred sender needs `resolve` (a second
-            // virtual call): skip it for everything else.
-            let token = match arm.handle.try_select() {
-                Some(deferred @ Token::DeferredRecv(_)) => arm.handle.resolve(deferred),
-                token => token,
-            };
-            if let Some(token) = token {
-                return Some(SelectedOperation::new(arm, token));
+        // Phase 1 (the first time round, unless `select!` just did it).
+        if !std::mem::take(&mut phase_1_done) {
+            for arm in arms.iter() {
+                // Only a claimed deferred sender needs `resolve` (a second
+                // virtual call): skip it for everything else.
+                let token = match arm.handle.try_select() {
+                    Some(deferred @ Token::DeferredRecv(_)) => arm.handle.resolve(deferred),
+                    token => token,
+                };
+                if let Some(token) = token {
+                    return Some(SelectedOperation::new(arm, token));
+                }
             }
         }
         if timeout.is_over() {
