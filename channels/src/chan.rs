@@ -655,6 +655,19 @@ impl<T> Chan<T> {
         park::coop_tick();
         loop {
             let mut state = self.lock();
+            // A buffered value, the common case, taken here rather than
+            // through `Got`: moving that enum through the stack cost a
+            // store-forwarding stall per receive (`perf annotate`: a 16-byte
+            // load of the two 8-byte words just stored).
+            if state.has_item() {
+                let value = state.pop().expect("has_item");
+                let waker = state.refill();
+                drop(state);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+                return Ok(value);
+            }
             match state.try_recv(None) {
                 Ok(got) => {
                     drop(state);
@@ -722,6 +735,16 @@ impl<T> Chan<T> {
         }
         loop {
             let mut state = self.lock();
+            // As in `recv`: a buffered value without `Got`.
+            if state.has_item() {
+                let value = state.pop().expect("has_item");
+                let waker = state.refill();
+                drop(state);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+                return Ok(value);
+            }
             let got = match state.try_recv(None) {
                 Ok(got) => got,
                 Err(e) => {
