@@ -31,6 +31,14 @@
 //! how many stacks are alive at once (a million-leaf skynet tree runs in a
 //! few dozen stacks per worker).
 //!
+//! Two exceptions keep unstarted tasks where they will run best. A thief
+//! leaves a short queue to its owner for a grace (`worth_stealing`), so
+//! that green threads spawned together start beside each other; and a green
+//! thread that spends its budget twice in a row with only unstarted tasks
+//! behind it, while a worker idles, runs on while they are offered to
+//! thieves without the grace (`keep_for_thief`), so that CPU-bound green
+//! threads spawned together do not share one worker for good.
+//!
 //! # The soundness rule
 //!
 //! A green thread is stolen only before it first runs (only the deques of
