@@ -117,13 +117,15 @@ pub mod __private {
         Err(RecvError)
     }
 
-    /// A blocking `select!` whose arms all receive first looks at each arm
-    /// by the receiver's own type, in a random order (`select_biased!`: in
-    /// order), and completes the first that can complete now, without
-    /// building a `Select`: Go's `selectgo` pass 1, without the virtual
-    /// calls, the type-erased tokens and the arm table of the dynamic
-    /// select (about three quarters of a ready select's instructions). Only
-    /// if none can does it build the select, which looks again and waits.
+    /// A `select!` receive arm in the typed first look. A `select!` first
+    /// looks at each arm by its channel end's own type (this, or `SendArm`
+    /// for a send arm), in a random order (`select_biased!`: in order),
+    /// and completes the first that can complete now, without building a
+    /// `Select`: Go's `selectgo` pass 1, without the virtual calls, the
+    /// type-erased tokens and the arm table of the dynamic select (about
+    /// three quarters of a ready select's instructions). Only if none can
+    /// does it build the dynamic select, which then waits (or, with a
+    /// `default`, decides that no arm was ready at one instant).
     pub struct RecvArm<'a, T> {
         rx: &'a Receiver<T>,
         got: Option<Result<T, RecvError>>,
