@@ -69,3 +69,40 @@ fn polling_green_threads_spawned_together_start_on_different_workers() {
         );
     });
 }
+
+/// Dropping the runtime while green threads that only poll are being
+/// offered to the idle worker (they yield for their budget, never park)
+/// unwinds them: the offer does not keep a doomed green thread running.
+#[test]
+fn pollers_spawned_together_are_unwound_by_the_runtimes_drop() {
+    watchdog_for(Duration::from_secs(60), || {
+        for _ in 0..20 {
+            let rt = runtime(2);
+            let running = Arc::new(AtomicUsize::new(0));
+            let pollers = {
+                let running = running.clone();
+                rt.block_on(move || {
+                    (0..2)
+                        .map(|_| {
+                            let running = running.clone();
+                            thread::spawn(move || {
+                                running.fetch_add(1, Ordering::AcqRel);
+                                let (_tx, rx) = grove::chan::bounded::<u64>(1);
+                                loop {
+                                    assert!(rx.try_recv().is_err());
+                                }
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+            };
+            common::wait_until("both pollers to run", || {
+                running.load(Ordering::Acquire) == 2
+            });
+            drop(rt);
+            for poller in pollers {
+                assert!(poller.join().is_err(), "unwound by the drop");
+            }
+        }
+    });
+}

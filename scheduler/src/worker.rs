@@ -1587,6 +1587,7 @@ impl Worker {
             || !self.me().mailbox.inbox.is_empty()
             || self.any_answered()
             || !self.shared.idle.has_idle()
+            || self.shared.is_shutting_down()
         {
             return false;
         }
