@@ -517,25 +517,6 @@ macro_rules! __select_gen {
             }
         }
     };
-    ($new:ident ($($arm:tt)*) ($($default:tt)*)) => {
-        $crate::__select_dynamic!($new ($($arm)*) ($($default)*))
-    };
-}
-
-/// The dynamic select: a `Select` built from the arms.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __select_dynamic {
-    ($new:ident ($($arm:tt)*) ($($default:tt)*)) => {
-        match ($( $crate::__select_chan!($arm), )*) {
-            ($( $crate::__select_id!($arm), )*) => {
-                $( $crate::__select_bind!($arm); )*
-                let mut _grove_sel = $crate::Select::$new();
-                $( $crate::__select_register!(_grove_sel $arm); )*
-                $crate::__select_run!(_grove_sel ($($arm)*) ($($default)*))
-            }
-        }
-    };
 }
 
 /// The typed first look, then (if no arm completed) the dynamic select;
