@@ -112,6 +112,15 @@ fn channel_types_have_the_intended_auto_traits() {
     assert!(!implements!(Select<'static>: Sync));
     assert!(!implements!(SelectedOperation<'static>: Send));
     assert!(!implements!(SelectedOperation<'static>: Sync));
+    // The hidden arms `select!` expands to: a receive arm may travel with
+    // its receiver (it holds a reference to it and perhaps a received
+    // value), a send arm's reservation stays on the select's thread.
+    use grove_channels::__private::{RecvArm, SendArm};
+    assert!(implements!(RecvArm<'static, Cell<u8>>: Send));
+    assert!(!implements!(RecvArm<'static, Cell<u8>>: Sync));
+    assert!(!implements!(RecvArm<'static, Rc<u8>>: Send));
+    assert!(!implements!(SendArm<'static, u8>: Send));
+    assert!(!implements!(SendArm<'static, u8>: Sync));
 }
 
 /// Issue 19 case 4, the lifetime half: `WaitQueue::push_select(&cx, ..)`
