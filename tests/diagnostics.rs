@@ -610,8 +610,28 @@ fn deadlock_report_on_a_mutex_lock_order_inversion() {
     });
 }
 
+/// A stopped `after_func` no longer counts as a pending timer: main waits
+/// for what only it would have sent, and that is reported.
+#[test]
+fn a_stopped_after_func_does_not_hide_a_deadlock() {
+    watchdog(|| {
+        let rt = with_grace(1, Duration::from_millis(100));
+        let report = deadlock_report(&rt, || {
+            let (tx, rx) = chan::bounded::<u32>(1);
+            let timer = chan::after_func(Duration::from_secs(3600), move || tx.send(7).unwrap());
+            assert!(timer.stop());
+            let _ = rx.recv();
+        });
+        assert!(
+            report.starts_with("all green threads are asleep - deadlock!")
+                && report.contains(&format!("[chan recv], blocked at {}:", file!())),
+            "{report}"
+        );
+    });
+}
+
 /// Live programs are never reported, even when everything looks asleep
-/// for longer than the grace: a pending timer, an OS thread that sends now
+/// for longer than the grace: a pending timer (also an `after_func`'s), an OS thread that sends now
 /// and then (each gap shorter than the grace, all together longer), a
 /// green thread that computes without parking for longer than the grace.
 /// The worker counts run side by side (each on its own runtime) to keep
@@ -637,6 +657,16 @@ fn live_programs_are_not_reported(workers: usize) {
         thread::sleep(GRACE * 3 / 2);
         assert!(waiter.join().unwrap());
     });
+    // An `after_func` armed (then stopped and armed again) that will send
+    // what main waits for: Go's runtime counts such a timer too.
+    let sent = rt.block_on(|| {
+        let (tx, rx) = chan::bounded::<u32>(1);
+        let timer = chan::after_func(GRACE * 3, move || tx.send(7).unwrap());
+        assert!(timer.stop());
+        assert!(!timer.reset(GRACE * 3));
+        rx.recv().unwrap()
+    });
+    assert_eq!(sent, 7, "{workers} worker(s)");
     // An OS thread the runtime cannot see, sending now and then.
     let (tx, rx) = chan::bounded::<u32>(0);
     let sender = std::thread::spawn(move || {

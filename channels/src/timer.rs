@@ -25,7 +25,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use grove_scheduler::scheduler::Handle;
-use grove_scheduler::SpawnOptions;
+use grove_scheduler::{SpawnOptions, WakeHold};
 
 use crate::api::{Flavor, Receiver};
 use crate::timers::Tick;
@@ -478,11 +478,27 @@ impl Service {
 pub(crate) struct AfterFunc {
     handle: Handle,
     f: Box<dyn FnOnce() + Send>,
+    /// While the timer is armed: its runtime is not deadlocked, whatever
+    /// its green threads wait for (one may wait for what `f` sends). Held
+    /// until `f`'s green thread is spawned.
+    hold: Option<WakeHold>,
 }
 
 impl AfterFunc {
+    /// An armed function.
     pub(crate) fn new(handle: Handle, f: Box<dyn FnOnce() + Send>) -> AfterFunc {
-        AfterFunc { handle, f }
+        let hold = Some(handle.hold_wake());
+        AfterFunc { handle, f, hold }
+    }
+
+    /// The timer was armed again (`reset`) or stopped: keep the runtime's
+    /// deadlock report off, or not.
+    pub(crate) fn set_armed(&mut self, armed: bool) {
+        if !armed {
+            self.hold = None;
+        } else if self.hold.is_none() {
+            self.hold = Some(self.handle.hold_wake());
+        }
     }
 
     /// Starts the function in its own green thread of its runtime; if
@@ -492,7 +508,12 @@ impl AfterFunc {
     /// and `Timer::stop` has already said it started. Called with no lock
     /// held: `f` (run, or dropped) is user code.
     fn start(self) {
-        let AfterFunc { handle, f } = self;
+        // `_hold` lasts until the spawn below is done.
+        let AfterFunc {
+            handle,
+            f,
+            hold: _hold,
+        } = self;
         let at = std::panic::Location::caller();
         let Err(f) = handle.spawn_or_back(SpawnOptions::default(), at, f) else {
             return;

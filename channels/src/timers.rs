@@ -126,6 +126,9 @@ impl TickState {
         let armed = self.next.is_some();
         self.next = Some(deadline_in(d));
         self.generation += 1;
+        if let Some(func) = &mut self.func {
+            func.set_armed(true);
+        }
         (armed, self.next, self.generation)
     }
 
@@ -260,6 +263,9 @@ impl Tick {
             let mut state = self.lock();
             let armed = state.next.take().is_some();
             state.generation += 1;
+            if let Some(func) = &mut state.func {
+                func.set_armed(false);
+            }
             (armed, state.waiting())
         };
         waiters.into_iter().for_each(Unparker::wake);

@@ -86,7 +86,7 @@ mod worker;
 pub use park::{Unparker, WaitReason};
 pub use scheduler::{
     global, Config, DeadlockProbe, Handle, Scheduler, SpawnOptions, Stats, TaskInfo, TaskState,
-    DEFAULT_STALL_WARNING,
+    WakeHold, DEFAULT_STALL_WARNING,
 };
 pub use shutdown::ShutdownOutcome;
 pub use thread::{current, JoinFuture, JoinHandle, Thread, ThreadId};

@@ -3,9 +3,10 @@
 //! `task::live_tasks`: a spawn registers nothing.) Dropping it shuts it
 //! down: see `shutdown`.
 
+use std::fmt;
 use std::io;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
@@ -195,6 +196,9 @@ pub(crate) struct Shared {
     pub(crate) migrate: bool,
     pub(crate) state: AtomicU8,
     external_spawned: AtomicU64,
+    /// Live [`WakeHold`]s: armed timers outside the workers' own heaps
+    /// (`after_func`) that will start a green thread here.
+    wake_holds: AtomicUsize,
     shutdown_waiter: Mutex<Option<Unparker>>,
     /// The poller, made when the first descriptor is registered (see `io`).
     pub(crate) io: OnceLock<crate::io::Driver>,
@@ -484,6 +488,7 @@ impl Scheduler {
             migrate: config.migrate,
             state: AtomicU8::new(RUNNING),
             external_spawned: AtomicU64::new(0),
+            wake_holds: AtomicUsize::new(0),
             shutdown_waiter: Mutex::new(None),
             io: OnceLock::new(),
             io_init: Mutex::new(()),
@@ -736,13 +741,14 @@ impl Handle {
     }
 
     /// Whether the runtime looks deadlocked now: every live green thread
-    /// parked with no timer armed (see [`DeadlockProbe`]). Callers confirm
-    /// over time (an OS thread the runtime cannot see may still wake one).
+    /// parked with no timer armed, its own or a [`WakeHold`] (see
+    /// [`DeadlockProbe`]). Callers confirm over time (an OS thread the
+    /// runtime cannot see may still wake one).
     pub fn deadlock_probe(&self) -> DeadlockProbe {
         let stats = self.stats();
         let activity = (stats.spawned, stats.resumes, stats.completed);
         let mut live = 0;
-        let mut all_asleep = true;
+        let mut all_asleep = self.0.wake_holds.load(Ordering::SeqCst) == 0;
         for task in task::live_tasks(&self.0) {
             let h = task.header();
             let s = h.state.load();
@@ -769,6 +775,43 @@ impl Handle {
             .collect();
         out.sort_by_key(|t| t.id);
         out
+    }
+}
+
+/// A timer armed outside the runtime's own timer heaps that will start a
+/// green thread on it (an `after_func`): while one lives, the runtime is
+/// not deadlocked, however its green threads sleep (Go counts such timers
+/// the same way). Made by [`Handle::hold_wake`]; dropping it ends the hold.
+///
+/// ```
+/// use grove_scheduler::Scheduler;
+///
+/// let scheduler = Scheduler::new(Default::default()).unwrap();
+/// let handle = scheduler.handle();
+/// let hold = handle.hold_wake();
+/// assert!(!handle.deadlock_probe().all_asleep);
+/// drop(hold);
+/// ```
+pub struct WakeHold(Handle);
+
+impl Drop for WakeHold {
+    fn drop(&mut self) {
+        self.0 .0.wake_holds.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl fmt::Debug for WakeHold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WakeHold").finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    /// Holds off the deadlock report (see [`WakeHold`]) until the returned
+    /// hold is dropped.
+    pub fn hold_wake(&self) -> WakeHold {
+        self.0.wake_holds.fetch_add(1, Ordering::SeqCst);
+        WakeHold(self.clone())
     }
 }
 
