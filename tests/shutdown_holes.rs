@@ -492,3 +492,123 @@ fn a_green_thread_that_swallows_the_unwind_and_yields_is_abandoned() {
         assert_eq!(report.not_unwound().len(), 1, "{report}");
     });
 }
+
+/// At its drop, sleeps past the shutdown's grace for a stuck unwind, then
+/// spawns green threads (a detached one, a joined one, a scoped one) and
+/// records that it finished.
+struct SleepsThenSpawns {
+    sleep: Duration,
+    finished: Arc<AtomicBool>,
+    joined_err: Arc<AtomicBool>,
+}
+
+impl Drop for SleepsThenSpawns {
+    fn drop(&mut self) {
+        thread::sleep(self.sleep);
+        let _detached = grove::go(|| ());
+        let joined = grove::go(|| 5).join();
+        self.joined_err.store(joined.is_err(), Ordering::SeqCst);
+        let mut borrowed = 0;
+        thread::scope(|s| {
+            s.spawn(|| borrowed += 1);
+        });
+        // Dropped unrun or run: the scope returned either way.
+        assert!(borrowed <= 1);
+        self.finished.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A destructor run by the forced unwind that sleeps longer than the
+/// grace for a stuck unwind (250 ms) is waited for, not given up: its
+/// sleep ends by itself. It then spawns: each spawn is dropped unrun (a
+/// join returns `Err`), where a refused spawn used to panic inside the
+/// unwinding destructor and abort the process (the worker had been given
+/// up and the runtime had stopped). Nothing leaks; the destructor has
+/// finished when `drop` returns.
+#[test]
+fn a_destructor_that_sleeps_then_spawns_during_shutdown_finishes() {
+    const NAME: &str = "a_destructor_that_sleeps_then_spawns_during_shutdown_finishes";
+    if !body_runs_here(NAME) {
+        return;
+    }
+    watchdog(|| {
+        for workers in [1, 2] {
+            let rt = runtime(workers);
+            let finished = Arc::new(AtomicBool::new(false));
+            let joined_err = Arc::new(AtomicBool::new(false));
+            let slow = SleepsThenSpawns {
+                sleep: Duration::from_millis(600),
+                finished: finished.clone(),
+                joined_err: joined_err.clone(),
+            };
+            let (_keep, rx) = chan::bounded::<()>(0);
+            let (started_tx, started_rx) = mpsc::channel();
+            let _detached = rt.spawn(move || {
+                let _slow = slow;
+                started_tx.send(()).unwrap();
+                let _ = rx.recv();
+            });
+            started_rx.recv().unwrap();
+            let report = rt.shutdown();
+            assert!(
+                finished.load(Ordering::SeqCst),
+                "{workers} worker(s): {report}"
+            );
+            assert!(joined_err.load(Ordering::SeqCst), "{workers} worker(s)");
+            assert!(
+                report.not_unwound().is_empty(),
+                "{workers} worker(s): {report}"
+            );
+        }
+    });
+}
+
+/// Two destructors that wait on each other with timeouts, on one worker:
+/// the first blocks the worker's OS thread (it may not switch away while
+/// unwinding) until its timeout; then the second runs. Both run, nothing
+/// leaks (both used to be given up after 250 ms).
+#[test]
+fn destructors_with_timed_waits_on_each_other_both_run() {
+    const NAME: &str = "destructors_with_timed_waits_on_each_other_both_run";
+    if !body_runs_here(NAME) {
+        return;
+    }
+    struct Receives(chan::Receiver<u8>, Arc<AtomicUsize>);
+    impl Drop for Receives {
+        fn drop(&mut self) {
+            let _ = self.0.recv_timeout(Duration::from_millis(400));
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    struct Sends(chan::Sender<u8>, Arc<AtomicUsize>);
+    impl Drop for Sends {
+        fn drop(&mut self) {
+            let _ = self.0.send_timeout(7, Duration::from_millis(400));
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    watchdog(|| {
+        let rt = runtime(1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = chan::bounded::<u8>(0);
+        let (_keep, park) = chan::bounded::<()>(0);
+        let (started_tx, started_rx) = mpsc::channel();
+        for guard in [
+            Box::new(Receives(rx, ran.clone())) as Box<dyn Send>,
+            Box::new(Sends(tx, ran.clone())),
+        ] {
+            let park = park.clone();
+            let started_tx = started_tx.clone();
+            let _detached = rt.spawn(move || {
+                let _guard = guard;
+                started_tx.send(()).unwrap();
+                let _ = park.recv();
+            });
+        }
+        started_rx.recv().unwrap();
+        started_rx.recv().unwrap();
+        let report = rt.shutdown();
+        assert_eq!(ran.load(Ordering::SeqCst), 2, "{report}");
+        assert!(report.not_unwound().is_empty(), "{report}");
+    });
+}

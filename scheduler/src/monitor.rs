@@ -38,6 +38,21 @@ pub(crate) struct Watch {
     /// The running green thread blocks the worker's OS thread while
     /// unwinding a panic (see `worker::block_os_thread`).
     pub(crate) blocked_unwinding: AtomicBool,
+    /// The deadline of that block, if it has one: it ends by itself then
+    /// (a destructor's `sleep` or `recv_timeout`), and a shutdown waits for
+    /// it (see `shutdown`, step 4).
+    pub(crate) blocked_until: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Watch {
+    /// The deadline of the block `blocked_unwinding` says, if any.
+    pub(crate) fn blocked_until(&self) -> Option<Instant> {
+        *self.blocked_until.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_blocked_until(&self, deadline: Option<Instant>) {
+        *self.blocked_until.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
+    }
 }
 
 /// Samples every worker until the runtime stops.

@@ -371,7 +371,17 @@ impl Shared {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        if self.is_stopped() {
+        // A spawn from a green thread of this runtime while it shuts down
+        // (a destructor run by the forced unwind), or after (a leaked green
+        // thread on an abandoned worker, see `shutdown`, step 4), is
+        // dropped unrun at once, as a worker would drop it when it popped
+        // it: its join returns `Err` without waiting for a worker that
+        // may be blocked in that very destructor, and nothing panics
+        // where a panic would abort the process. From anywhere else a
+        // stopped runtime refuses.
+        let unrun = self.is_shutting_down()
+            && worker::with_worker(|w| w.is_some_and(|w| Arc::ptr_eq(&w.shared, self)));
+        if self.is_stopped() && !unrun {
             return Err(io::Error::other(
                 "cannot spawn on a grove runtime that has shut down",
             ));
@@ -388,7 +398,9 @@ impl Shared {
                 )));
             }
         }
-        self.check_stacks()?;
+        if !unrun {
+            self.check_stacks()?;
+        }
         let [raw, for_handle] = Task::new_task(
             HeaderInit {
                 id: ThreadId::next().get(),
@@ -400,6 +412,11 @@ impl Shared {
             f,
         );
         let handle = JoinHandle::new(for_handle);
+        if unrun {
+            let raw = Runnable::new(raw);
+            worker::with_worker(|w| w.expect("checked above").drop_spawned(raw));
+            return Ok(handle);
+        }
         if let Some(home) = opts.worker {
             // Pinned: homed before it starts, and queued where nobody
             // steals (see `Worker::run`).

@@ -294,7 +294,14 @@ enum Inner<'scope, T> {
 /// It points to the scope's data without holding a reference (see the
 /// module docs): the scope does not end before this has counted itself
 /// done and, if it woke the scope, released it.
-struct Finish(NonNull<ScopeData>);
+struct Finish {
+    data: NonNull<ScopeData>,
+    /// The closure started: a panic while this drops is its panic. Unrun,
+    /// it may still be dropped on a panicking thread (a spawn from a
+    /// destructor during a runtime's shutdown is dropped at once), which
+    /// is no panic of the scoped thread's.
+    ran: bool,
+}
 
 // SAFETY: a pointer to Sync data, which the scope keeps alive until every
 // `Finish` is done with it (see `ScopeData::finish`).
@@ -304,8 +311,8 @@ impl Drop for Finish {
     fn drop(&mut self) {
         // SAFETY: the scope's data lives until this has counted itself done
         // (and released the scope, if it woke it): see `scope`.
-        let data = unsafe { self.0.as_ref() };
-        if thread::panicking() {
+        let data = unsafe { self.data.as_ref() };
+        if self.ran && thread::panicking() {
             data.panicked.fetch_add(1, Ordering::Relaxed);
         }
         data.finish();
@@ -468,9 +475,14 @@ impl<'scope> Scope<'scope, '_> {
         if !mem::needs_drop::<T>() {
             // A tuple drops in field order: if the body is dropped unrun,
             // `f`'s captures go before the guard that lets the scope end.
-            let captures = (f, Finish(NonNull::from(&*self.data)));
+            let finish = Finish {
+                data: NonNull::from(&*self.data),
+                ran: false,
+            };
+            let captures = (f, finish);
             let body = move || {
-                let (f, finish) = captures;
+                let (f, mut finish) = captures;
+                finish.ran = true;
                 let value = f();
                 drop(finish);
                 value

@@ -10,7 +10,11 @@
 //!    *unwinds* every started task it pops, on that task's own worker, so
 //!    destructors run where the green thread ran (`Worker::unwind`). A
 //!    green thread that parks from now on is taken back at once
-//!    (`Worker::run`, the park commit) and unwound too.
+//!    (`Worker::run`, the park commit) and unwound too. A green thread
+//!    spawned by one of the runtime's own green threads from now on (a
+//!    destructor's spawn) is dropped unrun at once, in the spawn
+//!    (`Shared::spawn_unchecked`): its join returns `Err` without waiting
+//!    for a worker, which may be the one blocked in that destructor.
 //! 2. **Wake everything.** The shutting-down thread unparks every parked
 //!    green thread (each goes to its home worker's inbox, where step 1
 //!    applies) and wakes every worker; again every [`POLL`], since
@@ -32,7 +36,9 @@
 //!    - A green thread blocked in a destructor while unwinding a panic of
 //!      its own holds its OS thread (it must not switch away while
 //!      panicking; `lib.rs`, invariant 3). If nothing has progressed for
-//!      [`STUCK_GRACE`], its worker is abandoned.
+//!      [`STUCK_GRACE`], its worker is abandoned; a wait with a deadline
+//!      (`sleep`, `recv_timeout`) ends by itself and is waited for, until
+//!      [`STUCK_GRACE`] past its deadline.
 //!    - A started green thread homed on an abandoned worker cannot run
 //!      again (started green threads never move), and a scope owner held
 //!      back for a scoped thread that cannot finish waits forever.
@@ -57,8 +63,9 @@
 //! was unwound on its own worker (its destructors ran), was dropped
 //! unrun, or is reported as leaked, in which case no memory it can reach
 //! through its stack is ever freed. `drop` returns within a bound
-//! ([`STUCK_GRACE`] plus [`SETTLE`] beyond the destructors' own time)
-//! unless a green thread runs on without ever calling into grove.
+//! ([`STUCK_GRACE`] plus [`SETTLE`] beyond the destructors' own time,
+//! their timed waits included) unless a green thread runs on without ever
+//! calling into grove.
 //!
 //! "Progress" is the runtime's completed count moving: every unwind,
 //! unrun drop or return adds one.
@@ -192,7 +199,7 @@ fn unwind_all(shared: &Shared) {
             stuck_since = now;
         }
         if now.duration_since(quiet_since) >= STUCK_GRACE {
-            abandon_blocked_workers(&tasks);
+            abandon_blocked_workers(shared, &tasks);
         }
         if now.duration_since(stuck_since) >= SETTLE {
             leak(shared, &tasks);
@@ -241,11 +248,22 @@ fn is_stuck(shared: &Shared, task: &TaskRef) -> bool {
 /// for its call on the blocking pool (a destructor that flushes a file):
 /// the call returns in its own time, and the caller then goes on
 /// unwinding ("stays parked until `f` has returned, also while its
-/// runtime shuts down").
-fn abandon_blocked_workers(tasks: &[TaskRef]) {
+/// runtime shuts down"). Nor one in a wait with a deadline (a destructor's
+/// `sleep` or `recv_timeout`), until [`STUCK_GRACE`] after it: that wait
+/// ends by itself, and the destructor goes on.
+fn abandon_blocked_workers(shared: &Shared, tasks: &[TaskRef]) {
+    let now = Instant::now();
     for task in tasks {
         let header = task.header();
-        if header.state.load().is_os_blocked() && header.blocking_calls.load(Ordering::SeqCst) == 0
+        let home = header.home.load(Ordering::Relaxed);
+        let timed = home != usize::MAX
+            && shared.workers[home]
+                .watch
+                .blocked_until()
+                .is_some_and(|d| d.checked_add(STUCK_GRACE).is_none_or(|end| now < end));
+        if header.state.load().is_os_blocked()
+            && header.blocking_calls.load(Ordering::SeqCst) == 0
+            && !timed
         {
             worker::abandon(
                 header,

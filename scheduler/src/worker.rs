@@ -525,6 +525,7 @@ pub(crate) fn block_os_thread(header: &Header, deadline: Option<Instant>) {
     let woken = with_worker(|w| {
         let w = w.expect("a green thread runs on a worker");
         let watch = &w.me().watch;
+        watch.set_blocked_until(deadline);
         watch.blocked_unwinding.store(true, Ordering::Relaxed);
         let woken = loop {
             if header.state.end_os_block_if_notified() {
@@ -537,6 +538,7 @@ pub(crate) fn block_os_thread(header: &Header, deadline: Option<Instant>) {
             }
         };
         watch.blocked_unwinding.store(false, Ordering::Relaxed);
+        watch.set_blocked_until(None);
         woken
     });
     if !woken {
@@ -1405,6 +1407,18 @@ impl Worker {
         add_own(&counters.spawned, 1);
         let turn = counters.resumes.load(Ordering::Relaxed);
         counters.spawn_turn.store(turn, Ordering::Relaxed);
+    }
+
+    /// A task spawned by a green thread of this worker after the runtime
+    /// stopped (a leaked green thread on an abandoned worker, still
+    /// running: see `shutdown`, step 4): dropped unrun, as any spawn during
+    /// the shutdown is, its join returning `Err`. The caller holds no
+    /// borrow: dropping the closure runs user code.
+    pub(crate) fn drop_spawned(&self, task: Runnable) {
+        self.count_spawn();
+        task.header().state.transition_to_running();
+        task.cancel(Box::new(UNWOUND));
+        self.complete(task);
     }
 
     /// Queues a new, unstarted task spawned by a green thread of this
