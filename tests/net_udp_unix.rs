@@ -216,9 +216,7 @@ fn unix_stream_timeouts_and_conversions() {
     });
 }
 
-/// Connects to an abstract address and through `connect_addr`; a listener
-/// whose backlog is full still gets the connection once it accepts (the
-/// connect waits on the blocking pool, not on a worker).
+/// Connects to an abstract address and through `connect_addr`.
 #[test]
 fn unix_connect_variants() {
     use std::os::linux::net::SocketAddrExt;
@@ -255,35 +253,55 @@ fn unix_connect_variants() {
     });
 }
 
+/// A listener whose backlog is full still gets the connection once it
+/// accepts: the connect parks meanwhile (trying again after a pause: no
+/// event says when room is made), it holds neither a worker nor a thread
+/// of the blocking pool. And a runtime dropped while one waits so unwinds
+/// it at once: the connect used to wait in std's blocking connect on the
+/// pool, which a shutdown waits for, until the listener accepted.
 #[test]
-fn unix_connect_to_a_full_backlog_waits_on_the_pool() {
+fn unix_connect_to_a_full_backlog_parks() {
     for workers in NET_WORKERS {
         watchdog(move || {
-            let rt = runtime(workers);
             let path = sock_path("backlog");
             // Fill the backlog (lowered to zero, which holds one), then one more.
             let listener = UnixListener::bind(&path).unwrap();
             // SAFETY: listen(2) again on a listening socket only changes its backlog.
             assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
             let mut queued = Vec::new();
-            let waiter = loop {
-                assert!(queued.len() < 16, "the backlog never filled");
-                let p = path.clone();
-                let h = rt.spawn(move || UnixStream::connect(&p).unwrap());
-                // Either it connects at once, or it waits on the pool.
-                wait_until("the connect to finish or wait on the pool", || {
-                    h.is_finished() || !blocked_on(&rt, "grove::blocking").is_empty()
-                });
-                if h.is_finished() {
-                    queued.push(h.join().unwrap());
-                } else {
-                    break h;
+            for round in 0..2 {
+                let rt = runtime(workers);
+                let waiter = loop {
+                    assert!(queued.len() < 16, "the backlog never filled");
+                    let p = path.clone();
+                    let h = rt.spawn(move || UnixStream::connect(&p));
+                    // Either it connects at once, or it waits.
+                    wait_until("the connect to finish or wait", || {
+                        h.is_finished() || !blocked_on(&rt, "sleep").is_empty()
+                    });
+                    if h.is_finished() {
+                        queued.push(h.join().unwrap().unwrap());
+                    } else {
+                        break h;
+                    }
+                };
+                if round == 0 {
+                    // Dropped while it waits: unwound, however long the
+                    // listener takes.
+                    let dropped = Instant::now();
+                    let report = rt.shutdown();
+                    assert!(waiter.join().is_err());
+                    assert!(report.not_unwound().is_empty(), "{report}");
+                    assert!(dropped.elapsed() < Duration::from_secs(5));
+                    continue;
                 }
-            };
-            let accepted = listener.accept().unwrap();
-            let conn = waiter.join().unwrap();
-            (&conn).write_all(b"!").unwrap();
-            drop((queued, accepted, listener));
+                let accepted = listener.accept().unwrap();
+                let conn = waiter.join().unwrap().unwrap();
+                (&conn).write_all(b"!").unwrap();
+                queued.push(conn);
+                drop(accepted);
+            }
+            drop((queued, listener));
             std::fs::remove_file(&path).unwrap();
         });
     }
@@ -502,4 +520,59 @@ fn unix_write_shutdown_ends_writes_at_once() {
         a.shutdown(Shutdown::Write).unwrap();
         assert_eq!(writer.join().unwrap().kind(), io::ErrorKind::BrokenPipe);
     });
+}
+
+/// A Unix socket's write shutdown that comes from elsewhere brings no
+/// event at all: through another handle (`try_clone`), or the peer's read
+/// shutdown. A writer parked on the full socket, a green thread or an OS
+/// thread, must still end with `BrokenPipe` as std's blocking write does
+/// (it waited for an event that never came); so must a connected
+/// datagram sender.
+#[test]
+fn unix_writes_end_on_a_shutdown_no_event_reports() {
+    for workers in NET_WORKERS {
+        watchdog(move || {
+            let rt = runtime(workers);
+            // The peer shuts its reading half.
+            let (a, b) = UnixStream::pair().unwrap();
+            fill(&a);
+            let writer = rt.spawn(move || (&a).write_all(&[1u8; 1 << 16]).unwrap_err());
+            wait_blocked(&rt, "socket write", 1);
+            b.shutdown(Shutdown::Read).unwrap();
+            assert_eq!(writer.join().unwrap().kind(), io::ErrorKind::BrokenPipe);
+
+            // A clone shuts the writing half.
+            let (a, _b) = UnixStream::pair().unwrap();
+            fill(&a);
+            let clone = a.try_clone().unwrap();
+            let writer = rt.spawn(move || (&a).write_all(&[1u8; 1 << 16]).unwrap_err());
+            wait_blocked(&rt, "socket write", 1);
+            clone.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(writer.join().unwrap().kind(), io::ErrorKind::BrokenPipe);
+
+            // An OS thread writing, the same handle shut from a green
+            // thread (the writer may not have blocked yet: then it fails
+            // at once).
+            let (a, _b) = UnixStream::pair().unwrap();
+            let a = Arc::new(a);
+            fill(&a);
+            let writer = {
+                let a = a.clone();
+                std::thread::spawn(move || (&*a).write_all(&[1u8; 1 << 16]).unwrap_err())
+            };
+            rt.block_on(move || a.shutdown(Shutdown::Write).unwrap());
+            assert_eq!(writer.join().unwrap().kind(), io::ErrorKind::BrokenPipe);
+
+            // A connected datagram sender, a clone shut for writing.
+            let (a, _b) = UnixDatagram::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            while a.send(&[0u8; 256]).is_ok() {}
+            a.set_nonblocking(false).unwrap();
+            let clone = a.try_clone().unwrap();
+            let sender = rt.spawn(move || a.send(&[1u8; 256]).unwrap_err());
+            wait_blocked(&rt, "socket write", 1);
+            clone.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(sender.join().unwrap().kind(), io::ErrorKind::BrokenPipe);
+        });
+    }
 }

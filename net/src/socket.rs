@@ -88,7 +88,43 @@ impl std::ops::Deref for Reg<'_> {
     }
 }
 
-impl<S: AsFd> Socket<S> {
+/// What the kernel reports of a socket type's write side.
+pub(crate) trait WriteEvents {
+    /// Whether a write shutdown may come with no event: a Unix socket's
+    /// (Linux's `unix_poll` reports writable only from the room in the
+    /// sender's buffer, and its shutdown's wake-up carries no event bit),
+    /// shut through another handle of it (a `try_clone`) or by its peer's
+    /// read shutdown. A writer that found the socket full would wait for
+    /// an event that never comes, where std's blocking write returns
+    /// `BrokenPipe` at once; so such writes try again now and then (see
+    /// `Socket::io_polled`).
+    const SILENT_WRITE_SHUTDOWN: bool;
+}
+
+macro_rules! write_events {
+    ($($ty:ty => $silent:expr),* $(,)?) => {
+        $(impl WriteEvents for $ty {
+            const SILENT_WRITE_SHUTDOWN: bool = $silent;
+        })*
+    };
+}
+
+write_events! {
+    std::net::TcpStream => false,
+    std::net::TcpListener => false,
+    std::net::UdpSocket => false,
+    std::os::unix::net::UnixStream => true,
+    std::os::unix::net::UnixListener => false,
+    std::os::unix::net::UnixDatagram => true,
+}
+
+/// The first pause of a write that [`WriteEvents::SILENT_WRITE_SHUTDOWN`]
+/// makes try again, doubled up to [`LAST_PAUSE`] (as a Unix datagram's
+/// `send_to` waits for a full receiver).
+const FIRST_PAUSE: Duration = Duration::from_millis(1);
+const LAST_PAUSE: Duration = Duration::from_millis(32);
+
+impl<S: AsFd + WriteEvents> Socket<S> {
     /// Wraps `sock`, which the caller has set non-blocking.
     pub(crate) fn new(sock: S) -> Socket<S> {
         Socket {
@@ -110,7 +146,8 @@ impl<S: AsFd> Socket<S> {
     /// stream's own write shutdown brings no event at all (see
     /// `Registration::set_ready`). Another handle of the socket
     /// (`try_clone`: a descriptor of its own) is not reached; its waits end
-    /// with the events the kernel sends.
+    /// with the events the kernel sends, and its Unix writers, for which
+    /// the kernel sends none, within a pause (see `io_polled`).
     pub(crate) fn shutdown_with(
         &self,
         how: Shutdown,
@@ -228,24 +265,13 @@ impl<S: AsFd> Socket<S> {
         mut op: impl FnMut(&S) -> io::Result<R>,
         partial: Option<impl Fn(&R) -> bool>,
     ) -> io::Result<R> {
-        let deadline = || deadline_after(timeout(&self.sock)?);
         let done = if self.is_nonblocking() {
             op(&self.sock)
-        } else if !park::in_green_thread() {
-            self.io_os(dir, deadline, &mut op)
+        } else if S::SILENT_WRITE_SHUTDOWN && dir == Direction::Write {
+            self.io_polled(dir, timeout, &mut op)
         } else {
-            match self.home.get() {
-                Some(reg) if reg.is_current_runtime() => {
-                    wait_on(reg, dir, deadline, || op(&self.sock), partial)
-                }
-                _ => match op(&self.sock) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        let reg = self.register()?;
-                        wait_on(&reg, dir, deadline, || op(&self.sock), partial)
-                    }
-                    done => done,
-                },
-            }
+            let deadline = || deadline_after(timeout(&self.sock)?);
+            self.io_wait(dir, deadline, &mut op, partial)
         };
         // An always-ready socket (or a loop retrying an error) must not
         // keep its worker forever.
@@ -256,6 +282,68 @@ impl<S: AsFd> Socket<S> {
                 Expiry::TimedOut => io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
             }),
             done => done,
+        }
+    }
+
+    /// Steps 1 to 3: `op` until done, waiting for `dir` readiness between
+    /// tries, until `deadline` (asked for when a wait is first needed).
+    #[track_caller]
+    fn io_wait<R>(
+        &self,
+        dir: Direction,
+        deadline: impl FnOnce() -> io::Result<Option<Instant>>,
+        op: &mut impl FnMut(&S) -> io::Result<R>,
+        partial: Option<impl Fn(&R) -> bool>,
+    ) -> io::Result<R> {
+        if !park::in_green_thread() {
+            return self.io_os(dir, deadline, op);
+        }
+        match self.home.get() {
+            Some(reg) if reg.is_current_runtime() => {
+                wait_on(reg, dir, deadline, || op(&self.sock), partial)
+            }
+            _ => match op(&self.sock) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let reg = self.register()?;
+                    wait_on(&reg, dir, deadline, || op(&self.sock), partial)
+                }
+                done => done,
+            },
+        }
+    }
+
+    /// [`io_wait`](Self::io_wait) for a write whose shutdown may come with
+    /// no event ([`WriteEvents`]): each wait ends after a pause too
+    /// ([`FIRST_PAUSE`], doubling up to [`LAST_PAUSE`]), and the write is
+    /// tried again, whatever the readiness bits say. A shut socket then
+    /// answers `BrokenPipe` within a pause; the socket's write timeout
+    /// still bounds the whole.
+    #[track_caller]
+    fn io_polled<R>(
+        &self,
+        dir: Direction,
+        timeout: impl FnOnce(&S) -> io::Result<Option<Duration>>,
+        op: &mut impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        match op(&self.sock) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            done => return done,
+        }
+        let until = deadline_after(timeout(&self.sock)?)?;
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let step = Instant::now().checked_add(pause);
+            let step_until = match (step, until) {
+                (Some(step), Some(until)) => Some(step.min(until)),
+                (step, None) => step,
+                (None, until) => until,
+            };
+            match self.io_wait(dir, || Ok(step_until), op, None::<fn(&R) -> bool>) {
+                Err(e) if is_expiry(&e) && until.is_none_or(|u| Instant::now() < u) => {
+                    pause = (pause * 2).min(LAST_PAUSE);
+                }
+                done => return done,
+            }
         }
     }
 

@@ -177,23 +177,19 @@ impl<'a> IntoIterator for &'a UnixListener {
 
 impl UnixStream {
     /// Connects to the socket file `path`. Connecting to a listener whose
-    /// backlog is full waits (std's blocking connect, on the blocking pool).
+    /// backlog is full waits until it has room, as std's blocking connect
+    /// does (trying again after a growing pause, 1 ms up to 32 ms: no
+    /// event says when room is made).
     #[track_caller]
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         let path = path.as_ref();
-        connect(
-            || mio::net::UnixStream::connect(path),
-            || net::UnixStream::connect(path),
-        )
+        connect(|| mio::net::UnixStream::connect(path))
     }
 
     /// Connects to `addr` (an abstract address, say).
     #[track_caller]
     pub fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
-        connect(
-            || mio::net::UnixStream::connect_addr(addr),
-            || net::UnixStream::connect_addr(addr),
-        )
+        connect(|| mio::net::UnixStream::connect_addr(addr))
     }
 
     /// A connected pair of sockets.
@@ -256,30 +252,40 @@ impl UnixStream {
 
     /// Shuts the reading, writing or both halves down. A green thread
     /// parked on this handle in the direction shut wakes: a reader reads
-    /// `Ok(0)`, a writer gets `BrokenPipe`, as std's blocked calls do.
+    /// `Ok(0)`, a writer gets `BrokenPipe`, as std's blocked calls do. A
+    /// writer on another handle of the socket (a `try_clone`), or on the
+    /// peer's after its read shutdown, gets `BrokenPipe` too, within a few
+    /// tens of milliseconds: the kernel reports no event for it, and such
+    /// writers try again now and then.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.0.shutdown_with(how, |s, how| s.shutdown(how))
     }
 }
 
-/// A non-blocking connect (`nonblocking`); if the listener's backlog is
-/// full (`EAGAIN`: a Unix connect never completes later by itself), std's
-/// blocking connect (`blocking`) on the blocking pool.
+/// A non-blocking connect (`nonblocking`, a fresh socket each time).
+/// While the listener's backlog is full (`EAGAIN`) it is tried again after
+/// a growing pause (1 ms up to 32 ms): a Unix connect that found no room
+/// never completes later by itself, and no event says when room is made
+/// (the blocking connect std makes sleeps in the kernel until an accept
+/// wakes it). The caller parks meanwhile (an OS thread sleeps), so a
+/// runtime's shutdown unwinds it like any parked green thread: it used to
+/// wait in std's blocking connect on the blocking pool, which a shutdown
+/// waits for, until the listener accepted or closed.
 #[track_caller]
 fn connect(
-    nonblocking: impl FnOnce() -> io::Result<mio::net::UnixStream>,
-    blocking: impl FnOnce() -> io::Result<net::UnixStream> + Send,
+    mut nonblocking: impl FnMut() -> io::Result<mio::net::UnixStream>,
 ) -> io::Result<UnixStream> {
-    let stream = match nonblocking() {
-        Ok(stream) => stream.into(),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            let stream = grove_scheduler::blocking::blocking(blocking)?;
-            stream.set_nonblocking(true)?;
-            stream
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match nonblocking() {
+            Ok(stream) => return Ok(UnixStream(Socket::new(stream.into()))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                park::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(32));
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => return Err(e),
-    };
-    Ok(UnixStream(Socket::new(stream)))
+    }
 }
 
 fn stream_read_timeout(s: &net::UnixStream) -> io::Result<Option<Duration>> {
