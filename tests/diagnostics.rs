@@ -610,6 +610,37 @@ fn deadlock_report_on_a_mutex_lock_order_inversion() {
     });
 }
 
+/// Two spawns in a row both pass the stack cap's check (neither has its
+/// stack yet); the second then finds none and waits for one, while the
+/// first waits for it on a channel: a deadlock that used to hang with no
+/// report (the unstarted green thread did not count as asleep). The
+/// report says what it waits for and names the cap.
+#[test]
+fn deadlock_report_when_a_green_thread_waits_for_a_stack() {
+    watchdog(|| {
+        let rt = Runtime::builder()
+            .workers(1)
+            .max_stacks(2)
+            .deadlock_grace(Some(Duration::from_millis(100)))
+            .build()
+            .unwrap();
+        let report = deadlock_report(&rt, || {
+            let (tx, rx) = chan::bounded::<u32>(0);
+            let receiver = thread::spawn(move || rx.recv().unwrap());
+            let sender = thread::spawn(move || tx.send(1).unwrap());
+            sender.join().unwrap();
+            receiver.join().unwrap();
+        });
+        assert!(
+            report.starts_with("all green threads are asleep - deadlock!")
+                && report.contains("[not started]")
+                && report.contains("wait for a stack")
+                && report.contains("max_stacks"),
+            "{report}"
+        );
+    });
+}
+
 /// A stopped `after_func` no longer counts as a pending timer: main waits
 /// for what only it would have sent, and that is reported.
 #[test]

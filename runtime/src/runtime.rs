@@ -312,7 +312,12 @@ impl Builder {
     /// Caps the stacks this runtime may hold at once (below the process-wide
     /// budget that `vm.max_map_count` sets where each stack is a mapping of
     /// its own). Spawning beyond it fails with an `OutOfMemory` error that
-    /// names this cap.
+    /// names this cap. A green thread takes its stack when it starts, not
+    /// when it is spawned: several spawned before any of them started all
+    /// pass that check, and one that then finds no stack waits for a green
+    /// thread to finish and free one. If it waits in vain (every stack is
+    /// held by a green thread that waits for it), `block_on` and
+    /// `grove::run` report the deadlock, naming the cap.
     pub fn max_stacks(mut self, n: usize) -> Builder {
         self.config.max_stacks = Some(n);
         self

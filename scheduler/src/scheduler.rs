@@ -758,14 +758,19 @@ impl Handle {
     }
 
     /// Whether the runtime looks deadlocked now: every live green thread
-    /// parked with no timer armed, its own or a [`WakeHold`] (see
-    /// [`DeadlockProbe`]). Callers confirm over time (an OS thread the
+    /// parked with no timer armed, its own or a [`WakeHold`], or unstarted
+    /// for want of a stack (see [`DeadlockProbe`]). Callers confirm over time (an OS thread the
     /// runtime cannot see may still wake one).
     pub fn deadlock_probe(&self) -> DeadlockProbe {
         let stats = self.stats();
         let activity = (stats.spawned, stats.resumes, stats.completed);
         let mut live = 0;
         let mut all_asleep = self.0.wake_holds.load(Ordering::SeqCst) == 0;
+        // Green threads that found no stack (the stack limit is reached)
+        // start only once one holding a stack finishes: while some wait so,
+        // an unstarted one is as asleep as a parked one (one that could
+        // start would, and change `activity` within the caller's grace).
+        let starving = !self.0.starved.is_empty();
         for task in task::live_tasks(&self.0) {
             let h = task.header();
             let s = h.state.load();
@@ -773,6 +778,9 @@ impl Handle {
                 continue;
             }
             live += 1;
+            if starving && !s.is_started() && !s.is_running() {
+                continue;
+            }
             if !s.is_parked() || h.timed.load(Ordering::Relaxed) {
                 all_asleep = false;
                 break;
@@ -835,8 +843,10 @@ impl Handle {
 /// What [`Handle::deadlock_probe`] saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeadlockProbe {
-    /// Every live green thread is parked, none with a timer armed, and at
-    /// least one is live: nothing inside the runtime can wake anything.
+    /// Every live green thread is parked, none with a timer armed, or
+    /// waits to start for want of a stack (the runtime's stack limit is
+    /// reached), and at least one is live: nothing inside the runtime can
+    /// wake anything.
     pub all_asleep: bool,
     /// Changes whenever the runtime does anything (spawns, resumes, ends).
     pub activity: (u64, u64, u64),

@@ -819,6 +819,16 @@ impl StackPool {
         self.global_len.load(Ordering::Relaxed)
     }
 
+    /// What limit a green thread that waits for a stack met (for the
+    /// deadlock report): this runtime's cap if it is reached, else the
+    /// process's budget of memory maps.
+    pub(crate) fn limit_reached(&self) -> io::Error {
+        match self.cap {
+            Some(cap) if self.mapped() >= cap => out_of_stacks(self.mapped(), Some(cap)),
+            _ => out_of_stacks(BUDGET.mapped(), None),
+        }
+    }
+
     /// Whether a new stack could be had now (`idle` stacks sit in pools).
     pub(crate) fn check_spawn(&self, idle: usize) -> io::Result<()> {
         if idle > 0 {

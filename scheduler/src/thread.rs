@@ -330,12 +330,22 @@ fn deadlock_report(rt: &Handle) -> String {
                 .as_deref()
                 .map(|n| format!(" '{n}'"))
                 .unwrap_or_default(),
-            task.blocked_on.unwrap_or("parked"),
+            task.blocked_on.unwrap_or(match task.state {
+                crate::TaskState::Queued => "not started",
+                _ => "parked",
+            }),
         ));
         if let Some(at) = task.blocked_at {
             out.push_str(&format!(", blocked at {at}"));
         }
         out.push_str(&format!(", spawned at {}", task.spawned_at));
+    }
+    if !rt.0.starved.is_empty() {
+        out.push_str(&format!(
+            "\n\nthe green threads not started wait for a stack, and every stack is held by a \
+             green thread above: {}",
+            rt.0.stacks.limit_reached()
+        ));
     }
     out
 }
