@@ -319,6 +319,12 @@ impl<T> Receiver<T> {
     }
 
     /// Like [`recv`](Self::recv), for at most `timeout`.
+    ///
+    /// One case can take longer: a receive that meets a `select!` send arm
+    /// waits for that arm's value, which the select evaluates only once
+    /// the arm is chosen (the contract, as crossbeam-channel's): a slow
+    /// value expression delays the receiver that claimed it, past its
+    /// timeout if need be. The value is then received.
     #[track_caller]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.recv_until(deadline_after(timeout), Location::caller())
