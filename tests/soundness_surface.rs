@@ -80,6 +80,9 @@ fn engine_types_have_their_intended_auto_traits() {
     // As std's: a handle may move and be shared whatever its output.
     assert_send_sync::<JoinHandle<Rc<u8>>>();
     assert_send_sync::<Scope<'static, 'static>>();
+    // As std's: `&Scope` may be used in `catch_unwind`.
+    fn assert_ref_unwind_safe<T: std::panic::RefUnwindSafe>() {}
+    assert_ref_unwind_safe::<Scope<'static, 'static>>();
     assert_send_sync::<ScopedJoinHandle<'static, String>>();
     assert_send_sync::<Config>();
     assert_send_sync::<SpawnOptions>();

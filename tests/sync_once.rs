@@ -7,6 +7,7 @@
 #[path = "common/sync_util.rs"]
 mod sync_util;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -488,8 +489,18 @@ fn lazy_lock_initialises_once() {
         assert_eq!(rt.block_on(|| TABLE[9]), 81);
 
         let mut owned: LazyLock<String> = LazyLock::default();
+        assert!(LazyLock::get(&owned).is_none() && LazyLock::get_mut(&mut owned).is_none());
         owned.push_str("grown");
         assert_eq!(owned.as_str(), "grown");
+        LazyLock::force_mut(&mut owned).push('!');
+        assert_eq!(LazyLock::get(&owned).map(String::as_str), Some("grown!"));
+        LazyLock::get_mut(&mut owned).unwrap().clear();
+        assert_eq!(*owned, "");
+        // std's deprecated spelling of `Once::new()`, still accepted.
+        #[allow(deprecated)]
+        let once: Once = grove::sync::ONCE_INIT;
+        once.call_once(|| ());
+        assert!(once.is_completed());
 
         let poisoned: Arc<LazyLock<u8>> = Arc::new(LazyLock::new(|| panic!("init fails")));
         let p = poisoned.clone();
@@ -498,6 +509,15 @@ fn lazy_lock_initialises_once() {
         assert!(
             expect_panic(move || **p).contains("poisoned"),
             "and stays failed"
+        );
+        let mut by_mut: LazyLock<u8> = LazyLock::new(|| panic!("init fails"));
+        let by_mut = &mut by_mut;
+        assert!(
+            expect_panic(AssertUnwindSafe(|| *LazyLock::force_mut(by_mut))).contains("init fails")
+        );
+        assert_eq!(
+            expect_panic(AssertUnwindSafe(|| *LazyLock::force_mut(by_mut))),
+            "LazyLock instance has previously been poisoned"
         );
     });
     assert_send_sync::<LazyLock<u32>>();

@@ -270,6 +270,12 @@ pub struct Scope<'scope, 'env: 'scope> {
     env: PhantomData<&'env mut &'env ()>,
 }
 
+// As std's `Scope`: a panic caught around a use of `&Scope` leaves nothing
+// half changed that a caller could see (its state is the scoped threads'
+// count, kept by atomics, and the runtime's handle). Not `UnwindSafe`, as
+// std's is not (it holds `&mut` markers).
+impl std::panic::RefUnwindSafe for Scope<'_, '_> {}
+
 /// An owned permission to join a scoped green thread.
 pub struct ScopedJoinHandle<'scope, T>(Inner<'scope, T>);
 

@@ -90,6 +90,24 @@ impl Condvar {
         Ok(guard)
     }
 
+    /// std's deprecated `wait_timeout_ms`: [`wait_timeout`](Self::wait_timeout)
+    /// for `ms` milliseconds; the flag is true if it did *not* time out.
+    #[deprecated(note = "replaced by `Condvar::wait_timeout`, as std's `wait_timeout_ms` is")]
+    #[track_caller]
+    pub fn wait_timeout_ms<'a, T: ?Sized>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        ms: u32,
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+        match self.wait_timeout(guard, Duration::from_millis(u64::from(ms))) {
+            Ok((guard, result)) => Ok((guard, !result.timed_out())),
+            Err(e) => {
+                let (guard, result) = e.into_inner();
+                Err(std::sync::PoisonError::new((guard, !result.timed_out())))
+            }
+        }
+    }
+
     /// Like [`wait`](Self::wait), for at most `dur`.
     #[track_caller]
     pub fn wait_timeout<'a, T: ?Sized>(

@@ -94,6 +94,11 @@ pub use condvar::{Barrier, BarrierWaitResult, Condvar, WaitTimeoutResult};
 pub use errgroup::ErrGroup;
 pub use mutex::{Mutex, MutexGuard};
 pub use once::{LazyLock, Once, OnceLock, OnceState};
+
+/// std's deprecated `ONCE_INIT`: a new [`Once`].
+#[deprecated(note = "replaced by `Once::new()`, as std's `ONCE_INIT` is")]
+#[allow(clippy::declare_interior_mutable_const)]
+pub const ONCE_INIT: Once = Once::new();
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 pub use waitgroup::WaitGroup;

@@ -372,6 +372,34 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     }
 }
 
+impl<T, F: FnOnce() -> T> LazyLock<T, F> {
+    /// Runs the initialiser if nobody has yet, and returns the value
+    /// mutably (std's `LazyLock::force_mut`).
+    ///
+    /// # Panics
+    ///
+    /// If the initialiser panicked, in this call or an earlier one.
+    #[track_caller]
+    pub fn force_mut(this: &mut LazyLock<T, F>) -> &mut T {
+        LazyLock::force(this);
+        this.cell.get_mut().expect("initialised by force")
+    }
+}
+
+impl<T, F> LazyLock<T, F> {
+    /// The value if it is initialised, without running the initialiser
+    /// (std's `LazyLock::get`).
+    pub fn get(this: &LazyLock<T, F>) -> Option<&T> {
+        this.cell.get()
+    }
+
+    /// The value mutably if it is initialised, without running the
+    /// initialiser (std's `LazyLock::get_mut`).
+    pub fn get_mut(this: &mut LazyLock<T, F>) -> Option<&mut T> {
+        this.cell.get_mut()
+    }
+}
+
 impl<T, F: FnOnce() -> T> std::ops::Deref for LazyLock<T, F> {
     type Target = T;
 
@@ -384,8 +412,7 @@ impl<T, F: FnOnce() -> T> std::ops::Deref for LazyLock<T, F> {
 impl<T, F: FnOnce() -> T> std::ops::DerefMut for LazyLock<T, F> {
     #[track_caller]
     fn deref_mut(&mut self) -> &mut T {
-        LazyLock::force(self);
-        self.cell.get_mut().expect("initialised by force")
+        LazyLock::force_mut(self)
     }
 }
 
