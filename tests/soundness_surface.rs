@@ -71,7 +71,7 @@ fn engine_types_have_their_intended_auto_traits() {
     use grove_scheduler::scope::{Scope, ScopedJoinHandle};
     use grove_scheduler::{
         DeadlockProbe, Handle, JoinHandle, ShutdownOutcome, Stats, TaskInfo, TaskState, Thread,
-        ThreadId, Unparker,
+        ThreadId, Unparker, WakeHold,
     };
     assert_send_sync::<WaitReason>();
     assert_clone_send_sync::<Unparker>();
@@ -88,6 +88,8 @@ fn engine_types_have_their_intended_auto_traits() {
     assert_send_sync::<SpawnOptions>();
     assert_send_sync::<Scheduler>();
     assert_clone_send_sync::<Handle>();
+    // Held by an armed timer on whatever thread holds the timer.
+    assert_send_sync::<WakeHold>();
     assert_send_sync::<Stats>();
     assert_send_sync::<TaskInfo>();
     assert_send_sync::<TaskState>();
