@@ -118,11 +118,12 @@ write_events! {
     std::os::unix::net::UnixDatagram => true,
 }
 
-/// The first pause of a write that [`WriteEvents::SILENT_WRITE_SHUTDOWN`]
-/// makes try again, doubled up to [`LAST_PAUSE`] (as a Unix datagram's
-/// `send_to` waits for a full receiver).
-const FIRST_PAUSE: Duration = Duration::from_millis(1);
-const LAST_PAUSE: Duration = Duration::from_millis(32);
+/// The first pause of an operation that no event can end and that tries
+/// again now and then (a write that [`WriteEvents::SILENT_WRITE_SHUTDOWN`]
+/// concerns, a Unix datagram's `send_to` to a full receiver, a Unix connect
+/// to a full backlog), doubled after each try up to [`LAST_PAUSE`].
+pub(crate) const FIRST_PAUSE: Duration = Duration::from_millis(1);
+pub(crate) const LAST_PAUSE: Duration = Duration::from_millis(32);
 
 impl<S: AsFd + WriteEvents> Socket<S> {
     /// Wraps `sock`, which the caller has set non-blocking.

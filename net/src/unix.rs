@@ -19,7 +19,9 @@ use grove_scheduler::io::Direction;
 use grove_scheduler::park;
 
 use crate::fd::{fd_impls, owned_stream_io};
-use crate::socket::{no_timeout, stream_len, vectored_len, Expiry, Socket};
+use crate::socket::{
+    no_timeout, stream_len, vectored_len, Expiry, Socket, FIRST_PAUSE, LAST_PAUSE,
+};
 use crate::sys;
 
 /// A Unix socket server: `std::os::unix::net::UnixListener` whose
@@ -275,13 +277,13 @@ impl UnixStream {
 fn connect(
     mut nonblocking: impl FnMut() -> io::Result<mio::net::UnixStream>,
 ) -> io::Result<UnixStream> {
-    let mut pause = Duration::from_millis(1);
+    let mut pause = FIRST_PAUSE;
     loop {
         match nonblocking() {
             Ok(stream) => return Ok(UnixStream(Socket::new(stream.into()))),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 park::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(32));
+                pause = (pause * 2).min(LAST_PAUSE);
             }
             Err(e) => return Err(e),
         }
@@ -517,7 +519,7 @@ impl UnixDatagram {
         &self,
         mut op: impl FnMut(&net::UnixDatagram) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let mut pause = Duration::from_millis(1);
+        let mut pause = FIRST_PAUSE;
         let mut deadline = None;
         loop {
             match op(self.0.get()) {
@@ -535,7 +537,7 @@ impl UnixDatagram {
                 return Err(io::Error::from_raw_os_error(libc::EAGAIN));
             }
             park::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(32));
+            pause = (pause * 2).min(LAST_PAUSE);
         }
     }
 }
