@@ -1,5 +1,6 @@
 //! Criterion benchmarks of grove's channels, select and mutex against
-//! tokio, may, crossbeam-channel and `std::sync::mpsc` on OS threads:
+//! tokio, may, crossbeam-channel and `std::sync::mpsc` on OS threads (and
+//! grove's channels on OS threads, `grove_threads`):
 //! `pingpong0`, `prodcons` (cap 0, cap 128, 4P/4C), `mutex`, `select2`;
 //! and `timers`: a timer armed and stopped (grove's `Timer` against
 //! tokio's `sleep` future made and dropped, on a runtime's worker), and an
@@ -98,6 +99,9 @@ fn prodcons_shape(c: &mut Criterion, name: &str, shape: Shape) {
     g.throughput(Throughput::Elements(n_std as u64));
     g.bench_function("crossbeam_threads", |b| {
         b.iter_custom(|i| timed(i, || prodcons::crossbeam(shape, n_std)))
+    });
+    g.bench_function("grove_threads", |b| {
+        b.iter_custom(|i| timed(i, || prodcons::grove_threads(shape, n_std)))
     });
     g.bench_function("std_mpsc_threads", |b| {
         b.iter_custom(|i| timed(i, || prodcons::std_mpsc(shape, n_std)))

@@ -261,6 +261,23 @@ pub fn crossbeam(shape: Shape, m: usize) -> Duration {
     )
 }
 
+/// std::thread with grove's `bounded(shape.cap)`: an application's own
+/// OS threads on grove's channels (they block the OS thread), the shape
+/// of [`crossbeam`].
+pub fn grove_threads(shape: Shape, m: usize) -> Duration {
+    let (tx, rx) = grove::chan::bounded(shape.cap);
+    let rxs = vec![rx; shape.consumers];
+    flow(
+        "prodcons/grove_threads",
+        (ThreadSpawn, ThreadSpawn),
+        Driver::Consumes,
+        tx,
+        rxs,
+        shape,
+        m,
+    )
+}
+
 /// std::thread with `std::sync::mpsc::sync_channel(shape.cap)`.
 pub fn std_mpsc(shape: Shape, m: usize) -> Duration {
     let (tx, rx) = std::sync::mpsc::sync_channel(shape.cap);

@@ -180,6 +180,7 @@ pub(crate) fn select<'a>(
             armed: true,
         };
         // Phase 3.
+        let mut spin_first = true;
         let outcome = loop {
             if let Some(i) = cx.selected() {
                 let packet = chosen.packets[i]
@@ -203,6 +204,16 @@ pub(crate) fn select<'a>(
                     break None; // a timer arm is due, or the timeout: phase 1
                 }
                 continue; // an arm was chosen just now
+            }
+            // A plain OS thread spins once before its first park, as a
+            // plain wait does (`grove_scheduler::wait::block`); a green
+            // thread's park spins by itself where that pays.
+            if wake_at.is_none()
+                && std::mem::take(&mut spin_first)
+                && !park::in_green_thread()
+                && park::spin_before_park(|| cx.selected().is_some())
+            {
+                continue;
             }
             park::park_with(&SELECT, wake_at, at);
         };
