@@ -1,7 +1,8 @@
 //! Where green threads that a green thread spawns together start, when
 //! they do not block on each other. Alone in its test binary: the tests
 //! beside it in `soundness.rs` spin both cores, and placement here depends
-//! on an idle worker getting a CPU within a millisecond.
+//! on an idle worker getting a CPU within a millisecond; its own two tests
+//! take turns (`ALONE`) for the same reason.
 
 mod common;
 
@@ -12,6 +13,17 @@ use std::time::{Duration, Instant};
 use common::{runtime, watchdog_for};
 use grove::thread;
 
+/// Held by each test of this binary for its whole run: the test harness
+/// runs them in parallel, and the pollers of one spin both cores while the
+/// other's placement needs an idle worker to get a CPU within the offer
+/// (beside the drop test, release builds spread 2–23 rounds of 40; alone,
+/// 33–38).
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Two green threads that a green thread spawns together and that only
 /// poll (each `try_recv` counts against the budget, so they yield often but
 /// never park) start on different workers: the one started first keeps its
@@ -19,13 +31,13 @@ use grove::thread;
 /// starting on the spawner's worker, where started green threads stay.
 /// Placement depends on the idle worker getting its CPU within the offer
 /// (1 ms), which a loaded machine does not always give (beside two
-/// spinning processes on this 2-core machine: 10 to 16 rounds of 20; at a
-/// load average of 11, 7 of 40): the test asks for a tenth of the rounds;
-/// before the offer it was none.
+/// spinning processes on this 2-core machine: 10 to 16 rounds of 20): the
+/// test asks for a fifth of the rounds; before the offer it was none.
 #[test]
 fn polling_green_threads_spawned_together_start_on_different_workers() {
     const ROUNDS: usize = 40;
     const POLLS: u64 = 20_000;
+    let _alone = alone();
     watchdog_for(Duration::from_secs(60), || {
         let rt = runtime(2);
         let mut spread = 0;
@@ -64,7 +76,7 @@ fn polling_green_threads_spawned_together_start_on_different_workers() {
         }
         println!("{spread} of {ROUNDS} rounds on two workers");
         assert!(
-            spread * 10 >= ROUNDS,
+            spread * 5 >= ROUNDS,
             "pollers spawned together shared one worker in {} of {ROUNDS} rounds",
             ROUNDS - spread
         );
@@ -76,6 +88,7 @@ fn polling_green_threads_spawned_together_start_on_different_workers() {
 /// unwinds them: the offer does not keep a doomed green thread running.
 #[test]
 fn pollers_spawned_together_are_unwound_by_the_runtimes_drop() {
+    let _alone = alone();
     watchdog_for(Duration::from_secs(60), || {
         for _ in 0..20 {
             let rt = runtime(2);
