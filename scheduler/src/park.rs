@@ -394,19 +394,27 @@ pub(crate) fn spin_while_idle(mut done: impl FnMut() -> bool) -> bool {
         if !multicore() || w.shared.workers.len() < 2 {
             return false;
         }
-        for _ in 0..PARK_SPIN_ROUNDS {
-            if !w.may_spin_for_unpark() {
-                return false;
-            }
-            for _ in 0..PARK_SPIN_PAUSES {
-                std::hint::spin_loop();
-            }
-            if done() {
-                return true;
-            }
-        }
-        false
+        spin_rounds(|| w.may_spin_for_unpark(), &mut done)
     })
+}
+
+/// Up to [`PARK_SPIN_ROUNDS`] rounds of [`PARK_SPIN_PAUSES`] pauses, each
+/// begun only if `go_on` allows and followed by a look at `done`: whether
+/// `done` said so.
+#[inline(always)]
+fn spin_rounds(mut go_on: impl FnMut() -> bool, done: &mut impl FnMut() -> bool) -> bool {
+    for _ in 0..PARK_SPIN_ROUNDS {
+        if !go_on() {
+            return false;
+        }
+        for _ in 0..PARK_SPIN_PAUSES {
+            std::hint::spin_loop();
+        }
+        if done() {
+            return true;
+        }
+    }
+    false
 }
 
 /// Spins a few microseconds until `done` says so (true), where spinning
@@ -445,13 +453,8 @@ fn spin_os_thread(done: &mut impl FnMut() -> bool) -> bool {
     if cfg!(loom) || !multicore() {
         return false;
     }
-    for _ in 0..PARK_SPIN_ROUNDS {
-        for _ in 0..PARK_SPIN_PAUSES {
-            std::hint::spin_loop();
-        }
-        if done() {
-            return true;
-        }
+    if spin_rounds(|| true, done) {
+        return true;
     }
     for _ in 0..OS_SPIN_YIELDS {
         std::thread::yield_now();
