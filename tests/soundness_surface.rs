@@ -159,4 +159,14 @@ fn runtime_types_have_their_intended_auto_traits() {
     unwind_safe::<grove::net::TcpListener>();
     unwind_safe::<grove::net::UdpSocket>();
     unwind_safe::<grove::net::unix::UnixStream>();
+    // std's mpsc twin: senders Send + Sync, the receiver Send only (its
+    // not being Sync is a compile_fail doctest), all unwind-safe, as std's.
+    use grove::sync::mpsc;
+    assert_clone_send_sync::<mpsc::Sender<String>>();
+    assert_clone_send_sync::<mpsc::SyncSender<String>>();
+    assert_send::<mpsc::Receiver<String>>();
+    assert_send::<mpsc::IntoIter<String>>();
+    unwind_safe::<mpsc::Sender<String>>();
+    unwind_safe::<mpsc::SyncSender<String>>();
+    unwind_safe::<mpsc::Receiver<String>>();
 }

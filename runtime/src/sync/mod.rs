@@ -7,9 +7,9 @@
 //! thread, so green threads and OS threads can share one lock. Swapping
 //! `use std::sync::{Arc, Mutex};` for `use grove::sync::{Arc, Mutex};` is
 //! enough: the std items grove has no twin for (`Arc`, `Weak`, `atomic`,
-//! the poison and result types) are re-exported here. `mpsc` is not: its
-//! channels would block the worker; `grove::chan` is the twin (its
-//! `unbounded` and `bounded` for `channel` and `sync_channel`).
+//! the poison and result types) are re-exported here. [`mpsc`] is std's
+//! `mpsc` on grove's channels (std's would block the worker); `grove::chan`
+//! is the Go-shaped channel with several consumers, `close` and `select!`.
 //!
 //! # The race Go lets you write
 //!
@@ -83,6 +83,7 @@
 mod condvar;
 mod errgroup;
 mod monitor;
+pub mod mpsc;
 mod mutex;
 mod once;
 mod rwlock;
