@@ -154,6 +154,72 @@ fn negative_counter_panics() {
     });
 }
 
+/// Misuse racing a waiter: green threads on 4 workers call `done()` far more
+/// often than `add` allowed. Exactly one call succeeds, every other one
+/// panics, and the waiter is released by that one; no over-`done` may leave
+/// the counter negative even for a moment (a waiter that re-checked it then
+/// parked again for good: Go's TestWaitGroupMisuse shapes, 7 of 10 runs).
+#[test]
+fn over_done_from_many_green_threads_never_strands_the_waiter() {
+    const ROUNDS: usize = 400;
+    const MISUSERS: usize = 8;
+    const CALLS: usize = 100;
+    quiet_negative_counter_panics();
+    watchdog(|| {
+        runtime(4).block_on(|| {
+            for round in 0..ROUNDS {
+                let wg = WaitGroup::new();
+                wg.add(1);
+                let (released_tx, released) = grove::chan::bounded::<()>(1);
+                let waiter = wg.clone();
+                grove::go(move || {
+                    waiter.wait();
+                    released_tx.send(()).unwrap();
+                });
+                let succeeded = Arc::new(AtomicUsize::new(0));
+                let misusers: Vec<_> = (0..MISUSERS)
+                    .map(|_| {
+                        let (wg, succeeded) = (wg.clone(), succeeded.clone());
+                        grove::go(move || {
+                            for _ in 0..CALLS {
+                                let done = std::panic::catch_unwind(|| wg.done());
+                                if done.is_ok() {
+                                    succeeded.fetch_add(1, Ordering::SeqCst);
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for m in misusers {
+                    m.join().unwrap();
+                }
+                assert_eq!(succeeded.load(Ordering::SeqCst), 1, "round {round}");
+                assert_eq!(wg.count(), 0);
+                assert!(
+                    released.recv_timeout(Duration::from_secs(10)).is_ok(),
+                    "round {round}: the waiter was never released (counter {})",
+                    wg.count()
+                );
+            }
+        });
+    });
+}
+
+/// A panic hook, installed once, that keeps the thousands of expected
+/// "negative WaitGroup counter" panics above off stderr.
+fn quiet_negative_counter_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = sync_util::panic_message(info.payload());
+            if !message.contains("negative WaitGroup counter") {
+                default(info);
+            }
+        }));
+    });
+}
+
 /// The semaphore's core promise, under contention from green threads and
 /// OS threads that hold their permit across parks: never more holders than
 /// permits, the limit actually reached, and every permit given back.

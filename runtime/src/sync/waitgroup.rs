@@ -88,11 +88,17 @@ impl WaitGroup {
     /// If the counter would go below zero ("negative WaitGroup counter", as
     /// in Go).
     pub fn done(&self) {
-        let prev = self.inner.count.fetch_sub(1, Ordering::SeqCst);
-        if prev <= 0 {
-            self.inner.count.fetch_add(1, Ordering::SeqCst);
-            panic!("sync: negative WaitGroup counter");
-        }
+        // Refused before it is stored: a counter that went below zero even
+        // for a moment could strand a waiter (one that re-checked it then
+        // would park again with nobody left to wake it) or, with a
+        // concurrent `add`, show a false zero.
+        let prev = self
+            .inner
+            .count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+                (c > 0).then(|| c - 1)
+            })
+            .unwrap_or_else(|_| panic!("sync: negative WaitGroup counter"));
         if prev == 1 {
             self.inner.monitor.notify(usize::MAX);
         }
