@@ -160,11 +160,15 @@ impl<E> Inner<E> {
 struct TaskEnd<E> {
     group: Arc<Inner<E>>,
     slot: Option<OwnedSemaphorePermit>,
+    /// Set when the task starts. A task its runtime dropped unrun (spawned
+    /// while the runtime shut down) is dropped on the spawner's thread,
+    /// which may be unwinding: that is not a panic of the task.
+    started: bool,
 }
 
 impl<E> Drop for TaskEnd<E> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if self.started && std::thread::panicking() {
             self.group.fail(None);
         }
         drop(self.slot.take());
@@ -261,9 +265,11 @@ impl<E: Send + 'static> ErrGroup<E> {
         let end = TaskEnd {
             group: self.inner.clone(),
             slot,
+            started: false,
         };
         let task = move || {
-            let end = end;
+            let mut end = end;
+            end.started = true;
             if let Err(err) = f() {
                 end.group.fail(Some(err));
             }
@@ -306,6 +312,9 @@ impl<E: Send + 'static> ErrGroup<E> {
     /// need not be `Clone`): a later or concurrent `wait` returns
     /// `Ok(())` unless another task failed since, where Go hands every
     /// `Wait` the same error.
+    ///
+    /// A task that never ran (spawned while its runtime shut down, which
+    /// drops such a spawn unrun) counts as neither an error nor a panic.
     ///
     /// # Panics
     ///
