@@ -612,3 +612,109 @@ fn destructors_with_timed_waits_on_each_other_both_run() {
         assert!(report.not_unwound().is_empty(), "{report}");
     });
 }
+
+/// A destructor run by the forced unwind that uses an `ErrGroup`: the
+/// group's task, spawned while the runtime shuts down, is dropped unrun,
+/// and that is not a panic of the task. `wait` returns `Ok(())`; it used to
+/// report "a green thread of the group panicked" (the unrun task was
+/// dropped on the unwinding thread) and, panicking inside the destructor,
+/// abort the process.
+#[test]
+fn an_errgroup_in_a_shutdown_destructor_does_not_report_a_panic() {
+    const NAME: &str = "an_errgroup_in_a_shutdown_destructor_does_not_report_a_panic";
+    if !body_runs_here(NAME) {
+        return;
+    }
+    struct WaitsOnAGroup(mpsc::Sender<Result<(), String>>);
+    impl Drop for WaitsOnAGroup {
+        fn drop(&mut self) {
+            let group = grove::sync::ErrGroup::<String>::new();
+            group.go(|| Err("the task ran, which shutdown should not allow".to_string()));
+            let _ = self.0.send(group.wait());
+        }
+    }
+    watchdog(|| {
+        for workers in [1, 2] {
+            let rt = runtime(workers);
+            let (result_tx, result_rx) = mpsc::channel();
+            let (_keep, park) = chan::bounded::<()>(0);
+            let (started_tx, started_rx) = mpsc::channel();
+            let guard = WaitsOnAGroup(result_tx);
+            let _detached = rt.spawn(move || {
+                let _guard = guard;
+                started_tx.send(()).unwrap();
+                let _ = park.recv();
+            });
+            started_rx.recv().unwrap();
+            let report = rt.shutdown();
+            assert_eq!(result_rx.try_recv(), Ok(Ok(())), "{workers} worker(s)");
+            assert!(
+                report.not_unwound().is_empty(),
+                "{workers} worker(s): {report}"
+            );
+        }
+    });
+}
+
+/// An `after_func` whose runtime is gone, set off by a destructor that
+/// runs while *another* runtime shuts down: its runtime refuses, the
+/// destructor's runtime drops the spawn unrun, so it runs on the global
+/// runtime. Both kinds (a context's and a timer's); the context's used to
+/// be dropped without running.
+#[test]
+fn an_after_func_set_off_during_another_runtime_s_shutdown_runs() {
+    const NAME: &str = "an_after_func_set_off_during_another_runtime_s_shutdown_runs";
+    if !body_runs_here(NAME) {
+        return;
+    }
+    struct CancelsOnDrop(grove::context::CancelHandle);
+    impl Drop for CancelsOnDrop {
+        fn drop(&mut self) {
+            self.0.cancel();
+        }
+    }
+    struct ResetsOnDrop(chan::Timer);
+    impl Drop for ResetsOnDrop {
+        fn drop(&mut self) {
+            self.0.reset(Duration::ZERO);
+        }
+    }
+    watchdog(|| {
+        let (ran_tx, ran_rx) = mpsc::channel::<&'static str>();
+        let owner = runtime(1);
+        let (ctx, cancel) = grove::context::Context::background().with_cancel();
+        let (ctx_ran, timer_ran) = (ran_tx.clone(), ran_tx);
+        let (_handle, timer) = owner.block_on(move || {
+            let handle = grove::context::after_func(&ctx, move || {
+                ctx_ran.send("context").unwrap();
+            });
+            let timer = chan::after_func(Duration::from_secs(3600), move || {
+                timer_ran.send("timer").unwrap();
+            });
+            (handle, timer)
+        });
+        drop(owner);
+
+        let other = runtime(1);
+        let (_keep, park) = chan::bounded::<()>(0);
+        let (started_tx, started_rx) = mpsc::channel();
+        let guards = (CancelsOnDrop(cancel), ResetsOnDrop(timer));
+        let _detached = other.spawn(move || {
+            let _guards = guards;
+            started_tx.send(()).unwrap();
+            let _ = park.recv();
+        });
+        started_rx.recv().unwrap();
+        let report = other.shutdown();
+        assert!(report.not_unwound().is_empty(), "{report}");
+        let mut ran: Vec<&str> = (0..2)
+            .map(|_| {
+                ran_rx
+                    .recv_timeout(Duration::from_secs(10))
+                    .unwrap_or("lost")
+            })
+            .collect();
+        ran.sort();
+        assert_eq!(ran, ["context", "timer"]);
+    });
+}

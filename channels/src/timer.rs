@@ -503,7 +503,7 @@ impl AfterFunc {
 
     /// Starts the function in its own green thread of its runtime; if
     /// that runtime is gone (dropped since the timer was made), in one of
-    /// the calling thread's runtime or the global one (at worst on the
+    /// the calling thread's runtime, else the global one (at worst on the
     /// calling thread): Go's `AfterFunc` always runs `f` unless stopped,
     /// and `Timer::stop` has already said it started. Called with no lock
     /// held: `f` (run, or dropped) is user code.
@@ -519,9 +519,17 @@ impl AfterFunc {
             return;
         };
         // Refused (the runtime shut down). As a context's `after_func`:
-        // the calling thread's runtime (or the global one), failing that
-        // the calling thread itself.
-        if let Err(f) = Handle::current().spawn_or_back(SpawnOptions::default(), at, f) {
+        // the calling thread's runtime, the global one (the calling
+        // thread's may be shutting down too), failing both the calling
+        // thread itself.
+        let Err(f) = Handle::current().spawn_or_back(SpawnOptions::default(), at, f) else {
+            return;
+        };
+        if let Err(f) =
+            grove_scheduler::global()
+                .handle()
+                .spawn_or_back(SpawnOptions::default(), at, f)
+        {
             f();
         }
     }

@@ -663,7 +663,8 @@ impl Handle {
     }
 
     /// Spawns `f` in a detached green thread, or hands it back unrun if the
-    /// runtime refuses (it shut down, or is out of stacks): for callers
+    /// runtime refuses (it shut down, or is out of stacks) or drops it unrun
+    /// at once (a spawn from its own green thread while it shuts down): for callers
     /// that must not lose `f` (a timer's or a context's `after_func`) and
     /// then try elsewhere.
     ///
@@ -689,6 +690,14 @@ impl Handle {
             }
         });
         match spawned {
+            // A spawn from one of the runtime's own green threads while it
+            // shuts down is accepted and dropped unrun at once: then the
+            // closure, and its reference to the slot, are already gone, and
+            // nobody else can take `f` any more.
+            Ok(_detached) if Arc::strong_count(&slot) == 1 => {
+                let unrun = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                unrun.map_or(Ok(()), Err)
+            }
             Ok(_detached) => Ok(()),
             Err(_) => Err(slot
                 .lock()

@@ -39,8 +39,8 @@ impl AfterFunc {
 
     /// Runs `f` in a new green thread of its runtime, if nobody ran or
     /// stopped it yet. Should that runtime be gone (shut down) or out of
-    /// stacks, on the calling thread's runtime (or the global one); failing
-    /// that, on the calling thread: a context's `after_func` is never
+    /// stacks, on the calling thread's runtime, else the global one; failing
+    /// those, on the calling thread: a context's `after_func` is never
     /// silently lost.
     pub(super) fn spawn(self: Arc<Self>) {
         let Some(f) = self.take() else {
@@ -54,9 +54,16 @@ impl AfterFunc {
             Ok(()) => return,
             Err(f) => f,
         };
-        match Handle::current().spawn_or_back(opts(), self.at, f) {
-            Ok(()) => {}
-            Err(f) => f(),
+        let Err(f) = Handle::current().spawn_or_back(opts(), self.at, f) else {
+            return;
+        };
+        // The calling thread's runtime may be shutting down too (a
+        // destructor of one of its green threads cancelled the context).
+        if let Err(f) = grove_scheduler::global()
+            .handle()
+            .spawn_or_back(opts(), self.at, f)
+        {
+            f();
         }
     }
 }
