@@ -718,3 +718,65 @@ fn an_after_func_set_off_during_another_runtime_s_shutdown_runs() {
         assert_eq!(ran, ["context", "timer"]);
     });
 }
+
+/// Destructors run by the forced unwind that each make a call on the
+/// blocking pool, queued behind a long call holding its only thread: each
+/// waits its turn, however long the queue (the caller stays parked until
+/// its call returns, also at shutdown). A call that returns is progress:
+/// the moment between its return and its caller waking (no call in
+/// flight, still blocked) used to look like a destructor stuck for good
+/// after the long call's quiet 300 ms, and its worker was abandoned, the
+/// rest leaked (1 run in 28 under load).
+#[test]
+fn destructors_queued_on_a_one_thread_blocking_pool_all_run() {
+    const NAME: &str = "destructors_queued_on_a_one_thread_blocking_pool_all_run";
+    if !body_runs_here(NAME) {
+        return;
+    }
+    struct Flushes(Arc<AtomicUsize>);
+    impl Drop for Flushes {
+        fn drop(&mut self) {
+            let mut flushed = false;
+            grove::blocking(|| {
+                std::thread::sleep(Duration::from_millis(30));
+                flushed = true;
+            });
+            if flushed {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+    watchdog(|| {
+        let rt = Runtime::builder()
+            .workers(2)
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let flushed = Arc::new(AtomicUsize::new(0));
+        let (_keep, park) = chan::bounded::<()>(0);
+        let (started_tx, started_rx) = mpsc::channel();
+        for _ in 0..6 {
+            let (guard, park, started_tx) =
+                (Flushes(flushed.clone()), park.clone(), started_tx.clone());
+            let _detached = rt.spawn(move || {
+                let _guard = guard;
+                started_tx.send(()).unwrap();
+                let _ = park.recv();
+            });
+        }
+        let (long_tx, long_rx) = mpsc::channel();
+        let _long = rt.spawn(move || {
+            grove::blocking(|| {
+                long_tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+            })
+        });
+        for _ in 0..6 {
+            started_rx.recv().unwrap();
+        }
+        long_rx.recv().unwrap();
+        let report = rt.shutdown();
+        assert_eq!(flushed.load(Ordering::SeqCst), 6, "{report}");
+        assert!(report.not_unwound().is_empty(), "{report}");
+    });
+}

@@ -17,7 +17,7 @@
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
@@ -50,6 +50,10 @@ pub(crate) struct Pool {
     work: Condvar,
     max: usize,
     name: String,
+    /// Calls that have returned, counted before their caller's count of
+    /// calls in flight goes down: a shutdown that sees a caller with none
+    /// left also sees this move (progress; see `shutdown::unwind_all`).
+    pub(crate) calls_done: AtomicU64,
 }
 
 struct State {
@@ -71,6 +75,7 @@ impl Pool {
             work: Condvar::new(),
             max,
             name,
+            calls_done: AtomicU64::new(0),
         }
     }
 
@@ -207,12 +212,14 @@ where
         waiter: Unparker::green(task.clone()),
         task,
     };
+    let shared = worker::current_shared().expect("a green thread runs on a worker");
+    let pool = shared.blocking.clone();
     let ptr = CallPtr(&call as *const Call<F, T> as *const ());
     let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || {
         let ptr = ptr;
         // SAFETY: the caller keeps `call` alive and untouched until `done`
         // (see below); nobody else runs this job.
-        unsafe { run_call::<F, T>(ptr.0) }
+        unsafe { run_call::<F, T>(ptr.0, &pool) }
     });
     // SAFETY: the job borrows `call` (and whatever `f` borrows) from this
     // frame. This frame does not return, nor unwind, before the job has
@@ -224,7 +231,6 @@ where
     let header = call.task.header();
     header.blocking_calls.fetch_add(1, Ordering::SeqCst);
     let _await = AwaitDone(&call.done);
-    let shared = worker::current_shared().expect("a green thread runs on a worker");
     shared.blocking.submit(job);
     let at = Location::caller();
     while !call.done.load(Ordering::Acquire) {
@@ -244,7 +250,7 @@ where
 /// # Safety
 ///
 /// `ptr` points to a live `Call<F, T>` whose caller waits for `done`.
-unsafe fn run_call<F, T>(ptr: *const ())
+unsafe fn run_call<F, T>(ptr: *const (), pool: &Pool)
 where
     F: FnOnce() -> T + Send,
     T: Send,
@@ -260,6 +266,7 @@ where
     let task = call.task.clone();
     call.done.store(true, Ordering::Release);
     // `call` may be gone from here on.
+    pool.calls_done.fetch_add(1, Ordering::SeqCst);
     task.header().blocking_calls.fetch_sub(1, Ordering::SeqCst);
     waiter.wake();
 }

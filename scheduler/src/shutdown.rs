@@ -67,8 +67,9 @@
 //! their timed waits included) unless a green thread runs on without ever
 //! calling into grove.
 //!
-//! "Progress" is the runtime's completed count moving: every unwind,
-//! unrun drop or return adds one.
+//! "Progress" is the runtime's completed count moving (every unwind,
+//! unrun drop or return adds one), or a call on its blocking pool
+//! returning (its caller, a destructor say, goes on from there).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -175,6 +176,7 @@ impl Scheduler {
 /// only stuck ones are left, which are leaked.
 fn unwind_all(shared: &Shared) {
     let mut completed = shared.completed();
+    let mut calls_done = shared.blocking.calls_done.load(Ordering::SeqCst);
     // Since when nothing completed, and since when, besides, every green
     // thread left was stuck.
     let mut quiet_since = Instant::now();
@@ -186,8 +188,12 @@ fn unwind_all(shared: &Shared) {
         }
         let now = Instant::now();
         let now_completed = shared.completed();
-        let progressed = now_completed != completed;
+        let now_calls_done = shared.blocking.calls_done.load(Ordering::SeqCst);
+        // A call on the blocking pool that returned is progress too: its
+        // caller (a destructor, say) goes on from there.
+        let progressed = now_completed != completed || now_calls_done != calls_done;
         completed = now_completed;
+        calls_done = now_calls_done;
         if progressed {
             quiet_since = now;
         }
@@ -199,7 +205,7 @@ fn unwind_all(shared: &Shared) {
             stuck_since = now;
         }
         if now.duration_since(quiet_since) >= STUCK_GRACE {
-            abandon_blocked_workers(shared, &tasks);
+            abandon_blocked_workers(shared, &tasks, calls_done);
         }
         if now.duration_since(stuck_since) >= SETTLE {
             leak(shared, &tasks);
@@ -251,7 +257,11 @@ fn is_stuck(shared: &Shared, task: &TaskRef) -> bool {
 /// runtime shuts down"). Nor one in a wait with a deadline (a destructor's
 /// `sleep` or `recv_timeout`), until [`STUCK_GRACE`] after it: that wait
 /// ends by itself, and the destructor goes on.
-fn abandon_blocked_workers(shared: &Shared, tasks: &[TaskRef]) {
+///
+/// `calls_done` is the pool's count of returned calls when the caller last
+/// looked: a call that returned since then may have left its caller with
+/// no call in flight but not yet woken, so nothing is abandoned this time.
+fn abandon_blocked_workers(shared: &Shared, tasks: &[TaskRef], calls_done: u64) {
     let now = Instant::now();
     for task in tasks {
         let header = task.header();
@@ -261,8 +271,12 @@ fn abandon_blocked_workers(shared: &Shared, tasks: &[TaskRef]) {
                 .watch
                 .blocked_until()
                 .is_some_and(|d| d.checked_add(STUCK_GRACE).is_none_or(|end| now < end));
+        // In this order: a call's return counts `calls_done` before its
+        // caller's `blocking_calls` drops, so a caller seen with no call in
+        // flight whose call returned since the last look is seen here.
         if header.state.load().is_os_blocked()
             && header.blocking_calls.load(Ordering::SeqCst) == 0
+            && shared.blocking.calls_done.load(Ordering::SeqCst) == calls_done
             && !timed
         {
             worker::abandon(
