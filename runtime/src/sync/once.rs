@@ -92,6 +92,7 @@ impl Once {
     }
 
     /// Whether a call completed.
+    #[inline]
     pub fn is_completed(&self) -> bool {
         self.state.load(Ordering::Acquire) == COMPLETE
     }
