@@ -72,13 +72,17 @@ impl WaitGroup {
     /// # Panics
     ///
     /// If the counter would overflow (it is left as it was).
+    #[inline]
     pub fn add(&self, n: usize) {
         let n = isize::try_from(n).expect("WaitGroup::add: n too large");
-        let updated = self
-            .inner
-            .count
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_add(n));
-        assert!(updated.is_ok(), "sync: WaitGroup counter overflow");
+        // One atomic add, as Go's: a counter within `n` of `isize::MAX` is
+        // out of reach of any real program, and is refused (and undone)
+        // should it happen.
+        let prev = self.inner.count.fetch_add(n, Ordering::SeqCst);
+        if prev.checked_add(n).is_none() {
+            self.inner.count.fetch_sub(n, Ordering::SeqCst);
+            panic!("sync: WaitGroup counter overflow");
+        }
     }
 
     /// Subtracts one from the counter; at zero, wakes every waiter.
@@ -87,6 +91,7 @@ impl WaitGroup {
     ///
     /// If the counter would go below zero ("negative WaitGroup counter", as
     /// in Go).
+    #[inline]
     pub fn done(&self) {
         // Refused before it is stored: a counter that went below zero even
         // for a moment could strand a waiter (one that re-checked it then
