@@ -327,6 +327,7 @@ impl Semaphore {
         woken.into_iter().for_each(Unparker::wake);
     }
 
+    #[inline]
     fn try_take(&self, n: usize) -> bool {
         // A yield point, as a channel operation or a lock is: a loop of
         // tries still lets the other green threads of its worker run.
@@ -340,6 +341,7 @@ impl Semaphore {
     }
 
     /// Protocol step 1, then waits to be granted (or for `ctx`).
+    #[inline]
     fn take(
         &self,
         n: usize,
@@ -350,18 +352,35 @@ impl Semaphore {
             return Err(err);
         }
         park::coop_tick();
-        let waiter = {
+        let state = {
             let mut state = self.lock();
             if n == 0 || (!state.someone_waits() && state.avail >= n) {
                 state.avail -= n;
                 return Ok(());
             }
+            state
+        };
+        self.queue_and_wait(state, n, ctx, at)
+    }
+
+    /// [`take`](Self::take)'s slow path: queues (step 1), then waits to be
+    /// granted (or for `ctx`).
+    #[inline(never)]
+    fn queue_and_wait(
+        &self,
+        mut state: LockGuard<'_, State>,
+        n: usize,
+        ctx: Option<&Context>,
+        at: &'static Location<'static>,
+    ) -> Result<(), ContextError> {
+        let waiter = {
             let waiter = Arc::new(Waiter {
                 n,
                 granted: AtomicBool::new(false),
                 unparker: park::current_unparker(),
             });
             state.queue.push_back(waiter.clone());
+            drop(state);
             waiter
         };
         let mut queued = Queued {
@@ -387,15 +406,18 @@ impl Semaphore {
     }
 
     /// Gives `n` permits back (a permit's drop).
+    #[inline]
     fn release(&self, n: usize) {
         if n == 0 {
             return;
         }
-        let woken = {
-            let mut state = self.lock();
-            state.avail += n;
-            state.grant()
-        };
+        let mut state = self.lock();
+        state.avail += n;
+        if state.queue.is_empty() {
+            return; // nobody to grant to: the common, uncontended case
+        }
+        let woken = state.grant();
+        drop(state);
         woken.into_iter().for_each(Unparker::wake);
     }
 
@@ -484,6 +506,7 @@ impl SemaphorePermit<'_> {
 }
 
 impl Drop for SemaphorePermit<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.sem.release(self.n);
     }
@@ -508,6 +531,7 @@ impl OwnedSemaphorePermit {
 }
 
 impl Drop for OwnedSemaphorePermit {
+    #[inline]
     fn drop(&mut self) {
         self.sem.release(self.n);
     }
