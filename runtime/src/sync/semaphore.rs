@@ -322,6 +322,9 @@ impl Semaphore {
             };
             state.total = total;
             state.avail += n;
+            if state.queue.is_empty() {
+                return;
+            }
             state.grant()
         };
         woken.into_iter().for_each(Unparker::wake);
@@ -425,6 +428,9 @@ impl Semaphore {
         let woken = {
             let mut state = self.lock();
             state.total -= n;
+            if state.queue.is_empty() {
+                return;
+            }
             // A smaller semaphore may leave a waiter in front asking for
             // more than it now holds, which holds back nobody.
             state.grant()
