@@ -1,6 +1,7 @@
 //! Criterion benchmarks of grove's sync primitives against tokio, may and
 //! std on OS threads: `mutex_uncontended`, `rwlock_read`,
-//! `waitgroup_fanout` (the contended `mutex` is in `channels`). Named
+//! `waitgroup_fanout`, and the uncontended `sync_fast_paths` (the
+//! contended `mutex` is in `channels`). Named
 //! `<workload>/<impl>`. The workloads live in the `grove_workloads` library,
 //! which verifies every result; here they are only timed, with
 //! `iter_custom` so that building runtimes is never timed.
@@ -117,10 +118,52 @@ fn waitgroup_fanout_group(c: &mut Criterion) {
     g.finish();
 }
 
+/// The uncontended fast paths, one operation per iteration on the bench's
+/// own OS thread (grove's primitives work there too): what a program pays
+/// for a semaphore permit, a finished `Once` or a WaitGroup add/done when
+/// nobody contends (Go's `BenchmarkSemaUncontended`, `BenchmarkOnce`,
+/// `BenchmarkWaitGroupUncontended` without the parallel loop).
+fn fast_paths_group(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sync_fast_paths");
+    g.warm_up_time(Duration::from_millis(300));
+    g.measurement_time(Duration::from_secs(1));
+    let sem = grove::sync::Semaphore::new(1);
+    g.bench_function("semaphore_acquire/grove", |b| {
+        b.iter(|| drop(std::hint::black_box(&sem).acquire()))
+    });
+    g.bench_function("semaphore_try_acquire/grove", |b| {
+        b.iter(|| drop(std::hint::black_box(&sem).try_acquire()))
+    });
+    let tokio_sem = tokio::sync::Semaphore::new(1);
+    g.bench_function("semaphore_try_acquire/tokio", |b| {
+        b.iter(|| drop(std::hint::black_box(&tokio_sem).try_acquire()))
+    });
+    let once = grove::sync::Once::new();
+    once.call_once(|| {});
+    g.bench_function("once_done/grove", |b| {
+        b.iter(|| std::hint::black_box(&once).call_once(|| unreachable!()))
+    });
+    let std_once = std::sync::Once::new();
+    std_once.call_once(|| {});
+    g.bench_function("once_done/std", |b| {
+        b.iter(|| std::hint::black_box(&std_once).call_once(|| unreachable!()))
+    });
+    let wg = grove::sync::WaitGroup::new();
+    g.bench_function("waitgroup_add_done/grove", |b| {
+        b.iter(|| {
+            let wg = std::hint::black_box(&wg);
+            wg.add(1);
+            wg.done();
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     mutex_uncontended_group,
     rwlock_read_group,
-    waitgroup_fanout_group
+    waitgroup_fanout_group,
+    fast_paths_group
 );
 criterion_main!(benches);
