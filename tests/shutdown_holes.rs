@@ -46,6 +46,20 @@ fn spin_for(d: Duration) {
     }
 }
 
+/// Spawns a green thread on `rt` that holds `guard` and parks for good (on
+/// a channel nobody sends on), and returns once it holds it: `rt`'s
+/// shutdown unwinds it, and `guard`'s destructor runs in that unwind.
+fn park_holding<G: Send + 'static>(rt: &Runtime, guard: G) {
+    let (started_tx, started_rx) = mpsc::channel();
+    let _detached = rt.spawn(move || {
+        let _guard = guard;
+        let (_keep, park) = chan::bounded::<()>(0);
+        started_tx.send(()).unwrap();
+        let _ = park.recv();
+    });
+    started_rx.recv().unwrap();
+}
+
 fn os_thread() -> std::thread::ThreadId {
     std::thread::current().id()
 }
@@ -541,14 +555,7 @@ fn a_destructor_that_sleeps_then_spawns_during_shutdown_finishes() {
                 finished: finished.clone(),
                 joined_err: joined_err.clone(),
             };
-            let (_keep, rx) = chan::bounded::<()>(0);
-            let (started_tx, started_rx) = mpsc::channel();
-            let _detached = rt.spawn(move || {
-                let _slow = slow;
-                started_tx.send(()).unwrap();
-                let _ = rx.recv();
-            });
-            started_rx.recv().unwrap();
+            park_holding(&rt, slow);
             let report = rt.shutdown();
             assert!(
                 finished.load(Ordering::SeqCst),
@@ -591,22 +598,8 @@ fn destructors_with_timed_waits_on_each_other_both_run() {
         let rt = runtime(1);
         let ran = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = chan::bounded::<u8>(0);
-        let (_keep, park) = chan::bounded::<()>(0);
-        let (started_tx, started_rx) = mpsc::channel();
-        for guard in [
-            Box::new(Receives(rx, ran.clone())) as Box<dyn Send>,
-            Box::new(Sends(tx, ran.clone())),
-        ] {
-            let park = park.clone();
-            let started_tx = started_tx.clone();
-            let _detached = rt.spawn(move || {
-                let _guard = guard;
-                started_tx.send(()).unwrap();
-                let _ = park.recv();
-            });
-        }
-        started_rx.recv().unwrap();
-        started_rx.recv().unwrap();
+        park_holding(&rt, Receives(rx, ran.clone()));
+        park_holding(&rt, Sends(tx, ran.clone()));
         let report = rt.shutdown();
         assert_eq!(ran.load(Ordering::SeqCst), 2, "{report}");
         assert!(report.not_unwound().is_empty(), "{report}");
@@ -637,15 +630,7 @@ fn an_errgroup_in_a_shutdown_destructor_does_not_report_a_panic() {
         for workers in [1, 2] {
             let rt = runtime(workers);
             let (result_tx, result_rx) = mpsc::channel();
-            let (_keep, park) = chan::bounded::<()>(0);
-            let (started_tx, started_rx) = mpsc::channel();
-            let guard = WaitsOnAGroup(result_tx);
-            let _detached = rt.spawn(move || {
-                let _guard = guard;
-                started_tx.send(()).unwrap();
-                let _ = park.recv();
-            });
-            started_rx.recv().unwrap();
+            park_holding(&rt, WaitsOnAGroup(result_tx));
             let report = rt.shutdown();
             assert_eq!(result_rx.try_recv(), Ok(Ok(())), "{workers} worker(s)");
             assert!(
@@ -696,15 +681,7 @@ fn an_after_func_set_off_during_another_runtime_s_shutdown_runs() {
         drop(owner);
 
         let other = runtime(1);
-        let (_keep, park) = chan::bounded::<()>(0);
-        let (started_tx, started_rx) = mpsc::channel();
-        let guards = (CancelsOnDrop(cancel), ResetsOnDrop(timer));
-        let _detached = other.spawn(move || {
-            let _guards = guards;
-            started_tx.send(()).unwrap();
-            let _ = park.recv();
-        });
-        started_rx.recv().unwrap();
+        park_holding(&other, (CancelsOnDrop(cancel), ResetsOnDrop(timer)));
         let report = other.shutdown();
         assert!(report.not_unwound().is_empty(), "{report}");
         let mut ran: Vec<&str> = (0..2)
@@ -753,16 +730,8 @@ fn destructors_queued_on_a_one_thread_blocking_pool_all_run() {
             .build()
             .unwrap();
         let flushed = Arc::new(AtomicUsize::new(0));
-        let (_keep, park) = chan::bounded::<()>(0);
-        let (started_tx, started_rx) = mpsc::channel();
         for _ in 0..6 {
-            let (guard, park, started_tx) =
-                (Flushes(flushed.clone()), park.clone(), started_tx.clone());
-            let _detached = rt.spawn(move || {
-                let _guard = guard;
-                started_tx.send(()).unwrap();
-                let _ = park.recv();
-            });
+            park_holding(&rt, Flushes(flushed.clone()));
         }
         let (long_tx, long_rx) = mpsc::channel();
         let _long = rt.spawn(move || {
@@ -771,9 +740,6 @@ fn destructors_queued_on_a_one_thread_blocking_pool_all_run() {
                 std::thread::sleep(Duration::from_millis(300));
             })
         });
-        for _ in 0..6 {
-            started_rx.recv().unwrap();
-        }
         long_rx.recv().unwrap();
         let report = rt.shutdown();
         assert_eq!(flushed.load(Ordering::SeqCst), 6, "{report}");
