@@ -1079,6 +1079,14 @@ where
         packet.state.store(SPINNING, Ordering::Relaxed);
     }
     queue(&mut guard).entries.push_back(Entry::plain(packet));
+    // From here the entry must leave the queue before the packet dies,
+    // whatever unwinds: the park below (the runtime unwinding this green
+    // thread), or the guard's own drop, which is the caller's code.
+    let waiting = UnqueueOnUnwind {
+        packet,
+        relock: &relock,
+        queue: &queue,
+    };
     drop(guard);
     // The first park skips the park's own spin for an unpark: this one
     // spun already, or found that it may not.
@@ -1095,6 +1103,8 @@ where
                     .is_err()
         };
         if answered {
+            // Out of the queue: the claimer took the entry.
+            std::mem::forget(waiting);
             // Completed from SPINNING: the claimer left the unparker here
             // and is done with the packet (the state was read with
             // Acquire, so what it wrote before is visible).
@@ -1117,13 +1127,6 @@ where
             };
         }
     }
-    // If the park unwinds (the runtime is unwinding this green thread), the
-    // entry must still leave the queue before the packet dies.
-    let waiting = UnqueueOnUnwind {
-        packet,
-        relock: &relock,
-        queue: &queue,
-    };
     if watched {
         park_watched(packet, reason, at);
     }
@@ -1148,8 +1151,10 @@ where
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let mut guard = relock();
             if queue(&mut guard).remove_packet(packet) {
-                drop(guard);
+                // Out of the queue before the guard's drop, which may
+                // panic: nothing is left to undo then.
                 std::mem::forget(waiting);
+                drop(guard);
                 return Woken::Timeout(packet.release_unclaimed());
             }
             // Claimed meanwhile: the claimer finishes shortly (step 3).
