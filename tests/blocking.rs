@@ -290,3 +290,151 @@ fn calls_from_green_and_os_threads_mix() {
         assert_eq!(green, 14850, "{n} workers");
     });
 }
+
+/// Calls that can only finish together: each waits at a barrier that
+/// every one of them must reach, so they need as many pool threads at
+/// once. A call queued behind busy threads (the pool does not wake or
+/// start a thread for each call while others run) still gets a thread of
+/// its own once it has waited a while: every round completes.
+#[test]
+fn calls_that_wait_for_each_other_all_get_threads() {
+    for_each_workers(|n| {
+        let rt = runtime(n);
+        for calls in [2usize, 8, 32] {
+            for round in 0..20 {
+                let barrier = Arc::new(std::sync::Barrier::new(calls));
+                let sum = rt.block_on(move || {
+                    let handles: Vec<_> = (0..calls)
+                        .map(|i| {
+                            let barrier = barrier.clone();
+                            thread::spawn(move || {
+                                grove::blocking(|| {
+                                    barrier.wait();
+                                    i
+                                })
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap())
+                        .sum::<usize>()
+                });
+                assert_eq!(
+                    sum,
+                    calls * (calls - 1) / 2,
+                    "{n} workers, {calls} calls, round {round}"
+                );
+            }
+        }
+    });
+}
+
+/// A call queued behind a pool thread that stays blocked, while its
+/// caller's worker is held by a green thread that never yields (it spins
+/// until that very call has run): the caller cannot watch its call, and
+/// the runtime's monitor gets a thread onto it.
+#[test]
+fn a_queued_call_starts_while_its_callers_worker_is_held() {
+    watchdog(|| {
+        for round in 0..5 {
+            let rt = runtime(1);
+            let ran = rt.block_on(|| {
+                let (first_tx, first_rx) = chan::bounded::<()>(1);
+                let (release_tx, release_rx) = mpsc::channel::<()>();
+                // A pool thread, blocked until the second call has run.
+                let first = thread::spawn(move || {
+                    grove::blocking(move || {
+                        first_tx.send(()).unwrap();
+                        release_rx.recv().unwrap();
+                    })
+                });
+                first_rx.recv().unwrap();
+                let flag = Arc::new(AtomicBool::new(false));
+                let f = flag.clone();
+                // Runs once the second caller has parked, and holds the
+                // only worker until the second call has run.
+                let spinner = thread::spawn(move || {
+                    while !f.load(Ordering::SeqCst) {
+                        std::hint::spin_loop();
+                    }
+                });
+                grove::blocking(|| {
+                    flag.store(true, Ordering::SeqCst);
+                    release_tx.send(()).unwrap();
+                });
+                spinner.join().unwrap();
+                first.join().unwrap();
+                true
+            });
+            assert!(ran, "round {round}");
+        }
+    });
+}
+
+/// A shutdown while a call waits for another call queued behind it: the
+/// queued call gets a thread, the first returns, and the drop returns.
+#[test]
+fn shutdown_with_a_call_waiting_for_a_queued_one() {
+    watchdog(|| {
+        for n in [1, 2] {
+            for round in 0..5 {
+                let rt = runtime(n);
+                let (first_tx, first_rx) = chan::bounded::<()>(1);
+                let (release_tx, release_rx) = mpsc::channel::<()>();
+                let (queued_tx, queued_rx) = mpsc::channel::<()>();
+                let done = Arc::new(AtomicUsize::new(0));
+                let d = done.clone();
+                rt.spawn(move || {
+                    grove::blocking(move || {
+                        first_tx.send(()).unwrap();
+                        release_rx.recv().unwrap();
+                    });
+                    d.fetch_add(1, Ordering::SeqCst);
+                });
+                let d = done.clone();
+                rt.spawn(move || {
+                    first_rx.recv().unwrap();
+                    queued_tx.send(()).unwrap();
+                    grove::blocking(move || release_tx.send(()).unwrap());
+                    d.fetch_add(1, Ordering::SeqCst);
+                });
+                // The shutdown begins about when the second call is queued
+                // (before or after, by round).
+                queued_rx.recv().unwrap();
+                let report = rt.shutdown();
+                assert!(
+                    report.not_unwound().is_empty(),
+                    "{n} workers, round {round}: {report}"
+                );
+            }
+        }
+    });
+}
+
+/// Back-to-back calls from many green threads (the shape a file read in a
+/// loop makes), on 1-8 workers: every call runs once, with its borrow.
+#[test]
+fn back_to_back_calls_from_many_green_threads() {
+    for_each_workers(|n| {
+        let rt = runtime(n);
+        let total = rt.block_on(|| {
+            let handles: Vec<_> = (0..64u64)
+                .map(|g| {
+                    thread::spawn(move || {
+                        let mut mine = 0u64;
+                        for i in 0..300u64 {
+                            grove::blocking(|| mine += g * 1000 + i);
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+        });
+        let expected: u64 = (0..64u64)
+            .flat_map(|g| (0..300u64).map(move |i| g * 1000 + i))
+            .sum();
+        assert_eq!(total, expected, "{n} workers");
+    });
+}

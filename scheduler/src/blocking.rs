@@ -17,10 +17,10 @@
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::park::{self, Unparker, WaitReason};
 use crate::task::TaskRef;
@@ -31,6 +31,31 @@ static BLOCKING: WaitReason = WaitReason("grove::blocking");
 /// How long an idle pool thread waits for work before it exits (tokio's
 /// figure is 10 s too).
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// How long a pool thread that has run out of calls watches for the next
+/// one before it sleeps. Waking a sleeping thread costs the caller a futex
+/// wake and the sleeper's trip back onto a CPU (on this project's 2-vCPU
+/// VM, 20-35 µs per call, as much as the whole round trip); a program that
+/// makes its blocking calls back to back (a file read in a loop) finds the
+/// spinner and pays a few hundred nanoseconds instead. As long as a
+/// worker's first idle spin (`worker::SPIN`).
+const SPIN: Duration = Duration::from_micros(50);
+/// Most pool threads spinning at once: one keeps back-to-back calls off
+/// the futex; a burst beyond it wakes or starts threads as before, and
+/// threads that finish a call take the next queued one without sleeping.
+const MAX_SPINNING: usize = 1;
+/// A gap this long between two clock reads around a spin's PAUSEs means the
+/// spinner's OS thread was not running (more runnable threads than CPUs):
+/// it stops spinning, since it only keeps a CPU from the workers.
+const PREEMPTED: Duration = Duration::from_micros(50);
+
+/// How long a call queued behind busy threads (see [`Pool::submit`]) may
+/// wait to start before its caller gets a thread onto it; doubled at each
+/// further wait up to [`MAX_KICK`]. Go's sysmon looks at Ps blocked in
+/// syscalls every 20 µs at first.
+const KICK: Duration = Duration::from_micros(50);
+/// The longest a caller's watch waits between two kicks.
+const MAX_KICK: Duration = Duration::from_millis(10);
 
 /// The default most pool threads a runtime may have at once.
 pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
@@ -54,6 +79,9 @@ pub(crate) struct Pool {
     /// calls in flight goes down: a shutdown that sees a caller with none
     /// left also sees this move (progress; see `shutdown::unwind_all`).
     pub(crate) calls_done: AtomicU64,
+    /// `state.queue.len()`, written under the lock, for spinners to watch
+    /// without taking it.
+    queued: AtomicUsize,
 }
 
 struct State {
@@ -61,6 +89,16 @@ struct State {
     threads: usize,
     idle: usize,
     stopping: bool,
+    /// Threads watching `queued` instead of sleeping (see `Pool::spin`).
+    spinning: usize,
+    /// The runtime is shutting down: no call is left queued behind busy
+    /// threads (see `Pool::hurry`).
+    hurry: bool,
+    /// Calls queued without a notify, for a spinner to take: never more
+    /// than `spinning`. A spinner takes the lock and a call as soon as it
+    /// sees one queued, so each claim is met by a spinner's pop, or by a
+    /// running thread's if it got there first.
+    claimed: usize,
 }
 
 impl Pool {
@@ -71,11 +109,15 @@ impl Pool {
                 threads: 0,
                 idle: 0,
                 stopping: false,
+                spinning: 0,
+                claimed: 0,
+                hurry: false,
             }),
             work: Condvar::new(),
             max,
             name,
             calls_done: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
         }
     }
 
@@ -83,16 +125,62 @@ impl Pool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `job`; starts a thread for it if none is idle and the limit
-    /// allows. If no thread can be started and none runs, runs it here.
-    fn submit(self: &std::sync::Arc<Self>, job: Job) {
+    /// Queues `job` and gets a thread onto it: a spinner, else a sleeper,
+    /// else a new one, if the limit allows. Returns true if it left the call
+    /// queued behind the threads running calls now, for the first of them
+    /// to finish to take, without waking or starting a thread: the caller
+    /// watches it then, and calls [`Pool::kick`] if it has not started
+    /// within [`KICK`].
+    ///
+    /// Most blocking calls are short (a file read is a microsecond): a
+    /// thread woken or started for each call while others are about to
+    /// finish theirs makes the pool a crowd of threads that sleep after
+    /// every call, and each call pays a futex wake and a trip back onto a
+    /// CPU (measured: 64 green threads reading a file on 2 workers, one
+    /// context switch per read). A call that does block longer is handed to
+    /// a thread of its own after `KICK`, as Go's sysmon hands a P blocked
+    /// in a syscall to another M after 20 µs.
+    fn submit(self: &std::sync::Arc<Self>, job: Job) -> bool {
         let mut state = self.state();
         state.queue.push_back(job);
-        if state.idle > state.queue.len() - 1 {
+        self.queued.store(state.queue.len(), Ordering::Release);
+        if state.spinning > state.claimed {
+            state.claimed += 1;
+            return false; // a spinner sees it
+        }
+        let busy = state.threads - state.idle - state.spinning;
+        if busy > 0 && !state.hurry {
+            return true;
+        }
+        // Enough sleepers for every call no spinner has claimed?
+        if state.idle >= state.queue.len().saturating_sub(state.claimed) {
+            drop(state);
+            self.work.notify_one();
+            return false;
+        }
+        self.start_thread(state);
+        false
+    }
+
+    /// A call queued by [`Pool::submit`] behind busy threads has not
+    /// started within [`KICK`]: wakes a sleeper for the queue, else starts
+    /// a thread, if the limit allows.
+    fn kick(self: &std::sync::Arc<Self>) {
+        let state = self.state();
+        if state.queue.is_empty() {
+            return;
+        }
+        if state.idle > 0 {
             drop(state);
             self.work.notify_one();
             return;
         }
+        self.start_thread(state);
+    }
+
+    /// Starts a thread for the queue, if the limit allows. If no thread
+    /// can be started and none runs, runs the newest queued call here.
+    fn start_thread(self: &std::sync::Arc<Self>, mut state: MutexGuard<'_, State>) {
         if state.threads >= self.max {
             return; // the next thread to free up takes it
         }
@@ -109,6 +197,7 @@ impl Pool {
                 return; // a running thread will take it
             }
             let job = state.queue.pop_back();
+            self.queued.store(state.queue.len(), Ordering::Release);
             drop(state);
             eprintln!(
                 "grove: could not start a blocking-pool thread ({err}); running the call on its \
@@ -120,15 +209,51 @@ impl Pool {
         }
     }
 
+    /// The monitor's backstop, once per tick: if calls are queued and none
+    /// has returned since the last tick (`last`, the count of calls done
+    /// then), the threads running calls are blocked for longer than a
+    /// caller's own watch saw (its worker may be held by a green thread
+    /// that does not yield): gets a thread onto the queue.
+    pub(crate) fn kick_if_stuck(self: &std::sync::Arc<Self>, last: &mut u64) {
+        let done = self.calls_done.load(Ordering::SeqCst);
+        if done == *last && self.queued.load(Ordering::Acquire) > 0 {
+            self.kick();
+        }
+        *last = done;
+    }
+
     fn run_thread(&self) {
         OWN_POOL.set(self as *const Pool as usize);
         let mut state = self.state();
         loop {
             if let Some(job) = state.queue.pop_front() {
+                self.queued.store(state.queue.len(), Ordering::Release);
                 drop(state);
                 job();
                 state = self.state();
                 continue;
+            }
+            if state.stopping {
+                break;
+            }
+            if state.spinning < MAX_SPINNING {
+                state.spinning += 1;
+                drop(state);
+                let until = Instant::now() + SPIN;
+                let spun_out;
+                (state, spun_out) = loop {
+                    let saw = self.spin(until);
+                    let mut state = self.state();
+                    if saw && state.queue.is_empty() && !state.stopping {
+                        continue; // a running thread took it first
+                    }
+                    state.spinning -= 1;
+                    state.claimed = state.claimed.min(state.spinning);
+                    break (state, !saw);
+                };
+                if !spun_out || !state.queue.is_empty() {
+                    continue;
+                }
             }
             if state.stopping {
                 break;
@@ -147,6 +272,25 @@ impl Pool {
         state.threads -= 1;
     }
 
+    /// Watches `queued` until `until`: true if a call was seen queued,
+    /// false if the spin ran out or this thread was preempted during it.
+    fn spin(&self, until: Instant) -> bool {
+        let mut looked = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if self.queued.load(Ordering::Acquire) > 0 {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            let now = Instant::now();
+            if now >= until || now.duration_since(looked) > PREEMPTED {
+                return false;
+            }
+            looked = now;
+        }
+    }
+
     /// Whether the calling thread is one of this pool's (a call on it is
     /// running here). Its runtime's shutdown, called from here, would wait
     /// for this very call.
@@ -154,10 +298,32 @@ impl Pool {
         OWN_POOL.get() == self as *const Pool as usize
     }
 
-    /// At shutdown: idle threads exit; busy ones finish their calls (whose
-    /// callers shutdown waits for) and then exit.
+    /// When a shutdown begins: from here on no call waits behind busy
+    /// threads, and each call queued so far gets a thread now. Shutdown
+    /// waits for every call in flight; a call that waits for a queued one
+    /// (a channel between them) must not depend on its caller's kick, nor
+    /// on the monitor's.
+    pub(crate) fn hurry(self: &std::sync::Arc<Self>) {
+        let mut state = self.state();
+        state.hurry = true;
+        let uncovered = state
+            .queue
+            .len()
+            .saturating_sub(state.idle + state.spinning);
+        drop(state);
+        self.work.notify_all();
+        for _ in 0..uncovered {
+            self.start_thread(self.state());
+        }
+    }
+
+    /// At the end of a shutdown: idle threads exit; busy ones finish their
+    /// calls and then exit.
     pub(crate) fn stop(&self) {
-        self.state().stopping = true;
+        let mut state = self.state();
+        state.stopping = true;
+        state.hurry = true;
+        drop(state);
         self.work.notify_all();
     }
 }
@@ -166,6 +332,8 @@ impl Pool {
 struct Call<F, T> {
     f: UnsafeCell<Option<F>>,
     result: UnsafeCell<Option<thread::Result<T>>>,
+    /// A pool thread has taken the call (see `Pool::submit`).
+    started: AtomicBool,
     done: AtomicBool,
     waiter: Unparker,
     /// The calling green thread: its count of calls in flight goes down
@@ -208,6 +376,7 @@ where
     let call = Call {
         f: UnsafeCell::new(Some(f)),
         result: UnsafeCell::new(None),
+        started: AtomicBool::new(false),
         done: AtomicBool::new(false),
         waiter: Unparker::green(task.clone()),
         task,
@@ -231,10 +400,21 @@ where
     let header = call.task.header();
     header.blocking_calls.fetch_add(1, Ordering::SeqCst);
     let _await = AwaitDone(&call.done);
-    shared.blocking.submit(job);
+    let watch = shared.blocking.submit(job);
     let at = Location::caller();
+    let mut wait = KICK;
+    let mut deadline = watch.then(|| Instant::now() + wait);
     while !call.done.load(Ordering::Acquire) {
-        park::park_external(&BLOCKING, None, at);
+        park::park_external(&BLOCKING, deadline, at);
+        if let Some(due) = deadline {
+            if call.started.load(Ordering::Relaxed) {
+                deadline = None;
+            } else if Instant::now() >= due {
+                shared.blocking.kick();
+                wait = (wait * 2).min(MAX_KICK);
+                deadline = Some(Instant::now() + wait);
+            }
+        }
     }
     // SAFETY: `done` was seen with Acquire: the pool thread wrote the
     // result before and touches the call no more.
@@ -259,6 +439,7 @@ where
     let call = unsafe { &*ptr.cast::<Call<F, T>>() };
     // SAFETY: only this thread touches `f` and `result` until `done`.
     let f = unsafe { (*call.f.get()).take() }.expect("a blocking call runs once");
+    call.started.store(true, Ordering::Relaxed);
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     // SAFETY: as above.
     unsafe { *call.result.get() = Some(result) };

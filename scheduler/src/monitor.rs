@@ -13,7 +13,8 @@
 //! are stolen by the other workers as usual, and if those have all gone
 //! to sleep, the monitor wakes one to do so. It is also the poller's
 //! backstop: at each tick it polls for readiness if no worker has since
-//! the last (see `io`).
+//! the last (see `io`), and the blocking pool's (see
+//! `blocking::Pool::kick_if_stuck`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,6 +66,7 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
     let mut last: Vec<(u64, u64, Instant, Reported)> =
         vec![(0, 0, Instant::now(), Reported::Nothing); n];
     let mut polls = u64::MAX;
+    let mut calls_done = u64::MAX;
     while !shared.is_stopped() {
         parker.park_timeout(TICK);
         // The poller's backstop (see `io`): readiness no worker is
@@ -72,6 +74,9 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
         if let Some(driver) = shared.used_driver() {
             driver.poll_if_forgotten(&mut polls);
         }
+        // The blocking pool's: calls queued behind threads that have been
+        // blocked for a whole tick, whose callers' workers did not kick.
+        shared.blocking.kick_if_stuck(&mut calls_done);
         let now = Instant::now();
         let mut stuck_with_work = false;
         for (i, w) in shared.workers.iter().enumerate() {

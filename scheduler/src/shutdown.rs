@@ -137,6 +137,7 @@ impl Scheduler {
         // Step 1.
         shared.state.store(SHUTTING_DOWN, Ordering::SeqCst);
         shared.set_shutdown_waiter(Some(park::current_unparker()));
+        shared.blocking.hurry();
         unwind_all(&shared);
         let leaked = given_up(&shared);
         let leaking = !leaked.is_empty() || shared.workers.iter().any(|w| w.is_abandoned());
