@@ -28,6 +28,7 @@
 //! | [`mutex_uncontended`] | one task locks and unlocks one mutex N times | ns per lock + unlock = time / N |
 //! | [`rwlock_read`] | 8 tasks share a reader-writer lock, one operation in 100 a write | ns per operation = time / operations |
 //! | [`waitgroup_fanout`] | spawn N tasks that bump a counter and call `done` on one wait group; wait on it | ns per task = time / N |
+//! | [`file_read`] | 64 tasks each open `/dev/zero` and read 4 KiB from it N/64 times (grove: every read through `grove::blocking`) | ns per read = time / N |
 //! | [`select2`] | one task selects over two channels fed by two producers | ns per message = time / messages |
 //! | [`echo`] | a TCP echo server per implementation, a task per connection, driven by one load generator (`echo`), or holding idle connections (`idle_conns`) | requests/s and p50/p99 round trip; KiB of server memory per idle connection |
 //! | [`responsive`] | grove only: readiness for the green threads of one worker while a CPU-bound green thread holds the other | round trip p50/p99/max, stalls |
@@ -51,6 +52,7 @@
 pub mod chans;
 pub mod echo;
 pub mod fib_fork;
+pub mod file_read;
 pub mod mutex;
 pub mod mutex_uncontended;
 pub mod parked_memory;
@@ -170,6 +172,19 @@ mod tests {
         waitgroup_fanout::tokio(&tokio, 1000);
         waitgroup_fanout::may(1000);
         waitgroup_fanout::std_thread(50);
+    }
+
+    /// file_read, small, once per implementation.
+    #[test]
+    fn file_read_verifies() {
+        let rt = util::grove_runtime(2);
+        let tokio = util::tokio_multi_thread(2);
+        util::may_init(2);
+        let n = 10 * file_read::TASKS;
+        file_read::grove(&rt, n);
+        file_read::tokio(&tokio, n);
+        file_read::may(n);
+        file_read::std_thread(n);
     }
 
     #[test]

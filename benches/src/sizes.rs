@@ -85,6 +85,8 @@ sizes! {
     fanout: 20_000, 100_000;
     /// waitgroup_fanout OS threads.
     fanout_std: 1_000, 1_000;
+    /// file_read reads of 4 KiB from /dev/zero, all 64 tasks together (a multiple of 64).
+    file_reads: 128_000, 640_000;
     /// select2 messages, both producers together.
     select: 200_000, 1_000_000;
     /// fib_fork's argument n (fib(27) forks 317,810 tasks).
@@ -147,7 +149,7 @@ mod tests {
 
     #[test]
     fn the_table_has_every_field() {
-        assert_eq!(Sizes::TABLE.len(), 22);
+        assert_eq!(Sizes::TABLE.len(), 23);
         assert_eq!(grouped(1_000_000), "1,000,000");
         assert_eq!(grouped(25), "25");
         let full = Sizes::TABLE.iter().find(|r| r.name == "fib").unwrap();
@@ -155,5 +157,9 @@ mod tests {
         // Whole rounds of 100 operations for each of the 8 tasks.
         assert_eq!(Sizes::FULL.rw_ops % 800, 0);
         assert_eq!(Sizes::QUICK.rw_ops % 800, 0);
+        // Whole shares for each of file_read's 64 tasks.
+        let tasks = crate::file_read::TASKS;
+        assert_eq!(Sizes::FULL.file_reads % tasks, 0);
+        assert_eq!(Sizes::QUICK.file_reads % tasks, 0);
     }
 }

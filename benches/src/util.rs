@@ -85,8 +85,9 @@ pub fn may_init(workers: usize) -> usize {
 /// check on every frame) is undefined behaviour. The closures the
 /// workloads pass here do plain arithmetic, atomics, may's own
 /// join/park/yield/sleep, may's own sockets (`may::net`, with a 4 KiB
-/// buffer on the stack in the echo server) and further spawns, with a few
-/// frames of stack.
+/// buffer on the stack in the echo server), plain `std::fs::File` opens
+/// and reads (`file_read`, its buffer on the heap) and further spawns,
+/// with a few frames of stack.
 ///
 /// Each live coroutine holds a stack of two memory mappings, so at the
 /// default `vm.max_map_count` (65530) may runs out at about 32,000 live
