@@ -35,6 +35,12 @@
 //	fib_fork         fib(N): every call with n >= 2 spawns a goroutine for
 //	                 fib(n-1), computes fib(n-2) itself, then receives the
 //	                 child's result on a channel.                    ms
+//	file_read        64 goroutines each open /dev/zero (os.Open) and read
+//	                 4 KiB from it N/64 times (f.Read; N rounded down to
+//	                 a multiple of 64, at least 64), checking that every
+//	                 read returns 4096 bytes and zeroes its buffer. The
+//	                 read runs on the goroutine's own M, which hands its
+//	                 P off only if the call blocks long.             ns/read
 //
 // The natural programs: main spawns every communicating goroutine, then
 // waits for them (the shape a Go program takes; grove runs it placed as
@@ -97,6 +103,7 @@ var workloads = []workload{
 	{"waitgroup_fanout", "ns/task", waitgroupFanout},
 	{"select2", "ns/msg", select2},
 	{"fib_fork", "ms", fibFork},
+	{"file_read", "ns/read", fileRead},
 	{"pingpong0_natural", "ns/roundtrip", pingpong0Natural},
 	{"prodcons_cap0_natural", "ns/msg", func(n int) float64 { return prodconsSpawned("prodcons_cap0_natural", n, 1, 0) }},
 	{"prodcons_cap128_natural", "ns/msg", func(n int) float64 { return prodconsSpawned("prodcons_cap128_natural", n, 1, 128) }},
@@ -568,6 +575,64 @@ func fibFork(n int) float64 {
 		fail("fib_fork", "fib(%d) = %d, want %d", n, got, want)
 	}
 	return ms(d)
+}
+
+// fileReadTasks and fileReadBlock are file_read's goroutines and the bytes
+// each read asks for (grove_workloads::file_read::{TASKS, BLOCK}).
+const (
+	fileReadTasks = 64
+	fileReadBlock = 4096
+)
+
+// fileReadSampled are the bytes of the buffer set non-zero before each
+// read and summed after it: the first, the middle and the last.
+var fileReadSampled = [...]int{0, fileReadBlock / 2, fileReadBlock - 1}
+
+func fileRead(n int) float64 {
+	each := atLeast(n, fileReadTasks) / fileReadTasks
+	total := each * fileReadTasks
+	var full, sampled atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	wg.Add(fileReadTasks)
+	for g := 0; g < fileReadTasks; g++ {
+		go func() {
+			defer wg.Done()
+			f, err := os.Open("/dev/zero")
+			if err != nil {
+				fail("file_read", "cannot open /dev/zero: %v", err)
+			}
+			defer f.Close()
+			buf := make([]byte, fileReadBlock)
+			var reads, sum int64
+			for i := 0; i < each; i++ {
+				for _, at := range fileReadSampled {
+					buf[at] = 0xa5
+				}
+				got, err := f.Read(buf)
+				if err != nil {
+					fail("file_read", "cannot read /dev/zero: %v", err)
+				}
+				if got == fileReadBlock {
+					reads++
+				}
+				for _, at := range fileReadSampled {
+					sum += int64(buf[at])
+				}
+			}
+			full.Add(reads)
+			sampled.Add(sum)
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	if got := full.Load(); got != int64(total) {
+		fail("file_read", "full reads = %d, want %d", got, total)
+	}
+	if got := sampled.Load(); got != 0 {
+		fail("file_read", "sampled bytes summed to %d, want 0", got)
+	}
+	return perOp(d, total)
 }
 
 // echoTick is the echo server's ticker period.
