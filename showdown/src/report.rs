@@ -432,6 +432,7 @@ pub fn targets(ws: &[Workload], capacity: Option<&Capacity>, full: bool, cores: 
             at_most: true,
             unit: "x",
         },
+        shown_vs_go(ws, "file_read"),
     ];
     checks.extend(io_targets(ws));
     // Only the targets of the workloads this run measured.

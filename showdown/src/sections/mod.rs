@@ -1,7 +1,8 @@
 //! The showdown's sections, one module each: [`tasks`] (spawning,
 //! fan-out trees, parked memory, the contended mutex), [`chan`] (channel
 //! hand-offs and select, co-located, split across workers, and as natural
-//! programs), [`sync`] (the other sync primitives) and [`io`](mod@io) (TCP echo
+//! programs), [`sync`] (the other sync primitives), [`files`] (blocking
+//! file I/O from many tasks) and [`io`](mod@io) (TCP echo
 //! servers under load, idle connections, readiness while a worker
 //! computes). A section builds
 //! each of its workloads ([`Workload`], one block of the table) with its
@@ -10,6 +11,7 @@
 //! [`WORKLOADS`].
 
 pub mod chan;
+pub mod files;
 pub mod io;
 pub mod sync;
 pub mod tasks;
@@ -165,6 +167,7 @@ pub const WORKLOADS: &[Spec] = &[
     always("select2", chan::select2),
     always("select2_split", chan::select2_split),
     always("fib_fork", tasks::fib_fork),
+    always("file_read", files::file_read),
     io("echo_1", io::echo_1, Runs::Always),
     io("echo_100", io::echo_100, Runs::Always),
     io("echo_1000", io::echo_1000, Runs::Always),
