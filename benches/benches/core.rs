@@ -1,5 +1,6 @@
-//! Criterion benchmarks of grove's core (spawn, yield, park, fork/join)
-//! against std threads, tokio, may and rayon. Named `<workload>/<impl>`.
+//! Criterion benchmarks of grove's core (spawn, yield, park, fork/join,
+//! blocking calls handed off: `file_read`) against std threads, tokio, may
+//! and rayon. Named `<workload>/<impl>`.
 //! The workloads live in the `grove_workloads` library, which verifies every
 //! result; here they are only timed, with `iter_custom` so that building
 //! runtimes is never timed.
@@ -23,7 +24,7 @@ mod common;
 use common::{flat_group, timed};
 use grove_workloads::sizes::Sizes;
 use grove_workloads::util::{self, may_fit_count, may_init, workers};
-use grove_workloads::{fib_fork, parked_memory, skynet, spawn_join, yield_now};
+use grove_workloads::{fib_fork, file_read, parked_memory, skynet, spawn_join, yield_now};
 
 /// A group of benchmarks with few samples of equal iteration counts (flat
 /// sampling): most iterations here take milliseconds to seconds.
@@ -270,12 +271,41 @@ fn fib_fork(c: &mut Criterion) {
     g.finish();
 }
 
+/// file_read: grove's blocking pool against tokio's (`tokio::fs`) and
+/// plain reads on OS threads. may is left to the showdown: its reads are
+/// the OS threads' reads, made on its workers.
+fn file_read(c: &mut Criterion) {
+    let w = workers();
+    let mut g = long_group(c, "file_read", 5);
+    // 64,000 reads an iteration (tokio takes about half a second for
+    // them here); criterion repeats iterations as needed.
+    let n = file_read::reads(Sizes::FULL.file_reads / 10);
+    g.throughput(Throughput::Elements(n as u64));
+    {
+        let rt = util::grove_runtime(w);
+        g.bench_function("grove", |b| {
+            b.iter_custom(|i| timed(i, || file_read::grove(&rt, n)))
+        });
+    }
+    {
+        let rt = util::tokio_multi_thread(w);
+        g.bench_function("tokio", |b| {
+            b.iter_custom(|i| timed(i, || file_read::tokio(&rt, n)))
+        });
+    }
+    g.bench_function("std_thread", |b| {
+        b.iter_custom(|i| timed(i, || file_read::std_thread(n)))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     spawn_join,
     yield_now,
     parked_memory,
     skynet,
-    fib_fork
+    fib_fork,
+    file_read
 );
 criterion_main!(benches);
