@@ -60,7 +60,31 @@ const MAX_KICK: Duration = Duration::from_millis(10);
 /// The default most pool threads a runtime may have at once.
 pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
 
-type Job = Box<dyn FnOnce() + Send + 'static>;
+/// A queued call: where it is, on its caller's stack, and how to run it
+/// (`run_call` for its types). No allocation: the call's caller stays
+/// parked, and its frame alive, until the call is done.
+struct Job {
+    call: *const (),
+    run: unsafe fn(*const (), &Pool),
+}
+
+// SAFETY: `call` is only dereferenced by the one thread that runs the job,
+// through `run`, while the caller waits for it (see `blocking`); the
+// call's `F` and `T` are Send, so running `F` and writing `T` on that
+// thread is sound.
+unsafe impl Send for Job {}
+
+impl Job {
+    /// Runs the call.
+    ///
+    /// # Safety
+    ///
+    /// Once per job, while its caller waits (see `blocking`).
+    unsafe fn run(self, pool: &Pool) {
+        // SAFETY: per the contract, which is `run`'s.
+        unsafe { (self.run)(self.call, pool) }
+    }
+}
 
 thread_local! {
     /// The address of the pool whose thread this is (0 elsewhere): a pool
@@ -204,7 +228,8 @@ impl Pool {
                  worker"
             );
             if let Some(job) = job {
-                job();
+                // SAFETY: popped, so run once; its caller waits for it.
+                unsafe { job.run(self) };
             }
         }
     }
@@ -229,7 +254,8 @@ impl Pool {
             if let Some(job) = state.queue.pop_front() {
                 self.queued.store(state.queue.len(), Ordering::Release);
                 drop(state);
-                job();
+                // SAFETY: popped, so run once; its caller waits for it.
+                unsafe { job.run(self) };
                 state = self.state();
                 continue;
             }
@@ -335,19 +361,11 @@ struct Call<F, T> {
     /// A pool thread has taken the call (see `Pool::submit`).
     started: AtomicBool,
     done: AtomicBool,
-    waiter: Unparker,
-    /// The calling green thread: its count of calls in flight goes down
-    /// once this one is done (see `Header::blocking_calls`).
-    task: TaskRef,
+    /// The calling green thread, taken by the thread that runs the call:
+    /// its count of calls in flight goes down once this one is done (see
+    /// `Header::blocking_calls`), and it is woken.
+    task: UnsafeCell<Option<TaskRef>>,
 }
-
-/// Where a `Call` is, for the pool thread.
-struct CallPtr(*const ());
-
-// SAFETY: the pointer is only dereferenced by the one pool thread that
-// runs the call, while the caller waits (see `blocking`); `F` and `T` are
-// Send, so running `F` and writing `T` there is sound.
-unsafe impl Send for CallPtr {}
 
 /// Runs `f` on the calling green thread's runtime's blocking pool, parking
 /// the green thread until `f` returns, and returns its result; a panic in
@@ -373,32 +391,27 @@ where
     let Some(task) = worker::current_task() else {
         return f();
     };
+    let shared = worker::current_shared().expect("a green thread runs on a worker");
+    // Counted before the call can run and end (it counts down).
+    task.header().blocking_calls.fetch_add(1, Ordering::SeqCst);
     let call = Call {
         f: UnsafeCell::new(Some(f)),
         result: UnsafeCell::new(None),
         started: AtomicBool::new(false),
         done: AtomicBool::new(false),
-        waiter: Unparker::green(task.clone()),
-        task,
+        task: UnsafeCell::new(Some(task)),
     };
-    let shared = worker::current_shared().expect("a green thread runs on a worker");
-    let pool = shared.blocking.clone();
-    let ptr = CallPtr(&call as *const Call<F, T> as *const ());
-    let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || {
-        let ptr = ptr;
-        // SAFETY: the caller keeps `call` alive and untouched until `done`
-        // (see below); nobody else runs this job.
-        unsafe { run_call::<F, T>(ptr.0, &pool) }
-    });
-    // SAFETY: the job borrows `call` (and whatever `f` borrows) from this
-    // frame. This frame does not return, nor unwind, before the job has
-    // set `done` (the wait below, and `AwaitDone` if this green thread is
-    // unwound anyway), and a runtime's shutdown does not unwind this green
-    // thread while its call is in flight (`Header::blocking_calls`). So the
-    // borrows outlive every use the job makes of them.
-    let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
-    let header = call.task.header();
-    header.blocking_calls.fetch_add(1, Ordering::SeqCst);
+    // The job points into this frame: to `call`, and through `f` to
+    // whatever `f` borrows. This frame does not return, nor unwind, before
+    // the job has set `done` (the wait below, and `AwaitDone` if this green
+    // thread is unwound anyway), and a runtime's shutdown does not unwind
+    // this green thread while its call is in flight
+    // (`Header::blocking_calls`). So the borrows outlive every use the job
+    // makes of them.
+    let job = Job {
+        call: &call as *const Call<F, T> as *const (),
+        run: run_call::<F, T>,
+    };
     let _await = AwaitDone(&call.done);
     let watch = shared.blocking.submit(job);
     let at = Location::caller();
@@ -429,7 +442,8 @@ where
 ///
 /// # Safety
 ///
-/// `ptr` points to a live `Call<F, T>` whose caller waits for `done`.
+/// `ptr` points to a live `Call<F, T>` whose caller waits for `done`, and
+/// this runs once per call.
 unsafe fn run_call<F, T>(ptr: *const (), pool: &Pool)
 where
     F: FnOnce() -> T + Send,
@@ -437,19 +451,20 @@ where
 {
     // SAFETY: per the contract.
     let call = unsafe { &*ptr.cast::<Call<F, T>>() };
-    // SAFETY: only this thread touches `f` and `result` until `done`.
+    // SAFETY: only this thread touches `f`, `result` and `task` until
+    // `done`.
     let f = unsafe { (*call.f.get()).take() }.expect("a blocking call runs once");
     call.started.store(true, Ordering::Relaxed);
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     // SAFETY: as above.
     unsafe { *call.result.get() = Some(result) };
-    let waiter = call.waiter.clone();
-    let task = call.task.clone();
+    // SAFETY: as above.
+    let task = unsafe { (*call.task.get()).take() }.expect("a blocking call has its caller");
     call.done.store(true, Ordering::Release);
     // `call` may be gone from here on.
     pool.calls_done.fetch_add(1, Ordering::SeqCst);
     task.header().blocking_calls.fetch_sub(1, Ordering::SeqCst);
-    waiter.wake();
+    Unparker::green(task).wake();
 }
 
 /// If the caller is unwound before its call is done (it never should be:
