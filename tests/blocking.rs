@@ -330,15 +330,21 @@ fn calls_that_wait_for_each_other_all_get_threads() {
     });
 }
 
-/// A call queued behind a pool thread that stays blocked, while its
-/// caller's worker is held by a green thread that never yields (it spins
-/// until that very call has run): the caller cannot watch its call, and
-/// the runtime's monitor gets a thread onto it.
+/// A call made while a pool thread stays blocked, and while its caller's
+/// worker is held by a green thread that never yields (it spins until that
+/// very call has run): the call must start. If the pool queued it behind
+/// the busy thread, the caller cannot watch it, and the runtime's monitor
+/// gets a thread onto it; the monitor runs with stall warnings off too.
 #[test]
 fn a_queued_call_starts_while_its_callers_worker_is_held() {
     watchdog(|| {
-        for round in 0..5 {
-            let rt = runtime(1);
+        for round in 0..10 {
+            let warn = (round % 2 == 0).then_some(Duration::from_millis(250));
+            let rt = Runtime::builder()
+                .workers(1)
+                .stall_warning(warn)
+                .build()
+                .unwrap();
             let ran = rt.block_on(|| {
                 let (first_tx, first_rx) = chan::bounded::<()>(1);
                 let (release_tx, release_rx) = mpsc::channel::<()>();

@@ -62,13 +62,15 @@ where
 /// when calls come back to back (a pool thread that has just finished one
 /// watches for the next for 50 µs before it sleeps), tens of microseconds
 /// when the pool thread must be woken from its sleep. A call made while
-/// pool threads are busy waits up to 50 µs for one of them to finish
-/// (most blocking calls are short) before a thread is woken or started
-/// for it, as Go hands a P stuck in a system call to another M after
-/// 20 µs; so many short calls share a few threads instead of waking a
-/// crowd. A call queued behind a long one gets a thread of its own after
-/// that wait (or at the runtime monitor's next 25 ms tick, if a green
-/// thread that never yields holds its caller's worker meanwhile).
+/// pool threads are busy getting through short calls (one returned in the
+/// last 50 µs) waits up to 50 µs for one of them to finish before a
+/// thread is woken or started for it, as Go hands a P stuck in a system
+/// call to another M after 20 µs: so many short calls share a few threads
+/// instead of waking a crowd. A call queued behind a long one gets a
+/// thread of its own after that wait (or at the runtime monitor's next
+/// 25 ms tick, if a green thread that never yields holds its caller's
+/// worker meanwhile); a call made while the busy threads have returned
+/// nothing for 50 µs gets one at once.
 ///
 /// ```
 /// let text = grove_runtime::run(|| {

@@ -380,10 +380,12 @@ impl Builder {
     /// parking or yielding (a blocking OS call inside a green thread, or a
     /// long computation): once per episode on stderr, and in
     /// [`TaskInfo::stalling_worker_for`]. 250 ms by default; `None` turns
-    /// the monitor thread off, and with it the backstops it keeps at each
-    /// 25 ms tick (it polls sockets no worker has polled for, and gets a
-    /// thread onto [`crate::blocking`] calls queued behind pool threads
-    /// that have not finished a call since the last tick).
+    /// the report off. The runtime's monitor thread runs either way: at
+    /// each 25 ms tick it also keeps the backstops that a worker held by
+    /// such a green thread cannot keep itself (it polls sockets no worker
+    /// has polled for, wakes a worker to take the held one's unstarted
+    /// tasks, and gets a thread onto [`crate::blocking`] calls queued behind
+    /// pool threads that have not finished a call since the last tick).
     pub fn stall_warning(mut self, threshold: Option<Duration>) -> Builder {
         self.config.stall_warning = threshold;
         self

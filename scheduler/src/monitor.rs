@@ -7,8 +7,10 @@
 //! relaxed stores per resume, no clock reads); a monitor thread per runtime
 //! samples every worker every [`TICK`]. A worker whose running green thread
 //! and resume count have not changed for longer than the runtime's stall
-//! threshold is reported once per episode on stderr, and `Runtime::tasks()`
-//! shows how long that green thread has held its worker. There is no
+//! threshold, if it has one, is reported once per episode on stderr, and
+//! `Runtime::tasks()` shows how long that green thread has held its
+//! worker. The thread runs without a threshold too, for the backstops
+//! below, which a held worker cannot keep itself. There is no
 //! preemption: the monitor only tells; the stuck worker's unstarted tasks
 //! are stolen by the other workers as usual, and if those have all gone
 //! to sleep, the monitor wakes one to do so. It is also the poller's
@@ -57,7 +59,7 @@ impl Watch {
 }
 
 /// Samples every worker until the runtime stops.
-pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
+pub(crate) fn run(shared: Arc<Shared>, threshold: Option<Duration>, parker: Parker) {
     let n = shared.workers.len();
     // Per worker: the running task and resume count last seen, since when,
     // and what this episode reported (nothing, the plain stall, or the
@@ -95,7 +97,7 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, parker: Parker) {
             // cannot start the unstarted tasks queued on it.
             stuck_with_work |= !w.stealer.is_empty();
             let held = now.duration_since(*since);
-            if held < threshold {
+            if threshold.is_none_or(|threshold| held < threshold) {
                 continue;
             }
             w.watch

@@ -44,7 +44,8 @@ pub struct Config {
     /// ```
     migrate: bool,
     /// Report a green thread that holds its worker this long without
-    /// parking or yielding (see `monitor`); `None`: no monitor thread.
+    /// parking or yielding (see `monitor`); `None`: no report (the monitor
+    /// thread runs all the same, for its backstops).
     pub stall_warning: Option<Duration>,
     /// Most OS threads of the blocking pool at once (see `blocking`).
     pub max_blocking_threads: usize,
@@ -456,7 +457,7 @@ impl Shared {
 pub struct Scheduler {
     pub(crate) shared: Arc<Shared>,
     pub(crate) threads: Vec<thread::JoinHandle<()>>,
-    /// The stall monitor, if configured, and how to wake it at shutdown.
+    /// The monitor thread, and how to wake it at shutdown.
     pub(crate) monitor: Option<(thread::JoinHandle<()>, OsUnparker)>,
 }
 
@@ -535,15 +536,17 @@ impl Scheduler {
                 }
             }
         }
-        if let Some(threshold) = config.stall_warning {
-            let parker = Parker::new();
-            let unparker = parker.unparker().clone();
-            let shared = shared.clone();
-            let monitor = thread::Builder::new()
-                .name(format!("{}-monitor", config.thread_name))
-                .spawn(move || monitor::run(shared, threshold, parker))?;
-            scheduler.monitor = Some((monitor, unparker));
-        }
+        // Always started: besides the stall report (if configured), it
+        // keeps the backstops that a worker held by a green thread that
+        // never yields cannot (see `monitor`).
+        let threshold = config.stall_warning;
+        let parker = Parker::new();
+        let unparker = parker.unparker().clone();
+        let monitor_shared = shared.clone();
+        let monitor = thread::Builder::new()
+            .name(format!("{}-monitor", config.thread_name))
+            .spawn(move || monitor::run(monitor_shared, threshold, parker))?;
+        scheduler.monitor = Some((monitor, unparker));
         Ok(scheduler)
     }
 
