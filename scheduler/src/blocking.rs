@@ -457,6 +457,10 @@ where
         run: run_call::<F, T>,
     };
     let _await = AwaitDone(&call.done);
+    // Counted on this worker while the call is out (see
+    // `Worker::find_work_or_park`), however this frame is left.
+    let home = worker::with_worker(|w| w.map_or(0, |w| w.index));
+    let _out = CallOut::new(&shared.workers[home].counters.calls_out);
     let watch = shared.blocking.submit(job);
     let at = Location::caller();
     let mut wait = KICK;
@@ -510,6 +514,22 @@ where
     pool.calls_done.fetch_add(1, Ordering::SeqCst);
     task.header().blocking_calls.fetch_sub(1, Ordering::SeqCst);
     Unparker::green(task).wake();
+}
+
+/// A call counted out on its caller's worker until this is dropped.
+struct CallOut<'a>(&'a AtomicU64);
+
+impl<'a> CallOut<'a> {
+    fn new(counter: &'a AtomicU64) -> CallOut<'a> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        CallOut(counter)
+    }
+}
+
+impl Drop for CallOut<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// If the caller is unwound before its call is done (it never should be:
