@@ -11,7 +11,6 @@
 mod sync_util;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use grove::chan;
 use grove::context::{Context, ContextError};
@@ -128,8 +127,8 @@ fn the_group_context_follows_its_parent() {
 }
 
 /// Under a limit of `n`, never more than `n` tasks run at once, exactly
-/// `n` do under this much contention (tasks hold their slot across parks),
-/// and all of them run.
+/// `n` do (the first `n` meet at a barrier, which they can pass only
+/// together, holding their slots across the park), and all of them run.
 #[test]
 fn set_limit_bounds_the_running_tasks() {
     const TASKS: usize = 60;
@@ -140,14 +139,17 @@ fn set_limit_bounds_the_running_tasks() {
             let inside = Arc::new(AtomicUsize::new(0));
             let peak = Arc::new(AtomicUsize::new(0));
             let ran = Arc::new(AtomicUsize::new(0));
+            let first = Arc::new(grove::sync::Barrier::new(limit));
             for i in 0..TASKS {
                 let (inside, peak, ran) = (inside.clone(), peak.clone(), ran.clone());
+                let first = first.clone();
                 g.go(move || {
                     let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(now, Ordering::SeqCst);
-                    thread::yield_now();
-                    if i % 10 == 0 {
-                        thread::sleep(Duration::from_micros(200));
+                    if i < limit {
+                        first.wait();
+                    } else {
+                        thread::yield_now();
                     }
                     inside.fetch_sub(1, Ordering::SeqCst);
                     ran.fetch_add(1, Ordering::SeqCst);
@@ -158,7 +160,7 @@ fn set_limit_bounds_the_running_tasks() {
             assert_eq!(ran.load(Ordering::SeqCst), TASKS);
             let peak = peak.load(Ordering::SeqCst);
             assert!(peak <= limit, "{peak} tasks ran under a limit of {limit}");
-            assert_eq!(peak, limit, "the limit is reached under contention");
+            assert_eq!(peak, limit, "the first tasks met inside the limit");
         }
     });
 }
