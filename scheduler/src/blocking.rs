@@ -435,7 +435,10 @@ where
     let Some(task) = worker::current_task() else {
         return f();
     };
-    let shared = worker::current_shared().expect("a green thread runs on a worker");
+    // The runtime and the worker this call is counted out on, in one look
+    // at the worker.
+    let (shared, home) = worker::with_worker(|w| w.map(|w| (w.shared.clone(), w.index)))
+        .expect("a green thread runs on a worker");
     // Counted before the call can run and end (it counts down).
     task.header().blocking_calls.fetch_add(1, Ordering::SeqCst);
     let call = Call {
@@ -459,7 +462,6 @@ where
     let _await = AwaitDone(&call.done);
     // Counted on this worker while the call is out (see
     // `Worker::find_work_or_park`), however this frame is left.
-    let home = worker::with_worker(|w| w.map_or(0, |w| w.index));
     let _out = CallOut::new(&shared.workers[home].counters.calls_out);
     let watch = shared.blocking.submit(job);
     let at = Location::caller();
