@@ -119,8 +119,11 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Option<Duration>, parker: Park
         // then slept). Wake one to look, if none is searching: the
         // protocol wakes nobody for tasks that are already queued. Seen as
         // two spinning green threads spawned together that ran one after
-        // the other instead of side by side, once in 15-20 runs.
-        if stuck_with_work {
+        // the other instead of side by side, once in 15-20 runs. The same
+        // for tasks spawned from outside that no worker has taken from the
+        // global queue (the protocol leaves them to a searcher; if that
+        // one was lost, nothing else would look).
+        if stuck_with_work || !shared.injector.is_empty() {
             shared.notify_parked();
         }
     }
