@@ -298,6 +298,76 @@ fn go_test_select_fairness() {
     });
 }
 
+/// Go's TestPingPongHog (src/runtime/proc_test.go), ported: on one worker
+/// a pair of green threads that hand a token back and forth after a
+/// million steps of work each, and a pair that do so after a thousand,
+/// get CPU time within a factor of 20 of each other (Go's bound). Both
+/// pairs hand off through run-next; shared by turn counts alone, the
+/// heavy pair had a thousand times the light pair's CPU. The main green
+/// thread's timer must also get its turn while both pairs run.
+#[test]
+fn go_test_ping_pong_hog() {
+    const FACTOR: u64 = 20;
+    watchdog(|| {
+        runtime(1).block_on(|| {
+            let (done_tx, done_rx) = chan::bounded::<bool>(0);
+            let (hog_tx, hog_rx) = chan::bounded::<bool>(0);
+            let (light_tx, light_rx) = chan::bounded::<bool>(0);
+            let hog_count = Arc::new(AtomicUsize::new(0));
+            let light_count = Arc::new(AtomicUsize::new(0));
+            let run = |limit: usize,
+                       counter: &Arc<AtomicUsize>,
+                       wake_tx: &chan::Sender<bool>,
+                       wake_rx: &Receiver<bool>| {
+                let (counter, wake_tx, wake_rx) =
+                    (counter.clone(), wake_tx.clone(), wake_rx.clone());
+                let done = done_rx.clone();
+                move || loop {
+                    select! {
+                        recv(done) -> _closed => return,
+                        recv(wake_rx) -> token => {
+                            token.unwrap();
+                            let mut steps = 0;
+                            for _ in 0..limit {
+                                steps = std::hint::black_box(steps + 1);
+                            }
+                            counter.fetch_add(steps, Ordering::Relaxed);
+                            if wake_tx.send(true).is_err() {
+                                return;
+                            }
+                        },
+                    }
+                }
+            };
+            let mut pairs = Vec::new();
+            for _ in 0..2 {
+                pairs.push(grove::go(run(1_000_000, &hog_count, &hog_tx, &hog_rx)));
+                pairs.push(grove::go(run(1_000, &light_count, &light_tx, &light_rx)));
+            }
+            hog_tx.send(true).unwrap();
+            light_tx.send(true).unwrap();
+            grove::thread::sleep(std::time::Duration::from_millis(100));
+            done_tx.close();
+            // The token in flight in each pair: take it, so that the green
+            // thread holding it does not wait for a partner that has gone.
+            hog_rx.recv().unwrap();
+            light_rx.recv().unwrap();
+            for pair in pairs {
+                pair.join().unwrap();
+            }
+            let (hog, light) = (
+                hog_count.load(Ordering::Relaxed) as u64,
+                light_count.load(Ordering::Relaxed) as u64,
+            );
+            assert!(
+                hog <= light * FACTOR && light <= hog * FACTOR,
+                "want hog/light within [1/{FACTOR}, {FACTOR}]; got {hog}/{light} = {:.1}",
+                hog as f64 / light as f64
+            );
+        });
+    });
+}
+
 /// Go's TestNonblockRecvRace: a buffered value and a concurrent close; a
 /// non-blocking receive must find the channel ready (the value, or closed),
 /// never take `default`.

@@ -9,10 +9,12 @@
 //!                     the poller is polled without blocking (see `io`)
 //!  while a thief waits for its short queue: own deque first, as many
 //!                     picks as that queue held (see `unstarted_first`)
-//!  (a) run-next slot     the task this worker just woke (≤ 3 in a row;
-//!                        then it queues behind the local queue, or, if
-//!                        that is empty, behind the inbox and one
-//!                        unstarted task: see `end_streak`)
+//!  (a) run-next slot     the task this worker just woke (≤ 3 in a row,
+//!                        or longer while its chain has run less than
+//!                        half the time the chain before it did; then it
+//!                        queues behind the local queue, or, if that is
+//!                        empty, behind the inbox and one unstarted task:
+//!                        see `end_streak`)
 //!  (b) local queue       resumable tasks homed here (never stolen)
 //!  (c) inbox             tasks homed here that other threads woke, and
 //!                        watched waits that other threads completed (see
@@ -77,8 +79,13 @@ const FAIRNESS_TICK: u32 = 61;
 /// (`forcePreemptNS`).
 const OLDEST_AFTER: Duration = Duration::from_millis(10);
 /// Most run-next picks in a row before the local queue gets a turn
-/// (tokio's MAX_LIFO_POLLS_PER_TICK).
+/// (tokio's MAX_LIFO_POLLS_PER_TICK), unless the streak's chain has not
+/// yet run its due time (see `Worker::end_streak`).
 const MAX_RUN_NEXT_STREAK: u32 = 3;
+/// The longest a chain of run-next picks may go on past its streaks
+/// while other tasks wait here: Go's preemption slice (`forcePreemptNS`),
+/// which bounds how long a goroutine and the one it readied share a P.
+const MAX_CHAIN_DUE: Duration = Duration::from_millis(10);
 /// Times in a row a green thread whose park was pre-empted by an unpark
 /// (a wake-up that came before the park committed) is resumed at once,
 /// before it goes to the back of the local queue (a guess, kept equal to
@@ -384,6 +391,12 @@ pub(crate) struct Worker {
     /// empty, with no tick finding it empty since (see `pop_deque_fairly`).
     deque_busy_since: Cell<Option<Instant>>,
     streak: Cell<u32>,
+    /// When the turn went to the chain of run-next picks now running, if
+    /// it went there at a streak's end (see `end_streak`).
+    chain_start: Cell<Option<Instant>>,
+    /// How long that chain may run before a streak's end gives the turn
+    /// away: half as long as the chain before it ran.
+    chain_due: Cell<Duration>,
     /// Picks left that go to this worker's own unstarted tasks first,
     /// because a thief is waiting for them (see `unstarted_first`).
     unstarted_turns: Cell<u32>,
@@ -626,6 +639,8 @@ impl Worker {
             yielded_first: Cell::new(false),
             deque_busy_since: Cell::new(None),
             streak: Cell::new(0),
+            chain_start: Cell::new(None),
+            chain_due: Cell::new(Duration::ZERO),
             unstarted_turns: Cell::new(0),
             budget_yield: Cell::new(None),
             searching: Cell::new(false),
@@ -717,6 +732,7 @@ impl Worker {
             return Some(self.end_streak(task));
         }
         self.streak.set(0);
+        self.chain_start.set(None);
         if let Some(task) = self.local.borrow_mut().pop_front() {
             return Some(task);
         }
@@ -766,29 +782,71 @@ impl Worker {
     /// resumable here), a task woken by another thread or an unstarted one
     /// gets the turn before `task` comes back: otherwise those would wait
     /// for the fairness tick while the pair runs.
+    ///
+    /// Turns are shared by time, not only by count. A chain that got the
+    /// turn at a streak's end (the pair it woke, and so on) keeps it past
+    /// its streaks until it has run half as long as the chain before it
+    /// (at most [`MAX_CHAIN_DUE`]). Without that, a pair handing off after
+    /// a millisecond of work and a pair handing off after a microsecond
+    /// got three turns each, and the first had a thousand times the CPU
+    /// of the second (Go's `TestPingPongHog`; Go shares by time slice).
+    /// Half, so that chains of equal work do not ratchet each other up to
+    /// the cap: they still hand over after about a streak.
     fn end_streak(&self, task: Runnable) -> Runnable {
         self.streak.set(0);
-        let mut local = self.local.borrow_mut();
-        if let Some(other) = local.pop_front() {
-            local.push_back(task);
-            return other;
-        }
-        drop(local);
-        let woken = if self.wake_answered() {
-            self.run_next.take()
-        } else {
-            None
-        };
-        match woken
-            .or_else(|| self.pop_inbox())
-            .or_else(|| self.pop_deque())
-        {
-            Some(other) => {
-                self.local.borrow_mut().push_back(task);
-                other
+        // Only resumable tasks share turns by time: an unstarted one gets
+        // its turn at a streak's end as before, without a look at the
+        // clock (fork-join trees end a streak every few picks).
+        let resumable = self.resumable_waiting();
+        let mut measured = None;
+        if resumable {
+            if let Some(start) = self.chain_start.get() {
+                let now = Instant::now();
+                let ran = now.saturating_duration_since(start);
+                if ran < self.chain_due.get() {
+                    return task;
+                }
+                measured = Some((now, ran));
             }
-            None => task,
         }
+        let front = self.local.borrow_mut().pop_front();
+        let other = match front {
+            Some(other) => other,
+            None => {
+                let woken = if self.wake_answered() {
+                    self.run_next.take()
+                } else {
+                    None
+                };
+                match woken
+                    .or_else(|| self.pop_inbox())
+                    .or_else(|| self.pop_deque())
+                {
+                    Some(other) => other,
+                    None => return task,
+                }
+            }
+        };
+        self.local.borrow_mut().push_back(task);
+        if resumable {
+            let (now, due) = match measured {
+                Some((now, ran)) => (now, (ran / 2).min(MAX_CHAIN_DUE)),
+                None => (Instant::now(), Duration::ZERO),
+            };
+            self.chain_start.set(Some(now));
+            self.chain_due.set(due);
+        } else {
+            self.chain_start.set(None);
+        }
+        other
+    }
+
+    /// Whether a resumable task other than the run-next chain's waits
+    /// here: in the local queue or the inbox, or answered while watched.
+    fn resumable_waiting(&self) -> bool {
+        !self.local.borrow().is_empty()
+            || !self.me().mailbox.inbox.is_empty()
+            || self.any_answered()
     }
 
     /// Whether this pick goes to an unstarted task of this worker first,
