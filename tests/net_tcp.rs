@@ -581,6 +581,61 @@ fn host_names_resolve() {
     });
 }
 
+/// The address parameters are std's `A: ToSocketAddrs`: a function generic
+/// over the address compiles with `grove::net` exactly as with `std::net`,
+/// and an address type of the program's own that is not `Sync` works
+/// (it resolves on the calling green thread).
+#[test]
+fn address_parameters_take_any_to_socket_addrs_as_std_does() {
+    use grove::net::{ToSocketAddrs, UdpSocket};
+    use std::rc::Rc;
+
+    fn listen<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        TcpListener::bind(addr)
+    }
+    fn dial<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        TcpStream::connect(addr)
+    }
+    fn datagram<A: ToSocketAddrs, B: ToSocketAddrs>(bind: A, to: B) -> io::Result<usize> {
+        let socket = UdpSocket::bind(bind)?;
+        socket.connect(&to)?;
+        socket.send_to(b"x", to)
+    }
+    /// Not `Sync` (nor `Send`): an address kept behind an `Rc`.
+    struct Shared(Rc<SocketAddr>);
+    impl ToSocketAddrs for Shared {
+        type Iter = std::option::IntoIter<SocketAddr>;
+        fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
+            Ok(Some(*self.0).into_iter())
+        }
+    }
+
+    on_each_runtime(|_| {
+        let listener = listen("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = grove::go(move || {
+            for _ in 0..4 {
+                listener.accept().unwrap();
+            }
+        });
+        let host = format!("localhost:{}", addr.port());
+        let shared = Shared(Rc::new(addr));
+        dial(addr).unwrap();
+        dial(&shared).unwrap();
+        dial(shared).unwrap();
+        // "localhost" may name ::1 first: the connect tries each address.
+        dial(&host).unwrap();
+        server.join().unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = peer.local_addr().unwrap();
+        assert_eq!(datagram(("127.0.0.1", 0), to).unwrap(), 1);
+        assert_eq!(datagram("127.0.0.1:0", Shared(Rc::new(to))).unwrap(), 1);
+        let mut buf = [0u8; 4];
+        assert_eq!(peer.recv(&mut buf).unwrap(), 1);
+        assert_eq!(peer.recv(&mut buf).unwrap(), 1);
+    });
+}
+
 #[test]
 fn ipv6_loopback_works_where_the_host_has_it() {
     on_each_runtime(|_| {

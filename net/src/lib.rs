@@ -70,11 +70,12 @@
 //!   socket's pending error. Running out of descriptors is the `EMFILE`
 //!   error of that `accept` or `connect`; the rest keeps working.
 //! - **Name resolution** (`ToSocketAddrs` with a host name) runs on the
-//!   runtime's blocking pool; std's address types resolve inline. That is
-//!   why the address parameters are `A: ToSocketAddrs + Sync` where std's
-//!   are `A: ToSocketAddrs`: the pool thread borrows the address. Every
-//!   address type std implements the trait for is `Sync`; only a generic
-//!   function that forwards a bare `A: ToSocketAddrs` must add the bound.
+//!   runtime's blocking pool; std's address types, and strings holding a
+//!   literal address, resolve inline. The address parameters are std's
+//!   `A: ToSocketAddrs`, so code generic over the address compiles as
+//!   with std. An address type of the program's own (not one of std's)
+//!   resolves on the calling thread: if its `to_socket_addrs` looks names
+//!   up, resolve it in `grove::blocking` and pass the `SocketAddr`.
 //!
 //! # Differences from std
 //!

@@ -73,7 +73,7 @@ impl TcpListener {
     /// Creates a listener bound to `addr` (std's `bind`: the first address
     /// that binds, `SO_REUSEADDR` set). A host name is resolved on the
     /// runtime's blocking pool (see the crate doc for the `Sync` bound).
-    pub fn bind<A: ToSocketAddrs + Sync>(addr: A) -> io::Result<TcpListener> {
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         addr::each_addr(addr, net::TcpListener::bind).map(TcpListener::from)
     }
 
@@ -166,7 +166,7 @@ impl TcpStream {
     /// `connect`); the green thread parks while the handshake runs. A host
     /// name is resolved on the runtime's blocking pool.
     #[track_caller]
-    pub fn connect<A: ToSocketAddrs + Sync>(addr: A) -> io::Result<TcpStream> {
+    pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
         addr::each_addr(addr, |a| connect(a, None))
     }
 

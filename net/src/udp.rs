@@ -46,7 +46,7 @@ fn write_timeout(s: &net::UdpSocket) -> io::Result<Option<Duration>> {
 impl UdpSocket {
     /// Creates a socket bound to `addr` (the first address that binds). A
     /// host name is resolved on the runtime's blocking pool.
-    pub fn bind<A: ToSocketAddrs + Sync>(addr: A) -> io::Result<UdpSocket> {
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
         addr::each_addr(addr, net::UdpSocket::bind).map(UdpSocket::from)
     }
 
@@ -64,7 +64,7 @@ impl UdpSocket {
 
     /// Sends `buf` to the first address `addr` names.
     #[track_caller]
-    pub fn send_to<A: ToSocketAddrs + Sync>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
+    pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         let to = addr::first_addr(addr)?;
         self.write(|s| s.send_to(buf, to))
     }
@@ -182,7 +182,7 @@ impl UdpSocket {
 
     /// Connects the socket to the first address of `addr` that works:
     /// `send` and `recv` then talk to it alone.
-    pub fn connect<A: ToSocketAddrs + Sync>(&self, addr: A) -> io::Result<()> {
+    pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
         addr::each_addr(addr, |a| self.0.get().connect(a))
     }
 
