@@ -515,6 +515,75 @@ fn smallest_stack_child() {
     );
 }
 
+/// With one mapping per stack, green threads beyond what
+/// `vm.max_map_count` allows wait for a stack; when every green thread
+/// that has one is blocked for good, that is a deadlock and `block_on`
+/// reports it after its grace. Each refusal used to count the process's
+/// mappings afresh (all of `/proc/self/maps`, 30,000 lines): 2,000
+/// green threads beyond the limit kept both workers busy for 30-60 s
+/// before the report. In a child of its own: it takes the whole process's
+/// budget of mappings.
+#[test]
+fn green_threads_beyond_the_mapping_limit_are_reported_in_a_deadlock() {
+    if forced_mappings() {
+        return; // the mappings rerun: this test makes its own child
+    }
+    let (passed, report) = run_self(
+        &[
+            "beyond_the_mapping_limit_child",
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+        ],
+        "beyond_the_mapping_limit_child",
+        Some("mappings"),
+        "1 passed",
+    );
+    assert!(passed, "{report}");
+}
+
+#[test]
+#[ignore = "helper: the child process of green_threads_beyond_the_mapping_limit_are_reported_in_a_deadlock"]
+fn beyond_the_mapping_limit_child() {
+    if !in_child("beyond_the_mapping_limit_child") {
+        return;
+    }
+    assert_eq!(runtime::stack_mode(), StackMode::Mappings);
+    const BEYOND: usize = 2_000;
+    common::watchdog_for(std::time::Duration::from_secs(30), || {
+        let n = runtime::stack_budget() + BEYOND;
+        let rt = Runtime::builder()
+            .workers(2)
+            .deadlock_grace(Some(std::time::Duration::from_millis(500)))
+            .build()
+            .unwrap();
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            rt.block_on(move || {
+                // Never complete: one more than will ever wait.
+                let barrier = Arc::new(grove::sync::Barrier::new(n + 1));
+                let handles: Vec<_> = (0..n)
+                    .map(|_| {
+                        let barrier = barrier.clone();
+                        grove::go(move || {
+                            barrier.wait();
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    let _ = h.join();
+                }
+            })
+        }));
+        let msg = panic_message(&*outcome.expect_err("block_on returned"));
+        assert!(
+            msg.starts_with("all green threads are asleep - deadlock!"),
+            "{}",
+            &msg[..msg.len().min(300)]
+        );
+        drop(rt);
+    });
+}
+
 #[test]
 fn every_stack_test_passes_with_one_mapping_per_stack() {
     if forced_mappings() {

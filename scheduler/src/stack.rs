@@ -81,7 +81,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::mem::ManuallyDrop;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use corosensei::stack::valgrind::ValgrindStackRegistration;
@@ -638,12 +638,33 @@ pub(crate) struct Budget {
     mapped: AtomicUsize,
     /// Most stacks that may be held at once; 0 until first read.
     limit: AtomicUsize,
+    /// When `limit` was last computed: milliseconds since [`epoch_ms`]'s
+    /// epoch, plus one (0: never).
+    computed_ms: AtomicU64,
 }
 
 pub(crate) static BUDGET: Budget = Budget {
     mapped: AtomicUsize::new(0),
     limit: AtomicUsize::new(0),
+    computed_ms: AtomicU64::new(0),
 };
+
+/// How often a stack or spawn refused for the budget re-reads the limit.
+/// Counting the process's mappings reads all of `/proc/self/maps`: a few
+/// milliseconds with 30,000 of them. Re-read on every refusal, 2,000 green
+/// threads left waiting for a stack took 30 s of both workers' time
+/// before the last of them was refused once.
+const RECOMPUTE_EVERY_MS: u64 = 100;
+
+/// Milliseconds since the first call, plus one.
+fn epoch_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+        + 1
+}
 
 /// Reads `/proc/sys/vm/max_map_count`; Linux's default where unreadable.
 pub fn max_map_count() -> usize {
@@ -680,7 +701,19 @@ impl Budget {
             }
         };
         self.limit.store(limit, Ordering::Relaxed);
+        self.computed_ms.store(epoch_ms(), Ordering::Relaxed);
         limit
+    }
+
+    /// The limit, re-read if it was last read [`RECOMPUTE_EVERY_MS`] ago
+    /// or more: for a request the cached limit refuses.
+    #[cold]
+    pub(crate) fn recheck_limit(&self) -> usize {
+        let computed = self.computed_ms.load(Ordering::Relaxed);
+        if computed != 0 && epoch_ms().saturating_sub(computed) < RECOMPUTE_EVERY_MS {
+            return self.limit();
+        }
+        self.refresh_limit()
     }
 
     pub(crate) fn mapped(&self) -> usize {
@@ -690,7 +723,7 @@ impl Budget {
     /// Maps (or carves) one stack if the budget allows it.
     fn map(&self, size: usize) -> io::Result<Stack> {
         let mapped = self.mapped.fetch_add(1, Ordering::Relaxed);
-        if mapped >= self.limit() && mapped >= self.refresh_limit() {
+        if mapped >= self.limit() && mapped >= self.recheck_limit() {
             self.mapped.fetch_sub(1, Ordering::Relaxed);
             return Err(out_of_stacks(mapped, None));
         }
@@ -840,7 +873,7 @@ impl StackPool {
             }
         }
         let mapped = BUDGET.mapped();
-        if mapped >= BUDGET.limit() && mapped >= BUDGET.refresh_limit() {
+        if mapped >= BUDGET.limit() && mapped >= BUDGET.recheck_limit() {
             return Err(out_of_stacks(mapped, None));
         }
         Ok(())
