@@ -4,12 +4,12 @@
 //! # The state word
 //!
 //! ```text
-//!  63            32 31        6    5         4        3        2     1 0
-//! ┌────────────────┬──────────┬──────────┬────────┬────────┬───────┬─────┐
-//! │ park sequence  │  unused  │OS_BLOCKED│JOIN_   │NOTIFIED│STARTED│life-│
-//! │ (bumped by     │          │          │WAITER  │        │       │cycle│
-//! │  each park)    │          │          │        │        │       │     │
-//! └────────────────┴──────────┴──────────┴────────┴────────┴───────┴─────┘
+//!  63            32 31      7    6         5         4        3        2     1 0
+//! ┌────────────────┬────────┬─────────┬──────────┬────────┬────────┬───────┬─────┐
+//! │ park sequence  │ unused │OS_WAKING│OS_BLOCKED│JOIN_   │NOTIFIED│STARTED│life-│
+//! │ (bumped by     │        │         │          │WAITER  │        │       │cycle│
+//! │  each park)    │        │         │          │        │        │       │     │
+//! └────────────────┴────────┴─────────┴──────────┴────────┴────────┴───────┴─────┘
 //! lifecycle: SCHEDULED (in a run queue, or about to be) → RUNNING → PARKED
 //!            → SCHEDULED → ... → DONE
 //! ```
@@ -53,6 +53,9 @@ const STARTED: u64 = 1 << 2;
 const NOTIFIED: u64 = 1 << 3;
 const JOIN_WAITER: u64 = 1 << 4;
 const OS_BLOCKED: u64 = 1 << 5;
+/// An unparker is waking the OS thread of an OS-blocked task (see
+/// [`State::end_os_wake`]); the task waits for it to clear.
+const OS_WAKING: u64 = 1 << 6;
 const SEQ_SHIFT: u32 = 32;
 
 /// A copy of the state word.
@@ -82,6 +85,10 @@ impl Snapshot {
     pub(crate) fn is_os_blocked(self) -> bool {
         self.0 & OS_BLOCKED != 0
     }
+    /// An unparker is still waking its blocked OS thread.
+    pub(crate) fn is_os_waking(self) -> bool {
+        self.0 & OS_WAKING != 0
+    }
     pub(crate) fn has_join_waiter(self) -> bool {
         self.0 & JOIN_WAITER != 0
     }
@@ -99,6 +106,7 @@ impl fmt::Debug for Snapshot {
             (NOTIFIED, "NOTIFIED"),
             (JOIN_WAITER, "JOIN_WAITER"),
             (OS_BLOCKED, "OS_BLOCKED"),
+            (OS_WAKING, "OS_WAKING"),
         ] {
             if self.0 & bit != 0 {
                 write!(f, "|{name}")?;
@@ -231,12 +239,17 @@ impl State {
                 Some(s.0 & !LIFECYCLE | SCHEDULED)
             }
             RUNNING if s.0 & NOTIFIED == 0 => {
-                action = if s.0 & OS_BLOCKED != 0 {
-                    Unpark::WakeBlockedThread
+                if s.0 & OS_BLOCKED != 0 {
+                    // The waker still reads the task's runtime after this
+                    // (to find the worker's parker), while the blocked
+                    // thread may see NOTIFIED at once, finish the task and
+                    // let its runtime be dropped: it waits for OS_WAKING.
+                    action = Unpark::WakeBlockedThread;
+                    Some(s.0 | NOTIFIED | OS_WAKING)
                 } else {
-                    Unpark::Nothing
-                };
-                Some(s.0 | NOTIFIED)
+                    action = Unpark::Nothing;
+                    Some(s.0 | NOTIFIED)
+                }
             }
             // Queued (unstarted, yielded, or just woken): keep the token for
             // its next park, as std does for a thread that is not parked.
@@ -295,6 +308,12 @@ impl State {
     pub(crate) fn end_os_block_if_notified(&self) -> bool {
         self.update(|s| (s.0 & NOTIFIED != 0).then_some(s.0 & !(OS_BLOCKED | NOTIFIED)))
             .is_ok()
+    }
+
+    /// The waker of an OS-blocked task has unparked its OS thread and
+    /// touches nothing of the task's runtime any more.
+    pub(crate) fn end_os_wake(&self) {
+        self.0.fetch_and(!OS_WAKING, Ordering::Release);
     }
 
     /// Ends an OS block; true if it ended because of an unpark (consumed).
@@ -530,9 +549,10 @@ impl Header {
 
     /// The task's runtime.
     ///
-    /// Callers must hold the run token or have just moved the task out of
-    /// PARKED (an unpark or timer): either way the task is not DONE, so its
-    /// runtime is alive.
+    /// Callers must hold the run token, or have just moved the task out of
+    /// PARKED (an unpark or timer), or have set OS_WAKING and not yet
+    /// cleared it (the blocked task waits for that): in each case the task
+    /// is not DONE, so its runtime is alive.
     pub(crate) fn shared(&self) -> &Shared {
         // SAFETY: see the doc comment and the `shared` field: a runtime
         // outlives all of its tasks that are not DONE.
@@ -998,7 +1018,14 @@ mod tests {
 
     #[test]
     fn state_bits_do_not_overlap() {
-        let bits = [LIFECYCLE, STARTED, NOTIFIED, JOIN_WAITER, OS_BLOCKED];
+        let bits = [
+            LIFECYCLE,
+            STARTED,
+            NOTIFIED,
+            JOIN_WAITER,
+            OS_BLOCKED,
+            OS_WAKING,
+        ];
         for (i, a) in bits.iter().enumerate() {
             for b in &bits[i + 1..] {
                 assert_eq!(a & b, 0);
@@ -1052,7 +1079,18 @@ mod tests {
         s.transition_to_running();
         assert!(s.begin_os_block());
         assert_eq!(s.unpark(), Unpark::WakeBlockedThread);
+        assert!(
+            s.load().is_os_waking(),
+            "the waker is marked until it is done"
+        );
+        assert_eq!(s.unpark(), Unpark::Nothing, "one wake per block");
         assert!(s.end_os_block());
+        assert!(
+            s.load().is_os_waking(),
+            "ending the block leaves the waker's mark"
+        );
+        s.end_os_wake();
+        assert!(!s.load().is_os_waking());
         assert!(s.load().is_running());
     }
 
@@ -1095,6 +1133,40 @@ mod loom_tests {
             let parked = s.commit_park().is_ok();
             let action = unparker.join().unwrap();
             assert_eq!(parked, action == Unpark::Schedule, "{:?}", s.load());
+        });
+    }
+
+    /// A task blocking its OS thread (it parked while panicking) and its
+    /// waker. The waker reads the task's runtime (to find the worker's
+    /// parker) after the unpark that lets the task go on; the task must not
+    /// finish, which lets its runtime be freed, before the waker is done.
+    /// The blocked thread's deadline may pass at any point: it looks for
+    /// the unpark once, then ends the block either way.
+    #[test]
+    fn an_os_blocked_task_outlives_its_wakers_look_at_the_runtime() {
+        loom::model(|| {
+            let s = running();
+            let runtime_alive = Arc::new(loom::sync::atomic::AtomicBool::new(true));
+            let (s2, alive) = (s.clone(), runtime_alive.clone());
+            let waker = thread::spawn(move || {
+                if s2.unpark() == Unpark::WakeBlockedThread {
+                    // `wake_blocked_thread`.
+                    assert!(alive.load(Ordering::Acquire), "read a freed runtime");
+                    s2.end_os_wake();
+                }
+            });
+            if s.begin_os_block() {
+                if !s.end_os_block_if_notified() {
+                    s.end_os_block();
+                }
+                // `block_os_thread`'s last step.
+                while s.load().is_os_waking() {
+                    thread::yield_now();
+                }
+            }
+            // The task finishes; its runtime's drop may free it.
+            runtime_alive.store(false, Ordering::Release);
+            waker.join().unwrap();
         });
     }
 

@@ -518,7 +518,10 @@ pub(crate) fn schedule_woken(task: TaskRef) {
 pub(crate) fn wake_blocked_thread(task: &TaskRef) {
     let header = task.header();
     let home = header.home.load(Ordering::Relaxed);
+    // The unpark that chose this set OS_WAKING: the blocked task does not
+    // go on (nor can its runtime be dropped) until it is cleared below.
     header.shared().workers[home].unparker.unpark();
+    header.state.end_os_wake();
 }
 
 /// Parks the running green thread by blocking its OS thread: the path taken
@@ -560,6 +563,19 @@ pub(crate) fn block_os_thread(header: &Header, deadline: Option<Instant>) {
     });
     if !woken {
         header.state.end_os_block();
+    }
+    // An unparker that found this block may still be reading the runtime
+    // to wake this thread; the task must not finish (and let its runtime
+    // be dropped) under it. It is a few instructions and one futex wake
+    // away from done.
+    let mut spins = 0u32;
+    while header.state.load().is_os_waking() {
+        if spins < 64 {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
     }
 }
 
