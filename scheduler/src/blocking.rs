@@ -369,7 +369,9 @@ impl Pool {
     }
 
     /// When a shutdown begins: from here on no call waits behind busy
-    /// threads, and each call queued so far gets a thread now. Shutdown
+    /// threads, and each call queued so far gets a thread now, up to the
+    /// pool's thread limit (beyond it, calls wait for a thread to finish
+    /// one, as they would without a shutdown). Shutdown
     /// waits for every call in flight; a call that waits for a queued one
     /// (a channel between them) must not depend on its caller's kick, nor
     /// on the monitor's.
