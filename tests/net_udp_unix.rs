@@ -576,3 +576,62 @@ fn unix_writes_end_on_a_shutdown_no_event_reports() {
         });
     }
 }
+
+/// Sends `data` on the Unix stream socket `sock` with one file descriptor
+/// attached (`SCM_RIGHTS`), as a process passing descriptors does.
+fn send_with_a_descriptor(sock: std::os::fd::RawFd, data: &[u8], pass: std::os::fd::RawFd) {
+    let fd_len = std::mem::size_of::<std::os::fd::RawFd>() as u32;
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fd_len) } as usize;
+    // u64s: the control buffer must be aligned for `cmsghdr`.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    // SAFETY: a zeroed msghdr is a valid empty one; it points at `iov`
+    // and `control`, which outlive the sendmsg call, and the one cmsghdr
+    // written fits in `space` bytes (CMSG_SPACE of one descriptor).
+    let sent = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_len) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<std::os::fd::RawFd>(), pass);
+        libc::sendmsg(sock, &msg, 0)
+    };
+    assert_eq!(sent, data.len() as isize, "{}", io::Error::last_os_error());
+}
+
+/// The kernel ends a Unix stream read at a message that carries file
+/// descriptors, with bytes still queued behind it: a short read there does
+/// not mean the socket is drained. The next read returns those bytes at
+/// once, as std's does, instead of waiting for data that may never come
+/// (it waited forever).
+#[test]
+fn a_read_cut_short_by_passed_descriptors_still_gets_the_bytes_behind_them() {
+    on_each_runtime(|_| {
+        for _ in 0..20 {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+            let ours = UnixStream::from(ours);
+            // Registered with the poller, and seen empty, before the data.
+            ours.set_read_timeout(Some(Duration::from_millis(1)))
+                .unwrap();
+            let err = (&ours).read(&mut [0u8; 8]).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+            ours.set_read_timeout(None).unwrap();
+            send_with_a_descriptor(theirs.as_raw_fd(), b"A", theirs.as_raw_fd());
+            (&theirs).write_all(b"B").unwrap();
+            let mut buf = [0u8; 8];
+            let n = (&ours).read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"A", "the kernel stops at the descriptors");
+            let n = (&ours).read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"B");
+        }
+    });
+}

@@ -301,20 +301,16 @@ fn stream_write_timeout(s: &net::UnixStream) -> io::Result<Option<Duration>> {
 impl Read for &UnixStream {
     #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = stream_len(buf.len());
+        // Not `io_stream`: see `io_stream_read_unhinted` (file descriptors
+        // passed by the peer end reads short).
         self.0
-            .io_stream(Direction::Read, stream_read_timeout, len, |mut s| {
-                s.read(buf)
-            })
+            .io_stream_read_unhinted(stream_read_timeout, |mut s| s.read(buf))
     }
 
     #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let len = vectored_len(bufs.iter().map(|b| b.len()));
         self.0
-            .io_stream(Direction::Read, stream_read_timeout, len, |mut s| {
-                s.read_vectored(bufs)
-            })
+            .io_stream_read_unhinted(stream_read_timeout, |mut s| s.read_vectored(bufs))
     }
 }
 
