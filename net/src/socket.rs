@@ -463,8 +463,17 @@ fn wait_on<R>(
     }
 }
 
+/// Registers the socket's descriptor: only `Socket::register` calls it,
+/// with `self.sock`, and keeps the registration in `self.home` or
+/// `self.others`.
 fn new_registration(fd: BorrowedFd<'_>) -> io::Result<Registration> {
-    Registration::for_current_runtime(fd).expect("register() is called in a green thread")
+    // SAFETY: `fd` is the socket's own descriptor (`Socket::sock`), and its
+    // registrations are dropped before it closes: `home` and `others` are
+    // declared before `sock` (fields drop in order), `into_inner` drops
+    // them first, and a `Reg::Other` clone lives only inside a wait that
+    // borrows the socket.
+    unsafe { Registration::for_current_runtime(fd) }
+        .expect("register() is called in a green thread")
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

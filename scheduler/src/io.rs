@@ -430,7 +430,8 @@ impl Shared {
 /// A file descriptor registered with a runtime's poller, for green threads
 /// to wait on without blocking their worker. Dropping it deregisters the
 /// descriptor, which must still be open then (drop it before closing the
-/// descriptor; the `grove-net` sockets declare it first).
+/// descriptor; the `grove-net` sockets declare it first): the constructors
+/// are `unsafe` for that.
 ///
 /// A registration belongs to the runtime of the green thread that made it;
 /// green threads of any runtime may wait on it (the wake-up reaches them
@@ -446,15 +447,27 @@ impl Registration {
     /// Registers `fd` (edge-triggered, both directions) with the runtime of
     /// the calling green thread. `None` on a plain OS thread, which should
     /// wait with [`wait_os`] instead.
-    pub fn for_current_runtime(fd: BorrowedFd<'_>) -> Option<io::Result<Registration>> {
+    ///
+    /// # Safety
+    ///
+    /// As for [`Registration::new`]: `fd` stays open until the
+    /// registration is dropped.
+    pub unsafe fn for_current_runtime(fd: BorrowedFd<'_>) -> Option<io::Result<Registration>> {
         let handle = Handle::try_current()?;
-        Some(Registration::new(&handle, fd))
+        // SAFETY: the caller's promise, passed on.
+        Some(unsafe { Registration::new(&handle, fd) })
     }
 
-    /// Registers `fd` with `handle`'s runtime. The registration must be
-    /// dropped before `fd` is closed (it deregisters it); if it is not,
-    /// only this runtime's poller is affected.
-    pub fn new(handle: &Handle, fd: BorrowedFd<'_>) -> io::Result<Registration> {
+    /// Registers `fd` with `handle`'s runtime.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must stay open until the registration is dropped (its drop
+    /// deregisters the descriptor by number). Closed earlier, the number
+    /// may name another descriptor by then (a socket of the same process),
+    /// whose registration with this runtime's poller the drop would remove:
+    /// the I/O-safety rule that a descriptor is used only by its owner.
+    pub unsafe fn new(handle: &Handle, fd: BorrowedFd<'_>) -> io::Result<Registration> {
         let fd = fd.as_raw_fd();
         let shared = handle.shared().clone();
         let (token, io) = shared.driver()?.register(fd)?;

@@ -36,7 +36,8 @@ fn green_threads_ping_pong_through_a_socket_pair() {
         let at = std::panic::Location::caller();
         let ponger = s
             .spawn_at(SpawnOptions::default(), at, move || {
-                let reg = Registration::for_current_runtime(b.as_fd())
+                // SAFETY: the socket outlives the registration (dropped first, in this closure).
+                let reg = unsafe { Registration::for_current_runtime(b.as_fd()) }
                     .unwrap()
                     .unwrap();
                 let mut b = &b;
@@ -50,7 +51,8 @@ fn green_threads_ping_pong_through_a_socket_pair() {
             .unwrap();
         let pinger = s
             .spawn_at(SpawnOptions::default(), at, move || {
-                let reg = Registration::for_current_runtime(a.as_fd())
+                // SAFETY: the socket outlives the registration (dropped first, in this closure).
+                let reg = unsafe { Registration::for_current_runtime(a.as_fd()) }
                     .unwrap()
                     .unwrap();
                 let mut a = &a;
@@ -75,7 +77,8 @@ fn a_deadline_ends_the_wait() {
     let at = std::panic::Location::caller();
     let h = s
         .spawn_at(SpawnOptions::default(), at, move || {
-            let reg = Registration::for_current_runtime(a.as_fd())
+            // SAFETY: the socket outlives the registration (dropped first, in this closure).
+            let reg = unsafe { Registration::for_current_runtime(a.as_fd()) }
                 .unwrap()
                 .unwrap();
             let start = Instant::now();
@@ -101,7 +104,8 @@ fn a_hang_up_wakes_a_parked_reader() {
     let (parked_tx, parked_rx) = std::sync::mpsc::channel();
     let h = s
         .spawn_at(SpawnOptions::default(), at, move || {
-            let reg = Registration::for_current_runtime(a.as_fd())
+            // SAFETY: the socket outlives the registration (dropped first, in this closure).
+            let reg = unsafe { Registration::for_current_runtime(a.as_fd()) }
                 .unwrap()
                 .unwrap();
             parked_tx.send(()).unwrap();
@@ -116,7 +120,8 @@ fn a_hang_up_wakes_a_parked_reader() {
 
 #[test]
 fn outside_a_green_thread_there_is_no_registration_and_poll_2_waits() {
-    assert!(Registration::for_current_runtime(std::io::stdin().as_fd()).is_none());
+    // SAFETY: stdin stays open; on a plain OS thread nothing is registered.
+    assert!(unsafe { Registration::for_current_runtime(std::io::stdin().as_fd()) }.is_none());
     let (a, b) = pair();
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(10));
