@@ -257,28 +257,6 @@ impl<S: AsFd + WriteEvents> Socket<S> {
         self.io_with(dir, Expiry::WouldBlock, timeout, op, Some(partial))
     }
 
-    /// [`io`](Self::io) for a read of a Unix stream socket: a read that
-    /// moves fewer bytes than asked is *not* taken for a drained socket.
-    /// The kernel ends a read at a message that carries file descriptors
-    /// (`SCM_RIGHTS`, which any process holding the peer end may send)
-    /// with more bytes queued behind it, and no new readiness comes for
-    /// them: the next read would wait for more data, or its timeout, with
-    /// data already there (std's blocking read returns it at once).
-    #[track_caller]
-    pub(crate) fn io_stream_read_unhinted(
-        &self,
-        timeout: impl FnOnce(&S) -> io::Result<Option<Duration>>,
-        op: impl FnMut(&S) -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        self.io_with(
-            Direction::Read,
-            Expiry::WouldBlock,
-            timeout,
-            op,
-            None::<fn(&usize) -> bool>,
-        )
-    }
-
     #[track_caller]
     fn io_with<R>(
         &self,

@@ -72,7 +72,7 @@ fd_impls!(TcpStream, net::TcpStream);
 impl TcpListener {
     /// Creates a listener bound to `addr` (std's `bind`: the first address
     /// that binds, `SO_REUSEADDR` set). A host name is resolved on the
-    /// runtime's blocking pool (see the crate doc for the `Sync` bound).
+    /// runtime's blocking pool (see the crate doc).
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         addr::each_addr(addr, net::TcpListener::bind).map(TcpListener::from)
     }

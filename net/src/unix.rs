@@ -301,16 +301,29 @@ fn stream_write_timeout(s: &net::UnixStream) -> io::Result<Option<Duration>> {
 impl Read for &UnixStream {
     #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // Not `io_stream`: see `io_stream_read_unhinted` (file descriptors
-        // passed by the peer end reads short).
-        self.0
-            .io_stream_read_unhinted(stream_read_timeout, |mut s| s.read(buf))
+        // Plain `io`, not `io_stream`: a read that moves fewer bytes than
+        // asked is not taken for a drained socket. The kernel ends a Unix
+        // stream read at a message that carries file descriptors
+        // (`SCM_RIGHTS`, which any process holding the peer end may send)
+        // with bytes queued behind it, and no new readiness comes for
+        // them: the next read would wait for more data with data there.
+        self.0.io(
+            Direction::Read,
+            Expiry::WouldBlock,
+            stream_read_timeout,
+            |mut s| s.read(buf),
+        )
     }
 
     #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.0
-            .io_stream_read_unhinted(stream_read_timeout, |mut s| s.read_vectored(bufs))
+        // Plain `io`: see `read`.
+        self.0.io(
+            Direction::Read,
+            Expiry::WouldBlock,
+            stream_read_timeout,
+            |mut s| s.read_vectored(bufs),
+        )
     }
 }
 

@@ -392,11 +392,10 @@ pub(crate) struct Worker {
     deque_busy_since: Cell<Option<Instant>>,
     streak: Cell<u32>,
     /// When the turn went to the chain of run-next picks now running, if
-    /// it went there at a streak's end (see `end_streak`).
-    chain_start: Cell<Option<Instant>>,
-    /// How long that chain may run before a streak's end gives the turn
-    /// away: half as long as the chain before it ran.
-    chain_due: Cell<Duration>,
+    /// it went there at a streak's end (see `end_streak`), and how long
+    /// that chain may run before a streak's end gives the turn away: half
+    /// as long as the chain before it ran.
+    chain: Cell<Option<(Instant, Duration)>>,
     /// Picks left that go to this worker's own unstarted tasks first,
     /// because a thief is waiting for them (see `unstarted_first`).
     unstarted_turns: Cell<u32>,
@@ -655,8 +654,7 @@ impl Worker {
             yielded_first: Cell::new(false),
             deque_busy_since: Cell::new(None),
             streak: Cell::new(0),
-            chain_start: Cell::new(None),
-            chain_due: Cell::new(Duration::ZERO),
+            chain: Cell::new(None),
             unstarted_turns: Cell::new(0),
             budget_yield: Cell::new(None),
             searching: Cell::new(false),
@@ -748,7 +746,7 @@ impl Worker {
             return Some(self.end_streak(task));
         }
         self.streak.set(0);
-        self.chain_start.set(None);
+        self.chain.set(None);
         if let Some(task) = self.local.borrow_mut().pop_front() {
             return Some(task);
         }
@@ -816,10 +814,10 @@ impl Worker {
         let resumable = self.resumable_waiting();
         let mut measured = None;
         if resumable {
-            if let Some(start) = self.chain_start.get() {
+            if let Some((start, due)) = self.chain.get() {
                 let now = Instant::now();
                 let ran = now.saturating_duration_since(start);
-                if ran < self.chain_due.get() {
+                if ran < due {
                     return task;
                 }
                 measured = Some((now, ran));
@@ -849,10 +847,9 @@ impl Worker {
                 Some((now, ran)) => (now, (ran / 2).min(MAX_CHAIN_DUE)),
                 None => (Instant::now(), Duration::ZERO),
             };
-            self.chain_start.set(Some(now));
-            self.chain_due.set(due);
+            self.chain.set(Some((now, due)));
         } else {
-            self.chain_start.set(None);
+            self.chain.set(None);
         }
         other
     }
