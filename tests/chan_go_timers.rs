@@ -464,6 +464,91 @@ fn armed_then_stopped_timers_leave_nothing_behind() {
     });
 }
 
+/// `after_func`s armed on one worker and stopped or reset on another, or
+/// on a plain OS thread, leave nothing behind either: the service counts
+/// a stale entry where it lies, whichever thread made it stale, and an
+/// `after_func` reset elsewhere still runs once, at its new deadline.
+#[test]
+fn after_funcs_stopped_on_another_thread_leave_nothing_behind() {
+    watchdog(|| {
+        runtime(2).block_on(|| {
+            let before = chan::after_func_entries();
+            let (tx, rx) = chan::bounded::<Vec<Timer>>(4);
+            let maker = grove::thread::Builder::new()
+                .on_worker(0)
+                .spawn(move || {
+                    for _ in 0..100 {
+                        let batch = (0..1_000)
+                            .map(|_| after_func(HOUR, || unreachable!("stopped")))
+                            .collect();
+                        tx.send(batch).unwrap();
+                    }
+                })
+                .unwrap();
+            let stopper = grove::thread::Builder::new()
+                .on_worker(1)
+                .spawn(move || {
+                    let mut n = 0;
+                    for (b, batch) in rx.iter().enumerate() {
+                        if b % 10 == 9 {
+                            // Re-armed here, then stopped on an OS thread.
+                            for t in &batch {
+                                assert!(t.reset(HOUR));
+                            }
+                            let stopped = std::thread::spawn(move || {
+                                batch.iter().filter(|t| t.stop()).count()
+                            });
+                            n += stopped.join().unwrap();
+                        } else {
+                            n += batch.iter().filter(|t| t.stop()).count();
+                        }
+                    }
+                    n
+                })
+                .unwrap();
+            maker.join().unwrap();
+            assert_eq!(stopper.join().unwrap(), 100_000);
+            let after = chan::after_func_entries();
+            assert!(
+                after < before + 1_000,
+                "{} stale after_func entries kept",
+                after.saturating_sub(before)
+            );
+            // Armed on one worker, reset on the other: runs once, late.
+            let ran = Arc::new(AtomicUsize::new(0));
+            let (done_tx, done_rx) = chan::bounded::<Instant>(1);
+            let t = {
+                let ran = ran.clone();
+                grove::thread::Builder::new()
+                    .on_worker(0)
+                    .spawn(move || {
+                        after_func(D, move || {
+                            ran.fetch_add(1, Ordering::SeqCst);
+                            done_tx.send(Instant::now()).unwrap();
+                        })
+                    })
+                    .unwrap()
+                    .join()
+                    .unwrap()
+            };
+            let start = Instant::now();
+            let t = grove::thread::Builder::new()
+                .on_worker(1)
+                .spawn(move || {
+                    assert!(t.reset(3 * D));
+                    t
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+            let fired = done_rx.recv().unwrap();
+            assert!(fired >= start + 3 * D, "fired at its old deadline");
+            assert!(!t.stop(), "it ran");
+            assert_eq!(ran.load(Ordering::SeqCst), 1);
+        });
+    });
+}
+
 /// `chan::after_func` made in a runtime that is dropped before the timer
 /// fires: the function still runs (on the global runtime), as Go's
 /// `AfterFunc` always does unless stopped.

@@ -9,7 +9,7 @@
 //! would have delivered before); `tick` drops the ticks a slow receiver
 //! missed and stays on its original grid.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -79,6 +79,11 @@ pub(crate) fn deadline_in(d: Duration) -> Instant {
 /// [`Timer`](crate::Timer) (one value, then nothing until reset).
 pub(crate) struct Tick {
     state: Mutex<TickState>,
+    /// `state.generation`, stored under the lock each time it moves on,
+    /// for the `after_func` service's sweeps to tell stale entries without
+    /// taking every timer's lock (a stale read can only take a dead entry
+    /// for a live one, which its firing then tells).
+    pub(crate) generation: AtomicU64,
 }
 
 pub(crate) struct TickState {
@@ -95,6 +100,8 @@ pub(crate) struct TickState {
     waiters: Vec<(usize, Unparker)>,
     /// An `after_func` timer's function, until it starts.
     func: Option<AfterFunc>,
+    /// The `after_func` service's shard its current arming is in.
+    pub(crate) shard: usize,
     /// A one-shot timer's value taken by a select's receive, and the
     /// generation it was taken in: given back ([`Tick::give_back`]) if
     /// that selected receive is dropped unfinished, unless the timer was
@@ -120,16 +127,22 @@ impl TickState {
         self.func.is_some()
     }
 
-    /// Arms a one-shot timer for `d` from now: whether it was armed, the
-    /// new deadline, and the new generation.
-    pub(crate) fn rearm(&mut self, d: Duration) -> (bool, Option<Instant>, u64) {
+    /// Arms a one-shot `after_func` timer for `d` from now, in the
+    /// service's shard `shard`: whether it was armed, the new deadline, the
+    /// new generation, and the shards of the old arming and the new.
+    pub(crate) fn rearm(
+        &mut self,
+        d: Duration,
+        shard: usize,
+    ) -> (bool, Option<Instant>, u64, (usize, usize)) {
         let armed = self.next.is_some();
         self.next = Some(deadline_in(d));
         self.generation += 1;
         if let Some(func) = &mut self.func {
             func.set_armed(true);
         }
-        (armed, self.next, self.generation)
+        let old = std::mem::replace(&mut self.shard, shard);
+        (armed, self.next, self.generation, (old, shard))
     }
 
     /// The `after_func` service fires the arming `(generation, at)`: if it
@@ -162,9 +175,19 @@ impl Tick {
 
     /// A one-shot timer that starts `f` in a green thread of `handle`'s
     /// runtime `d` from now (`after_func`; the service fires it).
-    pub(crate) fn one_shot_func(d: Duration, handle: Handle, f: Box<dyn FnOnce() + Send>) -> Tick {
+    /// `shard` is the service's shard it is armed in.
+    pub(crate) fn one_shot_func(
+        d: Duration,
+        handle: Handle,
+        f: Box<dyn FnOnce() + Send>,
+        shard: usize,
+    ) -> Tick {
         let tick = Tick::one_shot(d);
-        tick.lock().func = Some(AfterFunc::new(handle, f));
+        {
+            let mut state = tick.lock();
+            state.func = Some(AfterFunc::new(handle, f));
+            state.shard = shard;
+        }
         tick
     }
 
@@ -176,8 +199,10 @@ impl Tick {
                 generation: 0,
                 waiters: Vec::new(),
                 func: None,
+                shard: 0,
                 taken: None,
             }),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -257,19 +282,22 @@ impl Tick {
     }
 
     /// Disarms the timer; true if that kept a value from being delivered
-    /// (it was armed, or fired and not yet received).
-    pub(crate) fn stop(&self) -> bool {
-        let (armed, waiters) = {
+    /// (it was armed, or fired and not yet received). Also says which of
+    /// the `after_func` service's shards the arming was in.
+    #[must_use]
+    pub(crate) fn stop(&self) -> (bool, usize) {
+        let (armed, shard, waiters) = {
             let mut state = self.lock();
             let armed = state.next.take().is_some();
             state.generation += 1;
+            self.generation.store(state.generation, Ordering::Relaxed);
             if let Some(func) = &mut state.func {
                 func.set_armed(false);
             }
-            (armed, state.waiting())
+            (armed, state.shard, state.waiting())
         };
         waiters.into_iter().for_each(Unparker::wake);
-        armed
+        (armed, shard)
     }
 
     /// Arms the timer for `d` from now (a periodic one also takes `d` as its
@@ -285,6 +313,7 @@ impl Tick {
             let armed = state.next.is_some();
             state.next = Some(deadline_in(state.period.unwrap_or(d)));
             state.generation += 1;
+            self.generation.store(state.generation, Ordering::Relaxed);
             (armed, state.next, state.waiting())
         };
         waiters.into_iter().for_each(Unparker::wake);
