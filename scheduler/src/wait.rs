@@ -1346,14 +1346,15 @@ impl<T> DeferredSend<T> {
     /// Hands the value over and wakes the receiver. `Err` gives the value
     /// back if the receiver already gave up.
     pub fn fill(self, value: T) -> Result<(), T> {
-        let claimed = self.packet.state.compare_exchange(
-            DEFERRED,
-            FILLING,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        // Our count of the packet, dropped when this returns: a value the
+        // receiver does not take (it was unwound meanwhile) is dropped with
+        // the packet's last count, here or by the receiver.
+        let packet = self.into_packet();
+        let claimed =
+            packet
+                .state
+                .compare_exchange(DEFERRED, FILLING, Ordering::AcqRel, Ordering::Acquire);
         if claimed.is_err() {
-            std::mem::forget(self);
             return Err(value);
         }
         // SAFETY: FILLING is ours (won above): the receiver reads the value
@@ -1361,15 +1362,23 @@ impl<T> DeferredSend<T> {
         // RECEIVER_GONE; the deferred_receiver was written before DEFERRED (Acquire
         // in `arm_outcome`) and is read only by us.
         let deferred_receiver = unsafe {
-            *self.packet.value.get() = Some(value);
-            (*self.packet.deferred_receiver.get()).take()
+            *packet.value.get() = Some(value);
+            (*packet.deferred_receiver.get()).take()
         };
-        self.packet.state.store(FILLED, Ordering::Release);
+        packet.state.store(FILLED, Ordering::Release);
         if let Some(deferred_receiver) = deferred_receiver {
             deferred_receiver.wake();
         }
-        std::mem::forget(self);
         Ok(())
+    }
+
+    /// The packet, without this sender's `Drop` (which would abandon it).
+    fn into_packet(self) -> Arc<Packet<T>> {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped nor used again, so the `Arc` is
+        // moved out exactly once and its count is not lost (a
+        // `mem::forget(self)` here leaked every filled packet).
+        unsafe { std::ptr::read(&this.packet) }
     }
 }
 
