@@ -18,8 +18,8 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use base::{
-    blocked_on, for_each_workers, in_child, run_in_child, runtime, wait_until, watchdog,
-    watchdog_for,
+    blocked_on, for_each_workers, in_child, run_in_child, runtime, wait_blocked, wait_until,
+    watchdog, watchdog_for,
 };
 use grove::chan;
 use grove::thread;
@@ -744,5 +744,59 @@ fn destructors_queued_on_a_one_thread_blocking_pool_all_run() {
         let report = rt.shutdown();
         assert_eq!(flushed.load(Ordering::SeqCst), 6, "{report}");
         assert!(report.not_unwound().is_empty(), "{report}");
+    });
+}
+
+/// A select parked on many arms is unwound by its runtime's drop, and a
+/// peer acts on one of its arms while the others are being unregistered:
+/// the unwound select must be decided first, so that the peer cannot
+/// choose it. Here the peer frees the one slot of a full channel that the
+/// select has a send arm on; granted to the gone select, the slot stayed
+/// reserved for good (`len() == 0`, yet every send `Full`), and a value
+/// handed to a receive arm the same way was dropped under the channel's
+/// lock. The 2,000 other arms keep the window open: the peer watches the
+/// first of them to see the unregistering start.
+#[test]
+fn a_select_being_unwound_cannot_be_chosen() {
+    watchdog_for(Duration::from_secs(120), || {
+        for trial in 0..20 {
+            let rt = runtime(1);
+            let (tx, rx) = chan::bounded::<u64>(1);
+            tx.send(1).unwrap(); // full
+            let fillers: Vec<_> = (0..2_000).map(|_| chan::bounded::<u8>(0)).collect();
+            let filler_rx: Vec<chan::Receiver<u8>> =
+                fillers.iter().map(|(_, r)| r.clone()).collect();
+            let tx_g = tx.clone();
+            let _parked = rt.spawn(move || {
+                let mut sel = chan::Select::new_biased();
+                for r in &filler_rx {
+                    sel.recv(r);
+                }
+                sel.send(&tx_g);
+                let op = sel.select();
+                unreachable!("nothing is sent to the fillers: {}", op.index());
+            });
+            wait_blocked(&rt, "select", 1);
+            let first_filler = fillers[0].0.clone();
+            let rx2 = rx.clone();
+            let peer = std::thread::spawn(move || {
+                let mut sel = chan::Select::new();
+                sel.send(&first_filler);
+                // Ready while the parked select's first arm is registered.
+                while sel.try_ready().is_ok() {
+                    std::hint::spin_loop();
+                }
+                rx2.try_recv()
+            });
+            drop(rt);
+            assert_eq!(peer.join().unwrap(), Ok(1), "trial {trial}");
+            assert_eq!(rx.len(), 0, "trial {trial}");
+            assert_eq!(
+                tx.try_send(3),
+                Ok(()),
+                "trial {trial}: the freed slot must be free"
+            );
+            drop(fillers);
+        }
     });
 }

@@ -274,6 +274,12 @@ impl Drop for SettleOnUnwind<'_, '_> {
         if !self.armed {
             return;
         }
+        // Decide first: until the arms are unregistered (right after this),
+        // a peer could still choose one and hand a value, or grant a
+        // buffer slot, to a select that is gone.
+        if self.cx.abort() {
+            return;
+        }
         let Some(i) = self.cx.selected() else {
             return;
         };
