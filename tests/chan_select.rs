@@ -886,3 +886,48 @@ fn a_timed_peer_claimed_by_a_select_waits_for_its_completion_on_an_os_thread() {
 fn a_timed_peer_claimed_by_a_select_waits_for_its_completion_on_green_threads() {
     block_on_each(|_| timed_peer_claimed_by_a_select());
 }
+
+/// A value a select's receive arm got on an unbuffered channel, given back
+/// because the selected operation was dropped unfinished, is seen by every
+/// way of receiving: `try_recv` and a select with a `default` (which read
+/// the channel's published readiness, not its lock) as well as `recv`, also
+/// once the channel is closed.
+#[test]
+fn a_value_given_back_to_an_unbuffered_channel_is_seen_without_waiting() {
+    watchdog(|| {
+        let rt = runtime(2);
+        let given_back = || {
+            let (tx, rx) = chan::bounded::<u32>(0);
+            // Polled empty: from here on the readiness word is exact.
+            assert_eq!(rx.try_recv(), Err(chan::TryRecvError::Empty));
+            let selecting = {
+                let rx = rx.clone();
+                rt.spawn(move || {
+                    let mut sel = Select::new();
+                    sel.recv(&rx);
+                    drop(sel.select()); // chosen, its value not taken
+                })
+            };
+            wait_blocked(&rt, "select", 1);
+            tx.send(7).unwrap(); // handed to the parked select's arm
+            selecting.join().unwrap();
+            assert_eq!(rx.len(), 1, "given back");
+            (tx, rx)
+        };
+        for round in 0..20 {
+            let (_tx, rx) = given_back();
+            assert_eq!(rx.try_recv(), Ok(7), "round {round}");
+            let (_tx, rx) = given_back();
+            let got = select! { recv(rx) -> v => v.ok(), default => None };
+            assert_eq!(got, Some(7), "round {round}");
+            let (tx, rx) = given_back();
+            tx.close();
+            assert_eq!(rx.try_recv(), Ok(7), "round {round}");
+            assert_eq!(rx.try_recv(), Err(chan::TryRecvError::Disconnected));
+            let (tx, rx) = given_back();
+            tx.close();
+            let got = select! { recv(rx) -> v => v.ok(), default => None };
+            assert_eq!(got, Some(7), "round {round}");
+        }
+    });
+}

@@ -180,12 +180,15 @@ impl<T> State<T> {
     }
 
     /// The [`RECV_READY`], [`SEND_READY`] and [`DRAINED`] bits of this
-    /// state. An unbuffered channel's buffer (on another line) is not read.
-    /// Computed without branches (`|`, not `||`): it runs at every unlock
-    /// that changed a polled channel's state.
+    /// state. Computed without branches (`|`, not `||`): it runs at every
+    /// unlock that changed a polled channel's state. An unbuffered
+    /// channel's buffer is read too: it holds the values selected receive
+    /// arms gave back (`give_back`), which a `try_recv` or a select with a
+    /// `default` must see. Nobody writes that line otherwise, so every
+    /// core keeps a copy of it.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn readiness(&self) -> u32 {
-        let len = if self.cap == 0 { 0 } else { self.buf.len() };
+        let len = self.buf.len();
         let item = len > self.claimed as usize;
         let recv = item | !self.sendq.is_empty() | self.closed;
         let room = len.saturating_add(self.reserved as usize) < self.cap;
