@@ -800,3 +800,147 @@ fn a_select_being_unwound_cannot_be_chosen() {
         }
     });
 }
+
+/// Set by the borrowed value's destructor (the owner's frame left).
+static ENV_GONE: AtomicBool = AtomicBool::new(false);
+/// Set by the test just before it drops the runtime.
+static DROPPING: AtomicBool = AtomicBool::new(false);
+/// Set by the scoped output's destructor once it runs.
+static OUT_DROPPING: AtomicBool = AtomicBool::new(false);
+/// Set by the scoped output's destructor if it saw the borrowed value gone.
+static SAW_ENV_GONE: AtomicBool = AtomicBool::new(false);
+
+/// A scoped green thread's output, with a destructor that borrows the
+/// scope's owner's data, is dropped by the scoped thread itself (its
+/// handle was dropped unjoined first) while the runtime is dropped. The
+/// shutdown must not unwind the owner past its scope before that
+/// destructor is done: it counted the slot as finished before dropping
+/// it, so the owner was unwound and the borrowed data freed under the
+/// running destructor (a segfault in 10 of 10 runs). In a child process,
+/// as the failure is a crash.
+#[test]
+fn a_scoped_output_dropped_by_its_thread_outlives_no_borrow() {
+    if !body_runs_here("a_scoped_output_dropped_by_its_thread_outlives_no_borrow") {
+        return;
+    }
+    struct Env(Vec<u64>);
+    impl Drop for Env {
+        fn drop(&mut self) {
+            ENV_GONE.store(true, Ordering::SeqCst);
+        }
+    }
+    struct Out<'a>(&'a Env);
+    impl Drop for Out<'_> {
+        fn drop(&mut self) {
+            OUT_DROPPING.store(true, Ordering::SeqCst);
+            // Uses the borrow until the runtime's drop has had 200 ms to
+            // unwind the owner, never parking.
+            while !DROPPING.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
+            let until = Instant::now() + Duration::from_millis(200);
+            while Instant::now() < until {
+                if ENV_GONE.load(Ordering::SeqCst) {
+                    // (A panic here would only unwind the scoped thread.)
+                    SAW_ENV_GONE.store(true, Ordering::SeqCst);
+                    return;
+                }
+                std::hint::black_box(self.0 .0.iter().sum::<u64>());
+            }
+        }
+    }
+    watchdog(|| {
+        let rt = runtime(2);
+        let _owner = thread::Builder::new()
+            .on_worker(0)
+            .spawn_on(&rt, || {
+                let env = Env(vec![1; 1024]);
+                let env = &env;
+                thread::scope(|s| {
+                    let h = thread::Builder::new()
+                        .on_worker(1)
+                        .spawn_scoped(s, move || Out(env))
+                        .unwrap();
+                    drop(h); // the scoped thread drops its output itself
+                });
+            })
+            .unwrap();
+        wait_until("the output's destructor to run", || {
+            OUT_DROPPING.load(Ordering::SeqCst)
+        });
+        DROPPING.store(true, Ordering::SeqCst);
+        drop(rt);
+        assert!(
+            !SAW_ENV_GONE.load(Ordering::SeqCst),
+            "the owner's data was dropped under a scoped output's destructor"
+        );
+        assert!(
+            ENV_GONE.load(Ordering::SeqCst),
+            "the owner was unwound in the end"
+        );
+    });
+}
+
+/// A scoped green thread's output whose destructor panics aborts the
+/// process with a message, as std's scoped threads do: the scope could
+/// never end otherwise (it hung for ever), whoever dropped the output.
+/// In a child process; `by_thread`: the scoped thread drops its output
+/// (its handle gone first), else the handle does.
+fn scoped_output_panicking_on_drop(name: &str, by_thread: bool) {
+    if !in_child(name) {
+        let out = base::child_output(name);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "the child did not abort: {stderr}");
+        assert!(
+            stderr.contains("a scoped green thread's result panicked on drop; aborting"),
+            "{stderr}"
+        );
+        return;
+    }
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the output's destructor");
+        }
+    }
+    watchdog(move || {
+        let rt = runtime(2);
+        rt.block_on(move || {
+            thread::scope(|s| {
+                let (go_tx, go_rx) = chan::bounded::<()>(0);
+                let h = s.spawn(move || {
+                    if by_thread {
+                        go_rx.recv().unwrap(); // the handle is gone
+                    }
+                    Bomb
+                });
+                if by_thread {
+                    drop(h);
+                    go_tx.send(()).unwrap();
+                } else {
+                    while !h.is_finished() {
+                        thread::yield_now();
+                    }
+                    drop(h);
+                }
+            });
+        });
+        unreachable!("aborted before the scope ended");
+    });
+}
+
+#[test]
+fn a_scoped_output_panicking_on_drop_by_its_handle_aborts() {
+    scoped_output_panicking_on_drop(
+        "a_scoped_output_panicking_on_drop_by_its_handle_aborts",
+        false,
+    );
+}
+
+#[test]
+fn a_scoped_output_panicking_on_drop_by_its_thread_aborts() {
+    scoped_output_panicking_on_drop(
+        "a_scoped_output_panicking_on_drop_by_its_thread_aborts",
+        true,
+    );
+}

@@ -185,7 +185,7 @@ impl ScopeData {
     /// handle holds (the owner holds those handles: waiting for them would
     /// wait for the owner itself). Never less than the true number: the
     /// count is read before `finished_slots`, and a slot leaves
-    /// `finished_slots` before it leaves the count (see `ResultSlot::drop`).
+    /// `finished_slots` before it leaves the count (see `SlotRef::drop`).
     fn running_tasks(&self) -> usize {
         let live = self.live();
         live.saturating_sub(self.finished_slots.load(Ordering::Acquire))
@@ -290,7 +290,7 @@ enum Inner<'scope, T> {
     /// a `T` with a destructor is dropped before the scope ends.
     Slot {
         inner: JoinHandle<()>,
-        slot: Arc<ResultSlot<'scope, T>>,
+        slot: SlotRef<'scope, T>,
     },
 }
 
@@ -357,37 +357,124 @@ impl Drop for AwaitRelease<'_> {
 
 /// Where a scoped green thread leaves a result that needs dropping. When
 /// the last reference is gone the scope counts the thread as finished.
+///
+/// A finished thread whose result waits for an unjoined handle is counted
+/// in `ScopeData::finished_slots` (see [`ScopeData::running_tasks`]) only
+/// while that handle lives: whoever drops the result last is then a
+/// running thread holding the handle (the owner, or a scoped thread it
+/// was given to). A result the body must drop itself, its handle gone
+/// first, is never counted there: dropping it, the body still runs. (It
+/// was counted as the body finished; the runtime's shutdown could then
+/// unwind the owner past the scope, freeing what the result's destructor,
+/// still running, borrowed.)
 struct ResultSlot<'scope, T> {
     scope: Arc<ScopeData>,
-    result: Mutex<Option<thread::Result<T>>>,
-    /// The body has finished and counted itself in
-    /// `ScopeData::finished_slots`.
-    body_done: std::sync::atomic::AtomicBool,
+    state: Mutex<SlotState<T>>,
     _marker: PhantomData<Option<&'scope ScopeData>>,
 }
 
+struct SlotState<T> {
+    result: Option<thread::Result<T>>,
+    /// The handle has not let go yet (dropped or joined).
+    handle: bool,
+    /// Counted in `ScopeData::finished_slots`.
+    counted: bool,
+}
+
 impl<T> ResultSlot<'_, T> {
-    /// The body stored its result and is about to let go of the slot.
-    fn body_finished(&self) {
-        self.scope.finished_slots.fetch_add(1, Ordering::Release);
-        self.body_done.store(true, Ordering::Relaxed);
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState<T>> {
+        // Nothing panics under this lock.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The body leaves its result, about to let go of the slot.
+    fn body_finished(&self, result: thread::Result<T>) {
+        let mut state = self.lock();
+        state.result = Some(result);
+        if state.handle {
+            self.scope.finished_slots.fetch_add(1, Ordering::Release);
+            state.counted = true;
+        }
+    }
+
+    /// The handle lets go: the result, if the body left it, and whether
+    /// the slot was counted as finished (the caller takes it off after
+    /// the result is dropped or handed out). Again: nothing.
+    fn let_go(&self) -> (Option<thread::Result<T>>, bool) {
+        let mut state = self.lock();
+        state.handle = false;
+        (state.result.take(), mem::take(&mut state.counted))
+    }
+}
+
+/// Drops a scoped green thread's result. A destructor that panics aborts
+/// the process, as std's scoped threads do ("thread result panicked on
+/// drop"): the scope's count could not go down past it, and the scope
+/// would wait for ever. The forced unwind of a runtime's shutdown (the
+/// destructor parked, and its green thread is unwound) goes on.
+fn drop_result<T>(result: Option<thread::Result<T>>) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(result))) {
+        let forced =
+            worker::with_current_header(|h| h.is_some_and(|h| h.unwinding.load(Ordering::Relaxed)));
+        if forced {
+            panic::resume_unwind(payload);
+        }
+        eprintln!("grove: a scoped green thread's result panicked on drop; aborting");
+        std::process::abort();
     }
 }
 
 impl<T> Drop for ResultSlot<'_, T> {
     fn drop(&mut self) {
-        let result = self.result.get_mut().unwrap_or_else(|e| e.into_inner());
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        debug_assert!(!state.counted, "a counted slot is let go by its handle");
+        let result = state.result.take();
         if matches!(result, Some(Err(_))) {
             self.scope.panicked.fetch_add(1, Ordering::Relaxed);
         }
         // The result may hold borrowed data: drop it before the scope can
-        // end, i.e. before the count goes down.
-        drop(result.take());
-        if *self.body_done.get_mut() {
+        // end, i.e. before the count goes down (also if a forced unwind
+        // leaves the destructor: it no longer runs then).
+        let _finish = Finished(&self.scope);
+        drop_result(result);
+    }
+}
+
+/// Counts the slot's thread done when dropped.
+struct Finished<'a>(&'a ScopeData);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+/// Takes a slot off `finished_slots` when dropped.
+struct Uncount<'a>(Option<&'a ScopeData>);
+
+impl Drop for Uncount<'_> {
+    fn drop(&mut self) {
+        if let Some(scope) = self.0 {
             // Before the count goes down (see `ScopeData::running_tasks`).
-            self.scope.finished_slots.fetch_sub(1, Ordering::Release);
+            scope.finished_slots.fetch_sub(1, Ordering::Release);
         }
-        self.scope.finish();
+    }
+}
+
+/// A handle's reference to its thread's result slot.
+struct SlotRef<'scope, T>(Arc<ResultSlot<'scope, T>>);
+
+impl<T> Drop for SlotRef<'_, T> {
+    /// An unjoined handle dropped: drops the result if the body left it
+    /// (while the slot is still counted as finished, this thread running),
+    /// then takes the slot off `finished_slots`.
+    fn drop(&mut self) {
+        let (result, counted) = self.0.let_go();
+        if matches!(result, Some(Err(_))) {
+            self.0.scope.panicked.fetch_add(1, Ordering::Relaxed);
+        }
+        let _uncount = Uncount(counted.then_some(&*self.0.scope));
+        drop_result(result);
     }
 }
 
@@ -509,8 +596,11 @@ impl<'scope> Scope<'scope, '_> {
         }
         let slot = Arc::new(ResultSlot {
             scope: self.data.clone(),
-            result: Mutex::new(None),
-            body_done: std::sync::atomic::AtomicBool::new(false),
+            state: Mutex::new(SlotState {
+                result: None,
+                handle: true,
+                counted: false,
+            }),
             _marker: PhantomData,
         });
         // As above: `f`'s captures go before the slot.
@@ -518,15 +608,17 @@ impl<'scope> Scope<'scope, '_> {
         let body = move || {
             let (f, their_slot) = captures;
             let result = panic::catch_unwind(AssertUnwindSafe(f));
-            *their_slot.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-            their_slot.body_finished();
+            their_slot.body_finished(result);
             drop(their_slot);
         };
         // SAFETY: as above, with the slot in place of `Finish`; the
         // result, which may need dropping, is dropped with the slot,
         // before the scope ends.
         let inner = unsafe { self.handle.shared().spawn_unchecked(opts, location, body) }?;
-        Ok(ScopedJoinHandle(Inner::Slot { inner, slot }))
+        Ok(ScopedJoinHandle(Inner::Slot {
+            inner,
+            slot: SlotRef(slot),
+        }))
     }
 }
 
@@ -560,7 +652,9 @@ impl<T> ScopedJoinHandle<'_, T> {
             }
             Inner::Slot { inner, slot } => {
                 let outcome = inner.join();
-                let result = slot.result.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let (result, counted) = slot.0.let_go();
+                // Handed out: the joiner, running, holds it now.
+                drop(Uncount(counted.then_some(&*slot.0.scope)));
                 match (result, outcome) {
                     (Some(result), _) => result,
                     (None, Err(payload)) => Err(payload),
