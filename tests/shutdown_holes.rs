@@ -944,3 +944,63 @@ fn a_scoped_output_panicking_on_drop_by_its_thread_aborts() {
         true,
     );
 }
+
+/// A detached green thread's output is dropped in that green thread (or
+/// by whoever drops its handle), never on the worker's OS thread that
+/// frees the task: a destructor taking a grove lock held by another green
+/// thread of the same worker parks, as it would anywhere in the green
+/// thread. It blocked the worker's OS thread, and the holder, queued on
+/// that worker, never ran again (a hang, and a runtime drop that never
+/// returned). In a child process, as the failure leaves a stuck thread.
+#[test]
+fn a_detached_green_threads_output_is_dropped_in_a_green_thread() {
+    if !body_runs_here("a_detached_green_threads_output_is_dropped_in_a_green_thread") {
+        return;
+    }
+    static IN_GREEN: AtomicBool = AtomicBool::new(false);
+    static DROPPED: AtomicBool = AtomicBool::new(false);
+    struct Out(Arc<grove::sync::Mutex<u32>>, chan::Sender<()>);
+    impl Drop for Out {
+        fn drop(&mut self) {
+            IN_GREEN.store(thread::current_worker().is_some(), Ordering::SeqCst);
+            self.1.send(()).unwrap(); // about to wait for the lock
+            *self.0.lock().unwrap() += 1;
+            DROPPED.store(true, Ordering::SeqCst);
+        }
+    }
+    watchdog(|| {
+        let rt = runtime(1);
+        rt.block_on(|| {
+            let lock = Arc::new(grove::sync::Mutex::new(0));
+            let (locked_tx, locked_rx) = chan::bounded::<()>(0);
+            let (go_tx, go_rx) = chan::bounded::<()>(0);
+            let (waiting_tx, waiting_rx) = chan::bounded::<()>(1);
+            let holder = {
+                let lock = lock.clone();
+                thread::spawn(move || {
+                    let guard = lock.lock().unwrap();
+                    locked_tx.send(()).unwrap();
+                    go_rx.recv().unwrap();
+                    drop(guard);
+                })
+            };
+            locked_rx.recv().unwrap();
+            // Detached before it finishes.
+            drop(thread::spawn({
+                let lock = lock.clone();
+                move || Out(lock, waiting_tx)
+            }));
+            waiting_rx.recv().unwrap();
+            go_tx.send(()).unwrap();
+            holder.join().unwrap();
+            wait_until("the output's destructor to finish", || {
+                DROPPED.load(Ordering::SeqCst)
+            });
+            assert!(
+                IN_GREEN.load(Ordering::SeqCst),
+                "dropped outside a green thread"
+            );
+            assert_eq!(*lock.lock().unwrap(), 1);
+        });
+    });
+}

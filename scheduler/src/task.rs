@@ -56,6 +56,10 @@ const OS_BLOCKED: u64 = 1 << 5;
 /// An unparker is waking the OS thread of an OS-blocked task (see
 /// [`State::end_os_wake`]); the task waits for it to clear.
 const OS_WAKING: u64 = 1 << 6;
+/// The task's `JoinHandle` is gone (dropped, or joined and dropped).
+const DETACHED: u64 = 1 << 7;
+/// The body stored its output (see [`State::output_ready`]).
+const OUTPUT_READY: u64 = 1 << 8;
 const SEQ_SHIFT: u32 = 32;
 
 /// A copy of the state word.
@@ -107,6 +111,8 @@ impl fmt::Debug for Snapshot {
             (JOIN_WAITER, "JOIN_WAITER"),
             (OS_BLOCKED, "OS_BLOCKED"),
             (OS_WAKING, "OS_WAKING"),
+            (DETACHED, "DETACHED"),
+            (OUTPUT_READY, "OUTPUT_READY"),
         ] {
             if self.0 & bit != 0 {
                 write!(f, "|{name}")?;
@@ -147,6 +153,22 @@ impl State {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| f(Snapshot(s)))
             .map(Snapshot)
             .map_err(Snapshot)
+    }
+
+    /// The body stored its output, in its green thread. True if the
+    /// `JoinHandle` is gone already: the body takes the output back and
+    /// drops it there, so that its destructor runs in the green thread (a
+    /// grove lock or channel in it parks, as anywhere in the body), not on
+    /// the worker's OS thread that frees the task. Exactly one of this and
+    /// [`detach`](Self::detach) sees the other's bit.
+    pub(crate) fn output_ready(&self) -> bool {
+        self.0.fetch_or(OUTPUT_READY, Ordering::AcqRel) & DETACHED != 0
+    }
+
+    /// The `JoinHandle` is dropped. True if the body stored its output
+    /// already: the handle drops it (a joined handle finds none left).
+    pub(crate) fn detach(&self) -> bool {
+        self.0.fetch_or(DETACHED, Ordering::AcqRel) & OUTPUT_READY != 0
     }
 
     /// A worker took the task out of a run queue. Returns the old state.
@@ -744,6 +766,12 @@ where
             // SAFETY: as above.
             unsafe { *task.output.get() = Some(result) };
         }
+        if task.header.state.output_ready() {
+            // SAFETY: the handle is gone and saw no output (`detach`):
+            // nobody else reads it, and DONE is not set yet.
+            let output = unsafe { (*task.output.get()).take() };
+            drop_output(output);
+        }
     }
 
     /// Drops the closure unrun and stores `payload` as the output.
@@ -782,8 +810,9 @@ where
     ///
     /// # Safety
     ///
-    /// `header` heads a live `Task<F, T>` that is DONE, and `out` points to
-    /// an `Option<thread::Result<T>>`.
+    /// `header` heads a live `Task<F, T>` that is DONE (or whose handle
+    /// saw `OUTPUT_READY`, see [`State::detach`]), and `out` points to an
+    /// `Option<thread::Result<T>>`.
     unsafe fn take_output(header: NonNull<Header>, out: *mut ()) {
         // SAFETY: vtable contract; `out` is an Option<thread::Result<T>>
         // (`TaskRef::take_output::<T>` made it for this very task, whose T
@@ -809,6 +838,25 @@ where
             ptr::drop_in_place(task.as_ptr());
             slab::dealloc(task.cast(), Layout::new::<Task<F, T>>());
         }
+    }
+}
+
+/// Drops a green thread's output nobody will join, where it is dropped:
+/// in the green thread itself, or on the thread that drops its
+/// `JoinHandle` (see [`State::detach`]). A destructor that panics aborts
+/// the process, as std's does for a thread's result ("thread result
+/// panicked on drop"); the forced unwind of a runtime's shutdown (the
+/// destructor parked) goes on.
+pub(crate) fn drop_output<T>(output: Option<thread::Result<T>>) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(output))) {
+        let forced = crate::worker::with_current_header(|h| {
+            h.is_some_and(|h| h.unwinding.load(Ordering::Relaxed))
+        });
+        if forced {
+            panic::resume_unwind(payload);
+        }
+        eprintln!("grove: a green thread's result panicked on drop; aborting");
+        std::process::abort();
     }
 }
 
@@ -851,8 +899,9 @@ impl TaskRef {
     ///
     /// # Safety
     ///
-    /// `T` is the task's output type, the caller has seen DONE (Acquire),
-    /// and is the only one who takes it.
+    /// `T` is the task's output type, the caller has seen DONE (Acquire)
+    /// or, dropping the handle, `OUTPUT_READY` ([`State::detach`]), and is
+    /// the only one who takes it.
     pub(crate) unsafe fn take_output<T>(&self) -> Option<thread::Result<T>> {
         let mut out: Option<thread::Result<T>> = None;
         // SAFETY: per the contract, `out` has the task's output type.
@@ -1133,6 +1182,35 @@ mod loom_tests {
             let parked = s.commit_park().is_ok();
             let action = unparker.join().unwrap();
             assert_eq!(parked, action == Unpark::Schedule, "{:?}", s.load());
+        });
+    }
+
+    /// A finishing body and its handle being dropped: exactly one of them
+    /// drops the output (the body if the handle went first, the handle if
+    /// the output was there), and the dropper reads it after it was
+    /// written (loom checks the cell's accesses).
+    #[test]
+    fn a_detached_output_is_dropped_exactly_once() {
+        loom::model(|| {
+            let s = running();
+            let output = Arc::new(loom::cell::UnsafeCell::new(None::<u32>));
+            let (s2, output2) = (s.clone(), output.clone());
+            let body = thread::spawn(move || {
+                // SAFETY: loom checks this access.
+                output2.with_mut(|o| unsafe { *o = Some(7) });
+                // SAFETY: as above; the handle saw no output.
+                s2.output_ready()
+                    .then(|| output2.with_mut(|o| unsafe { (*o).take() }))
+            });
+            let by_handle = s
+                .detach()
+                // SAFETY: as above; OUTPUT_READY was seen.
+                .then(|| output.with_mut(|o| unsafe { (*o).take() }));
+            let by_body = body.join().unwrap();
+            assert_eq!(
+                [by_body, by_handle].iter().flatten().collect::<Vec<_>>(),
+                [&Some(7)]
+            );
         });
     }
 

@@ -230,6 +230,23 @@ pub struct JoinHandle<T> {
     _output: PhantomData<fn() -> T>,
 }
 
+impl<T> Drop for JoinHandle<T> {
+    /// Detaches the green thread. If it has finished and left its output
+    /// (not joined), the output is dropped here, on the dropping thread;
+    /// if not, the green thread drops it itself when it finishes, never
+    /// the worker's OS thread that frees the task (where a grove lock or
+    /// channel in the destructor would block the worker).
+    fn drop(&mut self) {
+        if self.task.header().state.detach() {
+            // SAFETY: `detach` saw OUTPUT_READY (Acquire): the output was
+            // stored before it, and the body, which saw no DETACHED, left
+            // it to us; a `join` of this handle took it already, if any.
+            let output = unsafe { self.task.take_output::<T>() };
+            crate::task::drop_output(output);
+        }
+    }
+}
+
 impl<T> std::panic::UnwindSafe for JoinHandle<T> {}
 impl<T> std::panic::RefUnwindSafe for JoinHandle<T> {}
 
