@@ -483,7 +483,9 @@ impl<T> Drop for SlotRef<'_, T> {
 /// Every green thread spawned in the scope is joined before this returns.
 /// If one panicked and was not joined, `scope` panics after joining them
 /// all. Scoped green threads run on the caller's runtime (the global one
-/// when called from an OS thread).
+/// when called from an OS thread). An unjoined result is dropped before
+/// `scope` returns; one whose destructor panics aborts the process, as
+/// with `std::thread::scope`.
 ///
 /// ```
 /// let mut counts = vec![0; 4];

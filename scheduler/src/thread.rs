@@ -216,7 +216,11 @@ pub fn current() -> Thread {
 }
 
 /// An owned permission to join a green thread (wait for it to finish and
-/// take its result). Dropping it detaches the green thread, as in std.
+/// take its result). Dropping it detaches the green thread, as in std; an
+/// unjoined result is then dropped by the green thread itself when it
+/// finishes, or here if it had finished already, so its destructor may
+/// use grove's locks and channels (a destructor that panics aborts the
+/// process, as std's does for a thread's result).
 ///
 /// Async code awaits it instead of joining: it is `IntoFuture` (see
 /// [`JoinFuture`]).
