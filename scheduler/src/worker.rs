@@ -408,10 +408,15 @@ pub(crate) struct Worker {
     /// short (see `worth_stealing`).
     queue_seen: RefCell<Vec<Option<QueueSeen>>>,
     /// How long this worker spins before parking; grows while parks end
-    /// quickly (fine-grained traffic with another worker), resets after a
-    /// long idle. Two workers that each park before the other's wake-up
-    /// lands would otherwise pay a futex wake per message.
+    /// quickly with work (fine-grained traffic with another worker), halves
+    /// after a wake-up that brought nothing, resets after a long idle. Two workers
+    /// that each park before the other's wake-up lands would otherwise pay
+    /// a futex wake per message.
     spin: Cell<Duration>,
+    /// The last park was ended early by another thread (not by this
+    /// worker's own timer): whether that wake-up brought work decides
+    /// whether the spin grows (see `Worker::park`).
+    woken_early: Cell<bool>,
     /// This worker is waking the green threads a poll found ready (see
     /// `schedule_woken`).
     polling: Cell<bool>,
@@ -663,6 +668,7 @@ impl Worker {
             ),
             queue_seen: RefCell::new(vec![None; n]),
             spin: Cell::new(SPIN),
+            woken_early: Cell::new(false),
             polling: Cell::new(false),
             watched: RefCell::new(Vec::with_capacity(MAX_WATCHED)),
             watched_len: Cell::new(0),
@@ -1134,21 +1140,30 @@ impl Worker {
             self.wake_answered();
             if self.has_resumable() {
                 self.stop_searching();
+                self.found_work();
                 return self.next_task();
             }
             if let Some(task) = self.pop_inbox() {
                 self.stop_searching();
+                self.found_work();
                 return Some(task);
             }
             if self.searching.get() || self.shared.idle.transition_worker_to_searching() {
                 self.searching.set(true);
                 if let Some(task) = self.steal() {
                     self.stop_searching();
+                    self.found_work();
                     return Some(task);
                 }
             }
             let looked = Instant::now();
             if self.shared.is_stopped() || looked >= spin_until {
+                if self.woken_early.replace(false) {
+                    // Woken for nothing (a speculative wake to search, or
+                    // work another worker took first): spinning longer
+                    // would only burn the CPU of a worker with no traffic.
+                    self.spin.set((self.spin.get() / 2).max(SPIN));
+                }
                 break;
             }
             // Watch the inbox closely between the costlier looks (a steal
@@ -1177,6 +1192,14 @@ impl Worker {
         }
         self.park();
         None
+    }
+
+    /// Work came after a park that another thread ended early: a longer
+    /// spin would have caught it without the sleep and the wake-up.
+    fn found_work(&self) {
+        if self.woken_early.replace(false) {
+            self.spin.set((self.spin.get() * 2).min(MAX_SPIN));
+        }
     }
 
     /// Whether this worker saw its OS thread preempted while it spun, less
@@ -1278,12 +1301,19 @@ impl Worker {
             None => {}
         }
         me.mailbox.sleeping.store(false, Ordering::Relaxed);
-        let slept = parked_at.elapsed();
-        self.spin.set(if slept < MAX_SPIN {
-            (self.spin.get() * 2).min(MAX_SPIN)
+        let woke = Instant::now();
+        // A park ended by this worker's own timer says nothing about
+        // traffic: spinning through it would have burnt the whole sleep
+        // (a green thread sleeping 100 µs in a loop kept both workers
+        // spinning, 1.7 cores). One ended early grows the spin if the
+        // wake-up brings work (`found_work`), and halves it if not.
+        let by_timer = deadline.is_some_and(|d| woke >= d);
+        if woke.duration_since(parked_at) >= MAX_SPIN {
+            self.spin.set(SPIN);
+            self.woken_early.set(false);
         } else {
-            SPIN
-        });
+            self.woken_early.set(!by_timer);
+        }
         if !idle.unpark_worker_by_id(self.index) {
             // A notifier woke us and counted us as a searcher.
             self.searching.set(true);
