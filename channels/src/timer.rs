@@ -377,8 +377,10 @@ impl Ord for Entry {
     }
 }
 
-/// One of the service's heaps, with its own lock.
+/// One of the service's heaps, with its own lock, on lines of its own
+/// (two shards on one line would bounce it between their workers).
 #[derive(Default)]
+#[repr(align(128))]
 struct Shard {
     state: Mutex<ShardState>,
 }
@@ -598,29 +600,42 @@ impl Service {
 
 /// An `after_func`'s function and where to run it.
 pub(crate) struct AfterFunc {
-    handle: Handle,
+    runtime: Runtime,
     f: Box<dyn FnOnce() + Send>,
-    /// While the timer is armed: its runtime is not deadlocked, whatever
-    /// its green threads wait for (one may wait for what `f` sends). Held
-    /// until `f`'s green thread is spawned.
-    hold: Option<WakeHold>,
+}
+
+/// The runtime an `after_func` starts its function in. While the timer is
+/// armed, its hold: the runtime is not deadlocked, whatever its green
+/// threads wait for (one may wait for what `f` sends). Held until `f`'s
+/// green thread is spawned.
+enum Runtime {
+    Armed(WakeHold),
+    Stopped(Handle),
+    /// Only while switching between the two.
+    Switching,
 }
 
 impl AfterFunc {
     /// An armed function.
     pub(crate) fn new(handle: Handle, f: Box<dyn FnOnce() + Send>) -> AfterFunc {
-        let hold = Some(handle.hold_wake());
-        AfterFunc { handle, f, hold }
+        AfterFunc {
+            runtime: Runtime::Armed(handle.into_wake_hold()),
+            f,
+        }
     }
 
     /// The timer was armed again (`reset`) or stopped: keep the runtime's
-    /// deadlock report off, or not.
+    /// deadlock report off, or not. The hold takes the handle itself, so
+    /// arming and stopping move no reference count of the runtime.
     pub(crate) fn set_armed(&mut self, armed: bool) {
-        if !armed {
-            self.hold = None;
-        } else if self.hold.is_none() {
-            self.hold = Some(self.handle.hold_wake());
-        }
+        self.runtime = match (
+            std::mem::replace(&mut self.runtime, Runtime::Switching),
+            armed,
+        ) {
+            (Runtime::Armed(hold), false) => Runtime::Stopped(hold.release()),
+            (Runtime::Stopped(handle), true) => Runtime::Armed(handle.into_wake_hold()),
+            (same, _) => same,
+        };
     }
 
     /// Starts the function in its own green thread of its runtime; if
@@ -630,12 +645,13 @@ impl AfterFunc {
     /// and `Timer::stop` has already said it started. Called with no lock
     /// held: `f` (run, or dropped) is user code.
     fn start(self) {
-        // `_hold` lasts until the spawn below is done.
-        let AfterFunc {
-            handle,
-            f,
-            hold: _hold,
-        } = self;
+        // The hold lasts until the spawn below is done.
+        let AfterFunc { runtime, f } = self;
+        let handle = match &runtime {
+            Runtime::Armed(hold) => hold.handle(),
+            Runtime::Stopped(handle) => handle,
+            Runtime::Switching => unreachable!("an after_func between two states"),
+        };
         let at = std::panic::Location::caller();
         let Err(f) = handle.spawn_or_back(SpawnOptions::default(), at, f) else {
             return;

@@ -829,11 +829,30 @@ impl Handle {
 /// assert!(!handle.deadlock_probe().all_asleep);
 /// drop(hold);
 /// ```
-pub struct WakeHold(Handle);
+pub struct WakeHold(Option<Handle>);
+
+impl WakeHold {
+    /// The runtime held.
+    pub fn handle(&self) -> &Handle {
+        self.0
+            .as_ref()
+            .expect("a hold has its handle until dropped")
+    }
+
+    /// Ends the hold and gives its handle back (no reference count moves:
+    /// what an armed-then-stopped timer pays, from every worker at once).
+    pub fn release(mut self) -> Handle {
+        let handle = self.0.take().expect("a hold has its handle until dropped");
+        handle.0.wake_holds.fetch_sub(1, Ordering::SeqCst);
+        handle
+    }
+}
 
 impl Drop for WakeHold {
     fn drop(&mut self) {
-        self.0 .0.wake_holds.fetch_sub(1, Ordering::SeqCst);
+        if let Some(handle) = &self.0 {
+            handle.0.wake_holds.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -847,8 +866,14 @@ impl Handle {
     /// Holds off the deadlock report (see [`WakeHold`]) until the returned
     /// hold is dropped.
     pub fn hold_wake(&self) -> WakeHold {
+        self.clone().into_wake_hold()
+    }
+
+    /// [`hold_wake`](Self::hold_wake) on this handle itself, not a clone
+    /// ([`WakeHold::release`] gives it back).
+    pub fn into_wake_hold(self) -> WakeHold {
         self.0.wake_holds.fetch_add(1, Ordering::SeqCst);
-        WakeHold(self.clone())
+        WakeHold(Some(self))
     }
 }
 
