@@ -585,9 +585,9 @@ pub(crate) fn block_os_thread(header: &Header, deadline: Option<Instant>) {
 
 /// How late the kernel may end this worker's timed sleeps (on its futex,
 /// or in the poller) to batch wake-ups: Linux's default is 50 µs, which a
-/// green thread's short sleep would pay on top of its length. Workers
-/// spin only for work from other threads, not until their own timers, so
-/// a `sleep(100 µs)` is a futex sleep with a deadline: 170 µs with the
+/// green thread's short sleep would pay on top of its length. A worker's
+/// idle spin does not grow for its own timers (see `Worker::park`), so a
+/// `sleep(100 µs)` is mostly a futex sleep with a deadline: 170 µs with the
 /// default slack, against 150 for `std::thread::sleep` (and about 1 ms
 /// for Go 1.19's `time.Sleep` on the same machine).
 const TIMER_SLACK_NS: libc::c_ulong = 1_000;
