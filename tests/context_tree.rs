@@ -516,3 +516,50 @@ fn context_errors_read_like_go() {
     let e: Box<dyn std::error::Error + Send + Sync> = Box::new(ContextError::Cancelled);
     assert_eq!(e.to_string(), "context canceled");
 }
+
+/// A second `cancel()`, made while the first is still working through a
+/// large subtree, returns only once every descendant is done, as Go's
+/// (which waits on the first canceller's locks). It returned at once,
+/// with all 20,000 children still live, in 43 of 50 runs.
+#[test]
+fn a_second_cancel_returns_only_once_the_whole_subtree_is_done() {
+    watchdog(|| {
+        for round in 0..10 {
+            let (parent, cancel) = Context::background().with_cancel();
+            let children: Vec<_> = (0..20_000).map(|_| parent.with_cancel()).collect();
+            let first = {
+                let cancel = cancel.clone();
+                std::thread::spawn(move || cancel.cancel())
+            };
+            while !parent.is_done() {
+                std::hint::spin_loop();
+            }
+            cancel.cancel();
+            let live = children.iter().filter(|(c, _)| !c.is_done()).count();
+            assert_eq!(live, 0, "round {round}: the second cancel returned early");
+            first.join().unwrap();
+        }
+    });
+}
+
+/// A child's own `cancel()` racing its parent's: the parent's returns
+/// only once the child's descendants are done too (the child's canceller
+/// may still be working through them).
+#[test]
+fn a_cancel_racing_a_descendants_cancel_waits_for_its_subtree() {
+    watchdog(|| {
+        for round in 0..10 {
+            let (parent, parent_cancel) = Context::background().with_cancel();
+            let (child, child_cancel) = parent.with_cancel();
+            let grandchildren: Vec<_> = (0..20_000).map(|_| child.with_cancel()).collect();
+            let first = std::thread::spawn(move || child_cancel.cancel());
+            while !child.is_done() {
+                std::hint::spin_loop();
+            }
+            parent_cancel.cancel();
+            let live = grandchildren.iter().filter(|(c, _)| !c.is_done()).count();
+            assert_eq!(live, 0, "round {round}: the parent's cancel returned early");
+            first.join().unwrap();
+        }
+    });
+}

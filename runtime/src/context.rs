@@ -133,6 +133,9 @@ struct Node {
     /// The earlier of its own deadline and its ancestors'.
     deadline: Option<Instant>,
     cancelled: AtomicBool,
+    /// Cancelled, and so is every descendant (see `Node::cancel`); read
+    /// and written under `inner`'s lock.
+    settled: AtomicBool,
     inner: Mutex<NodeInner>,
     /// The receiving end of `inner.done`, published once the channel
     /// exists (and is closed, if the node was cancelled by then), so that
@@ -295,26 +298,64 @@ impl Node {
     /// Cancels this node and its subtree; their `done()` channels are
     /// closed before this returns. Iterative, not recursive: a chain of
     /// thousands of contexts must not overflow a green thread's stack.
+    ///
+    /// A second canceller (this node's, or an ancestor's, or a
+    /// descendant's own racing an ancestor's) must not return before the
+    /// first is through either: it goes through the nodes the first has
+    /// cancelled but not yet *settled* as well (Go's `cancel` holds each
+    /// node's lock while it cancels the children, so a second call waits;
+    /// this one helps). A canceller settles the nodes it cancelled once it
+    /// has been through all of them: their subtrees are done, and later
+    /// cancels stop there.
     fn cancel(self: &Arc<Node>, err: ContextError, cause: Option<Cause>) {
         let mut pending = vec![self.clone()];
+        let mut cancelled_here = Vec::new();
         while let Some(node) = pending.pop() {
-            let (children, hooks) = node.cancel_one(err, &cause);
+            let (children, hooks, cancelled) = node.cancel_one(err, &cause);
             pending.extend(children.into_iter().filter_map(|c| c.upgrade()));
             // Invariant 3: the node's lock is released.
             hooks.into_iter().for_each(Hook::fire);
+            if cancelled {
+                cancelled_here.push(node);
+            }
+        }
+        for node in cancelled_here {
+            node.settle();
         }
         if let Some(parent) = &self.parent {
             parent.lock().children.remove(&self.id);
         }
     }
 
-    /// Cancels this node only; returns its children and its hooks.
+    /// Every descendant of this cancelled node is cancelled: later cancels
+    /// need not look further, and the children's links can go.
+    fn settle(&self) {
+        let children = {
+            let mut inner = self.lock();
+            self.settled.store(true, Ordering::Relaxed);
+            std::mem::take(&mut inner.children)
+        };
+        drop(children);
+    }
+
+    /// Cancels this node only; returns its children (unless it is
+    /// settled), its hooks, and whether this call cancelled it.
     /// Invariant 1: once set, the error never changes, and a deadline that
     /// already passed stays the reason.
-    fn cancel_one(&self, err: ContextError, cause: &Option<Cause>) -> (Vec<Weak<Node>>, Vec<Hook>) {
+    fn cancel_one(
+        &self,
+        err: ContextError,
+        cause: &Option<Cause>,
+    ) -> (Vec<Weak<Node>>, Vec<Hook>, bool) {
         let mut inner = self.lock();
+        if self.settled.load(Ordering::Relaxed) {
+            return (Vec::new(), Vec::new(), false);
+        }
+        // Kept in the map until settled: a second canceller goes through
+        // them too (see `cancel`).
+        let children = inner.children.values().cloned().collect();
         if inner.err.is_some() {
-            return (Vec::new(), Vec::new());
+            return (children, Vec::new(), false);
         }
         if self.expired() {
             inner.err = Some(ContextError::DeadlineExceeded);
@@ -326,8 +367,7 @@ impl Node {
         if let Some((tx, _)) = &inner.done {
             tx.close();
         }
-        let children = std::mem::take(&mut inner.children).into_values().collect();
-        (children, inner.hooks.take())
+        (children, inner.hooks.take(), true)
     }
 
     /// Cancels a node made under a parent that is cancelled already, with
@@ -340,6 +380,7 @@ impl Node {
         inner.err = Some(err);
         inner.cause = cause;
         self.cancelled.store(true, Ordering::Release);
+        self.settled.store(true, Ordering::Relaxed); // it has no children
     }
 
     /// Registers `hook`; if the node is cancelled already, gives it back
@@ -476,6 +517,7 @@ impl Context {
             parent: parent.clone(),
             deadline,
             cancelled: AtomicBool::new(false),
+            settled: AtomicBool::new(false),
             inner: Mutex::new(NodeInner::default()),
             done_rx: OnceLock::new(),
         });
@@ -689,9 +731,8 @@ impl CancelCauseHandle {
     /// the first cancellation counts: later calls, and a cancellation that
     /// reached the context first from an ancestor, keep the earlier cause.
     pub fn cancel(&self, cause: impl Error + Send + Sync + 'static) {
-        if self.node.cancelled.load(Ordering::Acquire) {
-            return; // Already cancelled: skip boxing a cause that loses.
-        }
+        // Also when cancelled already: the first canceller may still be
+        // working through the descendants (see `Node::cancel_one`).
         self.node
             .cancel(ContextError::Cancelled, Some(Arc::new(cause)));
     }
