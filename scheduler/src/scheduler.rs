@@ -683,28 +683,39 @@ impl Handle {
         at: &'static Location<'static>,
         f: Box<dyn FnOnce() + Send>,
     ) -> Result<(), Box<dyn FnOnce() + Send>> {
+        // A runtime shutting down would accept a spawn from outside and
+        // then drop it unrun: refused, the caller starts `f` elsewhere.
+        if self.0.is_shutting_down() {
+            return Err(f);
+        }
         // The closure a refused spawn drops unrun leaves `f` in the slot.
-        let slot = Arc::new(std::sync::Mutex::new(Some(f)));
-        let taken = slot.clone();
+        let slot = Arc::new(RescueSlot {
+            f: std::sync::Mutex::new(Some(f)),
+            accepted: std::sync::atomic::AtomicBool::new(false),
+        });
+        let rescue = Rescue(slot.clone());
         let spawned = self.0.spawn(opts, at, move || {
-            let f = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(f) = f {
+            if let Some(f) = rescue.take() {
                 f();
             }
         });
         match spawned {
-            // A spawn from one of the runtime's own green threads while it
-            // shuts down is accepted and dropped unrun at once: then the
-            // closure, and its reference to the slot, are already gone, and
-            // nobody else can take `f` any more.
-            Ok(_detached) if Arc::strong_count(&slot) == 1 => {
-                let unrun = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-                unrun.map_or(Ok(()), Err)
+            Ok(_detached) => {
+                // From here a closure dropped unrun (the shutdown began
+                // after this spawn) starts `f` on the global runtime.
+                slot.accepted.store(true, Ordering::SeqCst);
+                // A spawn from one of the runtime's own green threads while
+                // it shuts down is accepted and dropped unrun at once: then
+                // the closure, and its reference to the slot, are already
+                // gone, and nobody else can take `f` any more.
+                if Arc::strong_count(&slot) == 1 {
+                    if let Some(f) = slot.take() {
+                        return Err(f);
+                    }
+                }
+                Ok(())
             }
-            Ok(_detached) => Ok(()),
             Err(_) => Err(slot
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
                 .take()
                 .expect("a refused spawn did not run its closure")),
         }
@@ -887,6 +898,51 @@ pub struct DeadlockProbe {
     pub all_asleep: bool,
     /// Changes whenever the runtime does anything (spawns, resumes, ends).
     pub activity: (u64, u64, u64),
+}
+
+/// Where [`Handle::spawn_or_back`] keeps its function until the green
+/// thread takes it.
+struct RescueSlot {
+    f: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// The spawn returned: a closure dropped unrun from now on is the
+    /// shutdown's doing, and nobody else will look at the slot.
+    accepted: std::sync::atomic::AtomicBool,
+}
+
+impl RescueSlot {
+    fn take(&self) -> Option<Box<dyn FnOnce() + Send>> {
+        self.f.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// The spawned closure's hold on its [`RescueSlot`]: dropped unrun after
+/// the spawn was accepted (a shutdown that began meanwhile drops the
+/// unstarted green threads), it starts the function on the global runtime,
+/// or failing that here, so that an accepted function is never lost.
+struct Rescue(Arc<RescueSlot>);
+
+impl Rescue {
+    fn take(&self) -> Option<Box<dyn FnOnce() + Send>> {
+        self.0.take()
+    }
+}
+
+impl Drop for Rescue {
+    fn drop(&mut self) {
+        if !self.0.accepted.load(Ordering::SeqCst) {
+            return; // the spawner looks at the slot itself
+        }
+        let Some(f) = self.take() else {
+            return;
+        };
+        let at = Location::caller();
+        if let Err(f) = global()
+            .handle()
+            .spawn_or_back(SpawnOptions::default(), at, f)
+        {
+            f();
+        }
+    }
 }
 
 /// Scheduler counters, summed over workers at the time of the call.

@@ -202,17 +202,23 @@ where
         .runtime
         .spawn_or_back(opts, handle.func.at, Box::new(watcher));
     if let Err(watcher) = watcher {
-        // The runtime is gone or out of stacks: watch from the caller's
-        // runtime (or the global one); failing that, refuse loudly.
-        let opts = SpawnOptions {
+        // The runtime is gone, shutting down or out of stacks: watch from
+        // the caller's runtime, else the global one. Failing both (a
+        // destructor run by their shutdowns), the watcher is dropped unrun,
+        // and its `Watching` hands the watch to an OS thread of its own.
+        let opts = || SpawnOptions {
             name: Some(AFTER_FUNC_NAME.to_string()),
             ..SpawnOptions::default()
         };
-        if Handle::current()
-            .spawn_or_back(opts, handle.func.at, watcher)
-            .is_err()
-        {
-            panic!("context::after_func: no green thread could be spawned to watch the deadline");
+        let at = handle.func.at;
+        if let Err(watcher) = Handle::current().spawn_or_back(opts(), at, watcher) {
+            if let Err(watcher) =
+                grove_scheduler::global()
+                    .handle()
+                    .spawn_or_back(opts(), at, watcher)
+            {
+                drop(watcher);
+            }
         }
     }
     handle
