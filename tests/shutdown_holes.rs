@@ -1004,3 +1004,140 @@ fn a_detached_green_threads_output_is_dropped_in_a_green_thread() {
         });
     });
 }
+
+/// Spins (never parks: a destructor run by the shutdown's unwind cannot)
+/// until `flag` is up, for at most 10 s; whether it came up.
+fn spin_until_set(flag: &AtomicBool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !flag.load(Ordering::SeqCst) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
+}
+
+/// Holds a runtime's drop open (in the destructor of a parked green
+/// thread's local, run by the shutdown's unwind) until `flags` are up, or
+/// 10 s; records whether they all came up.
+struct HoldOpenUntil(Vec<Arc<AtomicBool>>, Arc<AtomicBool>);
+
+impl Drop for HoldOpenUntil {
+    fn drop(&mut self) {
+        let all = self.0.iter().all(|f| spin_until_set(f));
+        self.1.store(all, Ordering::SeqCst);
+    }
+}
+
+/// A `chan::after_func` and a `context::after_func` whose deadlines pass
+/// while their runtime shuts down still run (on the global runtime): a
+/// function is never lost with its runtime, and `stop` then says it had
+/// started. The runtime accepted their spawns from outside while it shut
+/// down, then dropped them unrun: 0-1 of 20 and 8-11 of 20 ran.
+#[test]
+fn after_funcs_due_while_their_runtime_shuts_down_still_run() {
+    watchdog_for(Duration::from_secs(120), || {
+        for round in 0..5 {
+            let rt = runtime(2);
+            let flags: Vec<Arc<AtomicBool>> =
+                (0..2).map(|_| Arc::new(AtomicBool::new(false))).collect();
+            let held_open = Arc::new(AtomicBool::new(false));
+            let (_keep, never) = chan::bounded::<()>(0);
+            let (timer, _ctx) = rt.block_on({
+                let flags = flags.clone();
+                move || {
+                    let ran = flags[0].clone();
+                    let timer = chan::after_func(Duration::from_millis(10), move || {
+                        ran.store(true, Ordering::SeqCst)
+                    });
+                    let (ctx, _cancel) = grove::context::Context::background()
+                        .with_timeout(Duration::from_millis(10));
+                    let ran = flags[1].clone();
+                    let _handle =
+                        grove::context::after_func(&ctx, move || ran.store(true, Ordering::SeqCst));
+                    (timer, ctx)
+                }
+            });
+            let hold = HoldOpenUntil(flags.clone(), held_open.clone());
+            let _parked = rt.spawn(move || {
+                let _hold = hold;
+                let _ = never.recv();
+            });
+            wait_blocked(&rt, "chan recv", 1);
+            drop(rt);
+            assert!(
+                held_open.load(Ordering::SeqCst),
+                "round {round}: an after_func never ran"
+            );
+            assert!(
+                !timer.stop(),
+                "round {round}: it ran, so stop prevented nothing"
+            );
+        }
+    });
+}
+
+/// `context::after_func` on a context with a deadline, called from a
+/// destructor while its runtime shuts down: its deadline watcher cannot
+/// start on that runtime, nor on the calling thread's (the same one),
+/// and goes to the global runtime. It panicked ("no green thread could be
+/// spawned to watch the deadline") inside a destructor run by the
+/// unwind, which aborted the process. In a child process.
+#[test]
+fn a_context_after_func_made_in_a_shutdown_destructor_runs() {
+    if !body_runs_here("a_context_after_func_made_in_a_shutdown_destructor_runs") {
+        return;
+    }
+    struct ArmOnDrop(Arc<AtomicBool>);
+    impl Drop for ArmOnDrop {
+        fn drop(&mut self) {
+            let (ctx, _cancel) =
+                grove::context::Context::background().with_timeout(Duration::from_millis(5));
+            let ran = self.0.clone();
+            let _handle =
+                grove::context::after_func(&ctx, move || ran.store(true, Ordering::SeqCst));
+        }
+    }
+    watchdog(|| {
+        let rt = runtime(1);
+        let ran = Arc::new(AtomicBool::new(false));
+        let (_keep, never) = chan::bounded::<()>(0);
+        let arm = ArmOnDrop(ran.clone());
+        let _parked = rt.spawn(move || {
+            let _arm = arm;
+            let _ = never.recv();
+        });
+        wait_blocked(&rt, "chan recv", 1);
+        drop(rt);
+        assert!(spin_until_set(&ran), "the after_func never ran");
+    });
+}
+
+/// A stopped `after_func` whose closure panics when dropped, left for the
+/// service thread to drop: the service goes on, and later `after_func`s
+/// still fire. The panic ended the process-wide service thread, and no
+/// `after_func` fired again.
+#[test]
+fn the_after_func_service_survives_a_panicking_destructor() {
+    struct PanicOnDrop(Arc<AtomicBool>);
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+            panic!("an after_func closure's destructor (expected by the test)");
+        }
+    }
+    watchdog(|| {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let bomb = PanicOnDrop(dropped.clone());
+        let timer = chan::after_func(Duration::from_millis(5), move || drop(bomb));
+        assert!(timer.stop());
+        // The service now holds the stale entry's last reference: it
+        // drops the closure when the deadline comes.
+        drop(timer);
+        assert!(spin_until_set(&dropped), "the service never dropped it");
+        let (tx, rx) = chan::bounded::<()>(1);
+        let _later = chan::after_func(Duration::from_millis(1), move || tx.send(()).unwrap());
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(()));
+    });
+}

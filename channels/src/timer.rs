@@ -564,13 +564,26 @@ impl Service {
                 due.sort_by_key(|e: &Entry| e.at);
                 for entry in due.drain(..) {
                     let func = entry.timer.lock().fire(entry.generation, entry.at);
-                    // No lock held: starting it may fail and drop it, and
-                    // the entry may hold the timer's last reference.
-                    match func {
-                        Some(func) => func.start(),
-                        None => self.fired_stale(&entry),
+                    if func.is_none() {
+                        self.fired_stale(&entry);
                     }
-                    drop(entry);
+                    // No lock held: starting the function may fail and drop
+                    // it (or run it here, at worst), and the entry may hold
+                    // the timer's last reference, and so an unrun function.
+                    // A panic there (user code) must not end this thread:
+                    // no `after_func` of the process would fire again.
+                    let user_code = move || {
+                        if let Some(func) = func {
+                            func.start();
+                        }
+                        drop(entry);
+                    };
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(user_code)).is_err() {
+                        eprintln!(
+                            "grove: an after_func's function or its destructor panicked on the \
+                             after_func service thread; the service goes on"
+                        );
+                    }
                 }
                 continue;
             }
