@@ -309,17 +309,17 @@ impl Node {
     /// cancels stop there.
     fn cancel(self: &Arc<Node>, err: ContextError, cause: Option<Cause>) {
         let mut pending = vec![self.clone()];
-        let mut cancelled_here = Vec::new();
+        let mut to_settle_here = Vec::new();
         while let Some(node) = pending.pop() {
-            let (children, hooks, cancelled) = node.cancel_one(err, &cause);
+            let (children, hooks, to_settle) = node.cancel_one(err, &cause);
             pending.extend(children.into_iter().filter_map(|c| c.upgrade()));
             // Invariant 3: the node's lock is released.
             hooks.into_iter().for_each(Hook::fire);
-            if cancelled {
-                cancelled_here.push(node);
+            if to_settle {
+                to_settle_here.push(node);
             }
         }
-        for node in cancelled_here {
+        for node in to_settle_here {
             node.settle();
         }
         if let Some(parent) = &self.parent {
@@ -339,7 +339,8 @@ impl Node {
     }
 
     /// Cancels this node only; returns its children (unless it is
-    /// settled), its hooks, and whether this call cancelled it.
+    /// settled), its hooks, and whether this call cancelled it and left it
+    /// to settle (a leaf it cancels is settled here).
     /// Invariant 1: once set, the error never changes, and a deadline that
     /// already passed stays the reason.
     fn cancel_one(
@@ -353,7 +354,7 @@ impl Node {
         }
         // Kept in the map until settled: a second canceller goes through
         // them too (see `cancel`).
-        let children = inner.children.values().cloned().collect();
+        let children: Vec<Weak<Node>> = inner.children.values().cloned().collect();
         if inner.err.is_some() {
             return (children, Vec::new(), false);
         }
@@ -367,7 +368,12 @@ impl Node {
         if let Some((tx, _)) = &inner.done {
             tx.close();
         }
-        (children, inner.hooks.take(), true)
+        // A leaf is settled at once: no second look for most nodes.
+        let leaf = children.is_empty();
+        if leaf {
+            self.settled.store(true, Ordering::Relaxed);
+        }
+        (children, inner.hooks.take(), !leaf)
     }
 
     /// Cancels a node made under a parent that is cancelled already, with
