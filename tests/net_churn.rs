@@ -87,12 +87,16 @@ fn churn_on_a_runtime(warm_up: u64, count: u64) -> (usize, usize) {
     net_util::wait_until("the warm-up to be served", || {
         served.load(Ordering::Relaxed) == warm_up
     });
+    // A handler counts its connection before it closes it and finishes.
+    let handlers_done = || rt.tasks().len() == 1; // the accept loop
+    net_util::wait_until("the warm-up's handlers to finish", handlers_done);
     let fds = fd_count();
     let start = Instant::now();
     rt.block_on(move || churn(addr, count));
     net_util::wait_until("every connection to be served", || {
         served.load(Ordering::Relaxed) == warm_up + count
     });
+    net_util::wait_until("every handler to finish", handlers_done);
     let elapsed = start.elapsed();
     let fds_end = fd_count();
     if count > 0 {
