@@ -3,9 +3,10 @@
 //!
 //! Protocol:
 //!
-//! 1. A waiter takes the lock, counts itself in `queued`, and tests its
-//!    condition on the state; if it does not hold, it queues itself and
-//!    parks, releasing the lock only once queued (inside `wait::block`).
+//! 1. A waiter takes the lock, counts itself in `queued` (until it
+//!    returns), and tests its condition on the state; if it does not hold,
+//!    it queues itself and parks, releasing the lock only once queued
+//!    (inside `wait::block`).
 //! 2. A notifier changes the state (or an atomic next to it) first, then,
 //!    if `queued` is non-zero, takes the lock and wakes waiters, which test
 //!    their condition again.
@@ -77,9 +78,13 @@ impl<S> Monitor<S> {
         at: &'static Location<'static>,
         mut ready: impl FnMut(&mut S) -> Option<R>,
     ) -> Result<R, TimedOut> {
+        let mut guard = self.lock();
+        // Counted until it returns, across its wake-ups too: between a
+        // wake-up and its next look under the lock, a notifier that skipped
+        // the lock because `queued` was 0 (a Condvar's `notify_one` then
+        // changes nothing) would leave it parked for good.
+        self.queued.fetch_add(1, Ordering::SeqCst);
         loop {
-            let mut guard = self.lock();
-            self.queued.fetch_add(1, Ordering::SeqCst);
             if let Some(r) = ready(&mut guard.state) {
                 self.queued.fetch_sub(1, Ordering::SeqCst);
                 return Ok(r);
@@ -99,11 +104,13 @@ impl<S> Monitor<S> {
                 at,
             );
             std::mem::forget(unwinding);
-            self.queued.fetch_sub(1, Ordering::SeqCst);
             if let Woken::Timeout(_) = woken {
                 // One last look: the condition may have come true just now.
-                return ready(&mut self.lock().state).ok_or(TimedOut);
+                let r = ready(&mut self.lock().state).ok_or(TimedOut);
+                self.queued.fetch_sub(1, Ordering::SeqCst);
+                return r;
             }
+            guard = self.lock();
         }
     }
 
