@@ -1141,3 +1141,79 @@ fn the_after_func_service_survives_a_panicking_destructor() {
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(()));
     });
 }
+
+/// A started task of an `ErrGroup` that its runtime's shutdown unwinds
+/// (it was parked) did not panic: `wait` does not say so, and the group's
+/// context is cancelled (its work was cut short). It reported "a green
+/// thread of the group panicked", and a `wait` in a destructor run by
+/// that same shutdown aborted the process. In a child process.
+#[test]
+fn an_errgroup_task_unwound_by_its_shutdown_is_not_a_panic() {
+    const NAME: &str = "an_errgroup_task_unwound_by_its_shutdown_is_not_a_panic";
+    if !body_runs_here(NAME) {
+        return;
+    }
+    struct WaitsOnIt(
+        grove::sync::ErrGroup<String>,
+        mpsc::Sender<Result<(), String>>,
+    );
+    impl Drop for WaitsOnIt {
+        fn drop(&mut self) {
+            let _ = self.1.send(self.0.wait());
+        }
+    }
+    watchdog(|| {
+        for in_destructor in [false, true] {
+            let rt = runtime(2);
+            let (group, ctx) =
+                rt.block_on(|| {
+                    grove::sync::ErrGroup::<String>::with_context(
+                        &grove::context::Context::background(),
+                    )
+                });
+            let (_keep, never) = chan::bounded::<()>(0);
+            // The worker the task started on, plus one.
+            let started = Arc::new(AtomicUsize::new(0));
+            rt.block_on({
+                let (group, started) = (group.clone(), started.clone());
+                move || {
+                    group.go(move || {
+                        let worker = thread::current_worker().unwrap();
+                        started.store(worker + 1, Ordering::SeqCst);
+                        let _ = never.recv();
+                        Ok(())
+                    })
+                }
+            });
+            wait_until("the task to start", || started.load(Ordering::SeqCst) > 0);
+            wait_blocked(&rt, "chan recv", 1);
+            let (result_tx, result_rx) = mpsc::channel();
+            if in_destructor {
+                // On the other worker: a destructor that waits while it
+                // unwinds holds its worker's OS thread, and the task must
+                // be unwound on its own.
+                let other = 2 - started.load(Ordering::SeqCst);
+                let guard = WaitsOnIt(group.clone(), result_tx);
+                let (parked_tx, parked_rx) = mpsc::channel();
+                let _holder = thread::Builder::new()
+                    .on_worker(other)
+                    .spawn_on(&rt, move || {
+                        let _guard = guard;
+                        let (_keep, park) = chan::bounded::<()>(0);
+                        parked_tx.send(()).unwrap();
+                        let _ = park.recv();
+                    })
+                    .unwrap();
+                parked_rx.recv().unwrap();
+                wait_blocked(&rt, "chan recv", 2);
+                drop(rt);
+            } else {
+                drop(rt);
+                result_tx.send(group.wait()).unwrap();
+            }
+            let result = result_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+            assert_eq!(result, Ok(()), "in a destructor: {in_destructor}");
+            assert!(ctx.is_done(), "the group's context is cancelled");
+        }
+    });
+}

@@ -237,6 +237,13 @@ pub fn in_green_thread() -> bool {
     worker::with_current_header(|h| h.is_some())
 }
 
+/// Whether the caller is a green thread that its runtime's shutdown is
+/// unwinding (the forced unwind of a parked green thread): what
+/// `std::thread::panicking()` then says is not a panic of its own.
+pub fn is_shutdown_unwinding() -> bool {
+    worker::with_current_header(|h| h.is_some_and(|h| h.unwinding.load(Ordering::Relaxed)))
+}
+
 /// Parks the calling thread until unparked (or spuriously).
 #[track_caller]
 pub fn park(reason: &'static WaitReason) {

@@ -414,9 +414,7 @@ impl<T> ResultSlot<'_, T> {
 /// destructor parked, and its green thread is unwound) goes on.
 fn drop_result<T>(result: Option<thread::Result<T>>) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(result))) {
-        let forced =
-            worker::with_current_header(|h| h.is_some_and(|h| h.unwinding.load(Ordering::Relaxed)));
-        if forced {
+        if crate::park::is_shutdown_unwinding() {
             panic::resume_unwind(payload);
         }
         eprintln!("grove: a scoped green thread's result panicked on drop; aborting");

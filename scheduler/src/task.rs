@@ -849,10 +849,7 @@ where
 /// destructor parked) goes on.
 pub(crate) fn drop_output<T>(output: Option<thread::Result<T>>) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(output))) {
-        let forced = crate::worker::with_current_header(|h| {
-            h.is_some_and(|h| h.unwinding.load(Ordering::Relaxed))
-        });
-        if forced {
+        if crate::park::is_shutdown_unwinding() {
             panic::resume_unwind(payload);
         }
         eprintln!("grove: a green thread's result panicked on drop; aborting");

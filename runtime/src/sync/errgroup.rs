@@ -169,7 +169,17 @@ struct TaskEnd<E> {
 impl<E> Drop for TaskEnd<E> {
     fn drop(&mut self) {
         if self.started && std::thread::panicking() {
-            self.group.fail(None);
+            if grove_scheduler::park::is_shutdown_unwinding() {
+                // Unwound by its runtime's shutdown, not a panic of its
+                // own: the group's work is cut short (its context is
+                // cancelled), but `wait` has no panic to raise (raised in
+                // a destructor run by that same shutdown, it aborted).
+                if let Some(cancel) = &self.group.cancel {
+                    cancel.cancel();
+                }
+            } else {
+                self.group.fail(None);
+            }
         }
         drop(self.slot.take());
         if self.group.active.fetch_sub(1, Ordering::SeqCst) == 1 {
@@ -314,7 +324,9 @@ impl<E: Send + 'static> ErrGroup<E> {
     /// `Wait` the same error.
     ///
     /// A task that never ran (spawned while its runtime shut down, which
-    /// drops such a spawn unrun) counts as neither an error nor a panic.
+    /// drops such a spawn unrun) counts as neither an error nor a panic,
+    /// and neither does one its runtime's shutdown unwound while it was
+    /// parked (that cancels the group's context: its work was cut short).
     ///
     /// # Panics
     ///
