@@ -15,11 +15,11 @@
 //! The process-wide numbers would be disturbed by any other test running at
 //! the same time, so this binary holds this one test only.
 
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 #[path = "common/rel_util.rs"]
 mod rel_util;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,56 +30,6 @@ use grove::sync::{Barrier, Condvar, Mutex, RwLock, Semaphore, WaitGroup};
 use grove::thread::{self, JoinHandle};
 use grove::{select, Runtime};
 use rel_util::{wait_parked, watchdog_for, DropCounter, Tracked};
-
-// ---------------------------------------------------------------------------
-// A global allocator that counts live heap bytes.
-
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees are ours; the counter is a side effect.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is (the caller upholds `alloc`'s contract).
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            LIVE_BYTES.fetch_add(
-                new_size as isize - layout.size() as isize,
-                Ordering::Relaxed,
-            );
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 // ---------------------------------------------------------------------------
 // What the process holds.
@@ -128,7 +78,7 @@ fn footprint() -> Footprint {
         threads,
         fds,
         rss_kib,
-        heap: LIVE_BYTES.load(Ordering::Relaxed),
+        heap: counting_alloc::live_bytes(),
         stacks: mapped_stacks(),
     }
 }

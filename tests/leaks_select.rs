@@ -10,61 +10,14 @@
 
 #[path = "common/base.rs"]
 mod base;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use base::{runtime, wait_blocked, watchdog_for};
 use grove::chan::{self, Select};
 use grove::select;
-
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees are ours; the counter is a side effect.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is (the caller upholds `alloc`'s contract).
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            LIVE_BYTES.fetch_add(
-                new_size as isize - layout.size() as isize,
-                Ordering::Relaxed,
-            );
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 /// Exchanges of each kind timed after the warm-up.
 const EXCHANGES: usize = 2_000;
@@ -124,11 +77,11 @@ fn completed_select_arms_leave_nothing_behind() {
             for i in 0..200 {
                 exchange(&rt, kind, i);
             }
-            let before = LIVE_BYTES.load(Ordering::Relaxed);
+            let before = counting_alloc::live_bytes();
             for i in 0..EXCHANGES as u64 {
                 exchange(&rt, kind, i);
             }
-            let grew = LIVE_BYTES.load(Ordering::Relaxed) - before;
+            let grew = counting_alloc::live_bytes() - before;
             assert!(
                 grew <= HEAP_SLACK,
                 "select exchanges of kind {kind}: the live heap grew by {grew} bytes over \
