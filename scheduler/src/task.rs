@@ -96,6 +96,10 @@ impl Snapshot {
     pub(crate) fn has_join_waiter(self) -> bool {
         self.0 & JOIN_WAITER != 0
     }
+    /// The body stored its output (see [`State::output_ready`]).
+    pub(crate) fn is_output_ready(self) -> bool {
+        self.0 & OUTPUT_READY != 0
+    }
     pub(crate) fn seq(self) -> u32 {
         (self.0 >> SEQ_SHIFT) as u32
     }
@@ -799,7 +803,14 @@ where
     unsafe fn mark_unwound(header: NonNull<Header>, payload: Box<dyn Any + Send>) {
         // SAFETY: vtable contract.
         let task = unsafe { Self::from_header(header) };
-        // SAFETY: run token held, the coroutine is gone; DONE not yet set.
+        if task.header.state.load().is_output_ready() {
+            // The body returned after all (it caught the forced unwind):
+            // its output is stored, and its handle may be taking it now.
+            return;
+        }
+        // SAFETY: run token held, the coroutine is gone, DONE not yet set,
+        // and the body stored no output (OUTPUT_READY, set by this thread
+        // when it ran the body, is clear): no handle reads the cell.
         let output = unsafe { &mut *task.output.get() };
         if output.is_none() {
             *output = Some(Err(payload));
@@ -1185,7 +1196,8 @@ mod loom_tests {
     /// A finishing body and its handle being dropped: exactly one of them
     /// drops the output (the body if the handle went first, the handle if
     /// the output was there), and the dropper reads it after it was
-    /// written (loom checks the cell's accesses).
+    /// written; the worker's look after the body (`mark_unwound`) stays
+    /// off the cell (loom checks the cell's accesses).
     #[test]
     fn a_detached_output_is_dropped_exactly_once() {
         loom::model(|| {
@@ -1196,8 +1208,17 @@ mod loom_tests {
                 // SAFETY: loom checks this access.
                 output2.with_mut(|o| unsafe { *o = Some(7) });
                 // SAFETY: as above; the handle saw no output.
-                s2.output_ready()
-                    .then(|| output2.with_mut(|o| unsafe { (*o).take() }))
+                let taken = s2
+                    .output_ready()
+                    .then(|| output2.with_mut(|o| unsafe { (*o).take() }));
+                // The worker's `mark_unwound` after a body that caught the
+                // forced unwind and returned: it must not touch the cell
+                // the handle may be reading.
+                if !s2.load().is_output_ready() {
+                    // SAFETY: as above.
+                    output2.with_mut(|o| unsafe { (*o).get_or_insert(0) });
+                }
+                taken
             });
             let by_handle = s
                 .detach()
