@@ -1217,3 +1217,45 @@ fn an_errgroup_task_unwound_by_its_shutdown_is_not_a_panic() {
         }
     });
 }
+
+/// Joining a green thread its runtime's shutdown had to leak (it caught
+/// the forced unwind and blocked again, or it waits on one that did)
+/// returns `Err` instead of waiting for ever: a leaked green thread never
+/// finishes. Both joins hung before. In a child process (the leaked
+/// worker's OS thread stays stuck).
+#[test]
+fn joining_a_leaked_green_thread_returns_an_error() {
+    if !body_runs_here("joining_a_leaked_green_thread_returns_an_error") {
+        return;
+    }
+    watchdog(|| {
+        let rt = runtime(1);
+        let (tx, rx) = chan::bounded::<()>(0);
+        let (parked_tx, parked_rx) = mpsc::channel();
+        let swallower = rt.spawn(move || {
+            let _tx = tx;
+            parked_tx.send(()).unwrap();
+            loop {
+                // Catches the shutdown's unwind, and parks again.
+                let _ = panic::catch_unwind(|| thread::sleep(Duration::from_secs(3600)));
+            }
+        });
+        parked_rx.recv().unwrap();
+        let waiter = rt.spawn(move || rx.recv().is_ok());
+        wait_blocked(&rt, "chan recv", 1);
+        let report = rt.shutdown();
+        assert_eq!(report.leaked().len(), 2, "{report}");
+        for (name, joined) in [
+            ("swallower", swallower.join().map(|_| ())),
+            ("waiter", waiter.join().map(|_| ())),
+        ] {
+            let payload = joined.expect_err(name);
+            let message = payload.downcast_ref::<&str>().copied().unwrap_or_default();
+            // "leaked", or "unwound" for one the shutdown finished off.
+            assert!(
+                message.contains("leaked") || message.contains("unwound"),
+                "{name}: {message:?}"
+            );
+        }
+    });
+}

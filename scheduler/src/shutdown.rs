@@ -294,6 +294,8 @@ fn leak(shared: &Shared, tasks: &[TaskRef]) {
     for task in tasks {
         let header = task.header();
         header.abandoned.store(true, Ordering::SeqCst);
+        // A joiner waits no more: its join returns `Err` (see `LEAKED`).
+        header.wake_joiner();
         let Some(info) = TaskInfo::of(task, shared) else {
             continue;
         };

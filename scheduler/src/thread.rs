@@ -275,6 +275,9 @@ impl<T> JoinHandle<T> {
             if !header.state.register_join_waiter().is_done() {
                 let at = Location::caller();
                 while !header.state.load().is_done() {
+                    if let Some(leaked) = leaked(header) {
+                        return leaked;
+                    }
                     park::park_with(&park::JOIN, None, at);
                 }
             }
@@ -306,6 +309,9 @@ impl<T> JoinHandle<T> {
                 let tick = (grace / 10).clamp(Duration::from_millis(1), Duration::from_millis(100));
                 let mut asleep_since: Option<((u64, u64, u64), Instant)> = None;
                 while !header.state.load().is_done() {
+                    if let Some(leaked) = leaked(header) {
+                        return leaked;
+                    }
                     park::park_with(&park::JOIN, Instant::now().checked_add(tick), at);
                     if header.state.load().is_done() {
                         break;
@@ -338,6 +344,18 @@ impl<T> JoinHandle<T> {
     pub fn thread(&self) -> &Thread {
         self.thread.get_or_init(|| Thread::green(self.task.clone()))
     }
+}
+
+/// A join's result if its green thread was leaked by its runtime's
+/// shutdown: it will never finish, so the join returns `Err` instead of
+/// waiting for ever. Looked at after the joiner is registered, and
+/// `shutdown` wakes it after flagging the green thread: one of the two
+/// sees the other.
+fn leaked<T>(header: &crate::task::Header) -> Option<std::thread::Result<T>> {
+    header
+        .abandoned
+        .load(std::sync::atomic::Ordering::SeqCst)
+        .then(|| Err(Box::new(worker::LEAKED) as Box<dyn std::any::Any + Send>))
 }
 
 /// Go's deadlock report: the message and every green thread.
@@ -439,6 +457,10 @@ impl<T> Future for JoinFuture<T> {
         if !header.state.load().is_done() {
             header.set_join_waiter(Unparker::waker(cx.waker().clone()));
             if !header.state.register_join_waiter().is_done() {
+                if let Some(leaked) = leaked(header) {
+                    this.handle = None;
+                    return Poll::Ready(leaked);
+                }
                 return Poll::Pending;
             }
         }

@@ -613,6 +613,8 @@ pub(crate) fn abandon(header: &Header, why: &str) {
     if header.abandoned.swap(true, Ordering::SeqCst) {
         return;
     }
+    // A joiner waits no more: its join returns `Err` (see `LEAKED`).
+    header.wake_joiner();
     let home = header.home.load(Ordering::Relaxed);
     let shared = header.shared();
     shared.workers[home].abandoned.store(true, Ordering::SeqCst);
@@ -650,6 +652,12 @@ fn budget_ran_out() -> bool {
 /// The payload a green thread's `join` sees when the runtime shut down
 /// before the green thread could finish.
 pub(crate) const UNWOUND: &str = "green thread unwound: its runtime was dropped";
+
+/// The payload a green thread's `join` sees when its runtime's shutdown
+/// gave up on it (it could not be unwound, see `shutdown`, step 4): it
+/// will never finish, and its output is never read.
+pub(crate) const LEAKED: &str =
+    "green thread leaked: its runtime's shutdown could not unwind it (see the report on stderr)";
 
 impl Worker {
     pub(crate) fn new(
