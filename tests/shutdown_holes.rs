@@ -1059,11 +1059,27 @@ fn after_funcs_due_while_their_runtime_shuts_down_still_run() {
                     (timer, ctx)
                 }
             });
+            // The holder's destructor spins on its worker while it unwinds:
+            // on the other worker than the context's deadline watcher,
+            // which the shutdown must unwind to hand its watch on.
+            let watcher = || {
+                rt.tasks()
+                    .into_iter()
+                    .find(|t| t.name.as_deref() == Some("context::after_func"))
+            };
+            wait_until(
+                "the deadline watcher to start (or its function to run)",
+                || watcher().is_some_and(|t| t.worker.is_some()) || flags[1].load(Ordering::SeqCst),
+            );
+            let other = watcher().and_then(|t| t.worker).map_or(0, |w| 1 - w);
             let hold = HoldOpenUntil(flags.clone(), held_open.clone());
-            let _parked = rt.spawn(move || {
-                let _hold = hold;
-                let _ = never.recv();
-            });
+            let _parked = thread::Builder::new()
+                .on_worker(other)
+                .spawn_on(&rt, move || {
+                    let _hold = hold;
+                    let _ = never.recv();
+                })
+                .unwrap();
             wait_blocked(&rt, "chan recv", 1);
             drop(rt);
             assert!(
