@@ -241,10 +241,14 @@ impl<T> Drop for JoinHandle<T> {
     /// the worker's OS thread that frees the task (where a grove lock or
     /// channel in the destructor would block the worker).
     fn drop(&mut self) {
-        if self.task.header().state.detach() {
-            // SAFETY: `detach` saw OUTPUT_READY (Acquire): the output was
-            // stored before it, and the body, which saw no DETACHED, left
-            // it to us; a `join` of this handle took it already, if any.
+        let state = &self.task.header().state;
+        // A finished green thread no longer looks at DETACHED: a load
+        // instead of a read-modify-write, for every joined handle.
+        if state.load().is_done() || state.detach() {
+            // SAFETY: DONE or OUTPUT_READY was seen (Acquire): the output
+            // was stored before it, and the body, which saw no DETACHED,
+            // left it to us; a `join` of this handle took it already, if
+            // any.
             let output = unsafe { self.task.take_output::<T>() };
             crate::task::drop_output(output);
         }
