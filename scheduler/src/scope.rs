@@ -407,20 +407,9 @@ impl<T> ResultSlot<'_, T> {
     }
 }
 
-/// Drops a scoped green thread's result. A destructor that panics aborts
-/// the process, as std's scoped threads do ("thread result panicked on
-/// drop"): the scope's count could not go down past it, and the scope
-/// would wait for ever. The forced unwind of a runtime's shutdown (the
-/// destructor parked, and its green thread is unwound) goes on.
-fn drop_result<T>(result: Option<thread::Result<T>>) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(result))) {
-        if crate::park::is_shutdown_unwinding() {
-            panic::resume_unwind(payload);
-        }
-        eprintln!("grove: a scoped green thread's result panicked on drop; aborting");
-        std::process::abort();
-    }
-}
+/// A scoped result is dropped as a green thread's (`task::drop_output`),
+/// with the same abort if its destructor panics, as std's scoped threads.
+const SCOPED: &str = "scoped green thread";
 
 impl<T> Drop for ResultSlot<'_, T> {
     fn drop(&mut self) {
@@ -434,7 +423,7 @@ impl<T> Drop for ResultSlot<'_, T> {
         // end, i.e. before the count goes down (also if a forced unwind
         // leaves the destructor: it no longer runs then).
         let _finish = Finished(&self.scope);
-        drop_result(result);
+        crate::task::drop_output(result, SCOPED);
     }
 }
 
@@ -472,7 +461,7 @@ impl<T> Drop for SlotRef<'_, T> {
             self.0.scope.panicked.fetch_add(1, Ordering::Relaxed);
         }
         let _uncount = Uncount(counted.then_some(&*self.0.scope));
-        drop_result(result);
+        crate::task::drop_output(result, SCOPED);
     }
 }
 

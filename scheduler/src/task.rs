@@ -774,7 +774,7 @@ where
             // SAFETY: the handle is gone and saw no output (`detach`):
             // nobody else reads it, and DONE is not set yet.
             let output = unsafe { (*task.output.get()).take() };
-            drop_output(output);
+            drop_output(output, "green thread");
         }
     }
 
@@ -852,18 +852,19 @@ where
     }
 }
 
-/// Drops a green thread's output nobody will join, where it is dropped:
-/// in the green thread itself, or on the thread that drops its
-/// `JoinHandle` (see [`State::detach`]). A destructor that panics aborts
-/// the process, as std's does for a thread's result ("thread result
-/// panicked on drop"); the forced unwind of a runtime's shutdown (the
-/// destructor parked) goes on.
-pub(crate) fn drop_output<T>(output: Option<thread::Result<T>>) {
+/// Drops the result of a `kind` ("green thread", "scoped green thread")
+/// that nobody will join, where it is dropped: in the green thread
+/// itself, or on the thread that drops its handle (see [`State::detach`]
+/// and `scope`'s result slots). A destructor that panics aborts the
+/// process, as std's does for a thread's result ("thread result panicked
+/// on drop"); the forced unwind of a runtime's shutdown (the destructor
+/// parked) goes on.
+pub(crate) fn drop_output<T>(output: Option<thread::Result<T>>, kind: &str) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(output))) {
         if crate::park::is_shutdown_unwinding() {
             panic::resume_unwind(payload);
         }
-        eprintln!("grove: a green thread's result panicked on drop; aborting");
+        eprintln!("grove: a {kind}'s result panicked on drop; aborting");
         std::process::abort();
     }
 }

@@ -250,7 +250,7 @@ impl<T> Drop for JoinHandle<T> {
             // left it to us; a `join` of this handle took it already, if
             // any.
             let output = unsafe { self.task.take_output::<T>() };
-            crate::task::drop_output(output);
+            crate::task::drop_output(output, "green thread");
         }
     }
 }
