@@ -202,6 +202,64 @@ fn emfile_child() {
     }
 }
 
+/// A read or write is never the one to fail with `EMFILE` (std's never
+/// do): in a runtime where no green thread has waited on a socket yet, a
+/// read that must wait while the process is out of descriptors waits (and
+/// its timeout passes, `WouldBlock`), and then gets its data.
+#[test]
+fn a_first_wait_needs_no_descriptor() {
+    let (ok, out) = run_in_child("first_wait_child");
+    assert!(ok, "{out}");
+}
+
+#[test]
+#[ignore = "run by a_first_wait_needs_no_descriptor in a child process"]
+fn first_wait_child() {
+    if in_child("first_wait_child") {
+        watchdog_for(std::time::Duration::from_secs(60), first_wait);
+    }
+}
+
+fn first_wait() {
+    let limit = nofile_limit();
+    // The sockets are made on this OS thread: nothing has waited on a
+    // socket in the runtime when its green thread reads.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client =
+        TcpStream::from(std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+    let server = TcpStream::from(listener.accept().unwrap().0);
+    let rt = net_util::runtime(2);
+    rt.block_on(move || {
+        set_nofile_limit(fd_count() as u64 + 8);
+        let mut fillers = Vec::new();
+        loop {
+            match std::fs::File::open("/dev/null") {
+                Ok(f) => fillers.push(f),
+                Err(e) if is_emfile(&e) => break,
+                Err(e) => panic!("open: {e}"),
+            }
+        }
+        client
+            .set_read_timeout(Some(std::time::Duration::from_millis(20)))
+            .unwrap();
+        let err = (&client).read(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+        // A reader parked (no timeout) while a writer comes: the data
+        // arrives, with every descriptor still taken.
+        client.set_read_timeout(None).unwrap();
+        let writer = grove::go(move || {
+            (&server).write_all(b"grove").unwrap();
+            server
+        });
+        let mut got = [0u8; 5];
+        (&client).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"grove");
+        drop(writer.join().unwrap());
+        drop(fillers);
+    });
+    set_nofile_limit(limit.rlim_cur);
+}
+
 fn is_emfile(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EMFILE)
 }

@@ -3,9 +3,10 @@
 //!
 //! # The model
 //!
-//! - **One OS poller per runtime** (epoll, through `mio`), made when the
-//!   first file descriptor is registered. Every descriptor is registered
-//!   once, edge-triggered, for reading and writing ([`Registration`]).
+//! - **One OS poller per runtime** (epoll, through `mio`), made with the
+//!   runtime (3 descriptors), polled only while descriptors are registered.
+//!   Every descriptor is registered once, edge-triggered, for reading and
+//!   writing ([`Registration`]).
 //! - **Readiness is a word per registration** (`ScheduledIo`): a ready bit
 //!   per direction and a tick counting events. The poller sets bits and
 //!   bumps the tick; an operation that fails with `WouldBlock` clears its
@@ -242,7 +243,7 @@ struct Slots {
 pub(crate) const NO_POLLER: usize = usize::MAX;
 
 impl Driver {
-    fn new() -> io::Result<Driver> {
+    pub(crate) fn new() -> io::Result<Driver> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
@@ -408,22 +409,14 @@ fn split(token: Token) -> (usize, u32) {
 }
 
 impl Shared {
-    /// This runtime's poller, made on first use.
-    pub(crate) fn driver(&self) -> io::Result<&Driver> {
-        if let Some(driver) = self.io.get() {
-            return Ok(driver);
-        }
-        let _init = self.io_init.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(driver) = self.io.get() {
-            return Ok(driver);
-        }
-        let driver = Driver::new()?;
-        Ok(self.io.get_or_init(|| driver))
+    /// This runtime's poller.
+    pub(crate) fn driver(&self) -> &Driver {
+        &self.io
     }
 
-    /// The poller, if one was made and has descriptors registered.
+    /// The poller, if it has descriptors registered.
     pub(crate) fn used_driver(&self) -> Option<&Driver> {
-        self.io.get().filter(|d| d.is_used())
+        Some(&self.io).filter(|d| d.is_used())
     }
 }
 
@@ -470,7 +463,7 @@ impl Registration {
     pub unsafe fn new(handle: &Handle, fd: BorrowedFd<'_>) -> io::Result<Registration> {
         let fd = fd.as_raw_fd();
         let shared = handle.shared().clone();
-        let (token, io) = shared.driver()?.register(fd)?;
+        let (token, io) = shared.driver().register(fd)?;
         Ok(Registration {
             fd,
             token,
@@ -612,11 +605,10 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if let Some(driver) = self.shared.io.get() {
-            let _ = driver.registry.deregister(&mut SourceFd(&self.fd));
-            driver.release(self.token);
-            driver.registered.fetch_sub(1, Ordering::Relaxed);
-        }
+        let driver = self.shared.driver();
+        let _ = driver.registry.deregister(&mut SourceFd(&self.fd));
+        driver.release(self.token);
+        driver.registered.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -201,9 +201,11 @@ pub(crate) struct Shared {
     /// (`after_func`) that will start a green thread here.
     wake_holds: AtomicUsize,
     shutdown_waiter: Mutex<Option<Unparker>>,
-    /// The poller, made when the first descriptor is registered (see `io`).
-    pub(crate) io: OnceLock<crate::io::Driver>,
-    pub(crate) io_init: Mutex<()>,
+    /// The poller (see `io`), made with the runtime: made at the first
+    /// wait on a socket instead, a process out of descriptors then would
+    /// fail that read or write with `EMFILE`, which std's never return. A
+    /// runtime that never waits on a descriptor never polls it.
+    pub(crate) io: crate::io::Driver,
     pub(crate) blocking: Arc<crate::blocking::Pool>,
 }
 
@@ -226,11 +228,9 @@ impl Shared {
     /// Wakes worker `index` from its sleep: its futex, or the poller if it
     /// is the one blocked in it (see `io`).
     pub(crate) fn wake_worker(&self, index: usize) {
-        if let Some(driver) = self.io.get() {
-            if driver.poller.load(Ordering::SeqCst) == index {
-                driver.wake();
-                return;
-            }
+        if self.io.poller.load(Ordering::SeqCst) == index {
+            self.io.wake();
+            return;
         }
         self.workers[index].unparker.unpark();
     }
@@ -508,8 +508,7 @@ impl Scheduler {
             external_spawned: AtomicU64::new(0),
             wake_holds: AtomicUsize::new(0),
             shutdown_waiter: Mutex::new(None),
-            io: OnceLock::new(),
-            io_init: Mutex::new(()),
+            io: crate::io::Driver::new()?,
             blocking: Arc::new(crate::blocking::Pool::new(
                 config.max_blocking_threads,
                 format!("{}-blocking", config.thread_name),
