@@ -1065,3 +1065,127 @@ fn nonblocking_mode_is_shared_by_clones() {
         });
     });
 }
+
+/// Sets `SO_RCVTIMEO` on `fd` (std has no setter for a listener; socket2's
+/// `set_read_timeout` does this).
+fn set_rcvtimeo(fd: i32, timeout: Duration) {
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: `tv` is a live timeval, its size passed with it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "setsockopt: {}", io::Error::last_os_error());
+}
+
+/// A receive timeout set on a listener's descriptor bounds `accept`, as
+/// the kernel's blocking accept (std's) honours it: `WouldBlock` once it
+/// passes, in a green thread and on an OS thread, for TCP and Unix
+/// listeners; cleared, `accept` waits for the connection again.
+#[test]
+fn accept_honours_the_listeners_receive_timeout() {
+    on_each_runtime(|_| {
+        let timeout = Duration::from_millis(20);
+        let (listener, addr) = local_listener();
+        set_rcvtimeo(listener.as_raw_fd(), timeout);
+        let start = Instant::now();
+        let err = listener.accept().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+        assert!(start.elapsed() >= timeout);
+        // The same listener, from an OS thread.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let err = listener.accept().unwrap_err();
+                assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+            })
+            .join()
+            .unwrap();
+        });
+        // std's answer on the same kind of socket, for the record.
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        set_rcvtimeo(std_listener.as_raw_fd(), timeout);
+        let std_err = std_listener.accept().unwrap_err();
+        assert_eq!(std_err.kind(), err.kind());
+
+        let dir = std::env::temp_dir().join(format!(
+            "grove-accept-timeout-{}-{:?}",
+            std::process::id(),
+            Instant::now()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sock");
+        let unix = grove::net::unix::UnixListener::bind(&path).unwrap();
+        set_rcvtimeo(unix.as_raw_fd(), timeout);
+        let err = unix.accept().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+        drop(unix);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        // Cleared: the wait lasts until the connection comes.
+        set_rcvtimeo(listener.as_raw_fd(), Duration::ZERO);
+        let client = grove::go(move || TcpStream::connect(addr).unwrap());
+        let (server, _) = listener.accept().unwrap();
+        let client = client.join().unwrap();
+        assert_eq!(server.peer_addr().unwrap(), client.local_addr().unwrap());
+    });
+}
+
+/// A read or peek of nothing on a TCP stream waits for data like any read,
+/// and if the read timeout passes first returns `Ok(0)`, as std's blocking
+/// `recv` of zero bytes does (a Unix stream's says `WouldBlock`, as
+/// std's); in non-blocking mode it says `WouldBlock`, as std's.
+#[test]
+fn an_empty_tcp_read_whose_timeout_passes_reads_nothing_as_std() {
+    on_each_runtime(|_| {
+        let timeout = Duration::from_millis(10);
+        let (client, server) = registered_pair();
+        client.set_read_timeout(Some(timeout)).unwrap();
+        // std's answers, on a std pair.
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let std_client = std::net::TcpStream::connect(std_listener.local_addr().unwrap()).unwrap();
+        let _std_server = std_listener.accept().unwrap();
+        std_client.set_read_timeout(Some(timeout)).unwrap();
+        assert_eq!((&std_client).read(&mut []).unwrap(), 0);
+        assert_eq!(std_client.peek(&mut []).unwrap(), 0);
+
+        let start = Instant::now();
+        assert_eq!((&client).read(&mut []).unwrap(), 0);
+        assert!(start.elapsed() >= timeout, "it waited for the timeout");
+        assert_eq!(client.peek(&mut []).unwrap(), 0);
+        let mut none: [io::IoSliceMut<'_>; 0] = [];
+        assert_eq!((&client).read_vectored(&mut none).unwrap(), 0);
+        // From an OS thread too.
+        std::thread::scope(|s| {
+            s.spawn(|| assert_eq!((&client).read(&mut []).unwrap(), 0))
+                .join()
+                .unwrap();
+        });
+        // Non-blocking: one try, WouldBlock, as std's.
+        client.set_nonblocking(true).unwrap();
+        std_client.set_nonblocking(true).unwrap();
+        let err = (&client).read(&mut []).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        let std_err = (&std_client).read(&mut []).unwrap_err();
+        assert_eq!(std_err.kind(), io::ErrorKind::WouldBlock);
+        client.set_nonblocking(false).unwrap();
+        // With data queued, at once; the data stays.
+        (&server).write_all(b"x").unwrap();
+        client.set_read_timeout(None).unwrap();
+        let mut b = [0u8; 1];
+        (&client).read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"x");
+        (&server).write_all(b"y").unwrap();
+        assert_eq!(client.peek(&mut b).unwrap(), 1);
+        assert_eq!((&client).read(&mut []).unwrap(), 0);
+        (&client).read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"y");
+    });
+}

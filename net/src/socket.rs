@@ -51,6 +51,9 @@ pub(crate) enum Expiry {
     WouldBlock,
     /// `connect_timeout`: `TimedOut`, as std.
     TimedOut,
+    /// A TCP read or peek of nothing: `Ok(0)` (see `Socket::io_read_nothing`);
+    /// the wait's own error is kept for the caller to turn into that.
+    Empty,
 }
 
 pub(crate) struct Socket<S> {
@@ -257,6 +260,31 @@ impl<S: AsFd + WriteEvents> Socket<S> {
         self.io_with(dir, Expiry::WouldBlock, timeout, op, Some(partial))
     }
 
+    /// A TCP stream's read or peek into an empty buffer, by `op`: like any
+    /// read it waits for data (or the end of the stream), but when the
+    /// socket's read timeout passes first it returns `Ok(0)`, which is what
+    /// the kernel's blocking `recv` of zero bytes answers then, and so
+    /// std's (a Unix stream's answers `EAGAIN`, and goes through
+    /// [`io_stream`](Self::io_stream)). In non-blocking mode the one try's
+    /// `WouldBlock` stands, as std's.
+    #[track_caller]
+    pub(crate) fn io_read_nothing(
+        &self,
+        timeout: impl FnOnce(&S) -> io::Result<Option<Duration>>,
+        op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        match self.io_with(
+            Direction::Read,
+            Expiry::Empty,
+            timeout,
+            op,
+            None::<fn(&usize) -> bool>,
+        ) {
+            Err(e) if is_expiry(&e) => Ok(0),
+            done => done,
+        }
+    }
+
     #[track_caller]
     fn io_with<R>(
         &self,
@@ -281,6 +309,7 @@ impl<S: AsFd + WriteEvents> Socket<S> {
             Err(e) if is_expiry(&e) => Err(match expiry {
                 Expiry::WouldBlock => io::Error::from_raw_os_error(libc::EAGAIN),
                 Expiry::TimedOut => io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
+                Expiry::Empty => e,
             }),
             done => done,
         }
@@ -470,7 +499,11 @@ fn is_expiry(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::TimedOut && e.raw_os_error().is_none()
 }
 
-/// The timeout of an operation that has none.
-pub(crate) fn no_timeout<S>(_: &S) -> io::Result<Option<Duration>> {
-    Ok(None)
+/// A listener's `accept` timeout: its receive timeout (`SO_RCVTIMEO`),
+/// which the kernel's blocking accept, and so std's, honours. std offers no
+/// setter for it on a listener; one set through the descriptor (socket2's
+/// `set_read_timeout`, `setsockopt`) bounds grove's `accept` as it bounds
+/// std's.
+pub(crate) fn accept_timeout<S: AsFd>(s: &S) -> io::Result<Option<Duration>> {
+    crate::sys::rcv_timeout(s.as_fd().as_raw_fd())
 }

@@ -111,3 +111,30 @@ pub(crate) fn bool_opt(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::
         Ok(value != 0)
     }
 }
+
+/// The receive timeout (`SO_RCVTIMEO`) of the socket `fd`: `None` where it
+/// is zero (no timeout), as std's `read_timeout` reads it.
+pub(crate) fn rcv_timeout(fd: RawFd) -> io::Result<Option<std::time::Duration>> {
+    // SAFETY: an all-zero timeval is a valid value to be overwritten.
+    let mut tv: libc::timeval = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` and `len` are live and describe a `timeval` buffer.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&mut tv as *mut libc::timeval).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if tv.tv_sec == 0 && tv.tv_usec == 0 {
+        return Ok(None);
+    }
+    let secs = u64::try_from(tv.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(tv.tv_usec).unwrap_or(0) * 1000;
+    Ok(Some(std::time::Duration::new(secs, nanos)))
+}

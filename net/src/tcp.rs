@@ -9,7 +9,7 @@ use grove_scheduler::io::Direction;
 
 use crate::addr;
 use crate::fd::{fd_impls, owned_stream_io};
-use crate::socket::{no_timeout, stream_len, vectored_len, Expiry, Socket};
+use crate::socket::{accept_timeout, stream_len, vectored_len, Expiry, Socket};
 use crate::sys;
 
 /// A TCP socket server, listening for connections: `std::net::TcpListener`
@@ -89,14 +89,16 @@ impl TcpListener {
 
     /// Accepts a connection, parking the green thread until one comes. A
     /// failure (`EMFILE` when the process is out of descriptors, say) is
-    /// returned; the listener keeps working.
+    /// returned; the listener keeps working. A receive timeout set on the
+    /// listener's descriptor (`SO_RCVTIMEO`, socket2's `set_read_timeout`)
+    /// bounds the wait, as it bounds std's: `WouldBlock` when it passes.
     #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = self
-            .0
-            .io(Direction::Read, Expiry::WouldBlock, no_timeout, |l| {
-                l.accept()
-            })?;
+        let (stream, peer) =
+            self.0
+                .io(Direction::Read, Expiry::WouldBlock, accept_timeout, |l| {
+                    l.accept()
+                })?;
         stream.set_nonblocking(true)?;
         Ok((TcpStream(Socket::new(stream)), peer))
     }
@@ -233,6 +235,9 @@ impl TcpStream {
     /// are there (`MSG_PEEK`).
     #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return self.0.io_read_nothing(read_timeout, |s| s.peek(buf));
+        }
         self.0
             .io(Direction::Read, Expiry::WouldBlock, read_timeout, |s| {
                 s.peek(buf)
@@ -334,6 +339,9 @@ impl Read for &TcpStream {
     #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let len = stream_len(buf.len());
+        if len == 0 {
+            return self.0.io_read_nothing(read_timeout, |mut s| s.read(buf));
+        }
         self.0
             .io_stream(Direction::Read, read_timeout, len, |mut s| s.read(buf))
     }
@@ -341,6 +349,11 @@ impl Read for &TcpStream {
     #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let len = vectored_len(bufs.iter().map(|b| b.len()));
+        if len == 0 {
+            return self
+                .0
+                .io_read_nothing(read_timeout, |mut s| s.read_vectored(bufs));
+        }
         self.0
             .io_stream(Direction::Read, read_timeout, len, |mut s| {
                 s.read_vectored(bufs)

@@ -20,7 +20,7 @@ use grove_scheduler::park;
 
 use crate::fd::{fd_impls, owned_stream_io};
 use crate::socket::{
-    no_timeout, stream_len, vectored_len, Expiry, Socket, FIRST_PAUSE, LAST_PAUSE,
+    accept_timeout, stream_len, vectored_len, Expiry, Socket, FIRST_PAUSE, LAST_PAUSE,
 };
 use crate::sys;
 
@@ -111,13 +111,15 @@ impl UnixListener {
 
     /// Accepts a connection, parking the green thread until one comes.
     /// A failure (`EMFILE`, say) is returned; the listener keeps working.
+    /// A receive timeout set on the listener's descriptor (`SO_RCVTIMEO`)
+    /// bounds the wait, as it bounds std's: `WouldBlock` when it passes.
     #[track_caller]
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (stream, addr) = self
-            .0
-            .io(Direction::Read, Expiry::WouldBlock, no_timeout, |l| {
-                l.accept()
-            })?;
+        let (stream, addr) =
+            self.0
+                .io(Direction::Read, Expiry::WouldBlock, accept_timeout, |l| {
+                    l.accept()
+                })?;
         stream.set_nonblocking(true)?;
         Ok((UnixStream(Socket::new(stream)), addr))
     }
