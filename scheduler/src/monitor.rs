@@ -41,6 +41,16 @@ pub(crate) struct Watch {
     /// The running green thread blocks the worker's OS thread while
     /// unwinding a panic (see `worker::block_os_thread`).
     pub(crate) blocked_unwinding: AtomicBool,
+    /// The worker's OS thread blocks outside any green thread, in a
+    /// destructor the worker runs itself at shutdown (of a closure dropped
+    /// unrun, of a forced unwind's panic payload nobody joins): see
+    /// `worker::os_park`. It holds every green thread homed here, as
+    /// `blocked_unwinding` does.
+    pub(crate) blocked_outside: AtomicBool,
+    /// The green thread whose closure the worker is dropping unrun at
+    /// shutdown (0: none), so that a shutdown that gives up on the worker
+    /// counts that green thread as stuck with it.
+    pub(crate) dropping: AtomicU64,
     /// The deadline of that block, if it has one: it ends by itself then
     /// (a destructor's `sleep` or `recv_timeout`), and a shutdown waits for
     /// it (see `shutdown`, step 4).

@@ -350,7 +350,7 @@ fn park_inner_as(
         },
     );
     if !suspended {
-        os_park(deadline);
+        worker::os_park(deadline, os_park);
     }
 }
 

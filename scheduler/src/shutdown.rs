@@ -247,7 +247,16 @@ fn is_stuck(shared: &Shared, task: &TaskRef) -> bool {
         return true;
     }
     let home = header.home.load(Ordering::Relaxed);
-    header.state.load().is_started() && home != usize::MAX && shared.workers[home].is_abandoned()
+    if header.state.load().is_started() && home != usize::MAX && shared.workers[home].is_abandoned()
+    {
+        return true;
+    }
+    // Its closure is being dropped unrun by a worker given up on in that
+    // destructor (see `worker::os_park`).
+    shared
+        .workers
+        .iter()
+        .any(|w| w.is_abandoned() && w.watch.dropping.load(Ordering::SeqCst) == header.id)
 }
 
 /// Step 4: abandons the worker of every green thread that blocks its OS
@@ -264,6 +273,26 @@ fn is_stuck(shared: &Shared, task: &TaskRef) -> bool {
 /// no call in flight but not yet woken, so nothing is abandoned this time.
 fn abandon_blocked_workers(shared: &Shared, tasks: &[TaskRef], calls_done: u64) {
     let now = Instant::now();
+    // A worker's OS thread blocked outside any green thread, in a
+    // destructor it runs itself (see `worker::os_park`), the same way.
+    for (index, w) in shared.workers.iter().enumerate() {
+        let timed = w
+            .watch
+            .blocked_until()
+            .is_some_and(|d| d.checked_add(STUCK_GRACE).is_none_or(|end| now < end));
+        if w.watch.blocked_outside.load(Ordering::SeqCst)
+            && shared.blocking.calls_done.load(Ordering::SeqCst) == calls_done
+            && !timed
+            && !w.abandoned.swap(true, Ordering::SeqCst)
+        {
+            eprintln!(
+                "grove: worker thread {index} is blocked in a destructor it ran outside any green \
+                 thread at shutdown (of a green thread's closure dropped unrun, or of a result \
+                 nobody joins), and nothing else progressed; it is leaked, with the green \
+                 threads homed on it"
+            );
+        }
+    }
     for task in tasks {
         let header = task.header();
         let home = header.home.load(Ordering::Relaxed);

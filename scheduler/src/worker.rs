@@ -583,6 +583,28 @@ pub(crate) fn block_os_thread(header: &Header, deadline: Option<Instant>) {
     }
 }
 
+/// Parks the calling OS thread, outside any green thread, by `park`. On a
+/// worker's own OS thread that is user code the worker runs itself, at
+/// shutdown: a destructor of a closure dropped unrun, or of a forced
+/// unwind's panic payload nobody joins. If what it waits for needs a green
+/// thread homed on this worker, it waits forever, holding them all; the
+/// block is noted in the worker's watch, so that a shutdown that sees
+/// nothing progress gives the worker up (see `shutdown`, step 4) rather
+/// than wait for it forever.
+pub(crate) fn os_park(deadline: Option<Instant>, park: impl FnOnce(Option<Instant>)) {
+    with_worker(|w| {
+        let Some(w) = w else {
+            return park(deadline);
+        };
+        let watch = &w.me().watch;
+        watch.set_blocked_until(deadline);
+        watch.blocked_outside.store(true, Ordering::SeqCst);
+        park(deadline);
+        watch.blocked_outside.store(false, Ordering::SeqCst);
+        watch.set_blocked_until(None);
+    })
+}
+
 /// How late the kernel may end this worker's timed sleeps (on its futex,
 /// or in the poller) to batch wake-ups: Linux's default is 50 µs, which a
 /// green thread's short sleep would pay on top of its length. A worker's
@@ -1598,7 +1620,13 @@ impl Worker {
     fn start_or_send_home(&self, task: Runnable) -> Option<Runnable> {
         let header = task.header();
         if self.shared.is_shutting_down() {
+            // The closure's destructor runs here, on this OS thread: if it
+            // blocks for good, the shutdown counts this green thread as
+            // stuck with the worker (see `os_park`).
+            let watch = &self.me().watch;
+            watch.dropping.store(header.id, Ordering::SeqCst);
             task.cancel(Box::new(UNWOUND));
+            watch.dropping.store(0, Ordering::SeqCst);
             self.complete(task);
             return None;
         }
