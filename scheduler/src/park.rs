@@ -629,6 +629,12 @@ fn budget_spent() {
 }
 
 /// Sleeps: parks the green thread (not its worker) until `d` has passed.
+///
+/// A sleep of more than nothing is always a yield point, as Go's `Sleep`
+/// of more than nothing always parks: one so short that it is over before
+/// it could park (`sleep(1ns)`) yields instead, so that a loop of them
+/// (`while !stop { sleep(1ns) }`) lets the green threads homed on its
+/// worker run, among them the one that would set `stop`.
 #[track_caller]
 pub fn sleep(d: Duration) {
     if !in_green_thread() {
@@ -641,7 +647,9 @@ pub fn sleep(d: Duration) {
             park_inner(&SLEEP, None, at);
         }
     };
-    sleep_until_inner(deadline, at);
+    if !sleep_until_inner(deadline, at) && !d.is_zero() {
+        yield_now();
+    }
 }
 
 /// Sleeps until `deadline`.
@@ -657,8 +665,13 @@ pub fn sleep_until(deadline: Instant) {
     sleep_until_inner(deadline, Location::caller());
 }
 
-fn sleep_until_inner(deadline: Instant, at: &'static Location<'static>) {
+/// Parks until `deadline`; false if it was past at the first look (no
+/// park was made).
+fn sleep_until_inner(deadline: Instant, at: &'static Location<'static>) -> bool {
+    let mut parked = false;
     while Instant::now() < deadline {
         park_inner(&SLEEP, Some(deadline), at);
+        parked = true;
     }
+    parked
 }
