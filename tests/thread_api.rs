@@ -1135,29 +1135,36 @@ fn deprecated_std_twins_and_debug() {
 /// parks: a green thread looping on `sleep(1ns)` (over before it could
 /// park) lets the green threads of its worker run, here the one that ends
 /// the loop (Go's `TestTickerConcurrentStress` shape). On one worker it
-/// used to hold the worker for good.
+/// used to hold the worker for good. A loop of `sleep(0)` lets them run
+/// too, within its budget of operations.
 #[test]
 fn a_loop_of_tiny_sleeps_lets_its_worker_run_others() {
     watchdog(|| {
-        runtime(1).block_on(|| {
-            let stop = Arc::new(AtomicBool::new(false));
-            let rounds = Arc::new(AtomicU64::new(0));
-            let (started_tx, started_rx) = grove::chan::bounded(0);
-            let looper = {
-                let (stop, rounds) = (stop.clone(), rounds.clone());
-                grove::go(move || {
-                    started_tx.send(()).unwrap();
-                    while !stop.load(Ordering::SeqCst) {
-                        thread::sleep(Duration::from_nanos(1));
-                        rounds.fetch_add(1, Ordering::SeqCst);
-                    }
-                })
-            };
-            // Runs again only if the looper lets the worker go.
-            started_rx.recv().unwrap();
-            stop.store(true, Ordering::SeqCst);
-            looper.join().unwrap();
-            assert!(rounds.load(Ordering::SeqCst) >= 1);
-        });
+        for nanos in [1, 0] {
+            tiny_sleeps_let_others_run(Duration::from_nanos(nanos));
+        }
+    });
+}
+
+fn tiny_sleeps_let_others_run(d: Duration) {
+    runtime(1).block_on(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let rounds = Arc::new(AtomicU64::new(0));
+        let (started_tx, started_rx) = grove::chan::bounded(0);
+        let looper = {
+            let (stop, rounds) = (stop.clone(), rounds.clone());
+            grove::go(move || {
+                started_tx.send(()).unwrap();
+                while !stop.load(Ordering::SeqCst) {
+                    thread::sleep(d);
+                    rounds.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        // Runs again only if the looper lets the worker go.
+        started_rx.recv().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        looper.join().unwrap();
+        assert!(rounds.load(Ordering::SeqCst) >= 1);
     });
 }

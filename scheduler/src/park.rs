@@ -647,8 +647,12 @@ pub fn sleep(d: Duration) {
             park_inner(&SLEEP, None, at);
         }
     };
-    if !sleep_until_inner(deadline, at) && !d.is_zero() {
-        yield_now();
+    if !sleep_until_inner(deadline, at) {
+        if d.is_zero() {
+            coop_tick(); // a loop of them still lets others run
+        } else {
+            yield_now();
+        }
     }
 }
 
@@ -662,7 +666,9 @@ pub fn sleep_until(deadline: Instant) {
         }
         return;
     }
-    sleep_until_inner(deadline, Location::caller());
+    if !sleep_until_inner(deadline, Location::caller()) {
+        coop_tick(); // past already: a loop of them still lets others run
+    }
 }
 
 /// Parks until `deadline`; false if it was past at the first look (no
