@@ -58,10 +58,12 @@ impl fmt::Debug for Condvar {
 }
 
 impl Condvar {
-    /// A condition variable nobody waits on.
-    pub const fn new() -> Condvar {
-        Condvar {
-            monitor: Monitor::new(0),
+    const_unless_loom! {
+        /// A condition variable nobody waits on.
+        pub fn new() -> Condvar {
+            Condvar {
+                monitor: Monitor::new(0),
+            }
         }
     }
 
@@ -234,11 +236,13 @@ impl fmt::Debug for Barrier {
 }
 
 impl Barrier {
-    /// A barrier for `n` threads (0 and 1 never wait).
-    pub const fn new(n: usize) -> Barrier {
-        Barrier {
-            n,
-            monitor: Monitor::new((0, 0)),
+    const_unless_loom! {
+        /// A barrier for `n` threads (0 and 1 never wait).
+        pub fn new(n: usize) -> Barrier {
+            Barrier {
+                n,
+                monitor: Monitor::new((0, 0)),
+            }
         }
     }
 
@@ -303,5 +307,84 @@ impl Drop for Arrival<'_> {
                 }
             });
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! The monitor under `Condvar` (its count of waiters, the wake-ups it
+    //! hands out) under loom, on plain threads: every interleaving up to
+    //! three preemptions. A lost wake-up shows as loom's deadlock report.
+    use super::super::Mutex;
+    use super::Condvar;
+    use loom::sync::Arc;
+
+    /// A waiter woken by something other than the notify it waits for (a
+    /// wake-up handed on by a waiter that left, as `PassOn` does), and a
+    /// notify that comes while it is between that wake-up and its next
+    /// look under the monitor's lock: the notify must not be lost. It was,
+    /// when a waiter left the count of waiters at each wake-up and joined
+    /// it again only at its next look: the notifier, seeing nobody
+    /// counted, changed nothing, and the waiter slept again for good.
+    #[test]
+    fn a_notify_between_a_waiters_wake_ups_is_not_lost() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(|| {
+            let pair = Arc::new((Mutex::new(false), Condvar::new()));
+            let waiter = {
+                let pair = pair.clone();
+                loom::thread::spawn(move || {
+                    let (ready, cv) = &*pair;
+                    let mut guard = ready.lock().unwrap();
+                    while !*guard {
+                        guard = cv.wait(guard).unwrap();
+                    }
+                })
+            };
+            let stray = {
+                let pair = pair.clone();
+                loom::thread::spawn(move || {
+                    pair.1.monitor.notify(1);
+                })
+            };
+            let (ready, cv) = &*pair;
+            *ready.lock().unwrap() = true;
+            cv.notify_one();
+            waiter.join().unwrap();
+            stray.join().unwrap();
+        });
+    }
+
+    /// Two waiters and two `notify_one`s: both waiters return.
+    #[test]
+    fn two_notifies_wake_two_waiters() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(|| {
+            let pair = Arc::new((Mutex::new(0usize), Condvar::new()));
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let pair = pair.clone();
+                    loom::thread::spawn(move || {
+                        let (tickets, cv) = &*pair;
+                        let mut guard = tickets.lock().unwrap();
+                        while *guard == 0 {
+                            guard = cv.wait(guard).unwrap();
+                        }
+                        *guard -= 1;
+                    })
+                })
+                .collect();
+            let (tickets, cv) = &*pair;
+            for _ in 0..2 {
+                *tickets.lock().unwrap() += 1;
+                cv.notify_one();
+            }
+            for w in waiters {
+                w.join().unwrap();
+            }
+            assert_eq!(*tickets.lock().unwrap(), 0);
+        });
     }
 }

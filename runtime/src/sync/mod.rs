@@ -80,6 +80,21 @@
 //! `grove_scheduler::wait`), except `Mutex`, which uses the queue directly
 //! for Go's starvation hand-off.
 
+/// Emits a constructor as a `const fn`, or, under `--cfg loom` (the model
+/// checks), as a plain `fn`: the monitor under these primitives is built
+/// on loom's lock and atomics there, which have no `const` constructors.
+macro_rules! const_unless_loom {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($args:tt)*) -> $ret:ty $body:block) => {
+        #[cfg(not(loom))]
+        $(#[$meta])*
+        $vis const fn $name($($args)*) -> $ret $body
+
+        #[cfg(loom)]
+        $(#[$meta])*
+        $vis fn $name($($args)*) -> $ret $body
+    };
+}
+
 mod condvar;
 mod errgroup;
 mod monitor;
@@ -97,6 +112,7 @@ pub use mutex::{Mutex, MutexGuard};
 pub use once::{LazyLock, Once, OnceLock, OnceState};
 
 /// std's deprecated `ONCE_INIT`: a new [`Once`].
+#[cfg(not(loom))]
 #[deprecated(note = "replaced by `Once::new()`, as std's `ONCE_INIT` is")]
 #[allow(clippy::declare_interior_mutable_const)]
 pub const ONCE_INIT: Once = Once::new();

@@ -16,9 +16,14 @@
 //! sees the change or the notifier sees the waiter: no wake-up is lost.
 
 use std::panic::Location;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
+
+// loom's under `--cfg loom`, for the model at the end of this file.
+#[cfg(loom)]
+use loom::sync::{atomic::AtomicUsize, Mutex, MutexGuard};
+#[cfg(not(loom))]
+use std::sync::{atomic::AtomicUsize, Mutex, MutexGuard};
 
 use grove_scheduler::park::WaitReason;
 use grove_scheduler::wait::{self, Claimed, WaitQueue, Woken};
@@ -55,13 +60,15 @@ impl<S> Drop for PassOn<'_, S> {
 }
 
 impl<S> Monitor<S> {
-    pub(crate) const fn new(state: S) -> Monitor<S> {
-        Monitor {
-            inner: Mutex::new(Inner {
-                state,
-                waiters: WaitQueue::new(),
-            }),
-            queued: AtomicUsize::new(0),
+    const_unless_loom! {
+        pub(crate) fn new(state: S) -> Monitor<S> {
+            Monitor {
+                inner: Mutex::new(Inner {
+                    state,
+                    waiters: WaitQueue::new(),
+                }),
+                queued: AtomicUsize::new(0),
+            }
         }
     }
 

@@ -58,11 +58,13 @@ impl Default for Once {
 }
 
 impl Once {
-    /// A `Once` that has not run.
-    pub const fn new() -> Once {
-        Once {
-            state: AtomicU8::new(INCOMPLETE),
-            monitor: Monitor::new(()),
+    const_unless_loom! {
+        /// A `Once` that has not run.
+        pub fn new() -> Once {
+            Once {
+                state: AtomicU8::new(INCOMPLETE),
+                monitor: Monitor::new(()),
+            }
         }
     }
 
@@ -209,11 +211,13 @@ impl<T: fmt::Debug> fmt::Debug for OnceLock<T> {
 }
 
 impl<T> OnceLock<T> {
-    /// An empty cell.
-    pub const fn new() -> OnceLock<T> {
-        OnceLock {
-            once: Once::new(),
-            value: std::sync::OnceLock::new(),
+    const_unless_loom! {
+        /// An empty cell.
+        pub fn new() -> OnceLock<T> {
+            OnceLock {
+                once: Once::new(),
+                value: std::sync::OnceLock::new(),
+            }
         }
     }
 
@@ -347,11 +351,13 @@ pub struct LazyLock<T, F = fn() -> T> {
 }
 
 impl<T, F: FnOnce() -> T> LazyLock<T, F> {
-    /// A `LazyLock` that will run `f` on first use.
-    pub const fn new(f: F) -> LazyLock<T, F> {
-        LazyLock {
-            cell: OnceLock::new(),
-            init: std::sync::Mutex::new(Some(f)),
+    const_unless_loom! {
+        /// A `LazyLock` that will run `f` on first use.
+        pub fn new(f: F) -> LazyLock<T, F> {
+            LazyLock {
+                cell: OnceLock::new(),
+                init: std::sync::Mutex::new(Some(f)),
+            }
         }
     }
 

@@ -99,13 +99,15 @@ impl<'a, T: ?Sized> RwLockReadGuard<'a, T> {
 unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
 
 impl<T> RwLock<T> {
-    /// An unlocked lock holding `value`.
-    pub const fn new(value: T) -> RwLock<T> {
-        RwLock {
-            state: AtomicUsize::new(0),
-            poison: AtomicBool::new(false),
-            monitor: Monitor::new(0),
-            data: UnsafeCell::new(value),
+    const_unless_loom! {
+        /// An unlocked lock holding `value`.
+        pub fn new(value: T) -> RwLock<T> {
+            RwLock {
+                state: AtomicUsize::new(0),
+                poison: AtomicBool::new(false),
+                monitor: Monitor::new(0),
+                data: UnsafeCell::new(value),
+            }
         }
     }
 
