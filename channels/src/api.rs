@@ -76,7 +76,8 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 ///
 /// A slow receiver gets the latest due tick, and the ticks it missed
 /// before that are dropped; the schedule stays fixed (Go 1.23's
-/// `time.Ticker`). That is on purpose unlike crossbeam-channel's `tick`,
+/// `time.Ticker`, whose one tick for a slow receiver carries the earliest
+/// missed instant instead). That is on purpose unlike crossbeam-channel's `tick`,
 /// which starts its next period from the moment a late tick is received
 /// and so drifts: a Go program's ticker keeps its rhythm whatever its
 /// receiver does.
