@@ -370,7 +370,10 @@ impl Builder {
 
     /// The most OS threads [`crate::blocking`] may use at once for this
     /// runtime (at least 1; 512 by default). Calls beyond it wait for a
-    /// free thread.
+    /// free thread: calls that wait on each other (one waits for what a
+    /// call queued behind it would send) then wait for ever, and so does
+    /// dropping the runtime, which waits for every call in flight. Keep
+    /// the limit above the number of such calls at once.
     pub fn max_blocking_threads(mut self, n: usize) -> Builder {
         self.config.max_blocking_threads = n;
         self
