@@ -394,7 +394,10 @@ impl Builder {
         self
     }
 
-    /// Starts the runtime.
+    /// Starts the runtime: its workers, its monitor thread and its socket
+    /// poller (three descriptors). `Err` for a configuration out of range
+    /// (`InvalidInput`), or when the OS refuses a thread or a descriptor
+    /// (`EMFILE`, say); nothing is left running then.
     pub fn build(self) -> io::Result<Runtime> {
         self.config.validate()?;
         Ok(Runtime {
