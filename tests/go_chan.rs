@@ -69,7 +69,11 @@ fn go_test_select_stack_adjust() {
                 // SAFETY: `cx` points at `val`, a live local of this frame,
                 // and no reference to `val` is alive across the write.
                 unsafe { *cx = 43 };
-                assert_eq!(std::hint::black_box(val), 43, "changing *cx failed to change val");
+                assert_eq!(
+                    std::hint::black_box(val),
+                    43,
+                    "changing *cx failed to change val"
+                );
                 ready.send(true).unwrap();
             }
         };
@@ -238,8 +242,8 @@ fn go_test_select7() {
 #[test]
 fn go_test_sieve1() {
     const PRIMES: [i32; 25] = [
-        2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83,
-        89, 97,
+        2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89,
+        97,
     ];
     block_on_each(|_| {
         let (primes_t, primes) = chan::bounded::<i32>(0);

@@ -186,7 +186,10 @@ fn layers(seed: u64, rng: &mut Rng, timeout: bool) {
     let mut num_timers = 0;
     let mut ctx = Context::background();
     let mut i = 0;
-    while i < MIN_LAYERS || num_timers == 0 || cancels.is_empty() || latest.iter().all(Option::is_none)
+    while i < MIN_LAYERS
+        || num_timers == 0
+        || cancels.is_empty()
+        || latest.iter().all(Option::is_none)
     {
         match rng.below(3) {
             0 => {
@@ -211,11 +214,18 @@ fn layers(seed: u64, rng: &mut Rng, timeout: bool) {
     }
     let check_values = |when: &str| {
         for (k, want) in latest.iter().enumerate() {
-            assert_eq!(get_v(&ctx, k), *want, "seed {seed}: {when}: ctx.Value(V<{k}>)");
+            assert_eq!(
+                get_v(&ctx, k),
+                *want,
+                "seed {seed}: {when}: ctx.Value(V<{k}>)"
+            );
         }
     };
     if !timeout {
-        assert!(!done_now(&ctx), "seed {seed}: ctx should not be canceled yet");
+        assert!(
+            !done_now(&ctx),
+            "seed {seed}: ctx should not be canceled yet"
+        );
     }
     check_values("before cancel");
     if timeout {
@@ -223,7 +233,11 @@ fn layers(seed: u64, rng: &mut Rng, timeout: bool) {
             Err(RecvTimeoutError::Disconnected) => {}
             other => panic!("seed {seed}: ctx should have timed out: {other:?}"),
         }
-        assert_eq!(ctx.err(), Some(ContextError::DeadlineExceeded), "seed {seed}");
+        assert_eq!(
+            ctx.err(),
+            Some(ContextError::DeadlineExceeded),
+            "seed {seed}"
+        );
         check_values("after timeout");
     } else {
         cancels[rng.below(cancels.len())].cancel();
@@ -270,7 +284,12 @@ fn go_xtest_custom_context_goroutines() {
         let g = num_green_threads();
         let check_no_goroutine = |at: &str| {
             let now = num_green_threads();
-            assert_eq!(now, g, "{at}: {} goroutines created", now as isize - g as isize);
+            assert_eq!(
+                now,
+                g,
+                "{at}: {} goroutines created",
+                now as isize - g as isize
+            );
         };
         let (ctx1, cancel1) = Context::background().with_cancel();
         check_no_goroutine("WithCancel");

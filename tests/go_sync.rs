@@ -48,10 +48,7 @@ fn go_test_rlocker() {
         for _ in 0..N {
             let (a, b) = rlocked.recv().unwrap();
             drop(a);
-            assert!(
-                wlocked.try_recv().is_err(),
-                "RLocker() didn't read-lock it"
-            );
+            assert!(wlocked.try_recv().is_err(), "RLocker() didn't read-lock it");
             drop(b);
             let w = wlocked.recv().unwrap();
             assert!(

@@ -189,7 +189,8 @@ fn go_test_adjust_timers() {
                     "seed {seed}: shouldn't be active (2)"
                 ),
                 3 | 5 | 7 => {
-                    if !timer.stop() {
+                    let stopped = timer.stop();
+                    if !stopped {
                         // Go only logs this; the value must then be there.
                         assert!(timer.receiver().recv().is_ok());
                     }
