@@ -147,12 +147,12 @@ fn go_test_doubleselect() {
 /// on `c1` and `c2` is woken by `c2`, then receives on `c1` with a plain
 /// receive; a second goroutine also waits on `c1`. Neither of the two
 /// sends on `c1` may be given to the select's stale entry (which would
-/// panic "dummy") or lost (which would hang). 100 rounds per worker count,
-/// as Go's one run.
+/// panic "dummy") or lost (which would hang). 1,000 rounds per worker
+/// count (Go: one).
 #[test]
 fn go_test_select6() {
     block_on_each(|_| {
-        for _ in 0..100 {
+        for _ in 0..1000 {
             let (c1t, c1) = chan::bounded::<bool>(0);
             let (c2t, c2) = chan::bounded::<bool>(0);
             let (c3t, c3) = chan::bounded::<bool>(0);

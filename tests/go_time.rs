@@ -144,77 +144,87 @@ fn go_test_timer_modified_earlier() {
 /// interleaving through fire, receive, reset while expired (must return
 /// false), stop after a reset (true), reset to zero while stopped (false)
 /// and a final receive. Go's bound of 750 ms on that last receive is
-/// widened to 5 s; the seed is printed on failure.
+/// widened to 5 s; 10 rounds per worker count (Go: one), the seed printed
+/// on failure.
 #[test]
 fn go_test_adjust_timers() {
-    const N: usize = 100;
     block_on_each(|_| {
-        let seed = Instant::now().elapsed().as_nanos() as u64 ^ 0x9E37_79B9_7F4A_7C15;
-        let mut s = seed | 1;
-        let mut rnd = move |n: usize| -> usize {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % n as u64) as usize
-        };
-        let mut timers: Vec<Option<Timer>> = (0..N).map(|_| None).collect();
-        let mut states = [0; N];
-        let mut indices: Vec<usize> = (0..N).collect();
-        for i in (1..N).rev() {
-            let j = rnd(i + 1);
-            indices.swap(i, j);
-        }
-        while !indices.is_empty() {
-            let ii = rnd(indices.len());
-            let i = indices[ii];
-            let state = states[i];
-            states[i] += 1;
-            if state == 0 {
-                timers[i] = Some(Timer::new(Duration::ZERO));
-                continue;
-            }
-            let timer = timers[i].as_ref().expect("armed in state 0");
-            match state {
-                1 => assert!(timer.receiver().recv().is_ok()),
-                2 => assert!(
-                    !timer.reset(Duration::from_secs(60)),
-                    "seed {seed}: shouldn't be active (1)"
-                ),
-                4 => assert!(
-                    !timer.reset(Duration::from_secs(180)),
-                    "seed {seed}: shouldn't be active (3)"
-                ),
-                6 => assert!(
-                    !timer.reset(Duration::from_secs(120)),
-                    "seed {seed}: shouldn't be active (2)"
-                ),
-                3 | 5 | 7 => {
-                    let stopped = timer.stop();
-                    if !stopped {
-                        // Go only logs this; the value must then be there.
-                        assert!(timer.receiver().recv().is_ok());
-                    }
-                }
-                8 => assert!(
-                    !timer.reset(Duration::ZERO),
-                    "seed {seed}: timer.Reset returned true"
-                ),
-                9 => {
-                    let now = Instant::now();
-                    assert!(timer.receiver().recv().is_ok());
-                    let dur = now.elapsed();
-                    assert!(
-                        dur <= Duration::from_secs(5),
-                        "seed {seed}: timer {i} took {dur:?} to complete"
-                    );
-                }
-                10 => {
-                    indices.swap_remove(ii);
-                }
-                _ => {}
-            }
+        for _ in 0..10 {
+            adjust_timers();
         }
     });
+}
+
+/// One run of Go's `TestAdjustTimers`, with a fresh seed.
+fn adjust_timers() {
+    const N: usize = 100;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let mut s = seed | 1;
+    let mut rnd = move |n: usize| -> usize {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % n as u64) as usize
+    };
+    let mut timers: Vec<Option<Timer>> = (0..N).map(|_| None).collect();
+    let mut states = [0; N];
+    let mut indices: Vec<usize> = (0..N).collect();
+    for i in (1..N).rev() {
+        let j = rnd(i + 1);
+        indices.swap(i, j);
+    }
+    while !indices.is_empty() {
+        let ii = rnd(indices.len());
+        let i = indices[ii];
+        let state = states[i];
+        states[i] += 1;
+        if state == 0 {
+            timers[i] = Some(Timer::new(Duration::ZERO));
+            continue;
+        }
+        let timer = timers[i].as_ref().expect("armed in state 0");
+        match state {
+            1 => assert!(timer.receiver().recv().is_ok()),
+            2 => assert!(
+                !timer.reset(Duration::from_secs(60)),
+                "seed {seed}: shouldn't be active (1)"
+            ),
+            4 => assert!(
+                !timer.reset(Duration::from_secs(180)),
+                "seed {seed}: shouldn't be active (3)"
+            ),
+            6 => assert!(
+                !timer.reset(Duration::from_secs(120)),
+                "seed {seed}: shouldn't be active (2)"
+            ),
+            3 | 5 | 7 => {
+                let stopped = timer.stop();
+                if !stopped {
+                    // Go only logs this; the value must then be there.
+                    assert!(timer.receiver().recv().is_ok());
+                }
+            }
+            8 => assert!(
+                !timer.reset(Duration::ZERO),
+                "seed {seed}: timer.Reset returned true"
+            ),
+            9 => {
+                let now = Instant::now();
+                assert!(timer.receiver().recv().is_ok());
+                let dur = now.elapsed();
+                assert!(
+                    dur <= Duration::from_secs(5),
+                    "seed {seed}: timer {i} took {dur:?} to complete"
+                );
+            }
+            10 => {
+                indices.swap_remove(ii);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Go 1.23's `TestAfterFuncStarvation` (issue 65178): two goroutines that
