@@ -230,15 +230,7 @@ fn first_wait() {
     let server = TcpStream::from(listener.accept().unwrap().0);
     let rt = net_util::runtime(2);
     rt.block_on(move || {
-        set_nofile_limit(fd_count() as u64 + 8);
-        let mut fillers = Vec::new();
-        loop {
-            match std::fs::File::open("/dev/null") {
-                Ok(f) => fillers.push(f),
-                Err(e) if is_emfile(&e) => break,
-                Err(e) => panic!("open: {e}"),
-            }
-        }
+        let fillers = run_out_of_descriptors(8);
         client
             .set_read_timeout(Some(std::time::Duration::from_millis(20)))
             .unwrap();
@@ -258,6 +250,21 @@ fn first_wait() {
         drop(fillers);
     });
     set_nofile_limit(limit.rlim_cur);
+}
+
+/// Lowers the soft limit on descriptors to `spare` above those open now,
+/// and takes those with `/dev/null`: the process is out of descriptors
+/// until what this returns is dropped (or the limit restored).
+fn run_out_of_descriptors(spare: u64) -> Vec<std::fs::File> {
+    set_nofile_limit(fd_count() as u64 + spare);
+    let mut fillers = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(f) => fillers.push(f),
+            Err(e) if is_emfile(&e) => return fillers,
+            Err(e) => panic!("open: {e}"),
+        }
+    }
 }
 
 fn is_emfile(e: &io::Error) -> bool {
@@ -312,15 +319,7 @@ fn emfile() {
         let mut pending: Vec<TcpStream> =
             (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
         // Run out: a low limit, and the rest filled with /dev/null.
-        set_nofile_limit(fd_count() as u64 + 32);
-        let mut fillers = Vec::new();
-        loop {
-            match std::fs::File::open("/dev/null") {
-                Ok(f) => fillers.push(f),
-                Err(e) if is_emfile(&e) => break,
-                Err(e) => panic!("open: {e}"),
-            }
-        }
+        let mut fillers = run_out_of_descriptors(32);
         let err = accept().unwrap_err();
         assert!(is_emfile(&err), "accept: {err}");
         let err = TcpStream::connect(addr).unwrap_err();

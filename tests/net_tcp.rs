@@ -17,7 +17,7 @@ use grove::net::{SocketAddr, TcpListener, TcpStream};
 use grove::{chan, thread};
 use net_util::{
     full_backlog_listener, is_nonblocking, is_open, on_each_runtime, pattern, read_pattern,
-    runtime, wait_blocked, watchdog, write_pattern, NET_WORKERS,
+    runtime, set_receive_timeout, wait_blocked, watchdog, write_pattern, NET_WORKERS,
 };
 
 fn local_listener() -> (TcpListener, SocketAddr) {
@@ -1066,26 +1066,6 @@ fn nonblocking_mode_is_shared_by_clones() {
     });
 }
 
-/// Sets `SO_RCVTIMEO` on `fd` (std has no setter for a listener; socket2's
-/// `set_read_timeout` does this).
-fn set_rcvtimeo(fd: i32, timeout: Duration) {
-    let tv = libc::timeval {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
-    };
-    // SAFETY: `tv` is a live timeval, its size passed with it.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "setsockopt: {}", io::Error::last_os_error());
-}
-
 /// A receive timeout set on a listener's descriptor bounds `accept`, as
 /// the kernel's blocking accept (std's) honours it: `WouldBlock` once it
 /// passes, in a green thread and on an OS thread, for TCP and Unix
@@ -1095,7 +1075,7 @@ fn accept_honours_the_listeners_receive_timeout() {
     on_each_runtime(|_| {
         let timeout = Duration::from_millis(20);
         let (listener, addr) = local_listener();
-        set_rcvtimeo(listener.as_raw_fd(), timeout);
+        set_receive_timeout(listener.as_raw_fd(), timeout);
         let start = Instant::now();
         let err = listener.accept().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
@@ -1111,7 +1091,7 @@ fn accept_honours_the_listeners_receive_timeout() {
         });
         // std's answer on the same kind of socket, for the record.
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        set_rcvtimeo(std_listener.as_raw_fd(), timeout);
+        set_receive_timeout(std_listener.as_raw_fd(), timeout);
         let std_err = std_listener.accept().unwrap_err();
         assert_eq!(std_err.kind(), err.kind());
 
@@ -1123,14 +1103,14 @@ fn accept_honours_the_listeners_receive_timeout() {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("sock");
         let unix = grove::net::unix::UnixListener::bind(&path).unwrap();
-        set_rcvtimeo(unix.as_raw_fd(), timeout);
+        set_receive_timeout(unix.as_raw_fd(), timeout);
         let err = unix.accept().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
         drop(unix);
         std::fs::remove_dir_all(&dir).unwrap();
 
         // Cleared: the wait lasts until the connection comes.
-        set_rcvtimeo(listener.as_raw_fd(), Duration::ZERO);
+        set_receive_timeout(listener.as_raw_fd(), Duration::ZERO);
         let client = grove::go(move || TcpStream::connect(addr).unwrap());
         let (server, _) = listener.accept().unwrap();
         let client = client.join().unwrap();

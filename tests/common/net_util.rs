@@ -140,6 +140,21 @@ pub fn full_backlog_listener() -> (OwnedFd, std::net::SocketAddr) {
     (owned, (std::net::Ipv4Addr::LOCALHOST, port).into())
 }
 
+/// Sets the `SOL_SOCKET` option `name` of `fd` to `value`.
+pub fn set_socket_option<T>(fd: i32, name: libc::c_int, value: &T) {
+    // SAFETY: `value` is a live `T` of the size passed, read by the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "setsockopt: {}", io::Error::last_os_error());
+}
+
 /// Sets `SO_LINGER` to zero seconds: closing the socket then resets the
 /// connection (RST) instead of closing it gracefully.
 pub fn linger_zero(fd: i32) {
@@ -147,17 +162,17 @@ pub fn linger_zero(fd: i32) {
         l_onoff: 1,
         l_linger: 0,
     };
-    // SAFETY: `linger` is a valid struct of the size passed, read by the call.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
+    set_socket_option(fd, libc::SO_LINGER, &linger);
+}
+
+/// Sets `SO_RCVTIMEO` (std has no setter for a listener's; socket2's
+/// `set_read_timeout` does this).
+pub fn set_receive_timeout(fd: i32, timeout: std::time::Duration) {
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
     };
-    assert_eq!(r, 0, "setsockopt: {}", io::Error::last_os_error());
+    set_socket_option(fd, libc::SO_RCVTIMEO, &tv);
 }
 
 /// The soft limit on open descriptors.
