@@ -1379,10 +1379,7 @@ fn a_closure_dropped_unrun_that_blocks_its_worker_is_given_up() {
 /// returns.
 #[test]
 fn a_swallowers_payload_that_blocks_its_worker_is_given_up() {
-    const NAME: &str = "a_swallowers_payload_that_blocks_its_worker_is_given_up";
-    if !in_child(NAME) {
-        let (passed, output) = run_in_child(NAME);
-        assert!(passed, "the child failed:\n{output}");
+    if !body_runs_here("a_swallowers_payload_that_blocks_its_worker_is_given_up") {
         return;
     }
     watchdog(|| {
