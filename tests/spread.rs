@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -118,5 +118,92 @@ fn pollers_spawned_together_are_unwound_by_the_runtimes_drop() {
                 assert!(poller.join().is_err(), "unwound by the drop");
             }
         }
+    });
+}
+
+/// A worker whose green threads keep yielding still takes unstarted green
+/// threads from a worker that cannot start them: once per round of its
+/// yielded tasks it looks at the other workers' queues, and takes its fair
+/// share. Before, it always had a yielded task to run and never looked:
+/// a green thread that spawned a thousand yielders had 968 of them start
+/// beside it (the first batch an idle worker stole was all the other
+/// worker ever got), in every run.
+///
+/// Here worker 1 runs eight yielders, and the spawner holds worker 0
+/// without yielding until worker 1 has started a quarter of what it
+/// spawned: only a steal by the busy worker 1 lets it go on.
+#[test]
+fn a_worker_busy_with_yielders_takes_its_share_of_another_workers_spawns() {
+    const YIELDERS: usize = 8;
+    const SPAWNED: usize = 200;
+    let _alone = alone();
+    watchdog_for(Duration::from_secs(60), || {
+        let rt = runtime(2);
+        let stolen = rt.block_on(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let running = Arc::new(AtomicUsize::new(0));
+            let yielders: Vec<_> = (0..YIELDERS)
+                .map(|_| {
+                    let (stop, running) = (stop.clone(), running.clone());
+                    thread::Builder::new()
+                        .on_worker(1)
+                        .spawn(move || {
+                            running.fetch_add(1, Ordering::AcqRel);
+                            while !stop.load(Ordering::Acquire) {
+                                thread::yield_now();
+                            }
+                        })
+                        .unwrap()
+                })
+                .collect();
+            let spawner = thread::Builder::new()
+                .on_worker(0)
+                .spawn({
+                    let (stop, running) = (stop.clone(), running.clone());
+                    move || {
+                        common::wait_until("the yielders to run", || {
+                            running.load(Ordering::Acquire) == YIELDERS
+                        });
+                        let on_one = Arc::new(AtomicUsize::new(0));
+                        let spawned: Vec<_> = (0..SPAWNED)
+                            .map(|_| {
+                                let (stop, on_one) = (stop.clone(), on_one.clone());
+                                thread::spawn(move || {
+                                    if thread::current_worker() == Some(1) {
+                                        on_one.fetch_add(1, Ordering::AcqRel);
+                                    }
+                                    while !stop.load(Ordering::Acquire) {
+                                        thread::yield_now();
+                                    }
+                                })
+                            })
+                            .collect();
+                        // Hold worker 0: nothing of its queue starts here.
+                        let deadline = Instant::now() + Duration::from_secs(20);
+                        while on_one.load(Ordering::Acquire) < SPAWNED / 4
+                            && Instant::now() < deadline
+                        {
+                            std::hint::spin_loop();
+                        }
+                        let stolen = on_one.load(Ordering::Acquire);
+                        stop.store(true, Ordering::Release);
+                        for t in spawned {
+                            t.join().unwrap();
+                        }
+                        stolen
+                    }
+                })
+                .unwrap();
+            let result = spawner.join().unwrap();
+            for y in yielders {
+                y.join().unwrap();
+            }
+            result
+        });
+        assert!(
+            stolen >= SPAWNED / 4,
+            "worker 1, busy with yielders, started {stolen} of the {SPAWNED} green threads \
+             queued on worker 0 while worker 0 could start none"
+        );
     });
 }

@@ -152,6 +152,9 @@ pub(crate) struct WorkerShared {
     /// once, without the grace (see `Worker::keep_for_thief`). Set and
     /// cleared by the owner.
     pub(crate) offered: std::sync::atomic::AtomicBool,
+    /// Its yielded tasks, as it last counted them (once per round of them;
+    /// see `Worker::look_beside_yielders`). Written by the owner only.
+    pub(crate) yielded: std::sync::atomic::AtomicUsize,
     /// Its inbox and what a waker looks at after a push: one cache line,
     /// so that a cross-worker wake-up moves one line from the waker's
     /// core and back (see `Shared::push_to_inbox`).
@@ -484,6 +487,7 @@ impl Scheduler {
                 abandoned: std::sync::atomic::AtomicBool::new(false),
                 thief_waiting: std::sync::atomic::AtomicBool::new(false),
                 offered: std::sync::atomic::AtomicBool::new(false),
+                yielded: std::sync::atomic::AtomicUsize::new(0),
                 mailbox: CachePadded::new(Mailbox {
                     inbox: crate::inbox::Inbox::new(),
                     sleeping: std::sync::atomic::AtomicBool::new(false),
