@@ -21,6 +21,8 @@
 //!                        `Worker::watch`), looked at as often
 //!  (d) own deque         unstarted tasks, newest first (depth-first)
 //!  (e) injector          unstarted tasks spawned from outside, a batch
+//!                        (skipped while yielded tasks wait: see
+//!                        `look_beside_yielders`)
 //!  (f) yielded           tasks that called yield_now, oldest first (once
 //!                        a round of them, a look at the other workers'
 //!                        unstarted tasks: see `look_beside_yielders`)
@@ -822,7 +824,14 @@ impl Worker {
         }
         self.pop_inbox()
             .or_else(|| self.pop_deque())
-            .or_else(|| self.pop_injector())
+            .or_else(|| {
+                // Busy with yielders: the round's look takes a share.
+                if self.yielded.borrow().is_empty() {
+                    self.pop_injector()
+                } else {
+                    None
+                }
+            })
             .or_else(|| self.yielded.borrow_mut().pop_front())
     }
 
@@ -1822,6 +1831,14 @@ impl Worker {
     /// 32/968 in 8 of 8 runs. Go and tokio move yielded tasks to whichever
     /// worker is free; grove's started green threads never move, so the
     /// balance has to be made before they start.
+    ///
+    /// For the same reason a worker with yielded tasks waiting takes
+    /// tasks spawned from outside the runtime (the injector) only here, a
+    /// share as `pop_injector` takes, and at the fairness tick; an idle
+    /// worker takes them at once. It took one at every pick before, ahead
+    /// of its yielded tasks, and the worker already running started most of
+    /// a thousand yielders that an OS thread spawned (90–100% in most
+    /// runs) while the other was waking.
     #[cold]
     #[inline(never)]
     fn look_beside_yielders(&self) {
@@ -1830,6 +1847,11 @@ impl Worker {
         self.yields_to_look.set(queued.max(MIN_YIELDED_ROUND) - 1);
         if self.shared.workers.len() > 1 && !self.shared.is_shutting_down() {
             self.steal_into_deque(queued);
+        }
+        let injector = &self.shared.injector;
+        if !injector.is_empty() {
+            let limit = injector.len() / self.shared.workers.len() + 1;
+            let _ = injector.steal_batch_with_limit(&self.deque, limit);
         }
     }
 
