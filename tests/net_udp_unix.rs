@@ -635,3 +635,99 @@ fn a_read_cut_short_by_passed_descriptors_still_gets_the_bytes_behind_them() {
         }
     });
 }
+
+/// `shutdown(2)` of a descriptor's reading half, as a program does it for
+/// a socket type whose std twin has no `shutdown` (`UdpSocket`,
+/// `UnixListener`): to end a receive or an accept loop, Go's `Close`.
+fn shut_read(fd: std::os::fd::RawFd) {
+    // SAFETY: a plain system call on a descriptor the caller owns.
+    let rc = unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+    assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+}
+
+/// A UDP socket, connected to itself (std's answers to a shut socket are
+/// compared on one such).
+fn udp_self_connected() -> UdpSocket {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.connect(sock.local_addr().unwrap()).unwrap();
+    sock
+}
+
+/// A UDP receive ends once the socket's reading half is shut down, as
+/// std's does: `recv` and `peek` read nothing, `recv_from` (no sender to
+/// give) fails with `InvalidInput`. Before, the kernel's non-blocking
+/// receive said `EAGAIN` there and the receive waited for ever (a green
+/// thread parked; a plain OS thread spun in `poll`), whether the shutdown
+/// came before the receive or while it waited (on a `try_clone`).
+#[test]
+fn a_udp_receive_ends_when_its_reading_half_is_shut_down() {
+    watchdog(|| {
+        let std_sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        std_sock.connect(std_sock.local_addr().unwrap()).unwrap();
+        shut_read(std_sock.as_raw_fd());
+        assert_eq!(std_sock.recv(&mut [0u8; 8]).unwrap(), 0, "std's answer");
+        for workers in [1, 2] {
+            let rt = runtime(workers);
+            // Shut while a receive waits on another handle.
+            let sock = udp_self_connected();
+            let waiting = {
+                let sock = sock.try_clone().unwrap();
+                rt.spawn(move || sock.recv(&mut [0u8; 8]))
+            };
+            wait_blocked(&rt, "socket read", 1);
+            shut_read(sock.as_raw_fd());
+            assert_eq!(waiting.join().unwrap().unwrap(), 0);
+            // Shut before the receive, in a green thread and on this one.
+            let sock = udp_self_connected();
+            shut_read(sock.as_raw_fd());
+            let sock = rt.block_on(move || {
+                let mut buf = [0u8; 8];
+                assert_eq!(sock.recv(&mut buf).unwrap(), 0);
+                assert_eq!(sock.peek(&mut buf).unwrap(), 0);
+                let e = sock.recv_from(&mut buf).unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+                sock
+            });
+            assert_eq!(sock.recv(&mut [0u8; 8]).unwrap(), 0);
+            sock.set_nonblocking(true).unwrap();
+            let e = sock.recv(&mut [0u8; 8]).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "as std's");
+        }
+    });
+}
+
+/// An accept on a Unix listener ends once the listener's reading half is
+/// shut down, with `InvalidInput` (`EINVAL`), as std's does (and as a TCP
+/// listener's does, kernel and all): the accept that waits (on a
+/// `try_clone`) and every one after it, in a green thread or not. Before,
+/// it waited for ever.
+#[test]
+fn a_unix_accept_ends_when_the_listeners_reading_half_is_shut_down() {
+    watchdog(|| {
+        let path = sock_path("shut_std");
+        let std_listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        shut_read(std_listener.as_raw_fd());
+        let std_err = std_listener.accept().unwrap_err();
+        assert_eq!(std_err.kind(), io::ErrorKind::InvalidInput, "std's answer");
+        let std_err = std_err.raw_os_error();
+        for workers in [1, 2] {
+            let rt = runtime(workers);
+            let listener = UnixListener::bind(sock_path("shut")).unwrap();
+            let waiting = {
+                let listener = listener.try_clone().unwrap();
+                rt.spawn(move || listener.accept().map(|_| ()))
+            };
+            wait_blocked(&rt, "socket read", 1);
+            shut_read(listener.as_raw_fd());
+            let e = waiting.join().unwrap().unwrap_err();
+            assert_eq!(e.raw_os_error(), std_err);
+            let listener = rt.block_on(move || {
+                let e = listener.accept().unwrap_err();
+                assert_eq!(e.raw_os_error(), std_err);
+                listener
+            });
+            let e = listener.accept().unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        }
+    });
+}

@@ -260,6 +260,60 @@ impl<S: AsFd + WriteEvents> Socket<S> {
         self.io_with(dir, Expiry::WouldBlock, timeout, op, Some(partial))
     }
 
+    /// A blocking read (a receive, an accept) of a socket whose
+    /// non-blocking call says `EAGAIN` once its reading half is shut down,
+    /// where the kernel's blocking call returns (a UDP socket: 0 bytes; a
+    /// Unix listener: `EINVAL`): `shut` gives that answer, as std's would.
+    /// Without it the read waited for readiness that never came: the
+    /// shutdown brings one event, and the `EAGAIN` after it clears the
+    /// ready bit (a raw `shutdown(2)`, std having no `shutdown` on these
+    /// types; Go's `Close` of such a socket unblocks its reader too). On a
+    /// plain OS thread, whose `poll(2)` reports the shut socket readable,
+    /// the read spun instead.
+    ///
+    /// The shutdown is looked for (a `poll(2)`, `sys::read_shut_down`) at
+    /// a `WouldBlock` only where it may have come: on a plain OS thread,
+    /// and once the poller reported the reading half closed
+    /// (`Registration::is_closed`; a shutdown by any handle, before or
+    /// after the socket was registered, brings that report). A busy
+    /// receiver's every drained queue does not pay the system call. In
+    /// non-blocking mode the `WouldBlock` stands, as std's.
+    #[track_caller]
+    pub(crate) fn io_read_shut<R>(
+        &self,
+        expiry: Expiry,
+        timeout: impl FnOnce(&S) -> io::Result<Option<Duration>>,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+        shut: impl Fn() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let op = |s: &S| match op(s) {
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    && !self.is_nonblocking()
+                    && self.may_be_read_shut()
+                    && crate::sys::read_shut_down(self.fd()) =>
+            {
+                shut()
+            }
+            done => done,
+        };
+        self.io(Direction::Read, expiry, timeout, op)
+    }
+
+    /// Whether this handle's reading half may be shut down (see
+    /// `io_read_shut`).
+    fn may_be_read_shut(&self) -> bool {
+        if !park::in_green_thread() {
+            return true;
+        }
+        match self.home.get() {
+            Some(home) if home.is_current_runtime() => home.is_closed(Direction::Read),
+            _ => lock(&self.others)
+                .iter()
+                .any(|r| r.is_current_runtime() && r.is_closed(Direction::Read)),
+        }
+    }
+
     /// A TCP stream's read or peek into an empty buffer, by `op`: like any
     /// read it waits for data (or the end of the stream), but when the
     /// socket's read timeout passes first it returns `Ok(0)`, which is what

@@ -39,6 +39,16 @@ fn read_timeout(s: &net::UdpSocket) -> io::Result<Option<Duration>> {
     s.read_timeout()
 }
 
+/// A `recv_from` or `peek_from` of a socket whose reading half is shut
+/// down: the kernel's blocking call returns 0 bytes and no sender, which
+/// std's reports as `InvalidInput` (its first call; a second one panics).
+fn no_sender() -> io::Result<(usize, SocketAddr)> {
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "the socket's reading half is shut down: no datagram, no sender",
+    ))
+}
+
 fn write_timeout(s: &net::UdpSocket) -> io::Result<Option<Duration>> {
     s.write_timeout()
 }
@@ -53,13 +63,13 @@ impl UdpSocket {
     /// Receives one datagram and its sender, parking until one comes.
     #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.read(|s| s.recv_from(buf))
+        self.read(|s| s.recv_from(buf), no_sender)
     }
 
     /// As `recv_from`, leaving the datagram queued.
     #[track_caller]
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.read(|s| s.peek_from(buf))
+        self.read(|s| s.peek_from(buf), no_sender)
     }
 
     /// Sends `buf` to the first address `addr` names.
@@ -196,13 +206,13 @@ impl UdpSocket {
     /// comes.
     #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read(|s| s.recv(buf))
+        self.read(|s| s.recv(buf), || Ok(0))
     }
 
     /// As `recv`, leaving the datagram queued.
     #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read(|s| s.peek(buf))
+        self.read(|s| s.peek(buf), || Ok(0))
     }
 
     /// In non-blocking mode, operations return `WouldBlock` instead of
@@ -213,10 +223,17 @@ impl UdpSocket {
         Ok(())
     }
 
+    /// A receive, parking while it would block; `shut` answers once the
+    /// socket's reading half is shut down (a raw `shutdown(2)`), where
+    /// std's blocking receive returns (see `Socket::io_read_shut`).
     #[track_caller]
-    fn read<R>(&self, op: impl FnMut(&net::UdpSocket) -> io::Result<R>) -> io::Result<R> {
+    fn read<R>(
+        &self,
+        op: impl FnMut(&net::UdpSocket) -> io::Result<R>,
+        shut: impl Fn() -> io::Result<R>,
+    ) -> io::Result<R> {
         self.0
-            .io(Direction::Read, Expiry::WouldBlock, read_timeout, op)
+            .io_read_shut(Expiry::WouldBlock, read_timeout, op, shut)
     }
 
     #[track_caller]

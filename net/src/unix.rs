@@ -113,13 +113,17 @@ impl UnixListener {
     /// A failure (`EMFILE`, say) is returned; the listener keeps working.
     /// A receive timeout set on the listener's descriptor (`SO_RCVTIMEO`)
     /// bounds the wait, as it bounds std's: `WouldBlock` when it passes.
+    /// A listener whose reading half is shut down (a raw `shutdown(2)`,
+    /// a way to end an accept loop) answers `InvalidInput` (`EINVAL`), as
+    /// std's does, to the accept waiting and to every one after it.
     #[track_caller]
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (stream, addr) =
-            self.0
-                .io(Direction::Read, Expiry::WouldBlock, accept_timeout, |l| {
-                    l.accept()
-                })?;
+        let (stream, addr) = self.0.io_read_shut(
+            Expiry::WouldBlock,
+            accept_timeout,
+            |l| l.accept(),
+            || Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        )?;
         stream.set_nonblocking(true)?;
         Ok((UnixStream(Socket::new(stream)), addr))
     }
@@ -496,32 +500,15 @@ impl UnixDatagram {
     /// A receive, parking while it would block; `shut` is what a receive
     /// returns once the reading half is shut down (std's blocking receive
     /// returns 0 there; the non-blocking one this makes says `EAGAIN`, and
-    /// a wait for readiness would never end). The shutdown is looked for
-    /// (a `poll(2)`) at every `EAGAIN` of a blocking receive. Looking only
-    /// after a wait (a shut socket reports itself readable, so its wait
-    /// ends at once) lost the shutdown that came before the first receive:
-    /// that receive's `EAGAIN` consumed the readiness the shutdown had
-    /// set, and the wait after it never ended (3 hangs in 100 runs of
-    /// `unix_datagram_read_shutdown_ends_receives`).
+    /// a wait for readiness would never end: see `Socket::io_read_shut`).
     #[track_caller]
     fn read<R>(
         &self,
-        mut op: impl FnMut(&net::UnixDatagram) -> io::Result<R>,
+        op: impl FnMut(&net::UnixDatagram) -> io::Result<R>,
         shut: impl Fn() -> R,
     ) -> io::Result<R> {
-        let nonblocking = self.0.is_nonblocking();
-        let op = |s: &net::UnixDatagram| match op(s) {
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock
-                    && !nonblocking
-                    && sys::read_shut_down(s.as_raw_fd()) =>
-            {
-                Ok(shut())
-            }
-            done => done,
-        };
         self.0
-            .io(Direction::Read, Expiry::WouldBlock, dgram_read_timeout, op)
+            .io_read_shut(Expiry::WouldBlock, dgram_read_timeout, op, || Ok(shut()))
     }
 
     /// A send to an address: retried after pauses while it would block

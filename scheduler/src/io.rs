@@ -576,6 +576,16 @@ impl Registration {
         }
     }
 
+    /// Whether the poller has reported `dir` closed for good on this
+    /// descriptor (the peer's or its own shutdown, a hang-up, or a pending
+    /// error; the bit is never cleared). A hint for socket types whose
+    /// non-blocking call says `EAGAIN` once shut down, where a blocking
+    /// one returns: it tells when a look at the socket's state is worth a
+    /// system call.
+    pub fn is_closed(&self, dir: Direction) -> bool {
+        self.io.readiness.load(Ordering::Acquire) & dir.closed_bit() != 0
+    }
+
     /// Marks `dir` ready, as an event would, and wakes its waiters: for a
     /// change the poller does not report. A Unix stream shut down for
     /// writing by its own side is never reported writable, yet a write on
