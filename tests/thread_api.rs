@@ -331,6 +331,29 @@ fn park_timeout_returns_after_the_timeout() {
     });
 }
 
+/// An `unpark` of a running thread, then a `park` that takes its token at
+/// once: the next `park_timeout` waits its time, as std's does. Before, the
+/// unpark's wake-up stayed pending and that park returned at once, every
+/// time, on a green thread and on an OS thread.
+#[test]
+fn a_park_timeout_after_a_consumed_unpark_waits_its_time() {
+    fn check() {
+        let d = Duration::from_millis(20);
+        thread::current().unpark();
+        thread::park();
+        let start = Instant::now();
+        thread::park_timeout(d);
+        let elapsed = start.elapsed();
+        assert!(elapsed >= d, "woke after {elapsed:?}");
+    }
+    watchdog(|| {
+        check();
+        sweep_workers(|n| {
+            runtime(n).block_on(check);
+        });
+    });
+}
+
 #[test]
 fn park_timeout_is_ended_by_unpark() {
     // Far longer than the watchdog allows: only the unpark can end it.

@@ -164,18 +164,25 @@ pub fn current_worker() -> Option<usize> {
 
 /// `std::thread::park` and `park_timeout` (with `deadline`): returns at
 /// once if [`Thread::unpark`] left the calling thread its token (taking
-/// it), else parks until it comes, `deadline` passes, or spuriously
-/// (as std's may), and takes the token if it came. The token is not the
-/// runtime's own wake-up: a wait on a lock, a sleep or a join while an
-/// unpark comes leaves the token for the next `park`, as in std.
+/// it), else parks until it comes or `deadline` passes, and takes the
+/// token if it came. The token is not the runtime's own wake-up: a wait
+/// on a lock, a sleep or a join while an unpark comes leaves the token for
+/// the next `park`, as in std.
+///
+/// A wake-up without the token (a spurious one, which std allows but
+/// rarely gives) parks again. One came every time after an `unpark` that
+/// found the thread running and a `park` that took its token at once: the
+/// unpark's wake-up stayed pending for the thread's next park, and the
+/// `park_timeout(d)` after returned at once where std's waits `d`.
 #[track_caller]
 pub fn park_token(deadline: Option<Instant>) {
     let at = Location::caller();
-    if take_token() {
-        return;
+    while !take_token() {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+        park::park_with(&park::PARK, deadline, at);
     }
-    park::park_with(&park::PARK, deadline, at);
-    take_token();
 }
 
 /// Takes the calling thread's park token: true if it was there.
