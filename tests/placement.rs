@@ -91,6 +91,61 @@ fn pinned_green_threads_are_never_stolen() {
     });
 }
 
+/// In a runtime that migrates green threads (`full_migration`), a green
+/// thread spawned `on_worker(i)` still stays on worker `i`: two such,
+/// pinned to different workers, hand a value back and forth through
+/// unbuffered channels, each waking the other, and every wake-up finds
+/// each where it was pinned. Before, a woken green thread ran on its
+/// waker's worker like any other there, and half the checks failed.
+#[test]
+fn pinned_green_threads_stay_home_in_a_migrating_runtime() {
+    const ROUNDS: u32 = 2_000;
+    watchdog(|| {
+        // SAFETY: `full_migration`'s contract: the green threads below hold
+        // no thread-local reference and no value that is not `Send` across
+        // a blocking call (channel ends and integers only).
+        let rt = unsafe { grove::runtime::Builder::new().full_migration(true) }
+            .workers(2)
+            .build()
+            .unwrap();
+        let (ping_tx, ping_rx) = grove::chan::bounded::<u32>(0);
+        let (pong_tx, pong_rx) = grove::chan::bounded::<u32>(0);
+        let pinger = Builder::new()
+            .on_worker(0)
+            .spawn_on(&rt, move || {
+                let mut away = 0;
+                for i in 0..ROUNDS {
+                    ping_tx.send(i).unwrap();
+                    away += u32::from(thread::current_worker() != Some(0));
+                    assert_eq!(pong_rx.recv().unwrap(), i);
+                    away += u32::from(thread::current_worker() != Some(0));
+                }
+                away
+            })
+            .unwrap();
+        let ponger = Builder::new()
+            .on_worker(1)
+            .spawn_on(&rt, move || {
+                let mut away = 0;
+                for i in 0..ROUNDS {
+                    assert_eq!(ping_rx.recv().unwrap(), i);
+                    away += u32::from(thread::current_worker() != Some(1));
+                    pong_tx.send(i).unwrap();
+                    away += u32::from(thread::current_worker() != Some(1));
+                }
+                away
+            })
+            .unwrap();
+        let away = (pinger.join().unwrap(), ponger.join().unwrap());
+        assert_eq!(
+            away,
+            (0, 0),
+            "checks off their worker, of {} each",
+            2 * ROUNDS
+        );
+    });
+}
+
 #[test]
 fn a_worker_index_past_the_last_is_refused() {
     let rt = runtime(2);

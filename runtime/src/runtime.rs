@@ -324,7 +324,9 @@ impl Builder {
     }
 
     /// Lets a started green thread resume on whichever worker woke it, as Go
-    /// does, instead of always on the worker it last ran on.
+    /// does, instead of always on the worker it last ran on. A green thread
+    /// spawned with [`thread::Builder::on_worker`](crate::thread::Builder::on_worker)
+    /// is the exception: it stays on its worker all the same.
     ///
     /// # Safety
     ///

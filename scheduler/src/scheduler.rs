@@ -424,7 +424,8 @@ impl Shared {
         if let Some(home) = opts.worker {
             // Pinned: homed before it starts, and queued where nobody
             // steals (see `Worker::run`).
-            raw.header().home.store(home, Ordering::Relaxed);
+            let pin = if self.migrate { crate::task::PINNED } else { 0 };
+            raw.header().home.store(home | pin, Ordering::Relaxed);
             let counted = worker::with_worker(|w| match w {
                 Some(w) if Arc::ptr_eq(&w.shared, self) => {
                     w.count_spawn();
@@ -1034,7 +1035,7 @@ impl TaskInfo {
         } else {
             None
         };
-        let home = h.home.load(Ordering::Relaxed);
+        let home = h.home();
         let stalling_worker_for = (state == TaskState::Running && home != usize::MAX)
             .then(|| &shared.workers[home].watch)
             .filter(|w| w.running.load(Ordering::Relaxed) == h.id)

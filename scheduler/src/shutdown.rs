@@ -246,7 +246,7 @@ fn is_stuck(shared: &Shared, task: &TaskRef) -> bool {
     if header.deferred.load(Ordering::SeqCst) {
         return true;
     }
-    let home = header.home.load(Ordering::Relaxed);
+    let home = header.home();
     if header.state.load().is_started() && home != usize::MAX && shared.workers[home].is_abandoned()
     {
         return true;
@@ -295,7 +295,7 @@ fn abandon_blocked_workers(shared: &Shared, tasks: &[TaskRef], calls_done: u64) 
     }
     for task in tasks {
         let header = task.header();
-        let home = header.home.load(Ordering::Relaxed);
+        let home = header.home();
         let timed = home != usize::MAX
             && shared.workers[home]
                 .watch

@@ -446,7 +446,9 @@ pub(crate) struct Header {
     /// one to itself (see `Task::new_task`), given up when it completes.
     refs: AtomicUsize,
     pub(crate) state: State,
-    /// The worker the task runs on once started (`usize::MAX` before).
+    /// The worker the task runs on once started (`usize::MAX` before),
+    /// with [`PINNED`] for one spawned `on_worker` in a runtime that
+    /// migrates: read it through [`Header::home`].
     pub(crate) home: AtomicUsize,
     /// The runtime. Valid while the task is not DONE: a runtime is dropped
     /// only after every one of its tasks is DONE (see `Scheduler::drop`).
@@ -530,7 +532,40 @@ pub(crate) struct HeaderInit<'a> {
     pub(crate) shared: &'a Shared,
 }
 
+/// `Header::home`'s mark of a green thread spawned `on_worker` in a
+/// runtime that migrates green threads (only there: elsewhere no started
+/// green thread moves): it never leaves its worker.
+pub(crate) const PINNED: usize = 1 << (usize::BITS - 1);
+
 impl Header {
+    /// The worker the task runs on once started (`usize::MAX` before,
+    /// unless it was spawned `on_worker`).
+    #[inline(always)]
+    pub(crate) fn home(&self) -> usize {
+        let home = self.home.load(Ordering::Relaxed);
+        if home == usize::MAX {
+            home
+        } else {
+            home & !PINNED
+        }
+    }
+
+    /// Whether the task was spawned `on_worker` in a runtime that migrates
+    /// green threads: it stays on its worker all the same.
+    #[inline(always)]
+    pub(crate) fn is_pinned(&self) -> bool {
+        let home = self.home.load(Ordering::Relaxed);
+        home != usize::MAX && home & PINNED != 0
+    }
+
+    /// Sets the worker the task runs on, keeping its [`PINNED`] mark. By
+    /// the run token's holder.
+    #[inline(always)]
+    pub(crate) fn set_home(&self, worker: usize) {
+        let pin = if self.is_pinned() { PINNED } else { 0 };
+        self.home.store(worker | pin, Ordering::Relaxed);
+    }
+
     /// Writes every field of the header at `at` but `refs`, which the
     /// caller sets (atomically) afterwards.
     ///

@@ -159,7 +159,7 @@ impl fmt::Debug for Thread {
 /// The worker the calling green thread runs on (its index in its runtime,
 /// from 0); `None` on a plain OS thread.
 pub fn current_worker() -> Option<usize> {
-    worker::with_current_header(|h| h.map(|h| h.home.load(std::sync::atomic::Ordering::Relaxed)))
+    worker::with_current_header(|h| h.map(|h| h.home()))
 }
 
 /// `std::thread::park` and `park_timeout` (with `deadline`): returns at

@@ -505,12 +505,14 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
 #[inline(always)]
 pub(crate) fn schedule_woken(task: TaskRef) {
     let task = Runnable::new(task);
-    let home = task.header().home.load(Ordering::Relaxed);
+    let home = task.header().home();
     let worker = crate::tls_access!(WORKER.with(Cell::get));
     // SAFETY: as in `with_worker` (no closure here: this is the hot path of
     // every wake-up, and the closure was not always inlined).
     if let Some(w) = unsafe { worker.as_ref() } {
-        if task.header().runs_on(&w.shared) && (w.index == home || w.shared.migrate) {
+        if task.header().runs_on(&w.shared)
+            && (w.index == home || (w.shared.migrate && !task.header().is_pinned()))
+        {
             if w.polling.get() && !w.shared.migrate {
                 // A batch of readiness: in the order the poller saw it,
                 // behind what is queued, not in the run-next slot (where
@@ -533,7 +535,7 @@ pub(crate) fn schedule_woken(task: TaskRef) {
 /// panicking (see `block_os_thread`).
 pub(crate) fn wake_blocked_thread(task: &TaskRef) {
     let header = task.header();
-    let home = header.home.load(Ordering::Relaxed);
+    let home = header.home();
     // The unpark that chose this set OS_WAKING: the blocked task does not
     // go on (nor can its runtime be dropped) until it is cleared below.
     header.shared().workers[home].unparker.unpark();
@@ -649,7 +651,7 @@ pub(crate) fn abandon(header: &Header, why: &str) {
     }
     // A joiner waits no more: its join returns `Err` (see `LEAKED`).
     header.wake_joiner();
-    let home = header.home.load(Ordering::Relaxed);
+    let home = header.home();
     let shared = header.shared();
     shared.workers[home].abandoned.store(true, Ordering::SeqCst);
     eprintln!(
@@ -1624,7 +1626,7 @@ impl Worker {
     #[inline(always)]
     fn push_run_next(&self, task: Runnable) {
         if let Some(prev) = self.run_next.replace(Some(task)) {
-            if self.shared.migrate {
+            if self.shared.migrate && !prev.header().is_pinned() {
                 self.deque.push(prev);
                 self.shared.notify_parked();
             } else {
@@ -1676,7 +1678,7 @@ impl Worker {
             self.at_shutdown(task);
             return;
         } else {
-            if self.shared.migrate {
+            if self.shared.migrate && !header.is_pinned() {
                 header.home.store(self.index, Ordering::Relaxed);
             }
             task
@@ -1700,7 +1702,7 @@ impl Worker {
             self.complete(task);
             return None;
         }
-        let pinned = header.home.load(Ordering::Relaxed);
+        let pinned = header.home();
         if pinned != usize::MAX && pinned != self.index {
             // Spawned `on_worker(pinned)` and taken here (a starved task
             // retried by another worker): send it home.
@@ -1709,7 +1711,7 @@ impl Worker {
             return None;
         }
         // Known from now on (tasks() shows a Running task's worker).
-        header.home.store(self.index, Ordering::Relaxed);
+        header.set_home(self.index);
         self.start(task)
     }
 
@@ -1953,7 +1955,7 @@ impl Worker {
         match self.take_stack(header.stack_size) {
             Ok(stack) => {
                 add_own(&self.counters().stacks_taken, 1);
-                header.home.store(self.index, Ordering::Relaxed);
+                header.set_home(self.index);
                 header.state.mark_started();
                 let coro = Coro::new(stack, &task);
                 // SAFETY: run token held (the task is RUNNING, taken from a
