@@ -293,9 +293,9 @@ impl Builder {
         self
     }
 
-    /// The most a green thread's stack may grow to, in bytes (at least one
-    /// page; rounded up to whole pages, and to two 4 KiB pages at least, so
-    /// that 4 KiB of stack lie below what grove keeps at its top). Pages are
+    /// The most a green thread's stack may grow to, in bytes (rounded up to
+    /// whole pages, and to two 4 KiB pages at least, so that 4 KiB of stack
+    /// lie below what grove keeps at its top). Pages are
     /// committed as the stack grows, so a large limit costs address space,
     /// not memory.
     pub fn stack_size(mut self, bytes: usize) -> Builder {

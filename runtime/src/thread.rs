@@ -118,7 +118,11 @@ impl Builder {
         self
     }
 
-    /// The most this green thread's stack may grow to, in bytes.
+    /// The most this green thread's stack may grow to, in bytes: rounded
+    /// up to whole pages and to the smallest stack grove hands out (two
+    /// 4 KiB pages), as std rounds a small size up to its minimum. A size
+    /// beyond what the address space allows makes `spawn` fail with
+    /// `InvalidInput`.
     pub fn stack_size(mut self, size: usize) -> Builder {
         self.stack_size = Some(size);
         self

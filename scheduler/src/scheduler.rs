@@ -99,6 +99,16 @@ impl Config {
                 self.workers
             )));
         }
+        // A runtime's default below one page is a mistake, not a request
+        // for the smallest stack (a green thread's own `stack_size` rounds
+        // up, as std's does).
+        let page = stack::page_size();
+        if self.stack_size < page {
+            return Err(invalid(&format!(
+                "stack size {} is below one page ({page} bytes)",
+                self.stack_size
+            )));
+        }
         stack::validate_stack_size(self.stack_size)?;
         if self.max_stacks == Some(0) {
             return Err(invalid("max_stacks(0) would let no green thread start"));

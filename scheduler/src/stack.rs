@@ -228,16 +228,12 @@ pub fn min_stack_size() -> usize {
 }
 
 /// Rounds a requested stack limit up to whole pages, and to at least
-/// [`min_stack_size`], and checks it: below one page, or above
-/// [`MAX_STACK_SIZE`], is an `InvalidInput` error naming the size.
+/// [`min_stack_size`] (0 included: std's `Builder::stack_size` takes any
+/// size and rounds it up to its minimum, and a program that swaps
+/// `std::thread` for grove's must still spawn), and checks it: above
+/// [`MAX_STACK_SIZE`] is an `InvalidInput` error naming the size.
 pub fn validate_stack_size(size: usize) -> io::Result<usize> {
     let page = page_size();
-    if size < page {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("stack size {size} is below one page ({page} bytes)"),
-        ));
-    }
     if size > MAX_STACK_SIZE {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -950,14 +946,9 @@ mod tests {
     fn sizes_round_to_pages_and_bad_sizes_are_refused() {
         let page = page_size();
         assert_eq!(validate_stack_size(16 * page + 1).unwrap(), 17 * page);
-        assert_eq!(
-            validate_stack_size(0).unwrap_err().kind(),
-            io::ErrorKind::InvalidInput
-        );
-        assert_eq!(
-            validate_stack_size(page - 1).unwrap_err().kind(),
-            io::ErrorKind::InvalidInput
-        );
+        for small in [0, 1, page - 1, page] {
+            assert_eq!(validate_stack_size(small).unwrap(), min_stack_size());
+        }
         assert_eq!(
             validate_stack_size(usize::MAX).unwrap_err().kind(),
             io::ErrorKind::InvalidInput
