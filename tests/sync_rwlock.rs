@@ -510,3 +510,120 @@ fn read_guards_are_covariant_and_move() {
         assert!(lock.try_write().is_ok(), "released by the other thread");
     });
 }
+
+/// Two writers taking turns (each holds the lock for a moment, lets go,
+/// and asks again at once) do not keep a reader out: a writer's unlock
+/// lets in the readers waiting for it before the next writer, as Go's
+/// `RWMutex` does. Before, the other writer always waited, its bit kept
+/// new and waiting readers out, and the reader got in only when the
+/// writers stopped (5 of 5 runs). Writers and reader on OS threads, and
+/// as green threads on two workers.
+#[test]
+fn writers_taking_turns_let_a_waiting_reader_in() {
+    type Job = Box<dyn FnOnce() + Send>;
+    fn check(spawn: &dyn Fn(Job) -> Job) {
+        const LIMIT: Duration = Duration::from_secs(5);
+        let lock = Arc::new(RwLock::new(0u64));
+        let read = Arc::new(AtomicBool::new(false));
+        let writing = Arc::new(AtomicUsize::new(0));
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let (lock, read, writing) = (lock.clone(), read.clone(), writing.clone());
+                spawn(Box::new(move || {
+                    let start = Instant::now();
+                    let mut turns = 0u64;
+                    while !read.load(Ordering::Acquire) && start.elapsed() < LIMIT {
+                        let mut guard = lock.write().unwrap();
+                        *guard += 1;
+                        turns += 1;
+                        if turns == 10 {
+                            writing.fetch_add(1, Ordering::AcqRel);
+                        }
+                        let held = Instant::now();
+                        while held.elapsed() < Duration::from_micros(50) {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    assert!(
+                        read.load(Ordering::Acquire),
+                        "the reader was kept out for {LIMIT:?} of writers' turns"
+                    );
+                }))
+            })
+            .collect();
+        let reader = {
+            let (lock, read, writing) = (lock.clone(), read.clone(), writing.clone());
+            spawn(Box::new(move || {
+                // Both writers are taking turns.
+                while writing.load(Ordering::Acquire) < 2 {
+                    thread::yield_now();
+                }
+                let value = *lock.read().unwrap();
+                read.store(true, Ordering::Release);
+                assert!(value >= 20, "read {value} before the writers' turns");
+            }))
+        };
+        reader();
+        for w in writers {
+            w();
+        }
+    }
+    watchdog(|| {
+        check(&|f| {
+            let h = std::thread::spawn(f);
+            Box::new(move || h.join().unwrap())
+        });
+        let rt = runtime(2);
+        let worker = AtomicUsize::new(0);
+        check(&|f| {
+            let on = worker.fetch_add(1, Ordering::Relaxed) % 2;
+            let h = thread::Builder::new()
+                .on_worker(on)
+                .spawn_on(&rt, f)
+                .unwrap();
+            Box::new(move || h.join().unwrap())
+        });
+    });
+}
+
+/// A reader parked on the lock that a writer's unlock let in (a read hold
+/// taken for it) but that is unwound before it runs, its runtime dropped,
+/// gives the hold back: the writer waiting behind it still gets the lock.
+/// The reader's worker is held in a plain OS sleep meanwhile, so that the
+/// runtime's drop, not the reader, is what comes next for it.
+#[test]
+fn a_reader_let_in_but_unwound_gives_its_hold_back() {
+    watchdog(|| {
+        for _ in 0..5 {
+            let lock = Arc::new(RwLock::new(0u32));
+            let held = lock.write().unwrap();
+            let rt = runtime(1);
+            let reader = {
+                let lock = lock.clone();
+                rt.spawn(move || *lock.read().unwrap())
+            };
+            wait_blocked(&rt, "RwLock::read", 1);
+            let writer = {
+                let lock = lock.clone();
+                std::thread::spawn(move || *lock.write().unwrap() += 1)
+            };
+            let (started_tx, started_rx) = std::sync::mpsc::channel();
+            let _holder = rt.spawn(move || {
+                started_tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+            });
+            started_rx.recv().unwrap();
+            // Past the 1 ms a reader waits before a writer's unlock lets it
+            // in ahead of the writer queued behind it.
+            let blocked = Instant::now();
+            while blocked.elapsed() < Duration::from_millis(5) {
+                std::thread::yield_now();
+            }
+            drop(held); // lets the parked reader in: its hold is taken
+            drop(rt);
+            assert!(reader.join().is_err(), "unwound by the runtime's drop");
+            writer.join().unwrap();
+            assert_eq!(*lock.read().unwrap(), 1);
+        }
+    });
+}
