@@ -1839,8 +1839,8 @@ impl Worker {
     /// share as `pop_injector` takes, and at the fairness tick; an idle
     /// worker takes them at once. It took one at every pick before, ahead
     /// of its yielded tasks, and the worker already running started most of
-    /// a thousand yielders that an OS thread spawned (90–100% in most
-    /// runs) while the other was waking.
+    /// a thousand yielders that an OS thread spawned (75–100%, 15
+    /// repetitions) while the other was waking.
     #[cold]
     #[inline(never)]
     fn look_beside_yielders(&self) {
